@@ -1,0 +1,327 @@
+//! The `edgeintent` command: replay traces, featurize them for training,
+//! inspect models, and print the feature spec's identity.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use edgeintent::sim::{self, ReadOptions, ReplaySummary};
+use edgeintent::{Config, Error, ModelStatus, Runtime, TraceReader};
+
+/// The config used when `--config` is not given: the one shipped in `models/`.
+const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/config.json");
+
+#[derive(Parser)]
+#[command(
+    name = "edgeintent",
+    version,
+    about = "On-device intent runtime: decides when the homepage refreshes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a trace: decisions as JSON Lines on stdout, a summary on stderr.
+    Replay {
+        /// Runtime config (model, feature spec, policy). Default: the shipped models/config.json.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Skip and count invalid lines instead of stopping at the first.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Also write the summary as JSON to this file.
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// Ignore the configured model and decide by the rules alone.
+        #[arg(long)]
+        no_model: bool,
+        /// Trace file (JSON Lines).
+        trace: PathBuf,
+    },
+    /// Write one CSV row of raw features per decision point, for training.
+    Featurize {
+        /// Runtime config whose feature spec to compute. Default: the shipped config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Skip and count invalid lines instead of stopping at the first.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Output CSV; the spec identity goes to `<out>.spec.json` beside it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Trace file (JSON Lines).
+        trace: PathBuf,
+    },
+    /// Print a model's inputs, outputs, metadata and operator support.
+    Inspect {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// ONNX model file.
+        model: PathBuf,
+    },
+    /// Print the feature spec's hash, version and names as JSON.
+    Spec {
+        /// Runtime config. Default: the shipped config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay {
+            config,
+            skip_invalid,
+            summary,
+            no_model,
+            trace,
+        } => replay(config, skip_invalid, summary, no_model, &trace),
+        Command::Featurize {
+            config,
+            skip_invalid,
+            out,
+            trace,
+        } => featurize(config, skip_invalid, &out, &trace),
+        Command::Inspect { json, model } => inspect(&model, json),
+        Command::Spec { config } => spec(config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("edgeintent: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    }
+}
+
+fn load_config(path: Option<PathBuf>) -> Result<Config, Error> {
+    let path = path.unwrap_or_else(|| PathBuf::from(SHIPPED_CONFIG));
+    Ok(Config::from_file(path)?)
+}
+
+fn open_trace(path: &Path) -> Result<TraceReader<BufReader<File>>, Error> {
+    let f = File::open(path).map_err(io_err(path))?;
+    Ok(TraceReader::new(BufReader::new(f)))
+}
+
+fn replay(
+    config: Option<PathBuf>,
+    skip_invalid: bool,
+    summary_path: Option<PathBuf>,
+    no_model: bool,
+    trace: &Path,
+) -> Result<ExitCode, Error> {
+    let mut builder = Runtime::builder().config(load_config(config)?);
+    if no_model {
+        builder = builder.without_model();
+    }
+    let mut rt = builder.build()?;
+    let reader = open_trace(trace)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    // A closed stdout (`| head`) ends the output, not the replay.
+    let mut stdout_open = true;
+    let summary = sim::replay(&mut rt, reader, ReadOptions { skip_invalid }, |d| {
+        if !stdout_open {
+            return Ok(());
+        }
+        match writeln!(out, "{}", d.to_json()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                stdout_open = false;
+                Ok(())
+            }
+            other => other,
+        }
+    })?;
+    if stdout_open {
+        match out.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(io_err(Path::new("<stdout>"))(e))
+            }
+            _ => {}
+        }
+    }
+    eprint!("{}", render_summary(trace, &summary));
+    if let Some(p) = summary_path {
+        let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        std::fs::write(&p, json + "\n").map_err(io_err(&p))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn micros(ns: Option<u64>) -> String {
+    ns.map_or("-".into(), |n| format!("{:.1} µs", n as f64 / 1000.0))
+}
+
+fn render_summary(trace: &Path, s: &ReplaySummary) -> String {
+    let r = &s.read;
+    let rt = &s.runtime;
+    let unknown: u64 = r.unknown_types.values().sum();
+    let unknown_list = r
+        .unknown_types
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let model = match &rt.model {
+        ModelStatus::Loaded(p) => format!("loaded {p}"),
+        ModelStatus::None => "none (rules decide)".into(),
+        ModelStatus::Failed(e) => format!("FAILED, rules decide: {e}"),
+    };
+    let by = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!(
+        "edgeintent replay {}\n  lines {}, events {}, skipped invalid {}, unknown types {}{}\n",
+        trace.display(),
+        r.lines,
+        r.events,
+        r.skipped_invalid,
+        unknown,
+        if unknown > 0 {
+            format!(" ({unknown_list})")
+        } else {
+            String::new()
+        },
+    );
+    for ex in &r.skipped_examples {
+        text += &format!("    skipped: {ex}\n");
+    }
+    text += &format!(
+        "  model: {model}\n  decision points {} (ticks {}), suppressed by cooldown {}, model calls {}, model errors {}\n",
+        rt.decision_points, rt.ticks, rt.suppressed_by_cooldown, rt.model_calls, rt.model_errors
+    );
+    text += &format!(
+        "  decisions {}: {}\n    by reason: {}\n",
+        rt.decisions,
+        by(&rt.decisions_by_action),
+        by(&rt.decisions_by_reason)
+    );
+    text += &format!(
+        "  decision latency p50 {}, p99 {}\n",
+        micros(rt.decision_latency_p50_ns),
+        micros(rt.decision_latency_p99_ns)
+    );
+    text
+}
+
+fn featurize(
+    config: Option<PathBuf>,
+    skip_invalid: bool,
+    out: &Path,
+    trace: &Path,
+) -> Result<ExitCode, Error> {
+    let config = load_config(config)?;
+    let spec = config.features.clone();
+    let reader = open_trace(trace)?;
+    let file = File::create(out).map_err(io_err(out))?;
+    let mut w = BufWriter::new(file);
+    let summary = sim::featurize(config, reader, ReadOptions { skip_invalid }, &mut w)?;
+    w.flush().map_err(io_err(out))?;
+    let side = PathBuf::from(format!("{}.spec.json", out.display()));
+    let identity = serde_json::json!({
+        "feature_spec_hash": summary.feature_spec_hash,
+        "feature_spec_version": summary.feature_spec_version,
+        "feature_names": summary.feature_names,
+        "sequence_length": spec.sequence_length,
+        "spec": spec,
+    });
+    std::fs::write(
+        &side,
+        serde_json::to_string_pretty(&identity).unwrap_or_default() + "\n",
+    )
+    .map_err(io_err(&side))?;
+    eprintln!(
+        "edgeintent featurize {}: {} rows from {} events ({} skipped) -> {} (+ {})",
+        trace.display(),
+        summary.rows,
+        summary.read.events,
+        summary.read.skipped_invalid,
+        out.display(),
+        side.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(path: &Path, json: bool) -> Result<ExitCode, Error> {
+    let report = edgeintent::inspect(path)?;
+    let all_supported = report.ops.iter().all(|o| o.supported);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!("model {}", path.display());
+        println!("  producer: {}", report.producer);
+        println!("  opsets: {}", report.opsets.join(", "));
+        for (title, list) in [("input", &report.inputs), ("output", &report.outputs)] {
+            for t in list {
+                println!(
+                    "  {title} {}: {} [{}]",
+                    t.name,
+                    t.elem_type,
+                    t.dims.join(", ")
+                );
+            }
+        }
+        for (k, v) in &report.metadata {
+            let v = if v.len() > 100 {
+                format!("{}…", &v[..v.floor_char_boundary(100)])
+            } else {
+                v.clone()
+            };
+            println!("  metadata {k} = {v}");
+        }
+        for op in &report.ops {
+            let mark = if op.supported {
+                "supported"
+            } else {
+                "NOT SUPPORTED"
+            };
+            println!("  op {}: {mark}", op.op);
+        }
+        match &report.load_error {
+            None => println!("  tract: loads and optimizes"),
+            Some(e) => println!("  tract: FAILS to load: {e}"),
+        }
+    }
+    Ok(if all_supported && report.load_error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+fn spec(config: Option<PathBuf>) -> Result<ExitCode, Error> {
+    let config = load_config(config)?;
+    let s = &config.features;
+    let identity = serde_json::json!({
+        "feature_spec_hash": s.hash(),
+        "feature_spec_version": s.version,
+        "feature_names": s.names().collect::<Vec<_>>(),
+        "sequence_length": s.sequence_length,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&identity).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,275 @@
+//! The runtime config file: one JSON document naming the model, the feature
+//! spec and the policy settings. Parsed and validated once, into plain structs;
+//! relative paths resolve against the config file's folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::{FeatureSpec, SpecError};
+use crate::model::ModelOptions;
+use crate::policy::{PolicyConfig, PolicyError};
+
+/// Ingestion settings: the `ingest` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Events the channel holds before `push` drops.
+    #[serde(default = "default_capacity")]
+    pub channel_capacity: usize,
+    /// Decisions kept for `poll` before the oldest is dropped.
+    #[serde(default = "default_capacity")]
+    pub decision_queue: usize,
+    /// How far (ms) an event may be older than the newest accepted one; older
+    /// ones are rejected and counted. Within it, time is treated as not moving.
+    #[serde(default = "default_skew")]
+    pub max_clock_skew_ms: i64,
+}
+
+fn default_capacity() -> usize {
+    1024
+}
+fn default_skew() -> i64 {
+    5_000
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            channel_capacity: default_capacity(),
+            decision_queue: default_capacity(),
+            max_clock_skew_ms: default_skew(),
+        }
+    }
+}
+
+/// Everything the runtime needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The intent model; `None` runs on rules alone.
+    pub model: Option<ModelOptions>,
+    /// The features the runtime computes (and the model must have been trained on).
+    pub features: FeatureSpec,
+    /// Refresh-gate settings.
+    pub policy: PolicyConfig,
+    /// Channel and clock settings.
+    pub ingest: IngestConfig,
+}
+
+/// The file as written: `features` is a path or an inline spec.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    model: Option<ModelOptions>,
+    features: SpecSource,
+    #[serde(default)]
+    policy: PolicyConfig,
+    #[serde(default)]
+    ingest: IngestConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SpecSource {
+    Path(PathBuf),
+    Inline(Box<FeatureSpec>),
+}
+
+/// What is wrong with a config.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("{path}: cannot read: {why}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        why: String,
+    },
+    /// The config JSON does not parse.
+    #[error("config {origin}: {why}")]
+    Json {
+        /// Where it came from.
+        origin: String,
+        /// The parser's message (with line and column).
+        why: String,
+    },
+    /// The feature spec is invalid.
+    #[error("{origin}: {source}")]
+    Spec {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        source: SpecError,
+    },
+    /// A setting is out of range.
+    #[error("config {origin}: {source}")]
+    Policy {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        source: PolicyError,
+    },
+    /// Another setting is out of range.
+    #[error("config {origin}: {field}: {why}")]
+    Invalid {
+        /// Where it came from.
+        origin: String,
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        why: String,
+    },
+}
+
+impl Config {
+    /// Reads a config file; relative paths inside resolve against its folder.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_json(&text, base, &path.display().to_string())
+    }
+
+    /// Parses config JSON; relative paths resolve against `base_dir`, and
+    /// `origin` names the source in errors.
+    pub fn from_json(text: &str, base_dir: &Path, origin: &str) -> Result<Config, ConfigError> {
+        let raw: ConfigFile = serde_json::from_str(text).map_err(|e| ConfigError::Json {
+            origin: origin.to_owned(),
+            why: e.to_string(),
+        })?;
+        let features = match raw.features {
+            SpecSource::Inline(spec) => {
+                spec.validate().map_err(|source| ConfigError::Spec {
+                    origin: format!("config {origin}: features"),
+                    source,
+                })?;
+                *spec
+            }
+            SpecSource::Path(p) => {
+                let p = resolve(base_dir, &p);
+                let text = std::fs::read_to_string(&p).map_err(|e| ConfigError::Io {
+                    path: p.clone(),
+                    why: e.to_string(),
+                })?;
+                FeatureSpec::from_json(&text).map_err(|source| ConfigError::Spec {
+                    origin: p.display().to_string(),
+                    source,
+                })?
+            }
+        };
+        let model = raw.model.map(|mut m| {
+            m.path = resolve(base_dir, &m.path);
+            m
+        });
+        let cfg = Config {
+            model,
+            features,
+            policy: raw.policy,
+            ingest: raw.ingest,
+        };
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    /// A config with the given spec, default policy and no model.
+    pub fn rules_only(features: FeatureSpec) -> Config {
+        Config {
+            model: None,
+            features,
+            policy: PolicyConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        self.policy
+            .validate()
+            .map_err(|source| ConfigError::Policy {
+                origin: origin.to_owned(),
+                source,
+            })?;
+        let invalid = |field, why: &str| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            field,
+            why: why.to_owned(),
+        };
+        if !(1..=1 << 20).contains(&self.ingest.channel_capacity) {
+            return Err(invalid("ingest.channel_capacity", "must be in 1..=1048576"));
+        }
+        if !(1..=1 << 20).contains(&self.ingest.decision_queue) {
+            return Err(invalid("ingest.decision_queue", "must be in 1..=1048576"));
+        }
+        if self.ingest.max_clock_skew_ms < 0 {
+            return Err(invalid("ingest.max_clock_skew_ms", "must be >= 0"));
+        }
+        Ok(())
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"{"version":"t","features":[{"name":"v","kind":"home_visible"}]}"#;
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.json"), SPEC).unwrap();
+        let cfg_path = dir.path().join("config.json");
+        std::fs::write(
+            &cfg_path,
+            r#"{"model":{"path":"m.onnx"},"features":"spec.json","policy":{"threshold":0.7}}"#,
+        )
+        .unwrap();
+        let cfg = Config::from_file(&cfg_path).unwrap();
+        assert_eq!(cfg.model.unwrap().path, dir.path().join("m.onnx"));
+        assert_eq!(cfg.policy.threshold, 0.7);
+        assert_eq!(cfg.policy.cooldown_s, 60.0);
+        assert_eq!(cfg.features.len(), 1);
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let base = Path::new(".");
+        let cases = [
+            (
+                format!(r#"{{"features":{SPEC},"policy":{{"threshold":2}}}}"#),
+                "policy.threshold",
+            ),
+            (
+                format!(r#"{{"features":{SPEC},"policy":{{"cooldown_s":-5}}}}"#),
+                "policy.cooldown_s",
+            ),
+            (
+                format!(r#"{{"features":{SPEC},"ingest":{{"channel_capacity":0}}}}"#),
+                "ingest.channel_capacity",
+            ),
+            (format!(r#"{{"features":{SPEC},"polcy":{{}}}}"#), "polcy"),
+            (
+                r#"{"features":"no/such/spec.json"}"#.to_owned(),
+                "no/such/spec.json",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = Config::from_json(&text, base, "test.json")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

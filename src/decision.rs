@@ -1,0 +1,187 @@
+//! Decisions: what the runtime tells the app to do, and who decided it (the
+//! decision contract of `DESIGN.md`). Plain `Copy` values, so emitting one
+//! allocates nothing; JSON exists only when a host asks for it.
+
+use std::fmt;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::event::EventType;
+
+/// One decision: at `ts_ms`, do `action`, because of `reason`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// Event time the decision was made at (ms since the Unix epoch, device clock).
+    pub ts_ms: i64,
+    /// What the app should do.
+    pub action: Action,
+    /// Who decided.
+    pub reason: Reason,
+    /// The model's score, when the model was consulted.
+    pub score: Option<f32>,
+}
+
+/// What the app should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Ask the cloud for fresh recommendations.
+    Refresh,
+}
+
+impl Action {
+    /// Every action, in a stable order.
+    pub const ALL: [Action; 1] = [Action::Refresh];
+
+    /// The contract's name for the action.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Refresh => "refresh",
+        }
+    }
+}
+
+/// Who decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The model's score passed the threshold.
+    Model,
+    /// An explicit user event forced it (`trigger:<event type>`).
+    Trigger(EventType),
+    /// The content was older than the maximum staleness.
+    Staleness,
+    /// The model is unavailable, so the rules decided (`fallback:<cause>`).
+    Fallback(FallbackCause),
+}
+
+/// Why the rules decided instead of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FallbackCause {
+    /// No model is configured or it failed to load.
+    NoModel,
+    /// The model failed on this call.
+    ModelError,
+}
+
+/// Number of distinct reasons (see [`Reason::index`]).
+pub(crate) const REASON_COUNT: usize = 4 + EventType::ALL.len();
+
+impl Reason {
+    /// The contract's text for the reason, e.g. `trigger:pull_to_refresh`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Model => "model",
+            Reason::Staleness => "staleness",
+            Reason::Fallback(FallbackCause::NoModel) => "fallback:no_model",
+            Reason::Fallback(FallbackCause::ModelError) => "fallback:model_error",
+            Reason::Trigger(t) => match t {
+                EventType::AppForeground => "trigger:app_foreground",
+                EventType::AppBackground => "trigger:app_background",
+                EventType::PageView => "trigger:page_view",
+                EventType::Scroll => "trigger:scroll",
+                EventType::Exposure => "trigger:exposure",
+                EventType::Click => "trigger:click",
+                EventType::PullToRefresh => "trigger:pull_to_refresh",
+                EventType::Feedback => "trigger:feedback",
+                EventType::Search => "trigger:search",
+                EventType::Location => "trigger:location",
+                EventType::Notification => "trigger:notification",
+                EventType::Recommendations => "trigger:recommendations",
+                EventType::Custom => "trigger:custom",
+            },
+        }
+    }
+
+    /// Dense index in `0..REASON_COUNT`, for counters.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Reason::Model => 0,
+            Reason::Staleness => 1,
+            Reason::Fallback(FallbackCause::NoModel) => 2,
+            Reason::Fallback(FallbackCause::ModelError) => 3,
+            Reason::Trigger(t) => 4 + t.index(),
+        }
+    }
+
+    /// Inverse of [`Reason::index`].
+    pub(crate) fn from_index(i: usize) -> Option<Reason> {
+        Some(match i {
+            0 => Reason::Model,
+            1 => Reason::Staleness,
+            2 => Reason::Fallback(FallbackCause::NoModel),
+            3 => Reason::Fallback(FallbackCause::ModelError),
+            _ => Reason::Trigger(*EventType::ALL.get(i - 4)?),
+        })
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Decision {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ts_ms", &self.ts_ms)?;
+        m.serialize_entry("action", self.action.name())?;
+        m.serialize_entry("reason", self.reason.as_str())?;
+        if let Some(score) = self.score {
+            // Six decimals: enough to compare runs, short enough to read.
+            m.serialize_entry("score", &((f64::from(score) * 1e6).round() / 1e6))?;
+        }
+        m.end()
+    }
+}
+
+impl Decision {
+    /// One line of the decision contract, e.g.
+    /// `{"ts_ms":5,"action":"refresh","reason":"model","score":0.91}`.
+    pub fn to_json(&self) -> String {
+        // Serialising this map of plain values cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_have_contract_names_and_round_trip_their_index() {
+        for i in 0..REASON_COUNT {
+            let r = Reason::from_index(i).unwrap();
+            assert_eq!(r.index(), i);
+        }
+        assert!(Reason::from_index(REASON_COUNT).is_none());
+        assert_eq!(
+            Reason::Trigger(EventType::PullToRefresh).as_str(),
+            "trigger:pull_to_refresh"
+        );
+    }
+
+    #[test]
+    fn decision_json_matches_the_contract() {
+        let d = Decision {
+            ts_ms: 42,
+            action: Action::Refresh,
+            reason: Reason::Model,
+            score: Some(0.8125),
+        };
+        assert_eq!(
+            d.to_json(),
+            r#"{"ts_ms":42,"action":"refresh","reason":"model","score":0.8125}"#
+        );
+        let d = Decision {
+            score: None,
+            reason: Reason::Staleness,
+            ..d
+        };
+        assert_eq!(
+            d.to_json(),
+            r#"{"ts_ms":42,"action":"refresh","reason":"staleness"}"#
+        );
+    }
+}

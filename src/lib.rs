@@ -1,0 +1,56 @@
+//! edgeintent: an on-device runtime that decides, from the user's own
+//! real-time behaviour, when the homepage should fetch fresh recommendations.
+//!
+//! Events flow one way: [`Producer::push`] → ingest channel → incremental
+//! features → the intent model (ONNX, run with tract) → the refresh gate →
+//! [`Decision`]s with their reasons.
+//!
+//! ```no_run
+//! use edgeintent::{Config, Event, EventKind, Runtime};
+//!
+//! let mut rt = Runtime::builder()
+//!     .config(Config::from_file("models/config.json")?)
+//!     .build()?;
+//! let producer = rt.producer(); // clone it into any thread
+//! producer.push(Event { ts_ms: 1_700_000_000_000, kind: EventKind::AppForeground })?;
+//! rt.pump();
+//! while let Some(decision) = rt.poll() {
+//!     println!("{}", decision.to_json());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod decision;
+mod error;
+mod event;
+mod features;
+mod ingest;
+mod metrics;
+mod model;
+mod policy;
+mod runtime;
+pub mod sim;
+
+pub use config::{Config, ConfigError, IngestConfig};
+pub use decision::{Action, Decision, FallbackCause, Reason};
+pub use error::Error;
+pub use event::{
+    parse_line, Event, EventError, EventKind, EventType, FeedbackKind, Parsed, RecItem, TraceError,
+    TraceReader,
+};
+pub use features::{
+    CyclicPart, FeatureDef, FeatureKind, FeatureSpec, FeatureState, SpecError, Weight,
+};
+pub use ingest::{Producer, PushError};
+pub use model::{
+    inspect, InputOptions, IntentModel, ModelError, ModelMetadata, ModelOptions, ModelReport,
+    Normalization, OpInfo, OutputKind, OutputOptions, TensorInfo, META_FEATURE_NAMES,
+    META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
+};
+pub use policy::{PolicyConfig, PolicyError};
+pub use runtime::{
+    DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, Worker,
+};

@@ -1,0 +1,705 @@
+//! The one public entry point: wires ingest → features → model → policy and
+//! hands decisions to the host (poll or callback). The only module that knows
+//! all the others. Per event and per decision it allocates nothing in steady
+//! state; time comes from events (or `tick`), never from the clock.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::decision::{Action, Decision, Reason, REASON_COUNT};
+use crate::error::Error;
+use crate::event::{Event, EventError, EventKind, EventType};
+use crate::features::FeatureState;
+use crate::ingest::{Ingest, Producer};
+use crate::metrics::LatencyHistogram;
+use crate::model::IntentModel;
+use crate::policy::{RefreshGate, Score};
+
+/// A moment at which the runtime considers refreshing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionPoint {
+    /// The app came to the foreground.
+    Foreground,
+    /// The homepage was viewed.
+    HomeView,
+    /// A periodic tick while the homepage is shown.
+    Tick,
+}
+
+impl DecisionPoint {
+    /// Name used in featurized data.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionPoint::Foreground => "foreground",
+            DecisionPoint::HomeView => "home_view",
+            DecisionPoint::Tick => "tick",
+        }
+    }
+}
+
+/// A callback receiving every decision as it is made.
+pub type DecisionCallback = Box<dyn FnMut(&Decision) + Send>;
+/// A crate-internal observer of feature rows at decision points (featurize).
+pub(crate) type RowSink = Box<dyn FnMut(i64, DecisionPoint, &[f32]) + Send>;
+
+/// Whether the runtime has a model to consult.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// A model is loaded (its path).
+    Loaded(String),
+    /// No model was configured (or it was switched off); rules decide.
+    None,
+    /// The configured model failed to load (the error); rules decide.
+    Failed(String),
+}
+
+/// Observable counters (a snapshot; see [`Runtime::stats`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    /// Events accepted by producers' `push`.
+    pub events_pushed: u64,
+    /// Events dropped because the channel was full.
+    pub events_dropped_full: u64,
+    /// Events folded into the state.
+    pub events_processed: u64,
+    /// Events rejected (impossible values, clock skew).
+    pub events_rejected: u64,
+    /// Decision points reached (foreground, home views, ticks).
+    pub decision_points: u64,
+    /// Of those, periodic ticks.
+    pub ticks: u64,
+    /// Decision points skipped because of the cooldown.
+    pub suppressed_by_cooldown: u64,
+    /// Model invocations.
+    pub model_calls: u64,
+    /// Model invocations that failed (the rules decided instead).
+    pub model_errors: u64,
+    /// The last model failure, if any.
+    pub last_model_error: Option<String>,
+    /// Decisions made.
+    pub decisions: u64,
+    /// Decisions dropped because nobody polled them.
+    pub decisions_dropped: u64,
+    /// Decisions by action name.
+    pub decisions_by_action: BTreeMap<String, u64>,
+    /// Decisions by reason text.
+    pub decisions_by_reason: BTreeMap<String, u64>,
+    /// Decision points timed (the sample behind the percentiles).
+    pub decision_latency_samples: u64,
+    /// Median time of the decision path (features → model → policy), ns.
+    pub decision_latency_p50_ns: Option<u64>,
+    /// 99th percentile of the same, ns.
+    pub decision_latency_p99_ns: Option<u64>,
+    /// Whether a model is in use.
+    pub model: ModelStatus,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Counters {
+    processed: u64,
+    rejected: u64,
+    decision_points: u64,
+    ticks: u64,
+    suppressed: u64,
+    model_calls: u64,
+    model_errors: u64,
+    decisions_dropped: u64,
+    by_reason: [u64; REASON_COUNT],
+    by_action: [u64; Action::ALL.len()],
+}
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```no_run
+/// use edgeintent::{Config, Runtime};
+/// let mut rt = Runtime::builder()
+///     .config(Config::from_file("models/config.json")?)
+///     .build()?;
+/// # Ok::<(), edgeintent::Error>(())
+/// ```
+#[derive(Default)]
+pub struct RuntimeBuilder {
+    config: Option<Config>,
+    config_file: Option<PathBuf>,
+    without_model: bool,
+    on_decision: Option<DecisionCallback>,
+    row_sink: Option<RowSink>,
+}
+
+impl RuntimeBuilder {
+    /// Uses this config.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Reads the config from a file at build time.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Ignores the configured model: the rules decide.
+    pub fn without_model(mut self) -> Self {
+        self.without_model = true;
+        self
+    }
+
+    /// Delivers each decision to `f` as it is made, instead of queueing it for
+    /// [`Runtime::poll`]. Required for [`Runtime::spawn_worker`].
+    pub fn on_decision(mut self, f: impl FnMut(&Decision) + Send + 'static) -> Self {
+        self.on_decision = Some(Box::new(f));
+        self
+    }
+
+    pub(crate) fn row_sink(mut self, f: RowSink) -> Self {
+        self.row_sink = Some(f);
+        self
+    }
+
+    /// Validates everything and loads the model. A model that fails to load is an
+    /// error when `model.required` is true; otherwise the runtime uses its rules.
+    pub fn build(self) -> Result<Runtime, Error> {
+        let config = match (self.config, self.config_file) {
+            (Some(c), _) => c,
+            (None, Some(p)) => Config::from_file(p)?,
+            (None, None) => {
+                return Err(Error::Usage(
+                    "no config: call RuntimeBuilder::config or ::config_file".into(),
+                ))
+            }
+        };
+        let (model, model_status) = match (&config.model, self.without_model) {
+            (Some(opts), false) => match IntentModel::load(opts, &config.features) {
+                Ok(m) => (
+                    Some(m),
+                    ModelStatus::Loaded(opts.path.display().to_string()),
+                ),
+                Err(e) if opts.required => return Err(e.into()),
+                Err(e) => (None, ModelStatus::Failed(e.to_string())),
+            },
+            _ => (None, ModelStatus::None),
+        };
+        let features = FeatureState::new(&config.features);
+        Ok(Runtime {
+            feature_buf: vec![0.0; features.len()].into_boxed_slice(),
+            seq_buf: vec![0.0; features.sequence_len()].into_boxed_slice(),
+            features,
+            model,
+            model_status,
+            gate: RefreshGate::new(&config.policy),
+            ingest: Ingest::new(config.ingest.channel_capacity),
+            decisions: VecDeque::with_capacity(config.ingest.decision_queue),
+            decision_capacity: config.ingest.decision_queue,
+            on_decision: self.on_decision,
+            row_sink: self.row_sink,
+            tick_ms: (config.policy.tick_interval_s * 1000.0).round() as i64,
+            next_tick_ms: None,
+            newest_ms: None,
+            max_skew_ms: config.ingest.max_clock_skew_ms,
+            counters: Counters::default(),
+            latency: LatencyHistogram::new(),
+            last_model_error: None,
+            config,
+        })
+    }
+}
+
+/// The on-device intent runtime for one user.
+///
+/// Feed it events (from any thread through a [`Producer`], then [`Runtime::pump`];
+/// or directly with [`Runtime::process`]); take decisions with [`Runtime::poll`]
+/// or a callback. See the crate docs for a full example.
+pub struct Runtime {
+    features: FeatureState,
+    feature_buf: Box<[f32]>,
+    seq_buf: Box<[f32]>,
+    model: Option<IntentModel>,
+    model_status: ModelStatus,
+    gate: RefreshGate,
+    ingest: Ingest,
+    decisions: VecDeque<Decision>,
+    decision_capacity: usize,
+    on_decision: Option<DecisionCallback>,
+    row_sink: Option<RowSink>,
+    tick_ms: i64,
+    next_tick_ms: Option<i64>,
+    newest_ms: Option<i64>,
+    max_skew_ms: i64,
+    counters: Counters,
+    latency: LatencyHistogram,
+    last_model_error: Option<String>,
+    config: Config,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("model", &self.model_status)
+            .field("newest_ms", &self.newest_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Starts configuring a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The validated config in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A new handle for pushing events from any thread.
+    pub fn producer(&self) -> Producer {
+        self.ingest.producer()
+    }
+
+    /// Processes every event waiting in the channel; returns how many were taken.
+    /// Rejected events are counted in [`Stats::events_rejected`].
+    pub fn pump(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(event) = self.ingest.try_recv() {
+            let _ = self.process(event);
+            n += 1;
+        }
+        n
+    }
+
+    /// Folds one event into the state and makes any decisions it causes.
+    /// Periodic ticks due before the event run first.
+    ///
+    /// An event with impossible values, or older than the newest accepted one by
+    /// more than `ingest.max_clock_skew_ms`, is rejected with an error and
+    /// changes nothing.
+    pub fn process(&mut self, event: Event) -> Result<(), EventError> {
+        if let Err(e) = self.check(&event) {
+            self.counters.rejected += 1;
+            return Err(e);
+        }
+        // Within the allowed skew, time does not go backwards.
+        let now = self.newest_ms.map_or(event.ts_ms, |n| n.max(event.ts_ms));
+        self.newest_ms = Some(now);
+        self.run_ticks(now);
+        self.features.update(&event, now);
+        self.counters.processed += 1;
+        match &event.kind {
+            EventKind::PullToRefresh { .. } => {
+                let d = self.gate.trigger(now, EventType::PullToRefresh);
+                self.features.note_refresh(now);
+                self.emit(d);
+            }
+            EventKind::AppForeground => self.decision_point(now, DecisionPoint::Foreground),
+            EventKind::PageView { page } if page == "home" => {
+                self.decision_point(now, DecisionPoint::HomeView)
+            }
+            _ => {}
+        }
+        if !self.features.home_visible() {
+            self.next_tick_ms = None;
+        }
+        Ok(())
+    }
+
+    fn check(&self, event: &Event) -> Result<(), EventError> {
+        event.validate()?;
+        if let Some(newest) = self.newest_ms {
+            let behind = newest - event.ts_ms;
+            if behind > self.max_skew_ms {
+                return Err(EventError::ClockSkew {
+                    ts_ms: event.ts_ms,
+                    behind_ms: behind,
+                    max_skew_ms: self.max_skew_ms,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances time to `now_ms` without an event, running the periodic ticks due
+    /// by then. Hosts call it when [`Runtime::next_wakeup_ms`] comes due.
+    pub fn tick(&mut self, now_ms: i64) {
+        if self.newest_ms.is_some_and(|n| now_ms < n) {
+            return;
+        }
+        self.newest_ms = Some(now_ms);
+        self.run_ticks(now_ms);
+    }
+
+    /// When the runtime next wants [`Runtime::tick`] called (ms, event clock).
+    pub fn next_wakeup_ms(&self) -> Option<i64> {
+        self.next_tick_ms
+    }
+
+    fn run_ticks(&mut self, now_ms: i64) {
+        while let Some(t) = self.next_tick_ms {
+            if t > now_ms || !self.features.home_visible() {
+                break;
+            }
+            self.counters.ticks += 1;
+            self.decision_point(t, DecisionPoint::Tick);
+        }
+    }
+
+    fn decision_point(&mut self, now_ms: i64, point: DecisionPoint) {
+        let started = Instant::now();
+        self.counters.decision_points += 1;
+        if let Some(sink) = self.row_sink.as_mut() {
+            self.features.write(now_ms, &mut self.feature_buf);
+            sink(now_ms, point, &self.feature_buf);
+        }
+        if self.gate.cooling_down(now_ms) {
+            self.counters.suppressed += 1;
+        }
+        // Disjoint field borrows: the gate asks for a score only when it matters.
+        let features = &mut self.features;
+        let feature_buf = &mut self.feature_buf;
+        let seq_buf = &mut self.seq_buf;
+        let model = &mut self.model;
+        let counters = &mut self.counters;
+        let last_error = &mut self.last_model_error;
+        let decision = self.gate.decide(now_ms, || {
+            let Some(model) = model.as_mut() else {
+                return Score::NoModel;
+            };
+            features.write(now_ms, feature_buf);
+            features.write_sequence(seq_buf);
+            counters.model_calls += 1;
+            match model.score(feature_buf, seq_buf) {
+                Ok(p) => Score::Value(p),
+                Err(e) => {
+                    counters.model_errors += 1;
+                    // Allocates only on failure, which is not the steady state.
+                    *last_error = Some(e.to_string());
+                    Score::Failed
+                }
+            }
+        });
+        if let Some(d) = decision {
+            self.features.note_refresh(now_ms);
+            self.emit(d);
+        }
+        self.next_tick_ms =
+            (self.tick_ms > 0 && self.features.home_visible()).then(|| now_ms + self.tick_ms);
+        self.latency
+            .record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    fn emit(&mut self, d: Decision) {
+        self.counters.by_reason[d.reason.index()] += 1;
+        self.counters.by_action[Action::ALL.iter().position(|a| *a == d.action).unwrap_or(0)] += 1;
+        if let Some(cb) = self.on_decision.as_mut() {
+            cb(&d);
+            return;
+        }
+        if self.decisions.len() == self.decision_capacity {
+            self.decisions.pop_front();
+            self.counters.decisions_dropped += 1;
+        }
+        self.decisions.push_back(d);
+    }
+
+    /// Takes the oldest decision not yet taken.
+    pub fn poll(&mut self) -> Option<Decision> {
+        self.decisions.pop_front()
+    }
+
+    /// When content was last refreshed (by any decision), on the event clock.
+    pub fn last_refresh_ms(&self) -> Option<i64> {
+        self.gate.last_refresh_ms()
+    }
+
+    /// Whether a model is in use.
+    pub fn model_status(&self) -> &ModelStatus {
+        &self.model_status
+    }
+
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let by_reason = (0..REASON_COUNT)
+            .filter(|&i| c.by_reason[i] > 0)
+            .filter_map(|i| Some((Reason::from_index(i)?.as_str().to_owned(), c.by_reason[i])))
+            .collect();
+        let by_action = Action::ALL
+            .iter()
+            .zip(c.by_action)
+            .filter(|(_, n)| *n > 0)
+            .map(|(a, n)| (a.name().to_owned(), n))
+            .collect();
+        Stats {
+            events_pushed: self.ingest.pushed(),
+            events_dropped_full: self.ingest.dropped_full(),
+            events_processed: c.processed,
+            events_rejected: c.rejected,
+            decision_points: c.decision_points,
+            ticks: c.ticks,
+            suppressed_by_cooldown: c.suppressed,
+            model_calls: c.model_calls,
+            model_errors: c.model_errors,
+            last_model_error: self.last_model_error.clone(),
+            decisions: c.by_reason.iter().sum(),
+            decisions_dropped: c.decisions_dropped,
+            decisions_by_action: by_action,
+            decisions_by_reason: by_reason,
+            decision_latency_samples: self.latency.count(),
+            decision_latency_p50_ns: self.latency.quantile(0.5),
+            decision_latency_p99_ns: self.latency.quantile(0.99),
+            model: self.model_status.clone(),
+        }
+    }
+
+    /// Moves the runtime onto its own thread, which processes events as they are
+    /// pushed and runs ticks on the wall clock. Requires a decision callback.
+    pub fn spawn_worker(self) -> Result<Worker, Error> {
+        if self.on_decision.is_none() {
+            return Err(Error::Usage(
+                "a worker needs RuntimeBuilder::on_decision to deliver decisions".into(),
+            ));
+        }
+        let producer = self.producer();
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("edgeintent".into())
+            .spawn(move || worker_loop(self, stop_rx))
+            .map_err(|e| Error::Usage(format!("cannot start worker thread: {e}")))?;
+        Ok(Worker {
+            producer,
+            stop: stop_tx,
+            handle,
+        })
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn worker_loop(mut rt: Runtime, stop: crossbeam_channel::Receiver<()>) -> Runtime {
+    let events = rt.ingest.receiver().clone();
+    loop {
+        // The worker is the host's driver, so it is the one place that reads the clock.
+        let wait = rt
+            .next_wakeup_ms()
+            .map_or(std::time::Duration::from_secs(3600), |t| {
+                std::time::Duration::from_millis(u64::try_from(t - wall_ms()).unwrap_or(0))
+            });
+        crossbeam_channel::select! {
+            recv(events) -> msg => match msg {
+                Ok(e) => { let _ = rt.process(e); }
+                Err(_) => break,
+            },
+            recv(stop) -> _ => break,
+            default(wait) => rt.tick(wall_ms()),
+        }
+    }
+    rt.pump();
+    rt
+}
+
+/// A runtime running on its own thread (see [`Runtime::spawn_worker`]).
+#[derive(Debug)]
+pub struct Worker {
+    producer: Producer,
+    stop: crossbeam_channel::Sender<()>,
+    handle: JoinHandle<Runtime>,
+}
+
+impl Worker {
+    /// A new handle for pushing events.
+    pub fn producer(&self) -> Producer {
+        self.producer.clone()
+    }
+
+    /// Stops the thread after it has processed every event already pushed, and
+    /// returns the runtime (for its stats).
+    pub fn stop(self) -> Result<Runtime, Error> {
+        let _ = self.stop.send(());
+        self.handle
+            .join()
+            .map_err(|_| Error::Usage("the worker thread panicked".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::FeatureSpec;
+    use crate::policy::PolicyConfig;
+
+    fn config() -> Config {
+        let spec = FeatureSpec::from_json(
+            r#"{"version":"t","features":[{"name":"v","kind":"home_visible"},{"name":"r","kind":"since_refresh"}]}"#,
+        )
+        .unwrap();
+        let mut c = Config::rules_only(spec);
+        c.policy = PolicyConfig {
+            cooldown_s: 10.0,
+            tick_interval_s: 30.0,
+            fallback_interval_s: 60.0,
+            max_staleness_s: 600.0,
+            threshold: 0.5,
+        };
+        c
+    }
+
+    fn ev(ts_ms: i64, kind: EventKind) -> Event {
+        Event { ts_ms, kind }
+    }
+
+    fn home() -> EventKind {
+        EventKind::PageView {
+            page: "home".into(),
+        }
+    }
+
+    fn drain(rt: &mut Runtime) -> Vec<(i64, &'static str)> {
+        std::iter::from_fn(|| rt.poll())
+            .map(|d| (d.ts_ms, d.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn rules_refresh_on_staleness_then_fallback_ticks_while_home_is_shown() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        rt.process(ev(0, EventKind::AppForeground)).unwrap();
+        rt.process(ev(1_000, home())).unwrap();
+        // Ticks at 31 s, 61 s (fallback due: 61 s since refresh at 0), 91 s, 121 s.
+        rt.process(ev(125_000, EventKind::Search { query_len: None }))
+            .unwrap();
+        assert_eq!(
+            drain(&mut rt),
+            vec![
+                (0, "staleness"),
+                (61_000, "fallback:no_model"),
+                (121_000, "fallback:no_model")
+            ]
+        );
+        let s = rt.stats();
+        assert_eq!(s.ticks, 4);
+        assert_eq!(s.decision_points, 6);
+        assert_eq!(s.model, ModelStatus::None);
+    }
+
+    #[test]
+    fn no_ticks_while_the_homepage_is_hidden() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        rt.process(ev(0, EventKind::AppForeground)).unwrap();
+        rt.process(ev(
+            1_000,
+            EventKind::PageView {
+                page: "orders".into(),
+            },
+        ))
+        .unwrap();
+        rt.process(ev(500_000, EventKind::Search { query_len: None }))
+            .unwrap();
+        assert_eq!(rt.stats().ticks, 0);
+        assert_eq!(rt.next_wakeup_ms(), None);
+        rt.process(ev(500_500, EventKind::AppBackground)).unwrap();
+        rt.process(ev(900_000, EventKind::AppForeground)).unwrap();
+        assert_eq!(rt.stats().ticks, 0, "resumed on a non-home page");
+    }
+
+    #[test]
+    fn pull_to_refresh_always_refreshes() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        rt.process(ev(0, EventKind::AppForeground)).unwrap();
+        rt.process(ev(
+            500,
+            EventKind::PullToRefresh {
+                page: "home".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            drain(&mut rt),
+            vec![(0, "staleness"), (500, "trigger:pull_to_refresh")]
+        );
+        assert_eq!(rt.last_refresh_ms(), Some(500));
+    }
+
+    #[test]
+    fn events_beyond_the_clock_skew_are_rejected_and_change_nothing() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        rt.process(ev(100_000, EventKind::AppForeground)).unwrap();
+        rt.process(ev(97_000, home())).unwrap();
+        let err = rt
+            .process(ev(50_000, EventKind::AppBackground))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            EventError::ClockSkew {
+                behind_ms: 50_000,
+                ..
+            }
+        ));
+        let bad = ev(
+            100_000,
+            EventKind::Scroll {
+                page: "home".into(),
+                dy_px: f64::INFINITY,
+            },
+        );
+        assert!(rt.process(bad).is_err());
+        let s = rt.stats();
+        assert_eq!((s.events_processed, s.events_rejected), (2, 2));
+        assert_eq!(rt.next_wakeup_ms(), Some(130_000), "still on home");
+    }
+
+    #[test]
+    fn pushed_events_are_processed_by_pump() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        let p = rt.producer();
+        p.push(ev(0, EventKind::AppForeground)).unwrap();
+        p.push(ev(1, home())).unwrap();
+        assert_eq!(rt.pump(), 2);
+        let s = rt.stats();
+        assert_eq!(
+            (s.events_pushed, s.events_processed, s.decisions),
+            (2, 2, 1)
+        );
+    }
+
+    #[test]
+    fn worker_delivers_decisions_through_the_callback() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let rt = Runtime::builder()
+            .config(config())
+            .on_decision(move |d| {
+                let _ = tx.send(*d);
+            })
+            .build()
+            .unwrap();
+        let worker = rt.spawn_worker().unwrap();
+        let p = worker.producer();
+        p.push(ev(0, EventKind::AppForeground)).unwrap();
+        p.push(ev(
+            5,
+            EventKind::PullToRefresh {
+                page: "home".into(),
+            },
+        ))
+        .unwrap();
+        let rt = worker.stop().unwrap();
+        assert_eq!(rt.stats().events_processed, 2);
+        let reasons: Vec<_> = rx.try_iter().map(|d| d.reason.as_str()).collect();
+        assert_eq!(reasons, ["staleness", "trigger:pull_to_refresh"]);
+    }
+
+    #[test]
+    fn worker_without_callback_is_a_usage_error() {
+        let rt = Runtime::builder().config(config()).build().unwrap();
+        assert!(matches!(rt.spawn_worker(), Err(Error::Usage(_))));
+    }
+}
