@@ -1,1 +1,115 @@
-fn main() {}
+//! Per-event feature update and per-decision path (features → model → policy),
+//! on the shipped spec, model and example trace.
+//!
+//! `cargo bench --bench pipeline`
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use edgeintent::{
+    Config, Event, EventKind, FeatureState, IntentModel, Parsed, Runtime, TraceReader,
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn config() -> Config {
+    Config::from_file(root().join("models/config.json")).expect("shipped config")
+}
+
+fn events() -> Vec<Event> {
+    let f =
+        std::fs::File::open(root().join("fixtures/example_trace.jsonl")).expect("example trace");
+    TraceReader::new(std::io::BufReader::new(f))
+        .filter_map(|r| match r {
+            Ok((_, Parsed::Event(e))) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn feature_update(c: &mut Criterion) {
+    let cfg = config();
+    let events = events();
+    let mut state = FeatureState::new(&cfg.features);
+    let mut i = 0usize;
+    // Time keeps moving forward across laps of the trace.
+    let span = events.last().unwrap().ts_ms - events[0].ts_ms + 1;
+    let mut lap = 0i64;
+    c.bench_function("feature_update_per_event", |b| {
+        b.iter(|| {
+            let e = &events[i];
+            state.update(black_box(e), e.ts_ms + lap * span);
+            i += 1;
+            if i == events.len() {
+                i = 0;
+                lap += 1;
+            }
+        })
+    });
+    let mut out = vec![0f32; state.len()];
+    let now = events.last().unwrap().ts_ms + lap * span;
+    c.bench_function("feature_write_vector", |b| {
+        b.iter(|| state.write(black_box(now), &mut out))
+    });
+    // As at decision points: time has moved on since the last write.
+    let mut t = now;
+    c.bench_function("feature_write_vector_time_advancing_1s", |b| {
+        b.iter(|| {
+            t += 1000;
+            state.write(black_box(t), &mut out)
+        })
+    });
+}
+
+fn decision_path(c: &mut Criterion) {
+    let cfg = config();
+    let mut model = IntentModel::load(cfg.model.as_ref().unwrap(), &cfg.features).unwrap();
+    let x = vec![0.5f32; cfg.features.len()];
+    let seq = vec![0f32; cfg.features.sequence_length];
+    c.bench_function("model_score_only", |b| {
+        b.iter(|| model.score(black_box(&x), &seq).unwrap())
+    });
+
+    // A homepage view scores the moment every time: no cooldown, a threshold no
+    // score reaches (so the gate never refreshes and never skips the model).
+    let mut cfg = config();
+    cfg.policy.cooldown_s = 0.0;
+    cfg.policy.threshold = 1.0;
+    cfg.policy.max_staleness_s = 1e9;
+    cfg.policy.fallback_interval_s = 1e9;
+    cfg.policy.tick_interval_s = 0.0;
+    let mut rt = Runtime::builder().config(cfg).build().unwrap();
+    let mut ts = 0;
+    for e in events().into_iter().take(500) {
+        ts = e.ts_ms;
+        let _ = rt.process(e);
+    }
+    while rt.poll().is_some() {}
+    let home = EventKind::PageView {
+        page: "home".into(),
+    };
+    let calls_before = rt.stats().model_calls;
+    c.bench_function("decision_path_home_view", |b| {
+        b.iter_batched(
+            || {
+                ts += 1000;
+                Event {
+                    ts_ms: ts,
+                    kind: home.clone(),
+                }
+            },
+            |e| rt.process(e),
+            BatchSize::SmallInput,
+        )
+    });
+    assert!(
+        rt.stats().model_calls > calls_before,
+        "the bench exercised the model"
+    );
+}
+
+criterion_group!(benches, feature_update, decision_path);
+criterion_main!(benches);

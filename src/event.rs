@@ -406,7 +406,7 @@ pub enum TraceError {
     #[error("reading trace: {0}")]
     Io(#[from] std::io::Error),
     /// One line is not a valid event.
-    #[error("line {line}: {source} (use --skip-invalid to skip and count bad lines)")]
+    #[error("line {line}: {source}")]
     Line {
         /// 1-based line number.
         line: usize,

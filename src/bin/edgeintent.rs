@@ -95,7 +95,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("edgeintent: error: {e}");
+            let hint = if matches!(e, Error::Trace(edgeintent::TraceError::Line { .. })) {
+                " (use --skip-invalid to skip and count bad lines)"
+            } else {
+                ""
+            };
+            eprintln!("edgeintent: error: {e}{hint}");
             ExitCode::FAILURE
         }
     }

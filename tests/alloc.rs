@@ -1,0 +1,162 @@
+//! Steady state allocates nothing in our own per-event and per-decision code.
+//!
+//! A counting global allocator counts allocations made by the test thread
+//! while a flag is set. Without a model the whole replay must allocate nothing;
+//! with a model, every allocation must be tract's own (the same count per call
+//! as a bare tract plan run the same way).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use edgeintent::{Config, Event, Parsed, Runtime, TraceReader};
+use tract_onnx::prelude::*;
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_alloc() {
+    // `try_with`: thread-locals may be gone while a thread shuts down.
+    let _ = COUNTING.try_with(|c| {
+        if c.get() {
+            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// bookkeeping touches only const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_alloc();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `f` on this thread.
+fn count_allocs<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    ALLOCS.with(|n| n.set(0));
+    COUNTING.with(|c| c.set(true));
+    let r = f();
+    COUNTING.with(|c| c.set(false));
+    (r, ALLOCS.with(|n| n.get()))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example_events() -> Vec<Event> {
+    let f = std::fs::File::open(root().join("fixtures/example_trace.jsonl")).unwrap();
+    TraceReader::new(std::io::BufReader::new(f))
+        .filter_map(|r| match r.unwrap() {
+            (_, Parsed::Event(e)) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Processes events, taking every decision, and returns how many were taken.
+fn run(rt: &mut Runtime, events: Vec<Event>) -> usize {
+    let mut taken = 0;
+    for e in events {
+        let _ = rt.process(e);
+        while rt.poll().is_some() {
+            taken += 1;
+        }
+    }
+    taken
+}
+
+#[test]
+fn per_event_and_rule_decision_paths_allocate_nothing() {
+    let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    let mut rt = Runtime::builder()
+        .config(cfg)
+        .without_model()
+        .build()
+        .unwrap();
+    let events = example_events();
+    let (warm, rest) = events.split_at(200);
+    run(&mut rt, warm.to_vec());
+    let rest = rest.to_vec();
+    let (taken, allocs) = count_allocs(|| run(&mut rt, rest));
+    assert!(taken > 10, "the replay made decisions ({taken})");
+    assert!(rt.stats().decision_points > 100);
+    assert_eq!(allocs, 0, "allocations in our per-event/per-decision code");
+}
+
+/// Allocations of one bare tract run of the shipped model, built the way the
+/// runtime builds it (input fixed to [1, 34], only the probabilities output).
+fn tract_allocs_per_run() -> u64 {
+    let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    let width = cfg.features.len();
+    let mut m = tract_onnx::onnx()
+        .model_for_path(root().join("models/intent_lr.onnx"))
+        .unwrap();
+    m.set_input_fact(0, f32::fact([1, width]).into()).unwrap();
+    let mut typed = m.into_typed().unwrap();
+    let outlet = *typed
+        .output_outlets()
+        .unwrap()
+        .iter()
+        .find(|o| typed.outlet_label(**o) == Some("probabilities"))
+        .unwrap();
+    typed.select_output_outlets(&[outlet]).unwrap();
+    let plan = typed.into_optimized().unwrap().into_runnable().unwrap();
+    let mut state = plan.spawn().unwrap();
+    let input = Arc::new(Tensor::zero::<f32>(&[1, width]).unwrap());
+    let mut once = || {
+        let out = state.run(tvec![TValue::from_const(input.clone())]).unwrap();
+        drop(out);
+    };
+    for _ in 0..10 {
+        once();
+    }
+    let counts: Vec<u64> = (0..20).map(|_| count_allocs(&mut once).1).collect();
+    assert!(
+        counts.iter().all(|c| *c == counts[0]),
+        "tract's count varies: {counts:?}"
+    );
+    counts[0]
+}
+
+#[test]
+fn with_a_model_every_allocation_is_tracts_own() {
+    let per_run = tract_allocs_per_run();
+    let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    let mut rt = Runtime::builder().config(cfg).build().unwrap();
+    let events = example_events();
+    let (warm, rest) = events.split_at(200);
+    run(&mut rt, warm.to_vec());
+    let calls_before = rt.stats().model_calls;
+    let rest = rest.to_vec();
+    let (_, allocs) = count_allocs(|| run(&mut rt, rest));
+    let calls = rt.stats().model_calls - calls_before;
+    assert!(calls > 100, "model was called ({calls})");
+    assert_eq!(rt.stats().model_errors, 0);
+    assert_eq!(
+        allocs,
+        calls * per_run,
+        "{calls} model calls × {per_run} tract allocations each; anything more is ours"
+    );
+}

@@ -1,0 +1,258 @@
+//! End-to-end tests of the `edgeintent` command on the shipped fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn edgeintent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeintent"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run edgeintent")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_no_panic(out: &Output) {
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "panic in stderr: {err}");
+}
+
+/// A config like the shipped one but using another model file.
+fn config_with_model(dir: &Path, model: &Path) -> PathBuf {
+    let cfg = serde_json::json!({
+        "model": {"path": model},
+        "features": root().join("models/feature_spec.json"),
+    });
+    let p = dir.join("config.json");
+    std::fs::write(&p, cfg.to_string()).unwrap();
+    p
+}
+
+#[test]
+fn replay_of_the_example_trace_prints_refresh_decisions_and_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let out = edgeintent(&[
+        "replay",
+        "--summary",
+        summary.to_str().unwrap(),
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let decisions: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert!(!decisions.is_empty());
+    assert!(decisions.iter().all(|d| d["action"] == "refresh"));
+    let reasons: Vec<&str> = decisions
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"model"),
+        "the model decides some refreshes"
+    );
+    assert!(reasons.contains(&"trigger:pull_to_refresh"));
+    for d in decisions.iter().filter(|d| d["reason"] == "model") {
+        let score = d["score"].as_f64().unwrap();
+        assert!((0.5..=1.0).contains(&score), "{d}");
+    }
+    let ts: Vec<i64> = decisions
+        .iter()
+        .map(|d| d["ts_ms"].as_i64().unwrap())
+        .collect();
+    assert!(
+        ts.windows(2).all(|w| w[0] <= w[1]),
+        "decisions are in time order"
+    );
+
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("decision latency p50"), "{stderr}");
+    assert!(stderr.contains("model: loaded"), "{stderr}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    assert_eq!(s["read"]["skipped_invalid"], 0);
+    assert_eq!(
+        s["runtime"]["decisions"].as_u64().unwrap(),
+        decisions.len() as u64
+    );
+    assert!(s["runtime"]["decision_latency_p99_ns"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn replay_is_deterministic() {
+    let a = edgeintent(&["replay", "fixtures/example_trace.jsonl"]);
+    let b = edgeintent(&["replay", "fixtures/example_trace.jsonl"]);
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn a_malformed_line_fails_naming_the_line_without_panicking() {
+    let out = edgeintent(&["replay", "fixtures/malformed_line.jsonl"]);
+    assert!(!out.status.success());
+    assert_no_panic(&out);
+    let err = text(&out.stderr);
+    assert!(err.contains("line 3:"), "{err}");
+    assert!(err.contains("--skip-invalid"), "{err}");
+}
+
+#[test]
+fn skip_invalid_completes_and_counts_the_skipped_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("s.json");
+    let out = edgeintent(&[
+        "replay",
+        "--skip-invalid",
+        "--summary",
+        summary.to_str().unwrap(),
+        "fixtures/malformed_line.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    assert_eq!(s["read"]["skipped_invalid"], 1);
+    assert_eq!(s["read"]["events"], 3);
+    assert!(text(&out.stdout).contains("trigger:pull_to_refresh"));
+}
+
+#[test]
+fn a_model_trained_on_another_feature_spec_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_model(
+        dir.path(),
+        &root().join("fixtures/models/mismatched_spec.onnx"),
+    );
+    let out = edgeintent(&[
+        "replay",
+        "--config",
+        cfg.to_str().unwrap(),
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(!out.status.success());
+    assert_no_panic(&out);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("trained on feature spec fnv1a64:0000000000000000"),
+        "{err}"
+    );
+    assert!(err.contains("retrain"), "{err}");
+    assert!(out.stdout.is_empty(), "no decisions from a refused model");
+}
+
+#[test]
+fn a_model_without_package_metadata_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_model(dir.path(), &root().join("fixtures/models/no_metadata.onnx"));
+    let out = edgeintent(&[
+        "replay",
+        "--config",
+        cfg.to_str().unwrap(),
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("edgeintent.feature_spec_hash"), "{err}");
+}
+
+#[test]
+fn an_optional_model_that_fails_falls_back_to_rules_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({
+        "model": {"path": root().join("fixtures/models/mismatched_spec.onnx"), "required": false},
+        "features": root().join("models/feature_spec.json"),
+    });
+    let p = dir.path().join("c.json");
+    std::fs::write(&p, cfg.to_string()).unwrap();
+    let out = edgeintent(&[
+        "replay",
+        "--config",
+        p.to_str().unwrap(),
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("FAILED, rules decide"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("fallback:no_model"));
+    assert!(!stdout.contains("\"reason\":\"model\""));
+}
+
+#[test]
+fn featurize_writes_one_row_per_decision_point_and_the_spec_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.csv");
+    let out = edgeintent(&[
+        "featurize",
+        "--out",
+        csv.to_str().unwrap(),
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = rows.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[..2], ["ts_ms", "point"]);
+    assert!(rows
+        .lines()
+        .skip(1)
+        .all(|l| l.split(',').count() == header.len()));
+    let identity: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.spec.json", csv.display())).unwrap(),
+    )
+    .unwrap();
+    let spec_out = edgeintent(&["spec"]);
+    let spec: serde_json::Value = serde_json::from_slice(&spec_out.stdout).unwrap();
+    assert_eq!(identity["feature_spec_hash"], spec["feature_spec_hash"]);
+    assert_eq!(
+        identity["feature_names"].as_array().unwrap().len(),
+        header.len() - 2
+    );
+}
+
+#[test]
+fn inspect_lists_interface_metadata_and_op_support() {
+    let out = edgeintent(&["inspect", "models/intent_lr.onnx"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("input features: float [?, 34]"), "{s}");
+    assert!(s.contains("output probabilities"), "{s}");
+    assert!(s.contains("edgeintent.feature_spec_hash"), "{s}");
+    assert!(s.contains("ai.onnx.ml.LinearClassifier: supported"), "{s}");
+    let json = edgeintent(&["inspect", "--json", "models/intent_lr.onnx"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["load_error"].is_null());
+}
+
+#[test]
+fn inspect_of_a_non_model_is_an_error_not_a_panic() {
+    let out = edgeintent(&["inspect", "fixtures/example_truth.jsonl"]);
+    assert!(!out.status.success());
+    assert_no_panic(&out);
+    assert!(
+        text(&out.stderr).contains("not a valid ONNX file"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_missing_trace_or_config_is_a_clear_error() {
+    let out = edgeintent(&["replay", "fixtures/nope.jsonl"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("fixtures/nope.jsonl"));
+    let out = edgeintent(&[
+        "replay",
+        "--config",
+        "nope.json",
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("nope.json: cannot read"));
+}
