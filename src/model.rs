@@ -225,6 +225,8 @@ pub struct IntentModel {
     state: TypedSimpleState,
     features_in: Arc<Tensor>,
     sequence_in: Option<Arc<Tensor>>,
+    /// Whether the sequence is the model's first input (inputs go in model order).
+    sequence_first: bool,
     normalization: Option<Normalization>,
     reading: Reading,
     output_name: String,
@@ -289,10 +291,12 @@ impl IntentModel {
         if let Some(seq) = self.sequence_in.as_mut() {
             fill(seq, sequence, None)?;
         }
-        let mut inputs: TVec<TValue> = tvec![TValue::from_const(self.features_in.clone())];
-        if let Some(seq) = &self.sequence_in {
-            inputs.push(TValue::from_const(seq.clone()));
-        }
+        let features = TValue::from_const(self.features_in.clone());
+        let inputs: TVec<TValue> = match &self.sequence_in {
+            None => tvec![features],
+            Some(seq) if self.sequence_first => tvec![TValue::from_const(seq.clone()), features],
+            Some(seq) => tvec![features, TValue::from_const(seq.clone())],
+        };
         let outputs = self.state.run(inputs);
         clear_upper_simd_state();
         let outputs = outputs.map_err(|e| ModelError::Engine(format!("{e:#}")))?;
@@ -446,6 +450,7 @@ fn load_checked(
         state,
         features_in,
         sequence_in,
+        sequence_first: sequence_ix.is_some_and(|s| s < features_ix),
         normalization,
         reading,
         output_name: name,
@@ -898,4 +903,120 @@ fn elem_type_name(t: i32) -> String {
         _ => return format!("type#{t}"),
     }
     .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(seq: usize) -> FeatureSpec {
+        FeatureSpec::from_json(&format!(
+            r#"{{"version":"t","sequence_length":{seq},"features":[{{"name":"a","kind":"home_visible"}},{{"name":"b","kind":"home_visible"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn inputs_are_assigned_by_name_whatever_their_order() {
+        let opts = InputOptions::default();
+        assert_eq!(
+            assign_inputs(&names(&["x"]), &opts, &spec(0)),
+            Ok((0, None))
+        );
+        assert_eq!(
+            assign_inputs(&names(&["sequence", "x"]), &opts, &spec(4)),
+            Ok((1, Some(0)))
+        );
+        let named = InputOptions {
+            features: Some("feats".into()),
+            sequence: Some("events".into()),
+        };
+        assert_eq!(
+            assign_inputs(&names(&["feats", "events"]), &named, &spec(4)),
+            Ok((0, Some(1)))
+        );
+        let err = assign_inputs(&names(&["a", "b"]), &opts, &spec(0)).unwrap_err();
+        assert!(err.contains("sequence_length"), "{err}");
+        let err = assign_inputs(&names(&["a", "b"]), &opts, &spec(4)).unwrap_err();
+        assert!(err.contains("no input named `sequence`"), "{err}");
+        let err = assign_inputs(&names(&["a", "b", "c"]), &opts, &spec(4)).unwrap_err();
+        assert!(err.contains("3 inputs"), "{err}");
+    }
+
+    fn meta(key: &str, value: &str) -> ModelMetadata {
+        ModelMetadata {
+            props: [(key.to_owned(), value.to_owned())].into_iter().collect(),
+            producer: String::new(),
+        }
+    }
+
+    #[test]
+    fn normalization_must_fit_the_spec_and_be_usable() {
+        let p = Path::new("m.onnx");
+        let ok = meta(META_NORMALIZATION, r#"{"mean":[1,2],"scale":[0.5,4]}"#);
+        let n = read_normalization(&ok, p, 2).unwrap().unwrap();
+        assert_eq!(n.scale, [0.5, 4.0]);
+        assert_eq!(
+            read_normalization(&ModelMetadata::default(), p, 2),
+            Ok(None)
+        );
+        for bad in [
+            r#"{"mean":[1],"scale":[1]}"#,
+            r#"{"mean":[1,2],"scale":[1,0]}"#,
+            r#"{"mean":[1,2]}"#,
+        ] {
+            let err = read_normalization(&meta(META_NORMALIZATION, bad), p, 2).unwrap_err();
+            assert!(err.to_string().contains(META_NORMALIZATION), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn feature_names_are_checked_one_by_one() {
+        let p = Path::new("m.onnx");
+        let s = spec(0);
+        let mut m = meta(META_FEATURE_NAMES, r#"["a","c"]"#);
+        m.props.insert(META_SPEC_HASH.into(), s.hash());
+        let opts = ModelOptions {
+            path: p.into(),
+            required: true,
+            require_spec_hash: true,
+            output: OutputOptions::default(),
+            inputs: InputOptions::default(),
+        };
+        let err = check_spec(&m, p, &opts, &s).unwrap_err().to_string();
+        assert!(
+            err.contains("feature #1 is `c` in the model but `b`"),
+            "{err}"
+        );
+        let no_hash = ModelMetadata::default();
+        assert!(check_spec(&no_hash, p, &opts, &s).is_err());
+        let lax = ModelOptions {
+            require_spec_hash: false,
+            ..opts
+        };
+        assert!(check_spec(&no_hash, p, &lax, &s).is_ok());
+    }
+
+    #[test]
+    fn garbage_bytes_are_a_parse_error_not_a_panic() {
+        let s = spec(0);
+        let opts = ModelOptions {
+            path: "x.onnx".into(),
+            required: true,
+            require_spec_hash: true,
+            output: OutputOptions::default(),
+            inputs: InputOptions::default(),
+        };
+        for bytes in [&b""[..], b"\x08\x01\x12garbage", &[0xff; 64]] {
+            let err = IntentModel::from_bytes(bytes, Path::new("x.onnx"), &opts, &s).unwrap_err();
+            assert!(
+                matches!(err, ModelError::Parse { .. } | ModelError::Panic { .. }),
+                "{err}"
+            );
+        }
+    }
 }

@@ -33,3 +33,51 @@ fn shipped_model_matches_onnx_runtime_on_the_parity_vectors() {
         );
     }
 }
+
+/// The same regression laid out as other exporters do (a logit output, a
+/// sigmoid output, a second `sequence` input) scores identically.
+#[test]
+fn every_output_layout_gives_the_same_probability() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("fixtures/parity/intent_lr.json")).unwrap(),
+    )
+    .unwrap();
+    let cfg = Config::from_file(root.join("models/config.json")).unwrap();
+    let seq = vec![3f32; cfg.features.sequence_length];
+    for name in ["layout_logit", "layout_sigmoid", "layout_with_sequence"] {
+        let mut opts = cfg.model.clone().unwrap();
+        opts.path = root.join(format!("fixtures/models/{name}.onnx"));
+        let mut model = IntentModel::load(&opts, &cfg.features).unwrap();
+        for (row, want) in fixture["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(fixture["expected"].as_array().unwrap())
+        {
+            let x: Vec<f32> = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let got = model.score(&x, &seq).unwrap();
+            let want = want.as_f64().unwrap() as f32;
+            assert!((got - want).abs() <= 1e-5, "{name}: {got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn a_logit_read_as_a_probability_is_caught_as_a_bad_score() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cfg = Config::from_file(root.join("models/config.json")).unwrap();
+    let mut opts = cfg.model.clone().unwrap();
+    opts.path = root.join("fixtures/models/layout_logit.onnx");
+    opts.output.kind = edgeintent::OutputKind::Probability;
+    let mut model = IntentModel::load(&opts, &cfg.features).unwrap();
+    // Large inputs push the logit far outside [0, 1].
+    let x = vec![50f32; cfg.features.len()];
+    let err = model.score(&x, &[]).unwrap_err();
+    assert!(matches!(err, edgeintent::ModelError::BadScore(_)), "{err}");
+}

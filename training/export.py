@@ -46,6 +46,8 @@ def to_onnx(
         "edgeintent.model_version": model_version,
         "edgeintent.validation": json.dumps(validation),
     }
+    # skl2onnx names the graph with a random UUID; a fixed name keeps reruns byte-identical.
+    onx.graph.name = model_version
     onnx.helper.set_model_props(onx, props)
     onnx.checker.check_model(onx)
     return onx

@@ -86,6 +86,39 @@ def derived_test_models(model_path: Path, fixtures: Path) -> None:
     onnx.save(m, str(out / "no_metadata.onnx"))
 
 
+def derived_layout_models(clf, width: int, seq_len: int, model_path: Path, fixtures: Path) -> None:
+    """The trained regression as other exporters lay it out: a single logit, a
+    sigmoid probability, and a two-input model (features + sequence). All must
+    score exactly like the shipped model."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    props = {p.key: p.value for p in onnx.load(str(model_path)).metadata_props}
+    w = numpy_helper.from_array(clf.coef_.reshape(width, 1).astype(np.float32), "w")
+    b = numpy_helper.from_array(clf.intercept_.reshape(1, 1).astype(np.float32), "b")
+    feats = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", width])
+
+    def save(name: str, nodes, inputs, output: str, inits) -> None:
+        out = helper.make_tensor_value_info(output, TensorProto.FLOAT, ["N", 1])
+        graph = helper.make_graph(nodes, name, inputs, [out], initializer=inits)
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="edgeintent-fixtures")
+        m.ir_version = 8
+        helper.set_model_props(m, props)
+        onnx.checker.check_model(m)
+        onnx.save(m, str(fixtures / "models" / f"{name}.onnx"))
+
+    linear = [helper.make_node("MatMul", ["features", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["logit"])]
+    save("layout_logit", linear, [feats], "logit", [w, b])
+    save("layout_sigmoid", linear + [helper.make_node("Sigmoid", ["logit"], ["probability"])], [feats], "probability", [w, b])
+    seq = helper.make_tensor_value_info("sequence", TensorProto.FLOAT, ["N", seq_len])
+    zero = numpy_helper.from_array(np.zeros((seq_len, 1), dtype=np.float32), "z")
+    nodes = linear + [
+        helper.make_node("MatMul", ["sequence", "z"], ["sz"]),
+        helper.make_node("Add", ["logit", "sz"], ["logit2"]),
+        helper.make_node("Sigmoid", ["logit2"], ["probability"]),
+    ]
+    save("layout_with_sequence", nodes, [seq, feats], "probability", [w, b, zero])
+
+
 def model_card(path: Path, val: dict, train_rows: int, size: int, summary: dict, identity: dict) -> None:
     rt = summary["runtime"]
     us = lambda ns: f"{ns / 1000:.1f} µs" if ns is not None else "-"  # noqa: E731
@@ -162,6 +195,8 @@ def main() -> None:
     rows = valid.x[rng.choice(len(valid.x), size=64, replace=False)]
     write_fixture(model_path, rows, fixtures / "parity" / "intent_lr.json", ROOT)
     derived_test_models(model_path, fixtures)
+    spec = json.loads(config.with_name("feature_spec.json").read_text())
+    derived_layout_models(clf, len(identity["feature_names"]), spec["sequence_length"], model_path, fixtures)
 
     summary_path = data / "example_summary.json"
     run([str(binary), "replay", "--config", str(config), "--summary", str(summary_path), str(trace)],
