@@ -29,8 +29,5 @@ step "cargo test (unit, integration, doc)"
 cargo test --all-targets --quiet
 cargo test --doc --quiet
 
-step "cargo build --release (the binary the Python tests drive)"
-cargo build --release --quiet --bin edgeintent
-
-step "pytest training/tests"
-EDGEINTENT_BIN="$PWD/target/release/edgeintent" .venv/bin/python -m pytest -q training/tests
+step "pytest training/tests (drives the debug binary cargo test built)"
+EDGEINTENT_BIN="$PWD/target/debug/edgeintent" .venv/bin/python -m pytest -q training/tests

@@ -27,9 +27,12 @@ mod decision;
 mod error;
 mod event;
 mod features;
+mod graph;
 mod ingest;
 mod metrics;
 mod model;
+mod ops;
+pub use ops::{importer as onnx_importer, ADDED_OPS};
 mod policy;
 mod runtime;
 pub mod sim;
@@ -44,6 +47,7 @@ pub use event::{
 pub use features::{
     CyclicPart, FeatureDef, FeatureKind, FeatureSpec, FeatureState, SpecError, Weight,
 };
+pub use graph::{GraphOutput, OnnxGraph, OutputValues};
 pub use ingest::{Producer, PushError};
 pub use model::{
     inspect, InputOptions, IntentModel, ModelError, ModelMetadata, ModelOptions, ModelReport,

@@ -330,7 +330,7 @@ impl IntentModel {
 /// score went from 4.3 µs to 1.9 µs per decision with this call.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-fn clear_upper_simd_state() {
+pub(crate) fn clear_upper_simd_state() {
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: `vzeroupper` needs only AVX, detected just above. It zeroes the
         // upper halves of the vector registers, which hold no live value across
@@ -340,12 +340,16 @@ fn clear_upper_simd_state() {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn clear_upper_simd_state() {}
+pub(crate) fn clear_upper_simd_state() {}
 
 /// Copies (and normalises) `src` into the exclusively held input tensor. tract
 /// drops its reference when `run` returns, so `Arc::get_mut` succeeds and no
 /// tensor is allocated per call.
-fn fill(t: &mut Arc<Tensor>, src: &[f32], norm: Option<&Normalization>) -> Result<(), ModelError> {
+pub(crate) fn fill(
+    t: &mut Arc<Tensor>,
+    src: &[f32],
+    norm: Option<&Normalization>,
+) -> Result<(), ModelError> {
     if Arc::get_mut(t).is_none() {
         *t = Arc::new(t.as_ref().clone());
     }
@@ -375,7 +379,7 @@ fn fill(t: &mut Arc<Tensor>, src: &[f32], norm: Option<&Normalization>) -> Resul
     Ok(())
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -393,7 +397,7 @@ fn load_checked(
         path: path.to_owned(),
         why,
     };
-    let onnx = tract_onnx::onnx();
+    let onnx = crate::ops::importer();
     let proto = decode(&onnx, bytes, path)?;
     let missing = unsupported_ops(&onnx, &proto);
     if !missing.is_empty() {
@@ -458,7 +462,7 @@ fn load_checked(
     })
 }
 
-fn decode(
+pub(crate) fn decode(
     onnx: &tract_onnx::Onnx,
     bytes: &[u8],
     path: &Path,
@@ -480,7 +484,7 @@ fn decode(
 }
 
 /// Operator types in the graph (and its subgraphs) that tract has no parser for.
-fn unsupported_ops(onnx: &tract_onnx::Onnx, proto: &pb::ModelProto) -> Vec<String> {
+pub(crate) fn unsupported_ops(onnx: &tract_onnx::Onnx, proto: &pb::ModelProto) -> Vec<String> {
     let mut ops = Vec::new();
     if let Some(g) = &proto.graph {
         collect_ops(g, &mut ops);
@@ -773,7 +777,7 @@ pub fn inspect(path: &Path) -> Result<ModelReport, ModelError> {
 }
 
 fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<ModelReport, ModelError> {
-    let onnx = tract_onnx::onnx();
+    let onnx = crate::ops::importer();
     let proto = decode(&onnx, bytes, path)?;
     let graph = proto.graph.as_ref();
     let infos = |v: Option<&Vec<pb::ValueInfoProto>>| -> Vec<TensorInfo> {

@@ -110,8 +110,8 @@ fn per_event_and_rule_decision_paths_allocate_nothing() {
 fn tract_allocs_per_run() -> u64 {
     let cfg = Config::from_file(root().join("models/config.json")).unwrap();
     let width = cfg.features.len();
-    let mut m = tract_onnx::onnx()
-        .model_for_path(root().join("models/intent_lr.onnx"))
+    let mut m = edgeintent::onnx_importer()
+        .model_for_path(root().join("models/intent.onnx"))
         .unwrap();
     m.set_input_fact(0, f32::fact([1, width]).into()).unwrap();
     let mut typed = m.into_typed().unwrap();

@@ -218,14 +218,17 @@ fn featurize_writes_one_row_per_decision_point_and_the_spec_identity() {
 
 #[test]
 fn inspect_lists_interface_metadata_and_op_support() {
-    let out = edgeintent(&["inspect", "models/intent_lr.onnx"]);
+    let out = edgeintent(&["inspect", "models/intent.onnx"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.contains("input features: float [?, 34]"), "{s}");
     assert!(s.contains("output probabilities"), "{s}");
     assert!(s.contains("edgeintent.feature_spec_hash"), "{s}");
-    assert!(s.contains("ai.onnx.ml.LinearClassifier: supported"), "{s}");
-    let json = edgeintent(&["inspect", "--json", "models/intent_lr.onnx"]);
+    assert!(
+        s.contains("ai.onnx.ml.TreeEnsembleClassifier: supported"),
+        "{s}"
+    );
+    let json = edgeintent(&["inspect", "--json", "models/intent.onnx"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert!(v["load_error"].is_null());
 }
@@ -255,4 +258,132 @@ fn a_missing_trace_or_config_is_a_clear_error() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("nope.json: cannot read"));
+}
+
+#[test]
+fn predict_prints_every_output_per_row_and_accepts_a_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("fixtures/families/sklearn_gradient_boosting_multi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let rows = fx["inputs"].as_array().unwrap();
+    let width = rows[0].as_array().unwrap().len();
+    let mut csv = (0..width)
+        .map(|i| format!("f{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    for r in rows.iter().take(5) {
+        let cells: Vec<String> = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().map_or("nan".into(), |v| v.to_string()))
+            .collect();
+        csv += &(cells.join(",") + "\n");
+    }
+    let input = dir.path().join("x.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = edgeintent(&[
+        "predict",
+        "--model",
+        "fixtures/families/sklearn_gradient_boosting_multi.onnx",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    let labels = fx["outputs"]["output_label"].as_array().unwrap();
+    let probs = fx["outputs"]["output_probability"].as_array().unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["output_label"], serde_json::json!([labels[i]]));
+        let p = line["output_probability"].as_array().unwrap();
+        assert_eq!(p.len(), 3, "ZipMap output as one probability per class");
+        for (k, v) in p.iter().enumerate() {
+            let want = probs[i * 3 + k].as_f64().unwrap();
+            assert!((v.as_f64().unwrap() - want).abs() < 1e-6);
+        }
+    }
+}
+
+#[test]
+fn predict_names_a_bad_cell_and_a_ragged_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.csv");
+    std::fs::write(&input, "1,2,3\n4,oops,6\n").unwrap();
+    let out = edgeintent(&[
+        "predict",
+        "--model",
+        "fixtures/models/unsupported_op.onnx",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("line 2: column 2: `oops` is not a number"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&input, "1,2,3\n4,5\n").unwrap();
+    let out = edgeintent(&[
+        "predict",
+        "--model",
+        "fixtures/models/unsupported_op.onnx",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&out.stderr).contains("line 2: 2 fields, expected 3"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn unsupported_operators_are_named_by_inspect_and_by_the_loader() {
+    let out = edgeintent(&["inspect", "fixtures/models/unsupported_op.onnx"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_no_panic(&out);
+    assert!(
+        text(&out.stdout).contains("op ai.onnx.ml.Imputer: NOT SUPPORTED"),
+        "{}",
+        text(&out.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.csv");
+    std::fs::write(&input, "1,2,3\n").unwrap();
+    let out = edgeintent(&[
+        "predict",
+        "--model",
+        "fixtures/models/unsupported_op.onnx",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unsupported operators: ai.onnx.ml.Imputer"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn inspect_reports_the_added_operators_as_supported() {
+    let out = edgeintent(&["inspect", "fixtures/families/lightgbm_binary.onnx"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("ai.onnx.ml.TreeEnsembleClassifier: supported"),
+        "{s}"
+    );
+    assert!(s.contains("ai.onnx.ml.ZipMap: supported"), "{s}");
+    assert!(s.contains("tract: loads and optimizes"), "{s}");
 }

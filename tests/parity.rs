@@ -9,7 +9,7 @@ use edgeintent::{Config, IntentModel};
 fn shipped_model_matches_onnx_runtime_on_the_parity_vectors() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("fixtures/parity/intent_lr.json")).unwrap(),
+        &std::fs::read_to_string(root.join("fixtures/parity/intent.json")).unwrap(),
     )
     .unwrap();
     let cfg = Config::from_file(root.join("models/config.json")).unwrap();
@@ -40,12 +40,17 @@ fn shipped_model_matches_onnx_runtime_on_the_parity_vectors() {
 fn every_output_layout_gives_the_same_probability() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("fixtures/parity/intent_lr.json")).unwrap(),
+        &std::fs::read_to_string(root.join("fixtures/parity/layouts.json")).unwrap(),
     )
     .unwrap();
     let cfg = Config::from_file(root.join("models/config.json")).unwrap();
     let seq = vec![3f32; cfg.features.sequence_length];
-    for name in ["layout_logit", "layout_sigmoid", "layout_with_sequence"] {
+    for name in [
+        "layout_probabilities",
+        "layout_logit",
+        "layout_sigmoid",
+        "layout_with_sequence",
+    ] {
         let mut opts = cfg.model.clone().unwrap();
         opts.path = root.join(format!("fixtures/models/{name}.onnx"));
         let mut model = IntentModel::load(&opts, &cfg.features).unwrap();

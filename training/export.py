@@ -1,8 +1,10 @@
-"""Export step: a fitted scikit-learn classifier -> an edgeintent model package.
+"""Export step: a fitted classifier -> an edgeintent model package.
 
 The package is one ONNX file whose ``metadata_props`` carry what the runtime
 checks before using it: the feature-spec hash and version, the feature names,
 the normalisation fitted in training, the model version and validation metrics.
+Supported here: scikit-learn classifiers (skl2onnx) and LightGBM (onnxmltools),
+both without ZipMap so the probabilities stay a plain tensor.
 """
 
 from __future__ import annotations
@@ -11,10 +13,27 @@ import json
 
 import numpy as np
 import onnx
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
 
-TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+SKL_OPSET = {"": 17, "ai.onnx.ml": 3}
+MLTOOLS_OPSET = 15
+
+
+def convert(model, width: int) -> onnx.ModelProto:
+    """ONNX graph with input ``features`` [N, width] and outputs ``label``, ``probabilities``."""
+    if type(model).__module__.startswith("lightgbm"):
+        from onnxmltools import convert_lightgbm
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        return convert_lightgbm(model, initial_types=[("features", FloatTensorType([None, width]))], target_opset=MLTOOLS_OPSET, zipmap=False)
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    return convert_sklearn(
+        model,
+        initial_types=[("features", FloatTensorType([None, width]))],
+        options={id(model): {"zipmap": False}},
+        target_opset=SKL_OPSET,
+    )
 
 
 def to_onnx(
@@ -29,13 +48,7 @@ def to_onnx(
 
     ``identity`` is the ``<out>.spec.json`` written by ``edgeintent featurize``.
     """
-    width = len(identity["feature_names"])
-    onx = convert_sklearn(
-        model,
-        initial_types=[("features", FloatTensorType([None, width]))],
-        options={id(model): {"zipmap": False}},
-        target_opset=TARGET_OPSET,
-    )
+    onx = convert(model, len(identity["feature_names"]))
     props = {
         "edgeintent.feature_spec_hash": identity["feature_spec_hash"],
         "edgeintent.feature_spec_version": identity["feature_spec_version"],
@@ -46,7 +59,7 @@ def to_onnx(
         "edgeintent.model_version": model_version,
         "edgeintent.validation": json.dumps(validation),
     }
-    # skl2onnx names the graph with a random UUID; a fixed name keeps reruns byte-identical.
+    # Exporters name the graph with a random UUID; a fixed name keeps reruns byte-identical.
     onx.graph.name = model_version
     onnx.helper.set_model_props(onx, props)
     onnx.checker.check_model(onx)

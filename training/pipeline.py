@@ -6,7 +6,7 @@ Steps: build the ``edgeintent`` binary; generate the example trace (fixture)
 and the training/validation traces (seeded, under ``training/data/``, not
 committed); featurize them with ``edgeintent featurize`` (the serving feature
 code); fit normalisation and a logistic regression; export the model package to
-``models/intent_lr.onnx``; write ONNX Runtime parity vectors and test models to
+``models/intent.onnx``; write ONNX Runtime parity vectors and test models to
 ``fixtures/``; replay the example trace with the new model and write the model
 card ``models/MODEL_CARD.md`` from measured output.
 
@@ -30,13 +30,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export import to_onnx  # noqa: E402
 from generate import Params, generate, write_jsonl  # noqa: E402
 from parity import write_fixture  # noqa: E402
-from train import concat, fit_logistic, fit_normalization, load_rows, metrics  # noqa: E402
+from train import concat, fit_normalization, load_rows, metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SEED = 42
 TRAIN_SEED0 = 1000
 VALID_SEED0 = 2000
-MODEL_VERSION = "intent-lr-1"
+MODEL_VERSION = "intent-2"
+
+
+def candidates() -> dict:
+    """The model families trained for the default model, each seeded."""
+    from lightgbm import LGBMClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    return {
+        "logreg": lambda: LogisticRegression(C=1.0, max_iter=2000, random_state=0),
+        "lightgbm": lambda: LGBMClassifier(n_estimators=100, num_leaves=15, learning_rate=0.05, min_child_samples=40, random_state=0, n_jobs=1, deterministic=True, verbose=-1),
+        "mlp": lambda: MLPClassifier(hidden_layer_sizes=(32, 16), alpha=1e-3, max_iter=200, early_stopping=True, random_state=0),
+    }
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -72,6 +85,18 @@ def dataset(binary: Path, config: Path, seeds: range, days: int, data_dir: Path,
     return concat(parts), identity
 
 
+def replay_latency(binary: Path, model: Path, trace: Path, data: Path) -> dict:
+    """Decision-path latency of a candidate: replay the example trace with it."""
+    cfg = json.loads((ROOT / "models" / "config.json").read_text())
+    cfg["model"]["path"] = str(model)
+    cfg["features"] = str(ROOT / "models" / "feature_spec.json")
+    cfg_path, summary = data / f"{model.stem}.config.json", data / f"{model.stem}.summary.json"
+    cfg_path.write_text(json.dumps(cfg))
+    run([str(binary), "replay", "--config", str(cfg_path), "--summary", str(summary), str(trace)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rt = json.loads(summary.read_text())["runtime"]
+    return {"replay_p50_ns": rt["decision_latency_p50_ns"], "replay_p99_ns": rt["decision_latency_p99_ns"]}
+
+
 def derived_test_models(model_path: Path, fixtures: Path) -> None:
     """Small broken packages for the loader's error tests."""
     out = fixtures / "models"
@@ -84,6 +109,16 @@ def derived_test_models(model_path: Path, fixtures: Path) -> None:
     m = onnx.load(str(model_path))
     del m.metadata_props[:]
     onnx.save(m, str(out / "no_metadata.onnx"))
+    # An operator neither tract nor edgeintent implements, for `inspect` and load errors.
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    node = helper.make_node("Imputer", ["x"], ["y"], domain="ai.onnx.ml", imputed_value_floats=[0.0], replaced_value_float=float("nan"))
+    g = helper.make_graph([node], "unsupported", [x], [y])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    m.ir_version = 8
+    onnx.save(m, str(out / "unsupported_op.onnx"))
 
 
 def derived_layout_models(clf, width: int, seq_len: int, model_path: Path, fixtures: Path) -> None:
@@ -119,44 +154,93 @@ def derived_layout_models(clf, width: int, seq_len: int, model_path: Path, fixtu
     save("layout_with_sequence", nodes, [seq, feats], "probability", [w, b, zero])
 
 
-def model_card(path: Path, val: dict, train_rows: int, size: int, summary: dict, identity: dict) -> None:
+def model_card(path: Path, chosen: str, results: dict, train_rows: int, summary: dict, identity: dict) -> None:
     rt = summary["runtime"]
     us = lambda ns: f"{ns / 1000:.1f} µs" if ns is not None else "-"  # noqa: E731
     reasons = ", ".join(f"{k} {v}" for k, v in rt["decisions_by_reason"].items())
+    rows = "\n".join(
+        f"| {'**' + n + '**' if n == chosen else n} | {r['auc']} | {r['log_loss']} | {r['brier']} | {r['ece']} | {r['size_bytes']} | {us(r['replay_p50_ns'])} / {us(r['replay_p99_ns'])} |"
+        for n, r in results.items()
+    )
+    val = results[chosen]
     path.write_text(
-        f"""# Model card: `intent_lr.onnx` ({MODEL_VERSION})
+        f"""# Model card: `intent.onnx` ({MODEL_VERSION}-{chosen})
 
-Generated by `python training/pipeline.py`; every number below is measured by it.
+Generated by `python training/pipeline.py`; every number below is measured by that run.
 
 - **Task**: probability that fresh homepage content would be useful now, at a decision
   point (app foreground, homepage view, 30 s tick while the homepage is shown).
-- **Model**: logistic regression (scikit-learn, L2, C=1) on {len(identity['feature_names'])} features,
-  standardised with mean/scale stored in the model's metadata; exported with skl2onnx
-  (`LinearClassifier`, opset 17 / ai.onnx.ml 3, no ZipMap).
-- **Features**: spec `{identity['feature_spec_version']}` (`{identity['feature_spec_hash']}`), computed by
+- **Chosen model**: `{chosen}`, the best validation AUC (to 3 decimals), then log-loss, then size,
+  among the candidates below. Features are standardised with the mean/scale stored in the
+  model's metadata (`edgeintent.normalization`).
+- **Features**: spec `{identity['feature_spec_version']}` (`{identity['feature_spec_hash']}`), {len(identity['feature_names'])} features computed by
   `edgeintent featurize`, the serving code.
 - **Data**: synthetic traces from `training/generate.py` (see its docstring for the generative story);
-  training seeds {TRAIN_SEED0}.., {train_rows} decision points; validation seeds {VALID_SEED0}.., {val['rows']} decision points.
+  training seeds {TRAIN_SEED0}.., {train_rows} decision points; validation seeds {VALID_SEED0}.., {val['rows']} decision points
+  ({val['positive_rate']} positive).
 - **Labels**: a decision point is positive inside a ground-truth `want_fresh` interval
   (after an interest shift or a long absence, until the feed matched again; at most 180 s).
 
-| validation metric | value |
-|---|---|
-| AUC | {val['auc']} |
-| log-loss | {val['log_loss']} |
-| Brier score | {val['brier']} |
-| expected calibration error (10 bins) | {val['ece']} |
-| positive rate | {val['positive_rate']} |
-| model file size | {size} bytes |
-| decision path latency, example trace replay (p50 / p99, release build) | {us(rt['decision_latency_p50_ns'])} / {us(rt['decision_latency_p99_ns'])} |
+| candidate | AUC | log-loss | Brier | calibration error (ECE, 10 bins) | size (bytes) | decision path p50 / p99 |
+|---|---|---|---|---|---|---|
+{rows}
 
-Replay of `fixtures/example_trace.jsonl` with this model: {rt['decisions']} decisions ({reasons})
+The decision-path latency is the runtime's own measurement (features → model → policy) while
+replaying `fixtures/example_trace.jsonl`, release build, on a shared 2-core machine; decision
+points skipped by the cooldown take ~0.1 µs and pull the median down.
+
+Replay of the example trace with the chosen model: {rt['decisions']} decisions ({reasons})
 from {rt['decision_points']} decision points, {rt['model_calls']} model calls.
 
-Limits: trained on synthetic behaviour only; the latency above is measured on a shared
-2-core machine and includes feature computation and the policy.
+Limits: trained on synthetic behaviour only.
 """
     )
+
+
+def train_candidates(binary: Path, config: Path, data: Path, trace: Path, train_users: int, valid_users: int, days: int):
+    """Featurizes the seeded traces and trains every candidate; returns what `main` ships."""
+    train, identity = dataset(binary, config, range(TRAIN_SEED0, TRAIN_SEED0 + train_users), days, data, "train")
+    valid, _ = dataset(binary, config, range(VALID_SEED0, VALID_SEED0 + valid_users), days, data, "valid")
+    print(f"pipeline: {len(train.y)} training rows ({train.y.mean():.3f} positive), {len(valid.y)} validation rows")
+    mean, scale = fit_normalization(train.x)
+    xt, xv = (train.x - mean) / scale, (valid.x - mean) / scale
+    cand_dir = data / "candidates"
+    cand_dir.mkdir(parents=True, exist_ok=True)
+    results, fitted = {}, {}
+    for name, make in candidates().items():
+        clf = make().fit(xt, train.y)
+        val = metrics(clf.predict_proba(xv)[:, 1], valid.y)
+        onx = to_onnx(clf, identity, mean, scale, f"{MODEL_VERSION}-{name}", val)
+        path = cand_dir / f"{name}.onnx"
+        onnx.save(onx, str(path))
+        val["size_bytes"] = path.stat().st_size
+        val.update(replay_latency(binary, path, trace, data))
+        results[name], fitted[name] = val, clf
+        print(f"pipeline: {name}: {val}")
+    # Best ranking (AUC to 3 decimals), then calibration (log-loss), then size.
+    chosen = min(results, key=lambda n: (-round(results[n]["auc"], 3), results[n]["log_loss"], results[n]["size_bytes"]))
+    print(f"pipeline: chosen {chosen}")
+    return train, valid, identity, results, fitted, chosen, cand_dir
+
+
+def check_reproducible(binary: Path, config: Path, a) -> int:
+    """Retrains in a scratch folder and compares with the shipped model; writes nothing in the repository."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        trace, _ = make_trace(EXAMPLE_SEED, 10, data, "example_trace")
+        if trace.read_bytes() != (ROOT / "fixtures" / "example_trace.jsonl").read_bytes():
+            print("pipeline --check: the example trace differs from fixtures/example_trace.jsonl")
+            return 1
+        *_, results, _, chosen, cand_dir = train_candidates(binary, config, data, trace, a.train_users, a.valid_users, a.days)
+        shipped = onnx.load(str(ROOT / "models" / "intent.onnx"))
+        props = {p.key: p.value for p in shipped.metadata_props}
+        shipped_auc = json.loads(props["edgeintent.validation"])["auc"]
+        same_bytes = (cand_dir / f"{chosen}.onnx").read_bytes() == (ROOT / "models" / "intent.onnx").read_bytes()
+        print(f"pipeline --check: chosen {chosen}, AUC {results[chosen]['auc']} (shipped {shipped_auc}), byte-identical model: {same_bytes}")
+        ok = props["edgeintent.model_version"] == f"{MODEL_VERSION}-{chosen}" and round(results[chosen]["auc"], 3) == round(shipped_auc, 3)
+        return 0 if ok else 1
 
 
 def main() -> None:
@@ -165,10 +249,13 @@ def main() -> None:
     ap.add_argument("--valid-users", type=int, default=20)
     ap.add_argument("--days", type=int, default=5)
     ap.add_argument("--binary", type=Path, help="edgeintent binary (default: cargo build --release)")
+    ap.add_argument("--check", action="store_true", help="retrain in a scratch folder and compare with the shipped model; write nothing")
     a = ap.parse_args()
 
     binary = a.binary or build_binary()
     config = ROOT / "models" / "config.json"
+    if a.check:
+        sys.exit(check_reproducible(binary, config, a))
     fixtures = ROOT / "fixtures"
     data = ROOT / "training" / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -176,34 +263,28 @@ def main() -> None:
     trace, truth = make_trace(EXAMPLE_SEED, 10, fixtures, "example_trace")
     truth.rename(fixtures / "example_truth.jsonl")
     print(f"pipeline: example trace {trace}")
+    train, valid, identity, results, fitted, chosen, cand_dir = train_candidates(binary, config, data, trace, a.train_users, a.valid_users, a.days)
 
-    train, identity = dataset(binary, config, range(TRAIN_SEED0, TRAIN_SEED0 + a.train_users), a.days, data, "train")
-    valid, _ = dataset(binary, config, range(VALID_SEED0, VALID_SEED0 + a.valid_users), a.days, data, "valid")
-    print(f"pipeline: {len(train.y)} training rows ({train.y.mean():.3f} positive), {len(valid.y)} validation rows")
-
-    mean, scale = fit_normalization(train.x)
-    clf = fit_logistic((train.x - mean) / scale, train.y)
-    p_val = clf.predict_proba((valid.x - mean) / scale)[:, 1]
-    val = metrics(p_val, valid.y)
-    print(f"pipeline: validation {val}")
-
-    model_path = ROOT / "models" / "intent_lr.onnx"
-    onx = to_onnx(clf, identity, mean, scale, MODEL_VERSION, val)
-    onnx.save(onx, str(model_path))
+    model_path = ROOT / "models" / "intent.onnx"
+    model_path.write_bytes((cand_dir / f"{chosen}.onnx").read_bytes())
 
     rng = np.random.default_rng(7)
     rows = valid.x[rng.choice(len(valid.x), size=64, replace=False)]
-    write_fixture(model_path, rows, fixtures / "parity" / "intent_lr.json", ROOT)
+    write_fixture(model_path, rows, fixtures / "parity" / "intent.json", ROOT)
     derived_test_models(model_path, fixtures)
     spec = json.loads(config.with_name("feature_spec.json").read_text())
-    derived_layout_models(clf, len(identity["feature_names"]), spec["sequence_length"], model_path, fixtures)
+    # The regression in four output layouts, all of which must score alike.
+    layout = fixtures / "models" / "layout_probabilities.onnx"
+    layout.write_bytes((cand_dir / "logreg.onnx").read_bytes())
+    write_fixture(layout, rows, fixtures / "parity" / "layouts.json", ROOT)
+    derived_layout_models(fitted["logreg"], len(identity["feature_names"]), spec["sequence_length"], layout, fixtures)
 
     summary_path = data / "example_summary.json"
     run([str(binary), "replay", "--config", str(config), "--summary", str(summary_path), str(trace)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = json.loads(summary_path.read_text())
-    model_card(ROOT / "models" / "MODEL_CARD.md", val, len(train.y), model_path.stat().st_size, summary, identity)
-    print(f"pipeline: wrote {model_path} and models/MODEL_CARD.md")
+    model_card(ROOT / "models" / "MODEL_CARD.md", chosen, results, len(train.y), summary, identity)
+    print(f"pipeline: wrote models/intent.onnx ({chosen}) and models/MODEL_CARD.md")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use edgeintent::sim::{self, ReadOptions, ReplaySummary};
-use edgeintent::{Config, Error, ModelStatus, Runtime, TraceReader};
+use edgeintent::{Config, Error, ModelStatus, OnnxGraph, OutputValues, Runtime, TraceReader};
 
 /// The config used when `--config` is not given: the one shipped in `models/`.
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/config.json");
@@ -65,6 +65,15 @@ enum Command {
         /// ONNX model file.
         model: PathBuf,
     },
+    /// Run any ONNX model on CSV rows: one JSON object per row, each output's values as a flat array.
+    Predict {
+        /// ONNX model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// CSV of input rows (numbers; empty or `nan` is a missing value); an optional first line of feature names.
+        #[arg(long)]
+        input: PathBuf,
+    },
     /// Print the feature spec's hash, version and names as JSON.
     Spec {
         /// Runtime config. Default: the shipped config.
@@ -90,6 +99,7 @@ fn main() -> ExitCode {
             trace,
         } => featurize(config, skip_invalid, &out, &trace),
         Command::Inspect { json, model } => inspect(&model, json),
+        Command::Predict { model, input } => predict(&model, &input),
         Command::Spec { config } => spec(config),
     };
     match result {
@@ -328,5 +338,94 @@ fn spec(config: Option<PathBuf>) -> Result<ExitCode, Error> {
         "{}",
         serde_json::to_string_pretty(&identity).unwrap_or_default()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads a numeric CSV: `(rows, width, values)`. A first line with any
+/// non-numeric field is a header of feature names.
+fn read_csv(path: &Path) -> Result<(usize, usize, Vec<f32>), Error> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let bad = |line: usize, why: String| Error::Io {
+        path: path.display().to_string(),
+        why: format!("line {line}: {why}"),
+    };
+    let parse = |f: &str| -> Option<f32> {
+        let f = f.trim();
+        if f.is_empty() || f.eq_ignore_ascii_case("nan") {
+            Some(f32::NAN)
+        } else {
+            f.parse::<f32>().ok()
+        }
+    };
+    let mut width = None;
+    let mut values = Vec::new();
+    let mut rows = 0;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').collect();
+        let parsed: Vec<Option<f32>> = fields.iter().map(|f| parse(f)).collect();
+        if rows == 0 && width.is_none() && parsed.iter().any(Option::is_none) {
+            width = Some(fields.len()); // header
+            continue;
+        }
+        match width {
+            Some(w) if w != fields.len() => {
+                return Err(bad(i + 1, format!("{} fields, expected {w}", fields.len())))
+            }
+            _ => width = Some(fields.len()),
+        }
+        for (col, v) in parsed.iter().enumerate() {
+            let v = v.ok_or_else(|| {
+                bad(
+                    i + 1,
+                    format!(
+                        "column {}: `{}` is not a number",
+                        col + 1,
+                        fields[col].trim()
+                    ),
+                )
+            })?;
+            values.push(v);
+        }
+        rows += 1;
+    }
+    match width {
+        Some(w) if rows > 0 => Ok((rows, w, values)),
+        _ => Err(bad(0, "no data rows".into())),
+    }
+}
+
+fn predict(model: &Path, input: &Path) -> Result<ExitCode, Error> {
+    let (rows, width, x) = read_csv(input)?;
+    let mut graph = OnnxGraph::load(model, &[rows, width])?;
+    let outputs = graph.run(&x)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for r in 0..rows {
+        let mut obj = serde_json::Map::new();
+        for o in &outputs {
+            let per_row = if o.shape.first() == Some(&rows) {
+                o.shape[1..].iter().product::<usize>()
+            } else {
+                0
+            };
+            let range = r * per_row..(r + 1) * per_row;
+            let value = match &o.values {
+                OutputValues::Float(v) => serde_json::json!(v[range]
+                    .iter()
+                    .map(|x| f64::from(*x as f32))
+                    .collect::<Vec<_>>()),
+                OutputValues::Int(v) => serde_json::json!(v[range]),
+                OutputValues::Text(v) => serde_json::json!(v[range]),
+            };
+            obj.insert(o.name.clone(), value);
+        }
+        if writeln!(out, "{}", serde_json::Value::Object(obj)).is_err() {
+            break; // stdout closed
+        }
+    }
+    let _ = out.flush();
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ sys.path.insert(0, str(TRAINING))
 @pytest.fixture(scope="session")
 def edgeintent_bin() -> Path:
     """The CLI binary; scripts/test.sh builds it and sets EDGEINTENT_BIN."""
-    path = Path(os.environ.get("EDGEINTENT_BIN", ROOT / "target" / "release" / "edgeintent"))
+    path = Path(os.environ.get("EDGEINTENT_BIN", ROOT / "target" / "debug" / "edgeintent"))
     if not path.exists():
-        pytest.fail(f"{path} is missing: run `cargo build --release` or scripts/test.sh first")
+        pytest.fail(f"{path} is missing: run `cargo build` or scripts/test.sh first")
     return path

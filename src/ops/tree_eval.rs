@@ -1,0 +1,905 @@
+//! Evaluation of compiled tree ensembles (`TreeEnsembleClassifier` and
+//! `TreeEnsembleRegressor`): flat node arrays, one traversal loop specialised
+//! per comparison mode, and score finalisation that follows ONNX Runtime's
+//! reference behaviour (binary layouts, base values, post-transforms).
+//! Pure Rust: it knows nothing of tract or protobuf.
+
+/// How a branch node compares the feature with its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Leq,
+    Lt,
+    Gte,
+    Gt,
+    Eq,
+    Neq,
+}
+
+impl Mode {
+    #[inline(always)]
+    fn test(self, x: f32, t: f32) -> bool {
+        match self {
+            Mode::Leq => x <= t,
+            Mode::Lt => x < t,
+            Mode::Gte => x >= t,
+            Mode::Gt => x > t,
+            Mode::Eq => x == t,
+            Mode::Neq => x != t,
+        }
+    }
+}
+
+/// How per-tree values combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aggregate {
+    Sum,
+    Average,
+    Min,
+    Max,
+}
+
+/// The transform applied to the aggregated scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostTransform {
+    None,
+    Logistic,
+    Softmax,
+    SoftmaxZero,
+    Probit,
+}
+
+/// Class labels of a classifier.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Labels {
+    Int(Vec<i64>),
+    Str(Vec<String>),
+}
+
+impl Labels {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Labels::Int(v) => v.len(),
+            Labels::Str(v) => v.len(),
+        }
+    }
+}
+
+/// Classifier-only facts that decide ONNX Runtime's binary layout.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClassifierInfo {
+    pub(crate) labels: Labels,
+    /// Two classes, but leaves only ever vote for one class id.
+    pub(crate) binary_case: bool,
+    pub(crate) weights_all_positive: bool,
+}
+
+const LEAF: u32 = 1 << 31;
+const MISSING_TRUE: u32 = 1 << 30;
+const FEATURE_MASK: u32 = MISSING_TRUE - 1;
+
+/// One node, 16 bytes. Branch: `feature | flags`, threshold, children.
+/// Leaf: `LEAF`, unused, and the `[start, end)` range of its weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Node {
+    feature: u32,
+    threshold: f32,
+    on_true: u32,
+    on_false: u32,
+}
+
+/// A node as parsed, before compilation (ids local to its tree).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawNode {
+    pub(crate) tree: usize,
+    pub(crate) id: usize,
+    /// `None` for a leaf.
+    pub(crate) mode: Option<Mode>,
+    pub(crate) feature: usize,
+    pub(crate) threshold: f32,
+    pub(crate) on_true: usize,
+    pub(crate) on_false: usize,
+    pub(crate) missing_true: bool,
+}
+
+/// A leaf vote as parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawWeight {
+    pub(crate) tree: usize,
+    pub(crate) node: usize,
+    pub(crate) output: usize,
+    pub(crate) weight: f32,
+}
+
+/// A tree ensemble ready to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CompiledEnsemble {
+    nodes: Vec<Node>,
+    /// Per-node mode, only when modes differ (else `uniform`).
+    modes: Vec<Mode>,
+    uniform: Option<Mode>,
+    any_missing_true: bool,
+    roots: Vec<u32>,
+    weights: Vec<(u32, f32)>,
+    pub(crate) n_outputs: usize,
+    pub(crate) n_features: usize,
+    aggregate: Aggregate,
+    base: Vec<f32>,
+    post: PostTransform,
+    pub(crate) classifier: Option<ClassifierInfo>,
+}
+
+impl CompiledEnsemble {
+    /// Builds the flat representation; errors name what is inconsistent.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn compile(
+        raw_nodes: &[RawNode],
+        raw_weights: &[RawWeight],
+        n_outputs: usize,
+        aggregate: Aggregate,
+        base: Vec<f32>,
+        post: PostTransform,
+        labels: Option<Labels>,
+    ) -> Result<CompiledEnsemble, String> {
+        if raw_nodes.is_empty() {
+            return Err("no nodes".into());
+        }
+        if n_outputs == 0 {
+            return Err("no classes or targets".into());
+        }
+        // Index nodes by (tree, id); trees may list nodes in any order.
+        let mut order: Vec<usize> = (0..raw_nodes.len()).collect();
+        order.sort_by_key(|&i| (raw_nodes[i].tree, raw_nodes[i].id));
+        let key = |i: usize| (raw_nodes[i].tree, raw_nodes[i].id);
+        if order.windows(2).any(|w| key(w[0]) == key(w[1])) {
+            return Err("a (tree, node) id appears twice".into());
+        }
+        let position = |tree: usize, id: usize| -> Result<u32, String> {
+            order
+                .binary_search_by_key(&(tree, id), |&i| key(i))
+                .map(|p| p as u32)
+                .map_err(|_| format!("tree {tree} refers to missing node {id}"))
+        };
+        let mut weight_order: Vec<usize> = (0..raw_weights.len()).collect();
+        weight_order.sort_by_key(|&i| (raw_weights[i].tree, raw_weights[i].node));
+        let mut weights = Vec::with_capacity(raw_weights.len());
+        let mut nodes = Vec::with_capacity(order.len());
+        let mut modes = Vec::with_capacity(order.len());
+        let mut roots = Vec::new();
+        let mut w = 0;
+        let mut last_tree = None;
+        let mut n_features = 0;
+        for &i in &order {
+            let r = &raw_nodes[i];
+            if last_tree != Some(r.tree) {
+                // The root is the node with the smallest id of its tree.
+                roots.push(nodes.len() as u32);
+                last_tree = Some(r.tree);
+            }
+            match r.mode {
+                Some(mode) => {
+                    if r.feature as u64 >= u64::from(FEATURE_MASK) {
+                        return Err(format!("feature id {} is too large", r.feature));
+                    }
+                    n_features = n_features.max(r.feature + 1);
+                    let flags = if r.missing_true { MISSING_TRUE } else { 0 };
+                    nodes.push(Node {
+                        feature: r.feature as u32 | flags,
+                        threshold: r.threshold,
+                        on_true: position(r.tree, r.on_true)?,
+                        on_false: position(r.tree, r.on_false)?,
+                    });
+                    modes.push(mode);
+                }
+                None => {
+                    let start = weights.len() as u32;
+                    while w < weight_order.len() {
+                        let rw = &raw_weights[weight_order[w]];
+                        if (rw.tree, rw.node) < (r.tree, r.id) {
+                            return Err(format!(
+                                "a leaf weight refers to node {} of tree {}, which is not a leaf",
+                                rw.node, rw.tree
+                            ));
+                        }
+                        if (rw.tree, rw.node) != (r.tree, r.id) {
+                            break;
+                        }
+                        if rw.output >= n_outputs {
+                            return Err(format!(
+                                "a leaf votes for output {} of {n_outputs}",
+                                rw.output
+                            ));
+                        }
+                        weights.push((rw.output as u32, rw.weight));
+                        w += 1;
+                    }
+                    nodes.push(Node {
+                        feature: LEAF,
+                        threshold: 0.0,
+                        on_true: start,
+                        on_false: weights.len() as u32,
+                    });
+                    modes.push(Mode::Leq);
+                }
+            }
+        }
+        if w != weight_order.len() {
+            let rw = &raw_weights[weight_order[w]];
+            return Err(format!(
+                "a leaf weight refers to node {} of tree {}, which does not exist",
+                rw.node, rw.tree
+            ));
+        }
+        check_acyclic(&nodes, &roots)?;
+        let branch_modes: Vec<Mode> = nodes
+            .iter()
+            .zip(&modes)
+            .filter(|(n, _)| n.feature & LEAF == 0)
+            .map(|(_, m)| *m)
+            .collect();
+        let uniform = match branch_modes.first() {
+            None => Some(Mode::Leq),
+            Some(m) if branch_modes.iter().all(|x| x == m) => Some(*m),
+            Some(_) => None,
+        };
+        let classifier = labels.map(|labels| {
+            let mut voted: Vec<u32> = weights.iter().map(|(c, _)| *c).collect();
+            voted.sort_unstable();
+            voted.dedup();
+            ClassifierInfo {
+                binary_case: labels.len() == 2 && voted.len() == 1,
+                weights_all_positive: weights.iter().all(|(_, w)| *w >= 0.0),
+                labels,
+            }
+        });
+        if let Some(c) = &classifier {
+            if c.labels.len() != n_outputs {
+                return Err("class label count differs from the class count".into());
+            }
+        }
+        Ok(CompiledEnsemble {
+            any_missing_true: nodes
+                .iter()
+                .any(|n| n.feature & LEAF == 0 && n.feature & MISSING_TRUE != 0),
+            modes: if uniform.is_some() { Vec::new() } else { modes },
+            uniform,
+            nodes,
+            roots,
+            weights,
+            n_outputs,
+            n_features,
+            aggregate,
+            base,
+            post,
+            classifier,
+        })
+    }
+
+    /// Number of trees.
+    pub(crate) fn n_trees(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Width of the score output: classifiers always give one column per class.
+    pub(crate) fn score_width(&self) -> usize {
+        self.n_outputs
+    }
+
+    #[inline(always)]
+    fn leaf_with<const MISSING: bool>(&self, mode: Mode, mut i: usize, x: &[f32]) -> usize {
+        loop {
+            let n = self.nodes[i];
+            if n.feature & LEAF != 0 {
+                return i;
+            }
+            let v = x[(n.feature & FEATURE_MASK) as usize];
+            let go_true = if MISSING && v.is_nan() {
+                n.feature & MISSING_TRUE != 0
+            } else {
+                mode.test(v, n.threshold)
+            };
+            i = if go_true { n.on_true } else { n.on_false } as usize;
+        }
+    }
+
+    fn leaf_mixed(&self, mut i: usize, x: &[f32]) -> usize {
+        loop {
+            let n = self.nodes[i];
+            if n.feature & LEAF != 0 {
+                return i;
+            }
+            let v = x[(n.feature & FEATURE_MASK) as usize];
+            let go_true = if v.is_nan() && n.feature & MISSING_TRUE != 0 {
+                true
+            } else {
+                self.modes[i].test(v, n.threshold)
+            };
+            i = if go_true { n.on_true } else { n.on_false } as usize;
+        }
+    }
+
+    /// Calls `f` with each tree's leaf for row `x`, in tree order. Dispatches
+    /// once per row to a loop specialised for the ensemble's comparison mode.
+    #[inline]
+    fn for_each_leaf(&self, x: &[f32], mut f: impl FnMut(&Node)) {
+        macro_rules! walk {
+            ($mode:expr, $missing:literal) => {
+                for &r in &self.roots {
+                    let leaf = self.leaf_with::<$missing>($mode, r as usize, x);
+                    f(&self.nodes[leaf]);
+                }
+            };
+        }
+        match (self.uniform, self.any_missing_true) {
+            (Some(Mode::Leq), false) => walk!(Mode::Leq, false),
+            (Some(Mode::Leq), true) => walk!(Mode::Leq, true),
+            (Some(Mode::Lt), false) => walk!(Mode::Lt, false),
+            (Some(Mode::Lt), true) => walk!(Mode::Lt, true),
+            (Some(m), true) => walk!(m, true),
+            (Some(m), false) => walk!(m, false),
+            (None, _) => {
+                for &r in &self.roots {
+                    let leaf = self.leaf_mixed(r as usize, x);
+                    f(&self.nodes[leaf]);
+                }
+            }
+        }
+    }
+
+    /// Aggregated raw scores for one row: `scores[k]` and whether any leaf voted for `k`.
+    fn accumulate(&self, x: &[f32], scores: &mut [f32], voted: &mut [bool]) {
+        scores.fill(0.0);
+        voted.fill(false);
+        let weights = &self.weights;
+        match self.aggregate {
+            Aggregate::Sum | Aggregate::Average => self.for_each_leaf(x, |leaf| {
+                for &(k, w) in &weights[leaf.on_true as usize..leaf.on_false as usize] {
+                    scores[k as usize] += w;
+                    voted[k as usize] = true;
+                }
+            }),
+            Aggregate::Min | Aggregate::Max => {
+                let min = self.aggregate == Aggregate::Min;
+                self.for_each_leaf(x, |leaf| {
+                    for &(k, w) in &weights[leaf.on_true as usize..leaf.on_false as usize] {
+                        let k = k as usize;
+                        let better = if min { w < scores[k] } else { w > scores[k] };
+                        if !voted[k] || better {
+                            scores[k] = w;
+                        }
+                        voted[k] = true;
+                    }
+                })
+            }
+        }
+    }
+
+    /// Evaluates a regressor row into `out` (`n_outputs` values).
+    pub(crate) fn eval_regressor(&self, x: &[f32], out: &mut [f32], voted: &mut [bool]) {
+        self.accumulate(x, out, voted);
+        let n_trees = self.n_trees() as f32;
+        if self.n_outputs == 1 {
+            // ONNX Runtime's single-target path: one base value acts as an origin,
+            // and only PROBIT is applied.
+            let origin = if self.base.len() == 1 {
+                self.base[0]
+            } else {
+                0.0
+            };
+            let mut s = out[0];
+            if self.aggregate == Aggregate::Average {
+                s /= n_trees;
+            }
+            s += origin;
+            out[0] = if self.post == PostTransform::Probit {
+                probit(s)
+            } else {
+                s
+            };
+            return;
+        }
+        let use_base = self.base.len() == self.n_outputs;
+        for (k, s) in out.iter_mut().enumerate() {
+            if self.aggregate == Aggregate::Average {
+                *s /= n_trees;
+            }
+            if use_base {
+                *s += self.base[k];
+            }
+        }
+        transform(self.post, out);
+    }
+
+    /// Evaluates a classifier row: scores into `out` (one per class) and the
+    /// index of the predicted label.
+    pub(crate) fn eval_classifier(&self, x: &[f32], out: &mut [f32], voted: &mut [bool]) -> usize {
+        self.accumulate(x, out, voted);
+        let Some(info) = &self.classifier else {
+            return 0;
+        };
+        if self.n_outputs > 2 {
+            for (k, b) in self.base.iter().enumerate().take(self.n_outputs) {
+                out[k] += b;
+                voted[k] = true;
+            }
+            let mut best: Option<usize> = None;
+            for k in 0..self.n_outputs {
+                if voted[k] && best.is_none_or(|b| out[k] > out[b]) {
+                    best = Some(k);
+                }
+            }
+            transform(self.post, out);
+            return best.unwrap_or(0);
+        }
+        // Two classes: ONNX Runtime's layouts.
+        let mut single = false; // only one score survives (class 1's column is derived)
+        let mut second = -1; // how the derived column is written
+        match self.base.len() {
+            2 if voted[1] => {
+                out[1] += self.base[1] + out[0] - out[1];
+                out[0] = -out[1];
+            }
+            2 => {
+                out[1] += self.base[1];
+                out[0] += self.base[0];
+            }
+            1 => {
+                out[0] += self.base[0];
+                single = !voted[1];
+            }
+            _ => {
+                second = 3;
+                single = !voted[1];
+            }
+        }
+        let two_voted = !single && voted[1];
+        let pos = if two_voted {
+            out[1]
+        } else if voted[0] {
+            out[0]
+        } else {
+            0.0
+        };
+        let label = if info.binary_case {
+            if info.weights_all_positive {
+                if pos > 0.5 {
+                    second = 0;
+                    1
+                } else {
+                    second = 1;
+                    0
+                }
+            } else if pos > 0.0 {
+                second = 2;
+                1
+            } else {
+                second = 3;
+                0
+            }
+        } else {
+            usize::from(pos > 0.0)
+        };
+        if !single {
+            transform(self.post, out);
+            return label;
+        }
+        let s = out[0];
+        match (self.post, second) {
+            (PostTransform::Probit, _) => {
+                out[0] = probit(s);
+                out[1] = 0.0;
+            }
+            (_, 0 | 1) => {
+                out[0] = 1.0 - s;
+                out[1] = s;
+            }
+            (PostTransform::Logistic, 2 | 3) => {
+                out[0] = logistic(-s);
+                out[1] = logistic(s);
+            }
+            (_, 2 | 3) => {
+                out[0] = -s;
+                out[1] = s;
+            }
+            _ => {
+                out[0] = s;
+                out[1] = 0.0;
+            }
+        }
+        label
+    }
+}
+
+/// Fails when following children from a root can loop (a malformed model
+/// would otherwise hang the traversal).
+fn check_acyclic(nodes: &[Node], roots: &[u32]) -> Result<(), String> {
+    // 0 = unseen, 1 = on the current path, 2 = done.
+    let mut state = vec![0u8; nodes.len()];
+    for &r in roots {
+        let mut stack = vec![(r as usize, false)];
+        while let Some((i, exiting)) = stack.pop() {
+            if exiting {
+                state[i] = 2;
+                continue;
+            }
+            match state[i] {
+                1 => return Err(format!("node #{i} is its own ancestor")),
+                2 => continue,
+                _ => {}
+            }
+            state[i] = 1;
+            stack.push((i, true));
+            let n = nodes[i];
+            if n.feature & LEAF == 0 {
+                for c in [n.on_true, n.on_false] {
+                    match state[c as usize] {
+                        1 => return Err(format!("node #{c} is its own ancestor")),
+                        0 => stack.push((c as usize, false)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ONNX Runtime's logistic: symmetric form, stable for large |x|.
+pub(crate) fn logistic(x: f32) -> f32 {
+    let v = 1.0 / (1.0 + (-x.abs()).exp());
+    if x < 0.0 {
+        1.0 - v
+    } else {
+        v
+    }
+}
+
+fn transform(post: PostTransform, s: &mut [f32]) {
+    match post {
+        PostTransform::None => {}
+        PostTransform::Logistic => s.iter_mut().for_each(|v| *v = logistic(*v)),
+        PostTransform::Probit => s.iter_mut().for_each(|v| *v = probit(*v)),
+        PostTransform::Softmax => {
+            let max = s.iter().copied().fold(f32::MIN, f32::max);
+            let mut sum = 0.0;
+            for v in s.iter_mut() {
+                *v = (*v - max).exp();
+                sum += *v;
+            }
+            s.iter_mut().for_each(|v| *v /= sum);
+        }
+        PostTransform::SoftmaxZero => {
+            // Exact zeros stay (almost) zero: they mean "no vote", not "score 0".
+            let max = s.iter().copied().fold(f32::MIN, f32::max);
+            let exp_neg_max = (-max).exp();
+            let mut sum = 0.0;
+            for v in s.iter_mut() {
+                if v.abs() > 1e-7 {
+                    *v = (*v - max).exp();
+                    sum += *v;
+                } else {
+                    *v *= exp_neg_max;
+                }
+            }
+            s.iter_mut().for_each(|v| *v /= sum);
+        }
+    }
+}
+
+/// `sqrt(2) * erfinv(2p - 1)`: the probit of a probability.
+fn probit(p: f32) -> f32 {
+    std::f32::consts::SQRT_2 * erf_inv(2.0 * p - 1.0)
+}
+
+/// Inverse error function (Giles' single-precision approximation).
+fn erf_inv(x: f32) -> f32 {
+    let x = x.clamp(-1.0, 1.0);
+    let w = -((1.0 - x) * (1.0 + x)).ln();
+    let p = if w < 5.0 {
+        let w = w - 2.5;
+        let mut p = 2.810_226_4e-8_f32;
+        for c in [
+            3.432_739_4e-7,
+            -3.523_387_7e-6,
+            -4.391_506_5e-6,
+            0.000_218_580_87,
+            -0.001_253_725,
+            -0.004_177_681_6,
+            0.246_640_73,
+            1.501_409_4,
+        ] {
+            p = c + p * w;
+        }
+        p
+    } else {
+        let w = w.sqrt() - 3.0;
+        let mut p = -0.000_200_214_26_f32;
+        for c in [
+            0.000_100_950_56,
+            0.001_349_343_2,
+            -0.003_673_428_4,
+            0.005_739_507_7,
+            -0.007_622_461,
+            0.009_438_870_5,
+            1.001_674,
+            2.832_976_8,
+        ] {
+            p = c + p * w;
+        }
+        p
+    };
+    p * x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn branch(tree: usize, id: usize, feature: usize, t: f32, yes: usize, no: usize) -> RawNode {
+        RawNode {
+            tree,
+            id,
+            mode: Some(Mode::Leq),
+            feature,
+            threshold: t,
+            on_true: yes,
+            on_false: no,
+            missing_true: false,
+        }
+    }
+
+    fn leaf(tree: usize, id: usize) -> RawNode {
+        RawNode {
+            tree,
+            id,
+            mode: None,
+            feature: 0,
+            threshold: 0.0,
+            on_true: 0,
+            on_false: 0,
+            missing_true: false,
+        }
+    }
+
+    fn vote(tree: usize, node: usize, output: usize, weight: f32) -> RawWeight {
+        RawWeight {
+            tree,
+            node,
+            output,
+            weight,
+        }
+    }
+
+    /// Two stumps on features 0 and 1 of a regressor.
+    fn stumps(agg: Aggregate, base: Vec<f32>) -> CompiledEnsemble {
+        let nodes = [
+            branch(0, 0, 0, 0.5, 1, 2),
+            leaf(0, 1),
+            leaf(0, 2),
+            leaf(1, 2),
+            branch(1, 0, 1, -1.0, 1, 2),
+            leaf(1, 1),
+        ];
+        let weights = [
+            vote(0, 1, 0, 1.0),
+            vote(0, 2, 0, 2.0),
+            vote(1, 1, 0, 10.0),
+            vote(1, 2, 0, 20.0),
+        ];
+        CompiledEnsemble::compile(&nodes, &weights, 1, agg, base, PostTransform::None, None)
+            .unwrap()
+    }
+
+    #[test]
+    fn regressor_aggregates_follow_the_spec() {
+        let mut out = [0f32];
+        let mut voted = [false];
+        let x = [0.0, 5.0]; // tree 0 → 1.0, tree 1 → 20.0
+        stumps(Aggregate::Sum, vec![0.5]).eval_regressor(&x, &mut out, &mut voted);
+        assert_eq!(out[0], 21.5);
+        stumps(Aggregate::Average, vec![]).eval_regressor(&x, &mut out, &mut voted);
+        assert_eq!(out[0], 10.5);
+        stumps(Aggregate::Min, vec![]).eval_regressor(&x, &mut out, &mut voted);
+        assert_eq!(out[0], 1.0);
+        stumps(Aggregate::Max, vec![]).eval_regressor(&x, &mut out, &mut voted);
+        assert_eq!(out[0], 20.0);
+    }
+
+    #[test]
+    fn nan_follows_the_missing_flag() {
+        let mut nodes = vec![branch(0, 0, 0, 0.5, 1, 2), leaf(0, 1), leaf(0, 2)];
+        let weights = [vote(0, 1, 0, 1.0), vote(0, 2, 0, 2.0)];
+        let mut out = [0f32];
+        let mut voted = [false];
+        let e = CompiledEnsemble::compile(
+            &nodes,
+            &weights,
+            1,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap();
+        e.eval_regressor(&[f32::NAN], &mut out, &mut voted);
+        assert_eq!(out[0], 2.0, "NaN <= t is false");
+        nodes[0].missing_true = true;
+        let e = CompiledEnsemble::compile(
+            &nodes,
+            &weights,
+            1,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap();
+        e.eval_regressor(&[f32::NAN], &mut out, &mut voted);
+        assert_eq!(out[0], 1.0);
+    }
+
+    #[test]
+    fn malformed_ensembles_are_errors() {
+        let cyc = [branch(0, 0, 0, 0.5, 0, 1), leaf(0, 1)];
+        let err = CompiledEnsemble::compile(
+            &cyc,
+            &[],
+            1,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap_err();
+        assert!(err.contains("ancestor"), "{err}");
+        let dangling = [branch(0, 0, 0, 0.5, 1, 7), leaf(0, 1)];
+        let err = CompiledEnsemble::compile(
+            &dangling,
+            &[],
+            1,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap_err();
+        assert!(err.contains("missing node 7"), "{err}");
+        let nodes = [leaf(0, 0)];
+        let err = CompiledEnsemble::compile(
+            &nodes,
+            &[vote(0, 0, 3, 1.0)],
+            2,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap_err();
+        assert!(err.contains("output 3"), "{err}");
+    }
+
+    #[test]
+    fn binary_classifier_with_one_voted_class_expands_to_two_columns() {
+        // Random-forest style: positive weights for class id 0 = P(class 1).
+        let nodes = [branch(0, 0, 0, 0.5, 1, 2), leaf(0, 1), leaf(0, 2)];
+        let weights = [vote(0, 1, 0, 0.2), vote(0, 2, 0, 0.9)];
+        let labels = Some(Labels::Int(vec![0, 1]));
+        let e = CompiledEnsemble::compile(
+            &nodes,
+            &weights,
+            2,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            labels.clone(),
+        )
+        .unwrap();
+        let (mut out, mut voted) = ([0f32; 2], [false; 2]);
+        assert_eq!(e.eval_classifier(&[1.0], &mut out, &mut voted), 1);
+        assert_eq!(out, [1.0 - 0.9, 0.9]);
+        // Boosting style: margins, one base value, logistic.
+        let weights = [vote(0, 1, 0, -0.7), vote(0, 2, 0, 0.4)];
+        let e = CompiledEnsemble::compile(
+            &nodes,
+            &weights,
+            2,
+            Aggregate::Sum,
+            vec![0.1],
+            PostTransform::Logistic,
+            labels,
+        )
+        .unwrap();
+        assert_eq!(e.eval_classifier(&[0.0], &mut out, &mut voted), 0);
+        assert!((out[1] - logistic(-0.6)).abs() < 1e-7 && (out[0] + out[1] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn softmax_and_probit_are_sane() {
+        let mut s = [1.0f32, 2.0, 3.0];
+        transform(PostTransform::Softmax, &mut s);
+        assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-6 && s[2] > s[1]);
+        assert!(probit(0.5).abs() < 1e-6);
+        assert!((probit(0.975) - 1.959_964).abs() < 1e-4);
+        assert!((probit(0.025) + 1.959_964).abs() < 1e-4);
+    }
+
+    /// A plain recursive oracle for random ensembles.
+    fn oracle(nodes: &[RawNode], weights: &[RawWeight], trees: usize, x: &[f32]) -> f32 {
+        let mut sum = 0.0;
+        for t in 0..trees {
+            let mut id = 0;
+            loop {
+                let n = nodes.iter().find(|n| n.tree == t && n.id == id).unwrap();
+                match n.mode {
+                    None => {
+                        sum += weights
+                            .iter()
+                            .filter(|w| w.tree == t && w.node == id)
+                            .map(|w| w.weight)
+                            .sum::<f32>();
+                        break;
+                    }
+                    Some(m) => {
+                        id = if m.test(x[n.feature], n.threshold) {
+                            n.on_true
+                        } else {
+                            n.on_false
+                        }
+                    }
+                }
+            }
+        }
+        sum
+    }
+
+    /// Random complete trees of depth `d`, ids in breadth-first order.
+    fn random_forest(
+        seed: &[u8],
+        trees: usize,
+        depth: u32,
+        features: usize,
+    ) -> (Vec<RawNode>, Vec<RawWeight>) {
+        let mut k = 0usize;
+        let mut next = || {
+            k += 1;
+            seed[k % seed.len()] as usize + k
+        };
+        let (mut nodes, mut weights) = (Vec::new(), Vec::new());
+        for t in 0..trees {
+            let inner = (1usize << depth) - 1;
+            for id in 0..(2 * inner + 1) {
+                if id < inner {
+                    let mode = if next() % 2 == 0 { Mode::Leq } else { Mode::Lt };
+                    nodes.push(RawNode {
+                        mode: Some(mode),
+                        feature: next() % features,
+                        threshold: (next() % 7) as f32 - 3.0,
+                        ..branch(t, id, 0, 0.0, 2 * id + 1, 2 * id + 2)
+                    });
+                } else {
+                    nodes.push(leaf(t, id));
+                    weights.push(vote(t, id, 0, (next() % 11) as f32 - 5.0));
+                }
+            }
+        }
+        nodes.reverse(); // order in the attributes must not matter
+        (nodes, weights)
+    }
+
+    proptest! {
+        #[test]
+        fn compiled_evaluation_matches_a_naive_walk(
+            seed in proptest::collection::vec(any::<u8>(), 8..32),
+            x in proptest::collection::vec(-4i8..4, 5),
+            trees in 1usize..6,
+            depth in 1u32..5,
+        ) {
+            let (nodes, weights) = random_forest(&seed, trees, depth, 5);
+            let e = CompiledEnsemble::compile(&nodes, &weights, 1, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
+            let x: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+            let (mut out, mut voted) = ([0f32], [false]);
+            e.eval_regressor(&x, &mut out, &mut voted);
+            prop_assert_eq!(out[0], oracle(&nodes, &weights, trees, &x));
+        }
+    }
+}

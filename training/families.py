@@ -1,0 +1,224 @@
+"""Model families: train one small model per exporter family, export it with
+default options, and store ONNX Runtime's outputs as parity fixtures.
+
+    python training/families.py [--out fixtures/families] [--only NAME ...]
+
+Each family gives ``<name>.onnx`` and ``<name>.json`` (``inputs``: rows fed to
+both engines; ``outputs``: every graph output as a flat list, ZipMap outputs
+turned into one probability column per class in label order; ``shapes``). The
+Rust test ``tests/families.rs`` checks tract against them; the pytest
+``test_families.py`` re-exports and re-checks.
+
+Data: features from ``edgeintent featurize`` on seeded traces. Targets: the
+binary intent label; a 3-class "why fresh content is wanted" (none, interest
+shift, long absence); for regressors, the share of the next 3 minutes spent
+wanting fresh content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+SKL_OPSET = {"": 17, "ai.onnx.ml": 3}
+MLTOOLS_OPSET = 15
+ROWS = 48
+
+
+def dataset(binary: Path, seeds: range, data_dir: Path):
+    """(x, y_binary, y_multi, y_reg) from featurized seeded traces."""
+    from labels import load_truth
+    from pipeline import featurize, make_trace
+    from train import load_rows
+
+    xs, yb, ym, yr = [], [], [], []
+    for s in seeds:
+        trace, truth_path = make_trace(s, 4, data_dir, f"fam-{s}")
+        csv_path, _ = featurize(binary, ROOT / "models" / "config.json", trace)
+        d = load_rows(csv_path, truth_path)
+        truth = load_truth(truth_path)
+        iv = [(r["start_ms"], r["end_ms"], r["cause"]) for r in truth if r["kind"] == "want_fresh"]
+        multi = np.zeros(len(d.ts_ms), dtype=np.int64)
+        reg = np.zeros(len(d.ts_ms), dtype=np.float32)
+        for i, t in enumerate(d.ts_ms):
+            for a, b, cause in iv:
+                if a <= t < b:
+                    multi[i] = 1 if cause == "interest_shift" else 2
+                overlap = max(0, min(b, t + 180_000) - max(a, t))
+                reg[i] += overlap / 180_000
+        xs.append(d.x)
+        yb.append(d.y)
+        ym.append(multi)
+        yr.append(np.minimum(reg, 1.0))
+    return np.concatenate(xs), np.concatenate(yb), np.concatenate(ym), np.concatenate(yr)
+
+
+def skl(model, width: int, zipmap: bool = True) -> onnx.ModelProto:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    options = None if zipmap else {id(model): {"zipmap": False}}
+    if options and not hasattr(model, "predict_proba") and not hasattr(model, "decision_function"):
+        options = None
+    return convert_sklearn(model, initial_types=[("input", FloatTensorType([None, width]))], options=options, target_opset=SKL_OPSET)
+
+
+def lgbm(model, width: int, zipmap: bool = True) -> onnx.ModelProto:
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    return convert_lightgbm(model, initial_types=[("input", FloatTensorType([None, width]))], target_opset=MLTOOLS_OPSET, zipmap=zipmap)
+
+
+def xgb(model, width: int, zipmap: bool = True) -> onnx.ModelProto:
+    from onnxmltools import convert_xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    onx = convert_xgboost(model, initial_types=[("input", FloatTensorType([None, width]))], target_opset=MLTOOLS_OPSET)
+    if not zipmap:
+        raise ValueError("convert_xgboost has no zipmap switch")
+    return onx
+
+
+def families() -> list[tuple[str, Callable, str, Callable, bool]]:
+    """(name, estimator factory, target, exporter, zipmap)."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+    from sklearn.svm import LinearSVC
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+    from xgboost import XGBClassifier, XGBRegressor
+
+    lgb = dict(n_estimators=100, num_leaves=31, random_state=0, n_jobs=1, verbose=-1, deterministic=True)
+    xg = dict(n_estimators=60, max_depth=4, random_state=0, n_jobs=1, tree_method="exact")
+    return [
+        ("sklearn_logreg_binary", lambda: LogisticRegression(max_iter=2000), "binary", skl, True),
+        ("sklearn_logreg_binary_nozipmap", lambda: LogisticRegression(max_iter=2000), "binary", skl, False),
+        ("sklearn_logreg_multi", lambda: LogisticRegression(max_iter=2000), "multi", skl, True),
+        ("sklearn_linear_svc", lambda: LinearSVC(max_iter=5000), "binary", skl, True),
+        ("sklearn_standard_scaler_logreg", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), "binary", skl, True),
+        ("sklearn_minmax_scaler_logreg", lambda: make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=2000)), "binary", skl, True),
+        ("sklearn_normalizer_logreg", lambda: make_pipeline(Normalizer(), LogisticRegression(max_iter=2000)), "binary", skl, True),
+        ("sklearn_mlp_binary", lambda: make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=300, random_state=0)), "binary", skl, True),
+        ("sklearn_mlp_multi_nozipmap", lambda: make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0)), "multi", skl, False),
+        ("sklearn_decision_tree_binary", lambda: DecisionTreeClassifier(max_depth=8, random_state=0), "binary", skl, True),
+        ("sklearn_decision_tree_multi", lambda: DecisionTreeClassifier(max_depth=8, random_state=0), "multi", skl, True),
+        ("sklearn_decision_tree_regressor", lambda: DecisionTreeRegressor(max_depth=8, random_state=0), "reg", skl, True),
+        ("sklearn_random_forest_binary", lambda: RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0), "binary", skl, True),
+        ("sklearn_random_forest_multi_nozipmap", lambda: RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0), "multi", skl, False),
+        ("sklearn_random_forest_regressor", lambda: RandomForestRegressor(n_estimators=30, max_depth=6, random_state=0), "reg", skl, True),
+        ("sklearn_extra_trees_binary", lambda: ExtraTreesClassifier(n_estimators=30, max_depth=6, random_state=0), "binary", skl, True),
+        ("sklearn_extra_trees_regressor", lambda: ExtraTreesRegressor(n_estimators=30, max_depth=6, random_state=0), "reg", skl, True),
+        ("sklearn_gradient_boosting_binary", lambda: GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=0), "binary", skl, True),
+        ("sklearn_gradient_boosting_multi", lambda: GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0), "multi", skl, True),
+        ("sklearn_gradient_boosting_regressor", lambda: GradientBoostingRegressor(n_estimators=50, max_depth=3, random_state=0), "reg", skl, True),
+        ("sklearn_hist_gradient_boosting_binary", lambda: HistGradientBoostingClassifier(max_iter=50, random_state=0), "binary", skl, True),
+        ("sklearn_hist_gradient_boosting_regressor", lambda: HistGradientBoostingRegressor(max_iter=50, random_state=0), "reg", skl, True),
+        ("lightgbm_binary", lambda: LGBMClassifier(**lgb), "binary", lgbm, True),
+        ("lightgbm_binary_nozipmap", lambda: LGBMClassifier(**lgb), "binary", lgbm, False),
+        ("lightgbm_multi", lambda: LGBMClassifier(**{**lgb, "n_estimators": 40}), "multi", lgbm, True),
+        ("lightgbm_regressor", lambda: LGBMRegressor(**lgb), "reg", lgbm, True),
+        ("xgboost_binary", lambda: XGBClassifier(**xg), "binary", xgb, True),
+        ("xgboost_multi", lambda: XGBClassifier(**{**xg, "n_estimators": 30}), "multi", xgb, True),
+        ("xgboost_regressor", lambda: XGBRegressor(**xg), "reg", xgb, True),
+    ]
+
+
+def ort_outputs(onx: onnx.ModelProto, x: np.ndarray) -> tuple[dict, dict]:
+    """Every output of the graph, flattened; ZipMap maps become class columns."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(onx.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    res = sess.run(None, {sess.get_inputs()[0].name: x})
+    outputs, shapes = {}, {}
+    for name, value in zip(names, res):
+        if isinstance(value, list):  # ZipMap: list of {label: prob}
+            keys = list(value[0].keys())
+            value = np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
+        value = np.asarray(value)
+        shapes[name] = list(value.shape)
+        if value.dtype.kind in "iu":
+            outputs[name] = [int(v) for v in value.ravel()]
+        else:
+            outputs[name] = [float(v) for v in value.ravel()]
+    return outputs, shapes
+
+
+def build(names: list[str] | None, out: Path, binary: Path, data_dir: Path) -> dict:
+    x, yb, ym, yr = dataset(binary, range(3000, 3012), data_dir)
+    x = x.astype(np.float32)
+    targets = {"binary": yb, "multi": ym, "reg": yr}
+    rng = np.random.default_rng(1)
+    rows = x[rng.choice(len(x), size=ROWS, replace=False)]
+    # Tree models route missing values (NaN) by their own rules: feed some.
+    rows_nan = rows.copy()
+    for r in range(8):
+        rows_nan[r, rng.choice(x.shape[1], size=6, replace=False)] = np.nan
+    out.mkdir(parents=True, exist_ok=True)
+    report = {}
+    for name, make, target, export, zipmap in families():
+        if names and name not in names:
+            continue
+        model = make()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(x, targets[target])
+        try:
+            onx = export(model, x.shape[1], zipmap)
+        except Exception as e:  # an exporter limitation, reported not hidden
+            report[name] = f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            print(f"families: {name}: {report[name]}")
+            continue
+        onx.graph.name = name
+        onx.producer_version = onx.producer_version or "unknown"
+        onnx.save(onx, str(out / f"{name}.onnx"))
+        is_tree = any(k in name for k in ("tree", "forest", "boosting", "lightgbm", "xgboost"))
+        fed = rows_nan if is_tree else rows
+        outputs, shapes = ort_outputs(onx, fed)
+        (out / f"{name}.json").write_text(
+            json.dumps({"model": f"{name}.onnx", "engine": f"onnxruntime {ort.__version__}", "inputs": [[None if np.isnan(v) else float(v) for v in r] for r in fed], "input_shape": list(rows.shape), "outputs": outputs, "shapes": shapes}) + "\n"
+        )
+        report[name] = "ok"
+        print(f"families: {name}: ok ({(out / f'{name}.onnx').stat().st_size} bytes)")
+    return report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Export every model family and its ONNX Runtime outputs.")
+    ap.add_argument("--out", type=Path, default=ROOT / "fixtures" / "families")
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--binary", type=Path)
+    a = ap.parse_args()
+    from pipeline import build_binary
+
+    binary = a.binary or build_binary()
+    report = build(a.only, a.out, binary, ROOT / "training" / "data")
+    (a.out / "REPORT.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
