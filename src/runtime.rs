@@ -45,7 +45,8 @@ impl DecisionPoint {
 /// A callback receiving every decision as it is made.
 pub type DecisionCallback = Box<dyn FnMut(&Decision) + Send>;
 /// A crate-internal observer of feature rows at decision points (featurize).
-pub(crate) type RowSink = Box<dyn FnMut(i64, DecisionPoint, &[f32]) + Send>;
+/// Arguments: time, decision point, features, last-N event-type ids.
+pub(crate) type RowSink = Box<dyn FnMut(i64, DecisionPoint, &[f32], &[f32]) + Send>;
 
 /// Whether the runtime has a model to consult.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -354,7 +355,8 @@ impl Runtime {
         self.counters.decision_points += 1;
         if let Some(sink) = self.row_sink.as_mut() {
             self.features.write(now_ms, &mut self.feature_buf);
-            sink(now_ms, point, &self.feature_buf);
+            self.features.write_sequence(&mut self.seq_buf);
+            sink(now_ms, point, &self.feature_buf, &self.seq_buf);
         }
         if self.gate.cooling_down(now_ms) {
             self.counters.suppressed += 1;

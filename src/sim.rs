@@ -20,6 +20,14 @@ pub struct ReadOptions {
     pub skip_invalid: bool,
 }
 
+/// What `featurize` writes besides the features.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FeaturizeOptions {
+    /// Append the last-N event-type ids (`seq_0` oldest .. `seq_{N-1}` newest)
+    /// for sequence models; N is the spec's `sequence_length`.
+    pub with_sequence: bool,
+}
+
 /// What a trace contained, as read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReadCounts {
@@ -127,15 +135,21 @@ pub fn featurize<R: BufRead, W: Write>(
     config: Config,
     reader: TraceReader<R>,
     opts: ReadOptions,
+    what: FeaturizeOptions,
     mut out: W,
 ) -> Result<FeaturizeSummary, Error> {
     let spec = config.features.clone();
+    let with_sequence = what.with_sequence;
     let (tx, rx) = crossbeam_channel::unbounded::<(i64, DecisionPoint, Vec<f32>)>();
     let mut rt = Runtime::builder()
         .config(config)
         .without_model()
-        .row_sink(Box::new(move |ts, point, row| {
-            let _ = tx.send((ts, point, row.to_vec()));
+        .row_sink(Box::new(move |ts, point, row, seq| {
+            let mut v = row.to_vec();
+            if with_sequence {
+                v.extend_from_slice(seq);
+            }
+            let _ = tx.send((ts, point, v));
         }))
         .build()?;
     let io_err = |e: std::io::Error| Error::Io {
@@ -143,7 +157,11 @@ pub fn featurize<R: BufRead, W: Write>(
         why: e.to_string(),
     };
     let names: Vec<String> = spec.names().map(str::to_owned).collect();
-    writeln!(out, "ts_ms,point,{}", names.join(",")).map_err(io_err)?;
+    let mut columns = names.clone();
+    if with_sequence {
+        columns.extend((0..spec.sequence_length).map(|i| format!("seq_{i}")));
+    }
+    writeln!(out, "ts_ms,point,{}", columns.join(",")).map_err(io_err)?;
     let mut rows = 0u64;
     let mut line = String::new();
     let mut write_rows = |_: &mut Runtime| -> Result<(), Error> {
@@ -234,6 +252,7 @@ mod tests {
             cfg(),
             TraceReader::new(TRACE.as_bytes()),
             ReadOptions { skip_invalid: true },
+            FeaturizeOptions::default(),
             &mut buf,
         )
         .unwrap();

@@ -54,6 +54,9 @@ enum Command {
         /// Output CSV; the spec identity goes to `<out>.spec.json` beside it.
         #[arg(long)]
         out: PathBuf,
+        /// Also write the last-N event-type ids (columns seq_0..) for sequence models.
+        #[arg(long)]
+        with_sequence: bool,
         /// Trace file (JSON Lines).
         trace: PathBuf,
     },
@@ -96,8 +99,9 @@ fn main() -> ExitCode {
             config,
             skip_invalid,
             out,
+            with_sequence,
             trace,
-        } => featurize(config, skip_invalid, &out, &trace),
+        } => featurize(config, skip_invalid, with_sequence, &out, &trace),
         Command::Inspect { json, model } => inspect(&model, json),
         Command::Predict { model, input } => predict(&model, &input),
         Command::Spec { config } => spec(config),
@@ -240,6 +244,7 @@ fn render_summary(trace: &Path, s: &ReplaySummary) -> String {
 fn featurize(
     config: Option<PathBuf>,
     skip_invalid: bool,
+    with_sequence: bool,
     out: &Path,
     trace: &Path,
 ) -> Result<ExitCode, Error> {
@@ -248,7 +253,13 @@ fn featurize(
     let reader = open_trace(trace)?;
     let file = File::create(out).map_err(io_err(out))?;
     let mut w = BufWriter::new(file);
-    let summary = sim::featurize(config, reader, ReadOptions { skip_invalid }, &mut w)?;
+    let summary = sim::featurize(
+        config,
+        reader,
+        ReadOptions { skip_invalid },
+        sim::FeaturizeOptions { with_sequence },
+        &mut w,
+    )?;
     w.flush().map_err(io_err(out))?;
     let side = PathBuf::from(format!("{}.spec.json", out.display()));
     let identity = serde_json::json!({
