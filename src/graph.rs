@@ -36,7 +36,7 @@ pub enum OutputValues {
 pub struct OnnxGraph {
     path: PathBuf,
     state: TypedSimpleState,
-    input: Arc<Tensor>,
+    inputs: Vec<Arc<Tensor>>,
     outputs: Vec<String>,
 }
 
@@ -44,20 +44,25 @@ impl std::fmt::Debug for OnnxGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OnnxGraph")
             .field("path", &self.path)
-            .field("input_shape", &self.input.shape())
+            .field("input_shapes", &self.input_shapes())
             .field("outputs", &self.outputs)
             .finish()
     }
 }
 
 impl OnnxGraph {
-    /// Loads `path` with its (first) input fixed to f32 `shape`, e.g. `[rows, features]`.
+    /// Loads a single-input model with its input fixed to f32 `shape`, e.g. `[rows, features]`.
     pub fn load(path: &Path, shape: &[usize]) -> Result<OnnxGraph, ModelError> {
+        Self::load_inputs(path, &[shape.to_vec()])
+    }
+
+    /// Loads a model with every input fixed to an f32 shape, in graph order.
+    pub fn load_inputs(path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
         let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
             path: path.to_owned(),
             why: e.to_string(),
         })?;
-        catch_unwind(AssertUnwindSafe(|| Self::build(&bytes, path, shape))).unwrap_or_else(
+        catch_unwind(AssertUnwindSafe(|| Self::build(&bytes, path, shapes))).unwrap_or_else(
             |panic| {
                 Err(ModelError::Panic {
                     path: path.to_owned(),
@@ -67,7 +72,7 @@ impl OnnxGraph {
         )
     }
 
-    fn build(bytes: &[u8], path: &Path, shape: &[usize]) -> Result<OnnxGraph, ModelError> {
+    fn build(bytes: &[u8], path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
         let onnx = crate::ops::importer();
         let proto = crate::model::decode(&onnx, bytes, path)?;
         let missing = crate::model::unsupported_ops(&onnx, &proto);
@@ -85,35 +90,44 @@ impl OnnxGraph {
         let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
         let mut model = onnx.model_for_proto_model(&proto).map_err(engine)?;
         let n_inputs = model.input_outlets().map_err(engine)?.len();
-        if n_inputs != 1 {
+        if n_inputs != shapes.len() {
             return Err(ModelError::Shape {
                 path: path.to_owned(),
-                why: format!("has {n_inputs} inputs; only single-input models can be run this way"),
+                why: format!(
+                    "has {n_inputs} inputs but {} shapes were given",
+                    shapes.len()
+                ),
             });
         }
-        model
-            .set_input_fact(0, f32::fact(shape).into())
-            .map_err(engine)?;
+        for (ix, shape) in shapes.iter().enumerate() {
+            model
+                .set_input_fact(ix, f32::fact(shape).into())
+                .map_err(engine)?;
+        }
         let plan = model
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| ModelError::Shape {
                 path: path.to_owned(),
-                why: format!("does not run on an f32 input of shape {shape:?}: {e:#}"),
+                why: format!("does not run on f32 inputs of shapes {shapes:?}: {e:#}"),
             })?;
         let state = plan.spawn().map_err(engine)?;
-        let input = Arc::new(Tensor::zero::<f32>(shape).map_err(engine)?);
+        let inputs = shapes
+            .iter()
+            .map(|s| Tensor::zero::<f32>(s).map(Arc::new))
+            .collect::<TractResult<Vec<_>>>()
+            .map_err(engine)?;
         Ok(OnnxGraph {
             path: path.to_owned(),
             state,
-            input,
+            inputs,
             outputs,
         })
     }
 
-    /// The input shape fixed at load time.
-    pub fn input_shape(&self) -> &[usize] {
-        self.input.shape()
+    /// The input shapes fixed at load time.
+    pub fn input_shapes(&self) -> Vec<Vec<usize>> {
+        self.inputs.iter().map(|t| t.shape().to_vec()).collect()
     }
 
     /// Output names, in graph order.
@@ -121,9 +135,14 @@ impl OnnxGraph {
         &self.outputs
     }
 
-    /// Runs the model on `x` (row-major, as many values as the input shape holds).
+    /// Runs a single-input model on `x` (row-major, as many values as the input shape holds).
     pub fn run(&mut self, x: &[f32]) -> Result<Vec<GraphOutput>, ModelError> {
-        let raw = self.run_raw(x)?;
+        self.run_inputs(&[x])
+    }
+
+    /// Runs the model on one slice per input, in graph order.
+    pub fn run_inputs(&mut self, xs: &[&[f32]]) -> Result<Vec<GraphOutput>, ModelError> {
+        let raw = self.run_raw(xs)?;
         let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
         raw.iter()
             .zip(&self.outputs)
@@ -161,12 +180,24 @@ impl OnnxGraph {
     }
 
     /// Runs the model and returns tract's output tensors as they are (no copy),
-    /// for benchmarks.
-    pub fn run_raw(&mut self, x: &[f32]) -> Result<TVec<TValue>, ModelError> {
-        crate::model::fill(&mut self.input, x, None)?;
-        let out = self
-            .state
-            .run(tvec![TValue::from_const(self.input.clone())]);
+    /// for benchmarks. One slice per input, in graph order.
+    pub fn run_raw(&mut self, xs: &[&[f32]]) -> Result<TVec<TValue>, ModelError> {
+        if xs.len() != self.inputs.len() {
+            return Err(ModelError::Engine(format!(
+                "{} inputs given, the model has {}",
+                xs.len(),
+                self.inputs.len()
+            )));
+        }
+        for (t, x) in self.inputs.iter_mut().zip(xs) {
+            crate::model::fill(t, x, None)?;
+        }
+        let values: TVec<TValue> = self
+            .inputs
+            .iter()
+            .map(|t| TValue::from_const(t.clone()))
+            .collect();
+        let out = self.state.run(values);
         crate::model::clear_upper_simd_state();
         out.map_err(|e| ModelError::Engine(format!("{e:#}")))
     }

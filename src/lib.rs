@@ -22,6 +22,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bench;
 mod config;
 mod decision;
 mod error;
@@ -34,6 +35,7 @@ mod model;
 mod ops;
 pub use ops::{importer as onnx_importer, ADDED_OPS};
 mod policy;
+mod recurrent;
 mod runtime;
 pub mod sim;
 
@@ -55,6 +57,7 @@ pub use model::{
     META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
 };
 pub use policy::{PolicyConfig, PolicyError};
+pub use recurrent::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use runtime::{
     DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, Worker,
 };

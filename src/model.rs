@@ -44,6 +44,10 @@ pub struct ModelOptions {
     /// Input names, when the model has more than one input.
     #[serde(default)]
     pub inputs: InputOptions,
+    /// The model is stepped once per event with a carried state (overrides the
+    /// `edgeintent.recurrent` metadata).
+    #[serde(default)]
+    pub recurrent: Option<crate::recurrent::RecurrentOptions>,
 }
 
 fn yes() -> bool {
@@ -183,7 +187,7 @@ pub struct ModelMetadata {
 }
 
 impl ModelMetadata {
-    fn from_proto(proto: &pb::ModelProto) -> ModelMetadata {
+    pub(crate) fn from_proto(proto: &pb::ModelProto) -> ModelMetadata {
         ModelMetadata {
             props: proto
                 .metadata_props
@@ -521,7 +525,7 @@ fn collect_ops(graph: &pb::GraphProto, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn check_spec(
+pub(crate) fn check_spec(
     meta: &ModelMetadata,
     path: &Path,
     opts: &ModelOptions,
@@ -776,6 +780,36 @@ pub fn inspect(path: &Path) -> Result<ModelReport, ModelError> {
     })
 }
 
+/// Reads only the metadata of a model file.
+pub(crate) fn peek_metadata(path: &Path) -> Result<ModelMetadata, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })?;
+    let onnx = crate::ops::importer();
+    catch_unwind(AssertUnwindSafe(|| decode(&onnx, &bytes, path)))
+        .unwrap_or_else(|panic| {
+            Err(ModelError::Panic {
+                path: path.to_owned(),
+                why: panic_message(&panic),
+            })
+        })
+        .map(|p| ModelMetadata::from_proto(&p))
+}
+
+/// The graph's real inputs (initializers listed as inputs left out).
+pub(crate) fn inspect_proto_inputs(proto: &pb::ModelProto) -> Vec<TensorInfo> {
+    let Some(g) = proto.graph.as_ref() else {
+        return Vec::new();
+    };
+    let inits: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    g.input
+        .iter()
+        .map(tensor_info)
+        .filter(|i| !inits.contains(&i.name.as_str()))
+        .collect()
+}
+
 fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<ModelReport, ModelError> {
     let onnx = crate::ops::importer();
     let proto = decode(&onnx, bytes, path)?;
@@ -784,13 +818,7 @@ fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<ModelReport, ModelError> {
         v.map(|v| v.iter().map(tensor_info).collect())
             .unwrap_or_default()
     };
-    let initializers: Vec<&str> = graph
-        .map(|g| g.initializer.iter().map(|t| t.name.as_str()).collect())
-        .unwrap_or_default();
-    let inputs: Vec<TensorInfo> = infos(graph.map(|g| &g.input))
-        .into_iter()
-        .filter(|i| !initializers.contains(&i.name.as_str()))
-        .collect();
+    let inputs = inspect_proto_inputs(&proto);
     let mut ops = Vec::new();
     if let Some(g) = graph {
         collect_ops(g, &mut ops);
@@ -829,18 +857,7 @@ fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<ModelReport, ModelError> {
 fn try_load_plain(onnx: &tract_onnx::Onnx, proto: &pb::ModelProto) -> Result<(), String> {
     let err = |e: TractError| format!("{e:#}");
     let mut model = onnx.model_for_proto_model(proto).map_err(err)?;
-    let graph_inputs: Vec<TensorInfo> = proto
-        .graph
-        .as_ref()
-        .map(|g| {
-            let inits: Vec<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
-            g.input
-                .iter()
-                .map(tensor_info)
-                .filter(|i| !inits.contains(&i.name.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let graph_inputs = inspect_proto_inputs(proto);
     for (ix, info) in graph_inputs.iter().enumerate() {
         let dims: Vec<usize> = info
             .dims
@@ -990,6 +1007,7 @@ mod tests {
             require_spec_hash: true,
             output: OutputOptions::default(),
             inputs: InputOptions::default(),
+            recurrent: None,
         };
         let err = check_spec(&m, p, &opts, &s).unwrap_err().to_string();
         assert!(
@@ -1014,6 +1032,7 @@ mod tests {
             require_spec_hash: true,
             output: OutputOptions::default(),
             inputs: InputOptions::default(),
+            recurrent: None,
         };
         for bytes in [&b""[..], b"\x08\x01\x12garbage", &[0xff; 64]] {
             let err = IntentModel::from_bytes(bytes, Path::new("x.onnx"), &opts, &s).unwrap_err();

@@ -17,8 +17,9 @@ use crate::event::{Event, EventError, EventKind, EventType};
 use crate::features::FeatureState;
 use crate::ingest::{Ingest, Producer};
 use crate::metrics::LatencyHistogram;
-use crate::model::IntentModel;
+use crate::model::{IntentModel, ModelError, ModelOptions};
 use crate::policy::{RefreshGate, Score};
+use crate::recurrent::RecurrentModel;
 
 /// A moment at which the runtime considers refreshing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,21 @@ pub type DecisionCallback = Box<dyn FnMut(&Decision) + Send>;
 /// A crate-internal observer of feature rows at decision points (featurize).
 /// Arguments: time, decision point, features, last-N event-type ids.
 pub(crate) type RowSink = Box<dyn FnMut(i64, DecisionPoint, &[f32], &[f32]) + Send>;
+
+/// The loaded model: scored on a feature vector at decision points, or stepped
+/// once per event with its state carried.
+enum Scorer {
+    Window(IntentModel),
+    Stepped(RecurrentModel),
+}
+
+fn load_scorer(opts: &ModelOptions, spec: &crate::FeatureSpec) -> Result<Scorer, ModelError> {
+    let meta = crate::model::peek_metadata(&opts.path)?;
+    match crate::recurrent::declared(opts, &meta, &opts.path)? {
+        Some(rec) => RecurrentModel::load(opts, spec, &rec).map(Scorer::Stepped),
+        None => IntentModel::load(opts, spec).map(Scorer::Window),
+    }
+}
 
 /// Whether the runtime has a model to consult.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -177,7 +193,7 @@ impl RuntimeBuilder {
             }
         };
         let (model, model_status) = match (&config.model, self.without_model) {
-            (Some(opts), false) => match IntentModel::load(opts, &config.features) {
+            (Some(opts), false) => match load_scorer(opts, &config.features) {
                 Ok(m) => (
                     Some(m),
                     ModelStatus::Loaded(opts.path.display().to_string()),
@@ -221,7 +237,7 @@ pub struct Runtime {
     features: FeatureState,
     feature_buf: Box<[f32]>,
     seq_buf: Box<[f32]>,
-    model: Option<IntentModel>,
+    model: Option<Scorer>,
     model_status: ModelStatus,
     gate: RefreshGate,
     ingest: Ingest,
@@ -292,6 +308,14 @@ impl Runtime {
         self.run_ticks(now);
         self.features.update(&event, now);
         self.counters.processed += 1;
+        if let Some(Scorer::Stepped(m)) = self.model.as_mut() {
+            // One step per event; decision points then read the carried score.
+            self.counters.model_calls += 1;
+            if let Err(e) = m.step(event.kind.event_type().sequence_id()) {
+                self.counters.model_errors += 1;
+                self.last_model_error = Some(e.to_string());
+            }
+        }
         match &event.kind {
             EventKind::PullToRefresh { .. } => {
                 let d = self.gate.trigger(now, EventType::PullToRefresh);
@@ -369,8 +393,12 @@ impl Runtime {
         let counters = &mut self.counters;
         let last_error = &mut self.last_model_error;
         let decision = self.gate.decide(now_ms, || {
-            let Some(model) = model.as_mut() else {
-                return Score::NoModel;
+            let model = match model.as_mut() {
+                None => return Score::NoModel,
+                Some(Scorer::Stepped(m)) => {
+                    return m.last_score().map_or(Score::Failed, Score::Value);
+                }
+                Some(Scorer::Window(m)) => m,
             };
             features.write(now_ms, feature_buf);
             features.write_sequence(seq_buf);

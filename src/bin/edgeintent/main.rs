@@ -6,9 +6,14 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod counting_alloc;
+
 use clap::{Parser, Subcommand};
 use edgeintent::sim::{self, ReadOptions, ReplaySummary};
 use edgeintent::{Config, Error, ModelStatus, OnnxGraph, OutputValues, Runtime, TraceReader};
+
+#[global_allocator]
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// The config used when `--config` is not given: the one shipped in `models/`.
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/config.json");
@@ -77,6 +82,29 @@ enum Command {
         #[arg(long)]
         input: PathBuf,
     },
+    /// Benchmark a model: load time, latency percentiles, throughput, peak RSS,
+    /// allocations per run; with --ort-lib, ONNX Runtime side by side.
+    Bench {
+        /// ONNX model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Input shape, e.g. 1x34; several inputs separated by `;`, e.g. `1x1;1x1x32`
+        /// (default: the model's, symbolic dimensions as 1).
+        #[arg(long, value_parser = parse_shapes)]
+        input_shape: Option<Vec<Vec<usize>>>,
+        /// Timed runs.
+        #[arg(long, default_value_t = 20_000)]
+        iters: usize,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 1_000)]
+        warmup: usize,
+        /// libonnxruntime.so to compare with (build with --features ort-compare).
+        #[arg(long)]
+        ort_lib: Option<PathBuf>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the feature spec's hash, version and names as JSON.
     Spec {
         /// Runtime config. Default: the shipped config.
@@ -105,6 +133,24 @@ fn main() -> ExitCode {
         Command::Inspect { json, model } => inspect(&model, json),
         Command::Predict { model, input } => predict(&model, &input),
         Command::Spec { config } => spec(config),
+        Command::Bench {
+            model,
+            input_shape,
+            iters,
+            warmup,
+            ort_lib,
+            json,
+        } => bench(
+            &model,
+            edgeintent::bench::BenchOptions {
+                input_shapes: input_shape,
+                iters,
+                warmup,
+                ort_lib,
+                ..Default::default()
+            },
+            json,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -438,5 +484,70 @@ fn predict(model: &Path, input: &Path) -> Result<ExitCode, Error> {
         }
     }
     let _ = out.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_shapes(s: &str) -> Result<Vec<Vec<usize>>, String> {
+    s.split(';')
+        .map(|one| {
+            let dims: Result<Vec<usize>, _> = one
+                .split(['x', 'X', ','])
+                .map(|d| d.trim().parse::<usize>())
+                .collect();
+            match dims {
+                Ok(d) if !d.is_empty() && d.iter().all(|&v| v > 0) => Ok(d),
+                _ => Err(format!("`{one}` is not a shape like 1x34")),
+            }
+        })
+        .collect()
+}
+
+fn bench(
+    model: &Path,
+    opts: edgeintent::bench::BenchOptions,
+    json: bool,
+) -> Result<ExitCode, Error> {
+    let count: &dyn Fn() -> u64 = &counting_alloc::allocations;
+    let r = edgeintent::bench::run(model, &opts, Some(count))?;
+    if json {
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let us = |ns: u64| format!("{:.2} µs", ns as f64 / 1000.0);
+    println!(
+        "model {} inputs {:?}, {} runs",
+        r.model, r.input_shapes, r.iters
+    );
+    println!("  load {:.1} ms", r.load_ms);
+    println!(
+        "  edgeintent  p50 {}  p90 {}  p99 {}  mean {}  {:.0} runs/s",
+        us(r.latency.p50_ns),
+        us(r.latency.p90_ns),
+        us(r.latency.p99_ns),
+        us(r.latency.mean_ns),
+        r.latency.throughput_per_s
+    );
+    if let Some(a) = r.allocs_per_run {
+        println!("  heap allocations per run: {a:.1} (tract's plan and edgeintent's ops: one output tensor per op)");
+    }
+    if let (Some(p50), Some(p90), Some(p99)) = (r.ort_p50_ns, r.ort_p90_ns, r.ort_p99_ns) {
+        println!(
+            "  onnxruntime p50 {}  p90 {}  p99 {}  (load {:.1} ms)",
+            us(p50),
+            us(p90),
+            us(p99),
+            r.ort_load_ms.unwrap_or(0.0)
+        );
+        println!(
+            "  ratio edgeintent / onnxruntime: p50 {:.2}, p99 {:.2}; outputs {} differ by at most {:.2e}",
+            r.ratio_p50.unwrap_or(0.0),
+            r.ratio_p99.unwrap_or(0.0),
+            r.compared_outputs.join(", "),
+            r.max_abs_diff.unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(kib) = r.peak_rss_kib {
+        println!("  peak RSS {:.1} MiB", kib as f64 / 1024.0);
+    }
     Ok(ExitCode::SUCCESS)
 }
