@@ -150,12 +150,20 @@ pub fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Runs the benchmark. `allocations` reads a process-wide allocation counter
-/// (the CLI installs a counting allocator), or is `None`.
+/// A process-wide allocation counter (the CLI installs a counting allocator).
+pub trait AllocationCounter {
+    /// Allocations counted so far.
+    fn count(&self) -> u64;
+    /// Starts or stops counting (timed runs happen with counting off).
+    fn set_counting(&self, on: bool);
+}
+
+/// Runs the benchmark; allocations are counted, when a counter is given, in a
+/// separate untimed pass so counting never slows the timed runs.
 pub fn run(
     path: &Path,
     opts: &BenchOptions,
-    allocations: Option<&dyn Fn() -> u64>,
+    allocations: Option<&dyn AllocationCounter>,
 ) -> Result<BenchReport, Error> {
     if opts.iters == 0 {
         return Err(Error::Usage("--iters must be at least 1".into()));
@@ -188,7 +196,7 @@ pub fn run(
     }
 
     for _ in 0..opts.warmup {
-        graph.run_raw(input)?;
+        graph.run_discard(input)?;
         #[cfg(feature = "ort-compare")]
         if let Some(o) = ort.as_mut() {
             o.run(input)?;
@@ -197,7 +205,6 @@ pub fn run(
     let mut ours = Vec::with_capacity(opts.iters);
     #[cfg(feature = "ort-compare")]
     let mut theirs: Vec<u64> = Vec::with_capacity(opts.iters);
-    let mut allocs = 0u64;
     for i in 0..opts.iters {
         // Alternate which engine goes first so neither always runs on a warmer cache.
         #[cfg(feature = "ort-compare")]
@@ -206,14 +213,9 @@ pub fn run(
                 theirs.push(o.timed_run(input)?);
             }
         }
-        let a0 = allocations.map(|f| f());
         let t0 = Instant::now();
-        let out = graph.run_raw(input)?;
+        graph.run_discard(input)?;
         let dt = t0.elapsed();
-        drop(out);
-        if let (Some(f), Some(a0)) = (allocations, a0) {
-            allocs += f() - a0;
-        }
         ours.push(u64::try_from(dt.as_nanos()).unwrap_or(u64::MAX));
         #[cfg(feature = "ort-compare")]
         if i % 2 == 0 {
@@ -225,13 +227,27 @@ pub fn run(
         let _ = i;
     }
     let latency = Latency::from_samples(&mut ours);
+    let allocs_per_run = match allocations {
+        None => None,
+        Some(counter) => {
+            let runs = opts.iters.clamp(1, 1000);
+            counter.set_counting(true);
+            let before = counter.count();
+            for _ in 0..runs {
+                graph.run_discard(input)?;
+            }
+            let n = counter.count() - before;
+            counter.set_counting(false);
+            Some(n as f64 / runs as f64)
+        }
+    };
     #[allow(unused_mut)]
     let mut report = BenchReport {
         model: path.display().to_string(),
         input_shapes: shapes,
         iters: opts.iters,
         load_ms,
-        allocs_per_run: allocations.map(|_| allocs as f64 / opts.iters as f64),
+        allocs_per_run,
         peak_rss_kib: None,
         ort_load_ms: None,
         ort_p50_ns: None,
@@ -262,6 +278,23 @@ pub fn run(
 
 #[cfg(feature = "ort-compare")]
 mod ort_side;
+
+/// ONNX Runtime on a model, for side-by-side benches (feature `ort-compare`).
+#[cfg(feature = "ort-compare")]
+pub struct OrtRunner(ort_side::OrtSide);
+
+#[cfg(feature = "ort-compare")]
+impl OrtRunner {
+    /// Opens `lib` (the wheel's libonnxruntime.so) and loads `model` for these input shapes.
+    pub fn load(lib: &Path, model: &Path, shapes: &[Vec<usize>]) -> Result<OrtRunner, Error> {
+        ort_side::OrtSide::load(lib, model, shapes).map(OrtRunner)
+    }
+
+    /// One run on one slice per input.
+    pub fn run(&mut self, inputs: &[&[f32]]) -> Result<(), Error> {
+        self.0.run(inputs)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
+use crate::dense::DenseChain;
 use crate::model::ModelError;
 
 /// One output of a run.
@@ -35,9 +36,11 @@ pub enum OutputValues {
 /// An ONNX model loaded for a fixed input shape, outputs in graph order.
 pub struct OnnxGraph {
     path: PathBuf,
-    state: TypedSimpleState,
+    state: Option<TypedSimpleState>,
     inputs: Vec<Arc<Tensor>>,
     outputs: Vec<String>,
+    /// Set when the model is a pure dense chain run by edgeintent's own loop.
+    dense: Option<DenseChain>,
 }
 
 impl std::fmt::Debug for OnnxGraph {
@@ -57,12 +60,27 @@ impl OnnxGraph {
     }
 
     /// Loads a model with every input fixed to an f32 shape, in graph order.
+    /// A pure dense chain at batch 1 runs on edgeintent's dense fast path.
     pub fn load_inputs(path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
+        Self::load_with(path, shapes, true)
+    }
+
+    /// Like [`OnnxGraph::load_inputs`], always on tract: the oracle for fast paths.
+    pub fn load_tract_only(path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
+        Self::load_with(path, shapes, false)
+    }
+
+    /// Whether the dense fast path runs this model.
+    pub fn uses_dense_fast_path(&self) -> bool {
+        self.dense.is_some()
+    }
+
+    fn load_with(path: &Path, shapes: &[Vec<usize>], fast: bool) -> Result<OnnxGraph, ModelError> {
         let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
             path: path.to_owned(),
             why: e.to_string(),
         })?;
-        catch_unwind(AssertUnwindSafe(|| Self::build(&bytes, path, shapes))).unwrap_or_else(
+        catch_unwind(AssertUnwindSafe(|| Self::build(&bytes, path, shapes, fast))).unwrap_or_else(
             |panic| {
                 Err(ModelError::Panic {
                     path: path.to_owned(),
@@ -72,7 +90,12 @@ impl OnnxGraph {
         )
     }
 
-    fn build(bytes: &[u8], path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
+    fn build(
+        bytes: &[u8],
+        path: &Path,
+        shapes: &[Vec<usize>],
+        fast: bool,
+    ) -> Result<OnnxGraph, ModelError> {
         let onnx = crate::ops::importer();
         let proto = crate::model::decode(&onnx, bytes, path)?;
         let missing = crate::model::unsupported_ops(&onnx, &proto);
@@ -88,6 +111,19 @@ impl OnnxGraph {
             .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
             .unwrap_or_default();
         let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
+        if fast {
+            if let Some(chain) = DenseChain::compile(&proto) {
+                if shapes.len() == 1 && shapes[0] == [1, chain.n_in] {
+                    return Ok(OnnxGraph {
+                        path: path.to_owned(),
+                        state: None,
+                        inputs: Vec::new(),
+                        outputs,
+                        dense: Some(chain),
+                    });
+                }
+            }
+        }
         let mut model = onnx.model_for_proto_model(&proto).map_err(engine)?;
         let n_inputs = model.input_outlets().map_err(engine)?.len();
         if n_inputs != shapes.len() {
@@ -119,15 +155,19 @@ impl OnnxGraph {
             .map_err(engine)?;
         Ok(OnnxGraph {
             path: path.to_owned(),
-            state,
+            state: Some(state),
             inputs,
             outputs,
+            dense: None,
         })
     }
 
     /// The input shapes fixed at load time.
     pub fn input_shapes(&self) -> Vec<Vec<usize>> {
-        self.inputs.iter().map(|t| t.shape().to_vec()).collect()
+        match &self.dense {
+            Some(d) => vec![vec![1, d.n_in]],
+            None => self.inputs.iter().map(|t| t.shape().to_vec()).collect(),
+        }
     }
 
     /// Output names, in graph order.
@@ -142,6 +182,21 @@ impl OnnxGraph {
 
     /// Runs the model on one slice per input, in graph order.
     pub fn run_inputs(&mut self, xs: &[&[f32]]) -> Result<Vec<GraphOutput>, ModelError> {
+        if let Some(d) = self.dense.as_mut() {
+            let [x] = xs else {
+                return Err(ModelError::Engine(format!(
+                    "{} inputs given, the model has 1",
+                    xs.len()
+                )));
+            };
+            let name = d.output.clone();
+            let y = d.run(x)?;
+            return Ok(vec![GraphOutput {
+                name,
+                shape: vec![1, y.len()],
+                values: OutputValues::Float(y.iter().map(|v| f64::from(*v)).collect()),
+            }]);
+        }
         let raw = self.run_raw(xs)?;
         let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
         raw.iter()
@@ -179,9 +234,25 @@ impl OnnxGraph {
             .collect()
     }
 
-    /// Runs the model and returns tract's output tensors as they are (no copy),
-    /// for benchmarks. One slice per input, in graph order.
-    pub fn run_raw(&mut self, xs: &[&[f32]]) -> Result<TVec<TValue>, ModelError> {
+    /// Runs the model and discards the outputs: what benchmarks time.
+    pub fn run_discard(&mut self, xs: &[&[f32]]) -> Result<(), ModelError> {
+        if let Some(d) = self.dense.as_mut() {
+            let [x] = xs else {
+                return Err(ModelError::Engine(format!(
+                    "{} inputs given, the model has 1",
+                    xs.len()
+                )));
+            };
+            return d.run(x).map(|_| ());
+        }
+        self.run_raw(xs).map(drop)
+    }
+
+    /// Runs the model on tract and returns its output tensors as they are.
+    fn run_raw(&mut self, xs: &[&[f32]]) -> Result<TVec<TValue>, ModelError> {
+        let Some(state) = self.state.as_mut() else {
+            return Err(ModelError::Engine("no tract plan".into()));
+        };
         if xs.len() != self.inputs.len() {
             return Err(ModelError::Engine(format!(
                 "{} inputs given, the model has {}",
@@ -197,7 +268,7 @@ impl OnnxGraph {
             .iter()
             .map(|t| TValue::from_const(t.clone()))
             .collect();
-        let out = self.state.run(values);
+        let out = state.run(values);
         crate::model::clear_upper_simd_state();
         out.map_err(|e| ModelError::Engine(format!("{e:#}")))
     }

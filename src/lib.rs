@@ -25,6 +25,7 @@
 pub mod bench;
 mod config;
 mod decision;
+mod dense;
 mod error;
 mod event;
 mod features;

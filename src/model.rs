@@ -226,7 +226,9 @@ enum Reading {
 /// A loaded intent model: plan built once, state reused for every call.
 pub struct IntentModel {
     path: PathBuf,
-    state: TypedSimpleState,
+    /// `None` when the dense fast path runs the model.
+    state: Option<TypedSimpleState>,
+    dense: Option<crate::dense::DenseChain>,
     features_in: Arc<Tensor>,
     sequence_in: Option<Arc<Tensor>>,
     /// Whether the sequence is the model's first input (inputs go in model order).
@@ -301,16 +303,27 @@ impl IntentModel {
             Some(seq) if self.sequence_first => tvec![TValue::from_const(seq.clone()), features],
             Some(seq) => tvec![features, TValue::from_const(seq.clone())],
         };
-        let outputs = self.state.run(inputs);
-        clear_upper_simd_state();
-        let outputs = outputs.map_err(|e| ModelError::Engine(format!("{e:#}")))?;
-        let out = outputs
-            .first()
-            .ok_or_else(|| ModelError::Engine("plan returned no output".into()))?;
-        let view = out
-            .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<f32>())
-            .map_err(|e| ModelError::Engine(format!("{e:#}")))?;
+        let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
+        let outputs;
+        let view: &[f32] = match (&mut self.dense, &mut self.state) {
+            (Some(d), _) => {
+                drop(inputs);
+                let x = self.features_in.try_as_plain_ram().map_err(engine)?;
+                d.run(x.as_slice::<f32>().map_err(engine)?)?
+            }
+            (None, Some(state)) => {
+                let out = state.run(inputs);
+                clear_upper_simd_state();
+                outputs = out.map_err(engine)?;
+                let out = outputs
+                    .first()
+                    .ok_or_else(|| ModelError::Engine("plan returned no output".into()))?;
+                out.try_as_plain_ram()
+                    .and_then(|v| v.as_slice::<f32>())
+                    .map_err(engine)?
+            }
+            (None, None) => return Err(ModelError::Engine("no engine".into())),
+        };
         let raw = match self.reading {
             Reading::Column(i) => view.get(i).copied(),
             Reading::Probability | Reading::Logit => view.first().copied(),
@@ -415,6 +428,25 @@ fn load_checked(
     let normalization = read_normalization(&metadata, path, spec.len())?;
 
     let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
+    // A pure dense chain on the feature vector runs on edgeintent's own loop.
+    if let Some(chain) = crate::dense::DenseChain::compile(&proto) {
+        if chain.n_in == spec.len() {
+            let reading =
+                reading_for(&opts.output, &chain.output, chain.n_out).map_err(shape_err)?;
+            return Ok(IntentModel {
+                path: path.to_owned(),
+                state: None,
+                output_name: chain.output.clone(),
+                dense: Some(chain),
+                features_in: Arc::new(Tensor::zero::<f32>(&[1, spec.len()]).map_err(engine)?),
+                sequence_in: None,
+                sequence_first: false,
+                normalization,
+                reading,
+                metadata,
+            });
+        }
+    }
     let mut model = onnx.model_for_proto_model(&proto).map_err(engine)?;
     let input_names: Vec<String> = model
         .input_outlets()
@@ -455,7 +487,8 @@ fn load_checked(
     };
     Ok(IntentModel {
         path: path.to_owned(),
-        state,
+        state: Some(state),
+        dense: None,
         features_in,
         sequence_in,
         sequence_first: sequence_ix.is_some_and(|s| s < features_ix),
@@ -704,6 +737,12 @@ fn choose_output(
         .as_concrete()
         .ok_or_else(|| format!("output `{name}` has a symbolic shape {:?}", fact.shape))?;
     let width: usize = shape.iter().product();
+    let reading = reading_for(opts, name, width)?;
+    Ok((*outlet, name.clone(), reading))
+}
+
+/// How to read the score from an output of `width` values named `name`.
+fn reading_for(opts: &OutputOptions, name: &str, width: usize) -> Result<Reading, String> {
     let reading = match opts.kind {
         OutputKind::Probabilities => Reading::Column(opts.positive_index.unwrap_or(1)),
         OutputKind::Probability => Reading::Probability,
@@ -723,7 +762,7 @@ fn choose_output(
             "output `{name}` has {width} values; a probability or logit output must have one"
         ));
     }
-    Ok((*outlet, name.clone(), reading))
+    Ok(reading)
 }
 
 /// What `edgeintent inspect` reports about a model file.

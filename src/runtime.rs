@@ -51,6 +51,9 @@ pub(crate) type RowSink = Box<dyn FnMut(i64, DecisionPoint, &[f32], &[f32]) + Se
 
 /// The loaded model: scored on a feature vector at decision points, or stepped
 /// once per event with its state carried.
+// One per runtime, so the size difference costs nothing; a Box would add an
+// indirection on every decision.
+#[allow(clippy::large_enum_variant)]
 enum Scorer {
     Window(IntentModel),
     Stepped(RecurrentModel),

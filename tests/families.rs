@@ -120,3 +120,37 @@ fn every_model_family_matches_onnx_runtime() {
         failures.join("\n")
     );
 }
+
+/// The dense fast path agrees with tract (its oracle) on random inputs, and is
+/// actually taken for a pure Gemm/Relu/Sigmoid chain.
+#[test]
+fn dense_fast_path_matches_tract() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench/mlp_48_64_32_1.onnx");
+    let shape = vec![vec![1, 48]];
+    let mut fast = OnnxGraph::load_inputs(&path, &shape).unwrap();
+    let mut tract = OnnxGraph::load_tract_only(&path, &shape).unwrap();
+    assert!(fast.uses_dense_fast_path());
+    assert!(!tract.uses_dense_fast_path());
+    for seed in 0..50 {
+        let x: Vec<f32> = edgeintent::bench::random_input(48, seed)
+            .iter()
+            .map(|v| v * 4.0)
+            .collect();
+        let a = fast.run(&x).unwrap();
+        let b = tract.run(&x).unwrap();
+        assert_eq!(a[0].name, b[0].name);
+        assert_eq!(a[0].shape, b[0].shape);
+        let (OutputValues::Float(a), OutputValues::Float(b)) = (&a[0].values, &b[0].values) else {
+            panic!("float outputs");
+        };
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-5, "dense {x} vs tract {y}");
+        }
+    }
+    // Not a chain (label path, ZipMap): stays on tract.
+    let sk =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/families/sklearn_mlp_binary.onnx");
+    assert!(!OnnxGraph::load(&sk, &[1, 34])
+        .unwrap()
+        .uses_dense_fast_path());
+}

@@ -507,8 +507,16 @@ fn bench(
     opts: edgeintent::bench::BenchOptions,
     json: bool,
 ) -> Result<ExitCode, Error> {
-    let count: &dyn Fn() -> u64 = &counting_alloc::allocations;
-    let r = edgeintent::bench::run(model, &opts, Some(count))?;
+    struct Counter;
+    impl edgeintent::bench::AllocationCounter for Counter {
+        fn count(&self) -> u64 {
+            counting_alloc::allocations()
+        }
+        fn set_counting(&self, on: bool) {
+            counting_alloc::set_counting(on);
+        }
+    }
+    let r = edgeintent::bench::run(model, &opts, Some(&Counter))?;
     if json {
         println!("{}", serde_json::to_string(&r).unwrap_or_default());
         return Ok(ExitCode::SUCCESS);
