@@ -387,3 +387,79 @@ fn inspect_reports_the_added_operators_as_supported() {
     assert!(s.contains("ai.onnx.ml.ZipMap: supported"), "{s}");
     assert!(s.contains("tract: loads and optimizes"), "{s}");
 }
+
+#[test]
+fn bench_json_reports_latency_load_time_and_allocations() {
+    let out = edgeintent(&[
+        "bench",
+        "--model",
+        "fixtures/families/xgboost_binary.onnx",
+        "--iters",
+        "200",
+        "--warmup",
+        "20",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "p50_ns",
+        "p90_ns",
+        "p99_ns",
+        "load_ms",
+        "allocs_per_run",
+        "throughput_per_s",
+    ] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {r}");
+    }
+    assert!(r["p50_ns"].as_u64() <= r["p99_ns"].as_u64());
+    assert_eq!(r["input_shapes"], serde_json::json!([[1, 34]]));
+}
+
+#[test]
+fn bench_takes_several_input_shapes_and_rejects_bad_ones() {
+    let out = edgeintent(&[
+        "bench",
+        "--model",
+        "fixtures/bench/gru_step.onnx",
+        "--input-shape",
+        "1x1;1x1x32",
+        "--iters",
+        "50",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = edgeintent(&[
+        "bench",
+        "--model",
+        "fixtures/bench/gru_step.onnx",
+        "--input-shape",
+        "1xq",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not a shape like 1x34"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[cfg(not(feature = "ort-compare"))]
+#[test]
+fn bench_with_ort_lib_needs_the_feature_and_says_so() {
+    let out = edgeintent(&[
+        "bench",
+        "--model",
+        "fixtures/bench/mlp_48_64_32_1.onnx",
+        "--ort-lib",
+        "/nope.so",
+        "--iters",
+        "10",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--features ort-compare"),
+        "{}",
+        text(&out.stderr)
+    );
+}

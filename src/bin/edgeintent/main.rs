@@ -91,7 +91,7 @@ enum Command {
         /// Input shape, e.g. 1x34; several inputs separated by `;`, e.g. `1x1;1x1x32`
         /// (default: the model's, symbolic dimensions as 1).
         #[arg(long, value_parser = parse_shapes)]
-        input_shape: Option<Vec<Vec<usize>>>,
+        input_shape: Option<Shapes>,
         /// Timed runs.
         #[arg(long, default_value_t = 20_000)]
         iters: usize,
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
         } => bench(
             &model,
             edgeintent::bench::BenchOptions {
-                input_shapes: input_shape,
+                input_shapes: input_shape.map(|s| s.0),
                 iters,
                 warmup,
                 ort_lib,
@@ -487,7 +487,11 @@ fn predict(model: &Path, input: &Path) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_shapes(s: &str) -> Result<Vec<Vec<usize>>, String> {
+/// One shape per model input, as given to `--input-shape`.
+#[derive(Debug, Clone)]
+struct Shapes(Vec<Vec<usize>>);
+
+fn parse_shapes(s: &str) -> Result<Shapes, String> {
     s.split(';')
         .map(|one| {
             let dims: Result<Vec<usize>, _> = one
@@ -499,7 +503,8 @@ fn parse_shapes(s: &str) -> Result<Vec<Vec<usize>>, String> {
                 _ => Err(format!("`{one}` is not a shape like 1x34")),
             }
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(Shapes)
 }
 
 fn bench(
