@@ -96,15 +96,7 @@ impl OnnxGraph {
         shapes: &[Vec<usize>],
         fast: bool,
     ) -> Result<OnnxGraph, ModelError> {
-        let onnx = crate::ops::importer();
-        let proto = crate::model::decode(&onnx, bytes, path)?;
-        let missing = crate::model::unsupported_ops(&onnx, &proto);
-        if !missing.is_empty() {
-            return Err(ModelError::UnsupportedOps {
-                path: path.to_owned(),
-                ops: missing.join(", "),
-            });
-        }
+        let (onnx, proto) = crate::model::decode_supported(bytes, path)?;
         let outputs: Vec<String> = proto
             .graph
             .as_ref()

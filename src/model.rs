@@ -414,15 +414,7 @@ fn load_checked(
         path: path.to_owned(),
         why,
     };
-    let onnx = crate::ops::importer();
-    let proto = decode(&onnx, bytes, path)?;
-    let missing = unsupported_ops(&onnx, &proto);
-    if !missing.is_empty() {
-        return Err(ModelError::UnsupportedOps {
-            path: path.to_owned(),
-            ops: missing.join(", "),
-        });
-    }
+    let (onnx, proto) = decode_supported(bytes, path)?;
     let metadata = ModelMetadata::from_proto(&proto);
     check_spec(&metadata, path, opts, spec)?;
     let normalization = read_normalization(&metadata, path, spec.len())?;
@@ -518,6 +510,23 @@ pub(crate) fn decode(
         });
     }
     Ok(proto)
+}
+
+/// The importer and the decoded model, refused if any operator is unsupported.
+pub(crate) fn decode_supported(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(tract_onnx::Onnx, pb::ModelProto), ModelError> {
+    let onnx = crate::ops::importer();
+    let proto = decode(&onnx, bytes, path)?;
+    let missing = unsupported_ops(&onnx, &proto);
+    if !missing.is_empty() {
+        return Err(ModelError::UnsupportedOps {
+            path: path.to_owned(),
+            ops: missing.join(", "),
+        });
+    }
+    Ok((onnx, proto))
 }
 
 /// Operator types in the graph (and its subgraphs) that tract has no parser for.

@@ -185,15 +185,7 @@ fn build(
         path: PathBuf::from(path),
         why,
     };
-    let onnx = crate::ops::importer();
-    let proto = crate::model::decode(&onnx, bytes, path)?;
-    let missing = crate::model::unsupported_ops(&onnx, &proto);
-    if !missing.is_empty() {
-        return Err(ModelError::UnsupportedOps {
-            path: path.to_owned(),
-            ops: missing.join(", "),
-        });
-    }
+    let (onnx, proto) = crate::model::decode_supported(bytes, path)?;
     let metadata = ModelMetadata::from_proto(&proto);
     crate::model::check_spec(&metadata, path, opts, spec)?;
     let report_inputs = crate::model::inspect_proto_inputs(&proto);

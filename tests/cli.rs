@@ -314,11 +314,11 @@ fn predict_prints_every_output_per_row_and_accepts_a_header() {
     }
 }
 
-#[test]
-fn predict_names_a_bad_cell_and_a_ragged_row() {
+/// Runs `predict` on `csv` with the unsupported-op model; returns (success, stderr).
+fn predict_csv(csv: &str) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("x.csv");
-    std::fs::write(&input, "1,2,3\n4,oops,6\n").unwrap();
+    std::fs::write(&input, csv).unwrap();
     let out = edgeintent(&[
         "predict",
         "--model",
@@ -326,25 +326,21 @@ fn predict_names_a_bad_cell_and_a_ragged_row() {
         "--input",
         input.to_str().unwrap(),
     ]);
-    assert!(!out.status.success());
+    assert_no_panic(&out);
+    (out.status.success(), text(&out.stderr))
+}
+
+#[test]
+fn predict_names_a_bad_cell_and_a_ragged_row() {
+    let (ok, err) = predict_csv("1,2,3\n4,oops,6\n");
+    assert!(!ok);
     assert!(
-        text(&out.stderr).contains("line 2: column 2: `oops` is not a number"),
-        "{}",
-        text(&out.stderr)
+        err.contains("line 2: column 2: `oops` is not a number"),
+        "{err}"
     );
-    std::fs::write(&input, "1,2,3\n4,5\n").unwrap();
-    let out = edgeintent(&[
-        "predict",
-        "--model",
-        "fixtures/models/unsupported_op.onnx",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
-    assert!(
-        text(&out.stderr).contains("line 2: 2 fields, expected 3"),
-        "{}",
-        text(&out.stderr)
-    );
+    let (ok, err) = predict_csv("1,2,3\n4,5\n");
+    assert!(!ok);
+    assert!(err.contains("line 2: 2 fields, expected 3"), "{err}");
 }
 
 #[test]
@@ -352,26 +348,16 @@ fn unsupported_operators_are_named_by_inspect_and_by_the_loader() {
     let out = edgeintent(&["inspect", "fixtures/models/unsupported_op.onnx"]);
     assert_eq!(out.status.code(), Some(3));
     assert_no_panic(&out);
+    let stdout = text(&out.stdout);
     assert!(
-        text(&out.stdout).contains("op ai.onnx.ml.Imputer: NOT SUPPORTED"),
-        "{}",
-        text(&out.stdout)
+        stdout.contains("op ai.onnx.ml.Imputer: NOT SUPPORTED"),
+        "{stdout}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("x.csv");
-    std::fs::write(&input, "1,2,3\n").unwrap();
-    let out = edgeintent(&[
-        "predict",
-        "--model",
-        "fixtures/models/unsupported_op.onnx",
-        "--input",
-        input.to_str().unwrap(),
-    ]);
-    assert!(!out.status.success());
+    let (ok, err) = predict_csv("1,2,3\n");
+    assert!(!ok);
     assert!(
-        text(&out.stderr).contains("unsupported operators: ai.onnx.ml.Imputer"),
-        "{}",
-        text(&out.stderr)
+        err.contains("unsupported operators: ai.onnx.ml.Imputer"),
+        "{err}"
     );
 }
 

@@ -5,28 +5,44 @@ use std::path::PathBuf;
 
 use edgeintent::{Config, IntentModel};
 
+/// A parity fixture: raw feature rows and ONNX Runtime's positive-class probabilities.
+fn fixture(name: &str) -> (Vec<Vec<f32>>, Vec<f32>) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("fixtures/parity").join(name)).unwrap(),
+    )
+    .unwrap();
+    let rows = fx["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let expected = fx["expected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    (rows, expected)
+}
+
 #[test]
 fn shipped_model_matches_onnx_runtime_on_the_parity_vectors() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("fixtures/parity/intent.json")).unwrap(),
-    )
-    .unwrap();
+    let (rows, expected) = fixture("intent.json");
     let cfg = Config::from_file(root.join("models/config.json")).unwrap();
     let mut model = IntentModel::load(cfg.model.as_ref().unwrap(), &cfg.features).unwrap();
-    let rows = fixture["rows"].as_array().unwrap();
-    let expected = fixture["expected"].as_array().unwrap();
     assert!(rows.len() >= 32);
     let seq = vec![0f32; cfg.features.sequence_length];
-    for (row, want) in rows.iter().zip(expected) {
-        let x: Vec<f32> = row
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let got = model.score(&x, &seq).unwrap();
-        let want = want.as_f64().unwrap() as f32;
+    for (x, want) in rows.iter().zip(expected) {
+        let got = model.score(x, &seq).unwrap();
         assert!(
             (got - want).abs() <= 1e-5 || (got - want).abs() <= 1e-4 * want.abs(),
             "tract {got} vs onnxruntime {want}"
@@ -39,10 +55,7 @@ fn shipped_model_matches_onnx_runtime_on_the_parity_vectors() {
 #[test]
 fn every_output_layout_gives_the_same_probability() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("fixtures/parity/layouts.json")).unwrap(),
-    )
-    .unwrap();
+    let (rows, expected) = fixture("layouts.json");
     let cfg = Config::from_file(root.join("models/config.json")).unwrap();
     let seq = vec![3f32; cfg.features.sequence_length];
     for name in [
@@ -54,20 +67,8 @@ fn every_output_layout_gives_the_same_probability() {
         let mut opts = cfg.model.clone().unwrap();
         opts.path = root.join(format!("fixtures/models/{name}.onnx"));
         let mut model = IntentModel::load(&opts, &cfg.features).unwrap();
-        for (row, want) in fixture["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(fixture["expected"].as_array().unwrap())
-        {
-            let x: Vec<f32> = row
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap() as f32)
-                .collect();
-            let got = model.score(&x, &seq).unwrap();
-            let want = want.as_f64().unwrap() as f32;
+        for (x, want) in rows.iter().zip(&expected) {
+            let got = model.score(x, &seq).unwrap();
             assert!((got - want).abs() <= 1e-5, "{name}: {got} vs {want}");
         }
     }
