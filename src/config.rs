@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dedup::{DedupConfig, DedupError};
 use crate::features::{FeatureSpec, SpecError};
 use crate::model::ModelOptions;
 use crate::policy::{PolicyConfig, PolicyError};
@@ -54,6 +55,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Channel and clock settings.
     pub ingest: IngestConfig,
+    /// Cross-slot de-duplication settings.
+    pub dedup: DedupConfig,
 }
 
 /// The file as written: `features` is a path or an inline spec.
@@ -67,6 +70,8 @@ struct ConfigFile {
     policy: PolicyConfig,
     #[serde(default)]
     ingest: IngestConfig,
+    #[serde(default)]
+    dedup: DedupConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +116,14 @@ pub enum ConfigError {
         origin: String,
         /// What is wrong.
         source: PolicyError,
+    },
+    /// A `dedup` setting is out of range.
+    #[error("config {origin}: {source}")]
+    Dedup {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        source: DedupError,
     },
     /// Another setting is out of range.
     #[error("config {origin}: {field}: {why}")]
@@ -172,6 +185,7 @@ impl Config {
             features,
             policy: raw.policy,
             ingest: raw.ingest,
+            dedup: raw.dedup,
         };
         cfg.validate(origin)?;
         Ok(cfg)
@@ -184,6 +198,7 @@ impl Config {
             features,
             policy: PolicyConfig::default(),
             ingest: IngestConfig::default(),
+            dedup: DedupConfig::default(),
         }
     }
 
@@ -194,6 +209,10 @@ impl Config {
                 origin: origin.to_owned(),
                 source,
             })?;
+        self.dedup.validate().map_err(|source| ConfigError::Dedup {
+            origin: origin.to_owned(),
+            source,
+        })?;
         let invalid = |field, why: &str| ConfigError::Invalid {
             origin: origin.to_owned(),
             field,

@@ -9,6 +9,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::event::EventType;
 
 /// One decision: at `ts_ms`, do `action`, because of `reason`.
+///
+/// A `show` decision names its slot by index; [`crate::Runtime::decision_json`]
+/// writes the slot's name and items.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {
     /// Event time the decision was made at (ms since the Unix epoch, device clock).
@@ -19,6 +22,8 @@ pub struct Decision {
     pub reason: Reason,
     /// The model's score, when the model was consulted.
     pub score: Option<f32>,
+    /// For `show`: which slot (the runtime's slot index).
+    pub slot: Option<u16>,
 }
 
 /// What the app should do.
@@ -27,16 +32,19 @@ pub struct Decision {
 pub enum Action {
     /// Ask the cloud for fresh recommendations.
     Refresh,
+    /// Show a slot's de-duplicated list.
+    Show,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Action; 1] = [Action::Refresh];
+    pub const ALL: [Action; 2] = [Action::Refresh, Action::Show];
 
     /// The contract's name for the action.
     pub fn name(self) -> &'static str {
         match self {
             Action::Refresh => "refresh",
+            Action::Show => "show",
         }
     }
 }
@@ -53,6 +61,8 @@ pub enum Reason {
     Staleness,
     /// The model is unavailable, so the rules decided (`fallback:<cause>`).
     Fallback(FallbackCause),
+    /// The cross-slot arbiter resolved a slot's list.
+    Dedup,
 }
 
 /// Why the rules decided instead of the model.
@@ -65,7 +75,7 @@ pub enum FallbackCause {
 }
 
 /// Number of distinct reasons (see [`Reason::index`]).
-pub(crate) const REASON_COUNT: usize = 4 + EventType::ALL.len();
+pub(crate) const REASON_COUNT: usize = 5 + EventType::ALL.len();
 
 impl Reason {
     /// The contract's text for the reason, e.g. `trigger:pull_to_refresh`.
@@ -75,6 +85,7 @@ impl Reason {
             Reason::Staleness => "staleness",
             Reason::Fallback(FallbackCause::NoModel) => "fallback:no_model",
             Reason::Fallback(FallbackCause::ModelError) => "fallback:model_error",
+            Reason::Dedup => "dedup",
             Reason::Trigger(t) => match t {
                 EventType::AppForeground => "trigger:app_foreground",
                 EventType::AppBackground => "trigger:app_background",
@@ -100,7 +111,8 @@ impl Reason {
             Reason::Staleness => 1,
             Reason::Fallback(FallbackCause::NoModel) => 2,
             Reason::Fallback(FallbackCause::ModelError) => 3,
-            Reason::Trigger(t) => 4 + t.index(),
+            Reason::Dedup => 4,
+            Reason::Trigger(t) => 5 + t.index(),
         }
     }
 
@@ -111,7 +123,8 @@ impl Reason {
             1 => Reason::Staleness,
             2 => Reason::Fallback(FallbackCause::NoModel),
             3 => Reason::Fallback(FallbackCause::ModelError),
-            _ => Reason::Trigger(*EventType::ALL.get(i - 4)?),
+            4 => Reason::Dedup,
+            _ => Reason::Trigger(*EventType::ALL.get(i - 5)?),
         })
     }
 }
@@ -169,6 +182,7 @@ mod tests {
             action: Action::Refresh,
             reason: Reason::Model,
             score: Some(0.8125),
+            slot: None,
         };
         assert_eq!(
             d.to_json(),

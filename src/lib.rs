@@ -25,6 +25,7 @@
 pub mod bench;
 mod config;
 mod decision;
+mod dedup;
 mod dense;
 mod error;
 mod event;
@@ -42,6 +43,7 @@ pub mod sim;
 
 pub use config::{Config, ConfigError, IngestConfig};
 pub use decision::{Action, Decision, FallbackCause, Reason};
+pub use dedup::{DedupConfig, DedupError, SlotArbiter, SlotSettings, Strategy};
 pub use error::Error;
 pub use event::{
     parse_line, Event, EventError, EventKind, EventType, FeedbackKind, Parsed, RecItem, TraceError,

@@ -165,6 +165,7 @@ impl RefreshGate {
             action: Action::Refresh,
             reason: Reason::Trigger(ty),
             score: None,
+            slot: None,
         }
     }
 
@@ -189,6 +190,7 @@ impl RefreshGate {
             action: Action::Refresh,
             reason,
             score,
+            slot: None,
         };
         let decision = if age.is_none_or(|a| a >= self.max_staleness_ms) {
             Some(refresh(Reason::Staleness, None))

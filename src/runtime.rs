@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::decision::{Action, Decision, Reason, REASON_COUNT};
+use crate::dedup::SlotArbiter;
 use crate::error::Error;
 use crate::event::{Event, EventError, EventKind, EventType};
 use crate::features::FeatureState;
@@ -214,6 +215,7 @@ impl RuntimeBuilder {
             model,
             model_status,
             gate: RefreshGate::new(&config.policy),
+            arbiter: SlotArbiter::new(config.dedup.clone()),
             ingest: Ingest::new(config.ingest.channel_capacity),
             decisions: VecDeque::with_capacity(config.ingest.decision_queue),
             decision_capacity: config.ingest.decision_queue,
@@ -243,6 +245,7 @@ pub struct Runtime {
     model: Option<Scorer>,
     model_status: ModelStatus,
     gate: RefreshGate,
+    arbiter: SlotArbiter,
     ingest: Ingest,
     decisions: VecDeque<Decision>,
     decision_capacity: usize,
@@ -334,7 +337,68 @@ impl Runtime {
         if !self.features.home_visible() {
             self.next_tick_ms = None;
         }
+        match event.kind {
+            EventKind::Recommendations { slot, items } => {
+                self.arbiter.recommendations(now, &slot, items);
+                // The slot that received the list first, then any that lost an entity to it.
+                let own = self.arbiter.slot_id(&slot);
+                for i in 0..self.arbiter.slot_count() {
+                    let id = if i == 0 {
+                        own
+                    } else {
+                        self.arbiter.changed_id(i, own)
+                    };
+                    if let Some(id) = id {
+                        self.emit(Decision {
+                            ts_ms: now,
+                            action: Action::Show,
+                            reason: Reason::Dedup,
+                            score: None,
+                            slot: Some(id),
+                        });
+                    }
+                }
+            }
+            EventKind::Exposure { slot, items } => self.arbiter.exposed(&slot, &items),
+            EventKind::Click { slot, item } => {
+                self.arbiter.exposed(&slot, std::slice::from_ref(&item))
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// A decision as one line of the decision contract; `show` decisions get
+    /// their slot's name and current items.
+    pub fn decision_json(&self, d: &Decision) -> String {
+        match (d.action, d.slot) {
+            (Action::Show, Some(id)) => {
+                /// Field order of the decision contract.
+                #[derive(Serialize)]
+                struct ShowLine<'a> {
+                    ts_ms: i64,
+                    action: &'static str,
+                    reason: &'static str,
+                    slot: &'a str,
+                    items: Vec<&'a str>,
+                }
+                let line = ShowLine {
+                    ts_ms: d.ts_ms,
+                    action: d.action.name(),
+                    reason: d.reason.as_str(),
+                    slot: self.arbiter.slot_name(id),
+                    items: self.arbiter.shown_by_id(id).collect(),
+                };
+                // Serialising plain strings and numbers cannot fail.
+                serde_json::to_string(&line).unwrap_or_default()
+            }
+            _ => d.to_json(),
+        }
+    }
+
+    /// The items a slot shows now, after de-duplication.
+    pub fn shown(&self, slot: &str) -> impl Iterator<Item = &str> {
+        self.arbiter.shown(slot)
     }
 
     fn check(&self, event: &Event) -> Result<(), EventError> {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::decision::Decision;
+use crate::dedup::{DedupConfig, SlotArbiter, Strategy};
 use crate::error::Error;
 use crate::event::{Parsed, TraceError, TraceReader};
 use crate::runtime::{DecisionPoint, Runtime, Stats};
@@ -89,16 +90,18 @@ pub struct ReplaySummary {
     pub runtime: Stats,
 }
 
-/// Replays a trace through `rt`, handing every decision to `on_decision` in order.
+/// Replays a trace through `rt`, handing every decision (and its contract JSON
+/// line, which for `show` includes the slot's items) to `on_decision` in order.
 pub fn replay<R: BufRead>(
     rt: &mut Runtime,
     reader: TraceReader<R>,
     opts: ReadOptions,
-    mut on_decision: impl FnMut(&Decision) -> std::io::Result<()>,
+    mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
 ) -> Result<ReplaySummary, Error> {
     let mut emit = |rt: &mut Runtime| -> Result<(), Error> {
         while let Some(d) = rt.poll() {
-            on_decision(&d).map_err(|e| Error::Io {
+            let json = rt.decision_json(&d);
+            on_decision(&d, &json).map_err(|e| Error::Io {
                 path: "<decision output>".into(),
                 why: e.to_string(),
             })?;
@@ -188,6 +191,79 @@ pub fn featurize<R: BufRead, W: Write>(
     })
 }
 
+/// One strategy's totals over a trace (see [`dedup_eval`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct DedupReport {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// `recommendations` events (a snapshot is taken after each).
+    pub snapshots: u64,
+    /// Duplicate entity placements across live slots, summed over snapshots.
+    pub duplicate_placements: u64,
+    /// Duplicate placements of which the user had seen both copies (exposures and clicks).
+    pub duplicate_exposures: u64,
+    /// Value shown (each entity once, at its best placement), summed over snapshots.
+    pub retained_value: f64,
+    /// Items shown / item capacity, over all snapshots.
+    pub fill_rate: f64,
+}
+
+/// Replays the `recommendations`, `exposure` and `click` events of a trace
+/// through a [`SlotArbiter`] once per strategy and totals what the slots show
+/// after each `recommendations` event.
+pub fn dedup_eval(config: &DedupConfig, events: &[crate::event::Event]) -> Vec<DedupReport> {
+    use crate::event::EventKind;
+    [
+        Strategy::None,
+        Strategy::FirstComeFirstServed,
+        Strategy::ValueAware,
+    ]
+    .into_iter()
+    .map(|strategy| {
+        let mut arbiter = SlotArbiter::new(DedupConfig {
+            strategy,
+            ..config.clone()
+        });
+        let mut r = DedupReport {
+            strategy,
+            snapshots: 0,
+            duplicate_placements: 0,
+            duplicate_exposures: 0,
+            retained_value: 0.0,
+            fill_rate: 0.0,
+        };
+        let (mut shown, mut capacity) = (0u64, 0u64);
+        for e in events {
+            match &e.kind {
+                EventKind::Recommendations { slot, items } => {
+                    arbiter.recommendations(e.ts_ms, slot, items.clone());
+                    let snap = arbiter.snapshot(e.ts_ms);
+                    r.snapshots += 1;
+                    r.duplicate_placements += snap.duplicates;
+                    r.retained_value += snap.value;
+                    shown += snap.shown;
+                    capacity += snap.capacity;
+                }
+                EventKind::Exposure { slot, items } => {
+                    arbiter.exposed(slot, items);
+                    r.duplicate_exposures += arbiter.exposed_duplicates(e.ts_ms, slot);
+                }
+                EventKind::Click { slot, item } => {
+                    arbiter.exposed(slot, std::slice::from_ref(item))
+                }
+                _ => {}
+            }
+        }
+        r.fill_rate = if capacity == 0 {
+            0.0
+        } else {
+            shown as f64 / capacity as f64
+        };
+        r
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +292,7 @@ mod tests {
             &mut rt,
             TraceReader::new(TRACE.as_bytes()),
             ReadOptions::default(),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
         .unwrap_err()
         .to_string();
@@ -231,7 +307,7 @@ mod tests {
             &mut rt,
             TraceReader::new(TRACE.as_bytes()),
             ReadOptions { skip_invalid: true },
-            |d| {
+            |d, _| {
                 out.push(d.reason.as_str());
                 Ok(())
             },

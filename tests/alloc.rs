@@ -105,6 +105,26 @@ fn per_event_and_rule_decision_paths_allocate_nothing() {
     assert_eq!(allocs, 0, "allocations in our per-event/per-decision code");
 }
 
+#[test]
+fn the_dedup_arbiter_allocates_nothing_per_recommendations_event() {
+    let cfg = Config::from_file(root().join("fixtures/dedup_config.json")).unwrap();
+    let mut rt = Runtime::builder().config(cfg).build().unwrap();
+    let f = std::fs::File::open(root().join("fixtures/dedup_trace.jsonl")).unwrap();
+    let events: Vec<Event> = TraceReader::new(std::io::BufReader::new(f))
+        .filter_map(|r| match r.unwrap() {
+            (_, Parsed::Event(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    // The first sight of each slot sizes its buffers.
+    let (warm, rest) = events.split_at(40);
+    run(&mut rt, warm.to_vec());
+    let rest = rest.to_vec();
+    let (taken, allocs) = count_allocs(|| run(&mut rt, rest));
+    assert!(taken > 50, "show decisions were made ({taken})");
+    assert_eq!(allocs, 0, "allocations in the arbiter or the runtime");
+}
+
 /// Allocations of one bare tract run of the shipped model, built the way the
 /// runtime builds it (input fixed to [1, 34], only the probabilities output).
 fn tract_allocs_per_run() -> u64 {

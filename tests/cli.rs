@@ -449,3 +449,76 @@ fn bench_with_ort_lib_needs_the_feature_and_says_so() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn dedup_eval_removes_every_duplicate_and_keeps_more_value_than_greedy() {
+    let out = edgeintent(&[
+        "dedup-eval",
+        "--config",
+        "fixtures/dedup_config.json",
+        "--json",
+        "fixtures/dedup_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reports: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let by = |s: &str| reports.iter().find(|r| r["strategy"] == s).unwrap().clone();
+    let (none, greedy, ours) = (by("none"), by("first_come_first_served"), by("value_aware"));
+    assert!(
+        none["duplicate_placements"].as_u64().unwrap() > 0,
+        "the trace has conflicts"
+    );
+    assert_eq!(ours["duplicate_placements"], 0);
+    assert_eq!(ours["duplicate_exposures"], 0);
+    assert!(
+        ours["retained_value"].as_f64() > greedy["retained_value"].as_f64(),
+        "{ours} vs {greedy}"
+    );
+    assert!(ours["fill_rate"].as_f64().unwrap() > 0.99);
+}
+
+#[test]
+fn replay_emits_show_decisions_with_items_for_recommendations() {
+    let out = edgeintent(&[
+        "replay",
+        "--no-model",
+        "--config",
+        "fixtures/dedup_config.json",
+        "fixtures/dedup_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|d| d["action"] == "show")
+        .collect();
+    assert!(shows.len() >= 89, "one per recommendations event at least");
+    for s in &shows {
+        assert_eq!(s["reason"], "dedup");
+        assert!(s["slot"].is_string());
+        assert!(!s["items"].as_array().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn bad_dedup_settings_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.json");
+    let spec = root().join("models/feature_spec.json");
+    std::fs::write(
+        &p,
+        serde_json::json!({"features": spec, "dedup": {"slots": {"feed": -2}}}).to_string(),
+    )
+    .unwrap();
+    let out = edgeintent(&[
+        "dedup-eval",
+        "--config",
+        p.to_str().unwrap(),
+        "fixtures/dedup_trace.jsonl",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("dedup.slots.feed"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -105,6 +105,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare cross-slot de-duplication strategies on a trace: none, greedy
+    /// first-come-first-served, and edgeintent's value-aware arbiter.
+    DedupEval {
+        /// Runtime config whose `dedup` section to use. Default: the shipped config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Trace file (JSON Lines).
+        trace: PathBuf,
+    },
     /// Print the feature spec's hash, version and names as JSON.
     Spec {
         /// Runtime config. Default: the shipped config.
@@ -133,6 +145,11 @@ fn main() -> ExitCode {
         Command::Inspect { json, model } => inspect(&model, json),
         Command::Predict { model, input } => predict(&model, &input),
         Command::Spec { config } => spec(config),
+        Command::DedupEval {
+            config,
+            json,
+            trace,
+        } => dedup_eval(config, json, &trace),
         Command::Bench {
             model,
             input_shape,
@@ -200,11 +217,11 @@ fn replay(
     let mut out = BufWriter::new(stdout.lock());
     // A closed stdout (`| head`) ends the output, not the replay.
     let mut stdout_open = true;
-    let summary = sim::replay(&mut rt, reader, ReadOptions { skip_invalid }, |d| {
+    let summary = sim::replay(&mut rt, reader, ReadOptions { skip_invalid }, |_, json| {
         if !stdout_open {
             return Ok(());
         }
-        match writeln!(out, "{}", d.to_json()) {
+        match writeln!(out, "{json}") {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 stdout_open = false;
                 Ok(())
@@ -561,6 +578,40 @@ fn bench(
     }
     if let Some(kib) = r.peak_rss_kib {
         println!("  peak RSS {:.1} MiB", kib as f64 / 1024.0);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dedup_eval(config: Option<PathBuf>, json: bool, trace: &Path) -> Result<ExitCode, Error> {
+    let config = load_config(config)?;
+    let mut events = Vec::new();
+    for item in open_trace(trace)? {
+        if let (_, edgeintent::Parsed::Event(e)) = item? {
+            events.push(e);
+        }
+    }
+    let reports = sim::dedup_eval(&config.dedup, &events);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<22} {:>9} {:>13} {:>14} {:>15} {:>10}",
+        "strategy", "snapshots", "dup entities", "dup exposures", "retained value", "fill rate"
+    );
+    for r in &reports {
+        println!(
+            "{:<22} {:>9} {:>13} {:>14} {:>15.1} {:>9.1}%",
+            format!("{:?}", r.strategy),
+            r.snapshots,
+            r.duplicate_placements,
+            r.duplicate_exposures,
+            r.retained_value,
+            r.fill_rate * 100.0
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
