@@ -114,15 +114,18 @@ pub struct BenchReport {
 
 /// The model's declared input shapes, symbolic dimensions taken as 1.
 pub fn declared_input_shapes(path: &Path) -> Result<Vec<Vec<usize>>, ModelError> {
-    let report = crate::model::inspect(path)?;
-    if report.inputs.is_empty() {
+    let bytes = crate::model::read_model(path)?;
+    let inputs = crate::model::guarded(path, || {
+        crate::model::decode(&crate::ops::importer(), &bytes, path)
+            .map(|p| crate::model::inspect_proto_inputs(&p))
+    })?;
+    if inputs.is_empty() {
         return Err(ModelError::Shape {
             path: path.to_owned(),
             why: "has no input".into(),
         });
     }
-    Ok(report
-        .inputs
+    Ok(inputs
         .iter()
         .map(|i| i.dims.iter().map(|d| d.parse().unwrap_or(1)).collect())
         .collect())

@@ -314,18 +314,13 @@ impl SlotArbiter {
     }
 
     /// Number of slots seen so far.
-    pub(crate) fn slot_count(&self) -> usize {
-        self.slots.len()
+    pub(crate) fn slot_count(&self) -> u16 {
+        self.slots.len() as u16
     }
 
-    /// The `n`-th (1-based) changed slot other than `own`, as an id.
-    pub(crate) fn changed_id(&self, n: usize, own: Option<u16>) -> Option<u16> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| s.changed && Some(*i as u16) != own)
-            .nth(n - 1)
-            .map(|(i, _)| i as u16)
+    /// Whether slot `id` changed in the last [`SlotArbiter::recommendations`] call.
+    pub(crate) fn is_changed(&self, id: u16) -> bool {
+        self.slots.get(usize::from(id)).is_some_and(|s| s.changed)
     }
 
     /// The id of a slot seen before.

@@ -2,7 +2,6 @@
 //! what `predict`, parity tests and benchmarks need. Unlike [`crate::IntentModel`]
 //! it checks no feature spec and keeps every output.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -76,18 +75,8 @@ impl OnnxGraph {
     }
 
     fn load_with(path: &Path, shapes: &[Vec<usize>], fast: bool) -> Result<OnnxGraph, ModelError> {
-        let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
-            path: path.to_owned(),
-            why: e.to_string(),
-        })?;
-        catch_unwind(AssertUnwindSafe(|| Self::build(&bytes, path, shapes, fast))).unwrap_or_else(
-            |panic| {
-                Err(ModelError::Panic {
-                    path: path.to_owned(),
-                    why: crate::model::panic_message(&panic),
-                })
-            },
-        )
+        let bytes = crate::model::read_model(path)?;
+        crate::model::guarded(path, || Self::build(&bytes, path, shapes, fast))
     }
 
     fn build(

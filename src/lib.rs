@@ -35,7 +35,7 @@ mod ingest;
 mod metrics;
 mod model;
 mod ops;
-pub use ops::{importer as onnx_importer, ADDED_OPS};
+pub use ops::importer as onnx_importer;
 mod policy;
 mod recurrent;
 mod runtime;

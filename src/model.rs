@@ -252,12 +252,7 @@ impl std::fmt::Debug for IntentModel {
 impl IntentModel {
     /// Loads `opts.path`, checks it against `spec`, and builds the plan.
     pub fn load(opts: &ModelOptions, spec: &FeatureSpec) -> Result<IntentModel, ModelError> {
-        let path = opts.path.clone();
-        let bytes = std::fs::read(&path).map_err(|e| ModelError::Io {
-            path: path.clone(),
-            why: e.to_string(),
-        })?;
-        Self::from_bytes(&bytes, &path, opts, spec)
+        Self::from_bytes(&read_model(&opts.path)?, &opts.path, opts, spec)
     }
 
     /// Like [`IntentModel::load`], from bytes already in memory; `path` only names
@@ -268,15 +263,7 @@ impl IntentModel {
         opts: &ModelOptions,
         spec: &FeatureSpec,
     ) -> Result<IntentModel, ModelError> {
-        // tract can panic on some malformed graphs; a bad model must be an error.
-        catch_unwind(AssertUnwindSafe(|| load_checked(bytes, path, opts, spec))).unwrap_or_else(
-            |panic| {
-                Err(ModelError::Panic {
-                    path: path.to_owned(),
-                    why: panic_message(&panic),
-                })
-            },
-        )
+        guarded(path, || load_checked(bytes, path, opts, spec))
     }
 
     /// The model's metadata.
@@ -396,7 +383,7 @@ pub(crate) fn fill(
     Ok(())
 }
 
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -816,11 +803,25 @@ pub struct OpInfo {
 
 /// Describes a model file without checking it against any feature spec.
 pub fn inspect(path: &Path) -> Result<ModelReport, ModelError> {
-    let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
+    let bytes = read_model(path)?;
+    guarded(path, || inspect_bytes(&bytes, path))
+}
+
+/// Reads a model file; `path` names it in the error.
+pub(crate) fn read_model(path: &Path) -> Result<Vec<u8>, ModelError> {
+    std::fs::read(path).map_err(|e| ModelError::Io {
         path: path.to_owned(),
         why: e.to_string(),
-    })?;
-    catch_unwind(AssertUnwindSafe(|| inspect_bytes(&bytes, path))).unwrap_or_else(|panic| {
+    })
+}
+
+/// Runs `load`, turning a tract panic into [`ModelError::Panic`]: tract can
+/// panic on some malformed graphs, and a bad model must be an error.
+pub(crate) fn guarded<T>(
+    path: &Path,
+    load: impl FnOnce() -> Result<T, ModelError>,
+) -> Result<T, ModelError> {
+    catch_unwind(AssertUnwindSafe(load)).unwrap_or_else(|panic| {
         Err(ModelError::Panic {
             path: path.to_owned(),
             why: panic_message(&panic),
@@ -828,21 +829,11 @@ pub fn inspect(path: &Path) -> Result<ModelReport, ModelError> {
     })
 }
 
-/// Reads only the metadata of a model file.
-pub(crate) fn peek_metadata(path: &Path) -> Result<ModelMetadata, ModelError> {
-    let bytes = std::fs::read(path).map_err(|e| ModelError::Io {
-        path: path.to_owned(),
-        why: e.to_string(),
-    })?;
-    let onnx = crate::ops::importer();
-    catch_unwind(AssertUnwindSafe(|| decode(&onnx, &bytes, path)))
-        .unwrap_or_else(|panic| {
-            Err(ModelError::Panic {
-                path: path.to_owned(),
-                why: panic_message(&panic),
-            })
-        })
-        .map(|p| ModelMetadata::from_proto(&p))
+/// Decodes only the metadata of model bytes.
+pub(crate) fn metadata_of(bytes: &[u8], path: &Path) -> Result<ModelMetadata, ModelError> {
+    guarded(path, || {
+        decode(&crate::ops::importer(), bytes, path).map(|p| ModelMetadata::from_proto(&p))
+    })
 }
 
 /// The graph's real inputs (initializers listed as inputs left out).

@@ -4,7 +4,6 @@
 //! Steady state copies the new state into a preallocated tensor: no allocation
 //! in our code (tract allocates its outputs).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -106,19 +105,17 @@ impl RecurrentModel {
         spec: &FeatureSpec,
         rec: &RecurrentOptions,
     ) -> Result<RecurrentModel, ModelError> {
-        let path = opts.path.clone();
-        let bytes = std::fs::read(&path).map_err(|e| ModelError::Io {
-            path: path.clone(),
-            why: e.to_string(),
-        })?;
-        catch_unwind(AssertUnwindSafe(|| build(&bytes, &path, opts, spec, rec))).unwrap_or_else(
-            |panic| {
-                Err(ModelError::Panic {
-                    path: path.clone(),
-                    why: crate::model::panic_message(&panic),
-                })
-            },
-        )
+        Self::from_bytes(&crate::model::read_model(&opts.path)?, opts, spec, rec)
+    }
+
+    /// Like [`RecurrentModel::load`], from bytes already in memory.
+    pub fn from_bytes(
+        bytes: &[u8],
+        opts: &ModelOptions,
+        spec: &FeatureSpec,
+        rec: &RecurrentOptions,
+    ) -> Result<RecurrentModel, ModelError> {
+        crate::model::guarded(&opts.path, || build(bytes, &opts.path, opts, spec, rec))
     }
 
     /// Feeds one event (its sequence id, see [`crate::EventType::sequence_id`]),

@@ -61,10 +61,11 @@ enum Scorer {
 }
 
 fn load_scorer(opts: &ModelOptions, spec: &crate::FeatureSpec) -> Result<Scorer, ModelError> {
-    let meta = crate::model::peek_metadata(&opts.path)?;
+    let bytes = crate::model::read_model(&opts.path)?;
+    let meta = crate::model::metadata_of(&bytes, &opts.path)?;
     match crate::recurrent::declared(opts, &meta, &opts.path)? {
-        Some(rec) => RecurrentModel::load(opts, spec, &rec).map(Scorer::Stepped),
-        None => IntentModel::load(opts, spec).map(Scorer::Window),
+        Some(rec) => RecurrentModel::from_bytes(&bytes, opts, spec, &rec).map(Scorer::Stepped),
+        None => IntentModel::from_bytes(&bytes, &opts.path, opts, spec).map(Scorer::Window),
     }
 }
 
@@ -342,21 +343,18 @@ impl Runtime {
                 self.arbiter.recommendations(now, &slot, items);
                 // The slot that received the list first, then any that lost an entity to it.
                 let own = self.arbiter.slot_id(&slot);
-                for i in 0..self.arbiter.slot_count() {
-                    let id = if i == 0 {
-                        own
-                    } else {
-                        self.arbiter.changed_id(i, own)
-                    };
-                    if let Some(id) = id {
-                        self.emit(Decision {
-                            ts_ms: now,
-                            action: Action::Show,
-                            reason: Reason::Dedup,
-                            score: None,
-                            slot: Some(id),
-                        });
+                let others = (0..self.arbiter.slot_count()).filter(|&id| Some(id) != own);
+                for id in own.into_iter().chain(others) {
+                    if Some(id) != own && !self.arbiter.is_changed(id) {
+                        continue;
                     }
+                    self.emit(Decision {
+                        ts_ms: now,
+                        action: Action::Show,
+                        reason: Reason::Dedup,
+                        score: None,
+                        slot: Some(id),
+                    });
                 }
             }
             EventKind::Exposure { slot, items } => self.arbiter.exposed(&slot, &items),

@@ -3,8 +3,8 @@
 The package is one ONNX file whose ``metadata_props`` carry what the runtime
 checks before using it: the feature-spec hash and version, the feature names,
 the normalisation fitted in training, the model version and validation metrics.
-Supported here: scikit-learn classifiers (skl2onnx) and LightGBM (onnxmltools),
-both without ZipMap so the probabilities stay a plain tensor.
+Supported here: scikit-learn (skl2onnx), LightGBM and XGBoost (onnxmltools);
+the intent model is exported without ZipMap so the probabilities stay a plain tensor.
 """
 
 from __future__ import annotations
@@ -18,20 +18,33 @@ SKL_OPSET = {"": 17, "ai.onnx.ml": 3}
 MLTOOLS_OPSET = 15
 
 
-def convert(model, width: int) -> onnx.ModelProto:
-    """ONNX graph with input ``features`` [N, width] and outputs ``label``, ``probabilities``."""
-    if type(model).__module__.startswith("lightgbm"):
-        from onnxmltools import convert_lightgbm
+def convert(model, width: int, input_name: str = "features", zipmap: bool = False) -> onnx.ModelProto:
+    """ONNX graph of a scikit-learn, LightGBM or XGBoost model, input ``input_name`` [N, width].
+
+    With ``zipmap`` false, classifiers give their probabilities as a plain tensor
+    (``label``, ``probabilities``); with it true, as the exporters' default map.
+    """
+    module = type(model).__module__
+    if module.startswith(("lightgbm", "xgboost")):
+        from onnxmltools import convert_lightgbm, convert_xgboost
         from onnxmltools.convert.common.data_types import FloatTensorType
 
-        return convert_lightgbm(model, initial_types=[("features", FloatTensorType([None, width]))], target_opset=MLTOOLS_OPSET, zipmap=False)
+        types = [(input_name, FloatTensorType([None, width]))]
+        if module.startswith("lightgbm"):
+            return convert_lightgbm(model, initial_types=types, target_opset=MLTOOLS_OPSET, zipmap=zipmap)
+        if not zipmap:
+            raise ValueError("convert_xgboost has no zipmap switch")
+        return convert_xgboost(model, initial_types=types, target_opset=MLTOOLS_OPSET)
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
+    # The zipmap option exists only for classifiers.
+    is_classifier = hasattr(model, "predict_proba") or hasattr(model, "decision_function")
+    options = {id(model): {"zipmap": False}} if not zipmap and is_classifier else None
     return convert_sklearn(
         model,
-        initial_types=[("features", FloatTensorType([None, width]))],
-        options={id(model): {"zipmap": False}},
+        initial_types=[(input_name, FloatTensorType([None, width]))],
+        options=options,
         target_opset=SKL_OPSET,
     )
 

@@ -30,9 +30,9 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from export import convert  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-SKL_OPSET = {"": 17, "ai.onnx.ml": 3}
-MLTOOLS_OPSET = 15
 ROWS = 48
 
 
@@ -64,35 +64,8 @@ def dataset(binary: Path, seeds: range, data_dir: Path):
     return np.concatenate(xs), np.concatenate(yb), np.concatenate(ym), np.concatenate(yr)
 
 
-def skl(model, width: int, zipmap: bool = True) -> onnx.ModelProto:
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
-
-    options = None if zipmap else {id(model): {"zipmap": False}}
-    if options and not hasattr(model, "predict_proba") and not hasattr(model, "decision_function"):
-        options = None
-    return convert_sklearn(model, initial_types=[("input", FloatTensorType([None, width]))], options=options, target_opset=SKL_OPSET)
-
-
-def lgbm(model, width: int, zipmap: bool = True) -> onnx.ModelProto:
-    from onnxmltools import convert_lightgbm
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    return convert_lightgbm(model, initial_types=[("input", FloatTensorType([None, width]))], target_opset=MLTOOLS_OPSET, zipmap=zipmap)
-
-
-def xgb(model, width: int, zipmap: bool = True) -> onnx.ModelProto:
-    from onnxmltools import convert_xgboost
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    onx = convert_xgboost(model, initial_types=[("input", FloatTensorType([None, width]))], target_opset=MLTOOLS_OPSET)
-    if not zipmap:
-        raise ValueError("convert_xgboost has no zipmap switch")
-    return onx
-
-
-def families() -> list[tuple[str, Callable, str, Callable, bool]]:
-    """(name, estimator factory, target, exporter, zipmap)."""
+def families() -> list[tuple[str, Callable, str, bool]]:
+    """(name, estimator factory, target, zipmap)."""
     from lightgbm import LGBMClassifier, LGBMRegressor
     from sklearn.ensemble import (
         ExtraTreesClassifier,
@@ -115,35 +88,35 @@ def families() -> list[tuple[str, Callable, str, Callable, bool]]:
     lgb = dict(n_estimators=100, num_leaves=31, random_state=0, n_jobs=1, verbose=-1, deterministic=True)
     xg = dict(n_estimators=60, max_depth=4, random_state=0, n_jobs=1, tree_method="exact")
     return [
-        ("sklearn_logreg_binary", lambda: LogisticRegression(max_iter=2000), "binary", skl, True),
-        ("sklearn_logreg_binary_nozipmap", lambda: LogisticRegression(max_iter=2000), "binary", skl, False),
-        ("sklearn_logreg_multi", lambda: LogisticRegression(max_iter=2000), "multi", skl, True),
-        ("sklearn_linear_svc", lambda: LinearSVC(max_iter=5000), "binary", skl, True),
-        ("sklearn_standard_scaler_logreg", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), "binary", skl, True),
-        ("sklearn_minmax_scaler_logreg", lambda: make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=2000)), "binary", skl, True),
-        ("sklearn_normalizer_logreg", lambda: make_pipeline(Normalizer(), LogisticRegression(max_iter=2000)), "binary", skl, True),
-        ("sklearn_mlp_binary", lambda: make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=300, random_state=0)), "binary", skl, True),
-        ("sklearn_mlp_multi_nozipmap", lambda: make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0)), "multi", skl, False),
-        ("sklearn_decision_tree_binary", lambda: DecisionTreeClassifier(max_depth=8, random_state=0), "binary", skl, True),
-        ("sklearn_decision_tree_multi", lambda: DecisionTreeClassifier(max_depth=8, random_state=0), "multi", skl, True),
-        ("sklearn_decision_tree_regressor", lambda: DecisionTreeRegressor(max_depth=8, random_state=0), "reg", skl, True),
-        ("sklearn_random_forest_binary", lambda: RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0), "binary", skl, True),
-        ("sklearn_random_forest_multi_nozipmap", lambda: RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0), "multi", skl, False),
-        ("sklearn_random_forest_regressor", lambda: RandomForestRegressor(n_estimators=30, max_depth=6, random_state=0), "reg", skl, True),
-        ("sklearn_extra_trees_binary", lambda: ExtraTreesClassifier(n_estimators=30, max_depth=6, random_state=0), "binary", skl, True),
-        ("sklearn_extra_trees_regressor", lambda: ExtraTreesRegressor(n_estimators=30, max_depth=6, random_state=0), "reg", skl, True),
-        ("sklearn_gradient_boosting_binary", lambda: GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=0), "binary", skl, True),
-        ("sklearn_gradient_boosting_multi", lambda: GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0), "multi", skl, True),
-        ("sklearn_gradient_boosting_regressor", lambda: GradientBoostingRegressor(n_estimators=50, max_depth=3, random_state=0), "reg", skl, True),
-        ("sklearn_hist_gradient_boosting_binary", lambda: HistGradientBoostingClassifier(max_iter=50, random_state=0), "binary", skl, True),
-        ("sklearn_hist_gradient_boosting_regressor", lambda: HistGradientBoostingRegressor(max_iter=50, random_state=0), "reg", skl, True),
-        ("lightgbm_binary", lambda: LGBMClassifier(**lgb), "binary", lgbm, True),
-        ("lightgbm_binary_nozipmap", lambda: LGBMClassifier(**lgb), "binary", lgbm, False),
-        ("lightgbm_multi", lambda: LGBMClassifier(**{**lgb, "n_estimators": 40}), "multi", lgbm, True),
-        ("lightgbm_regressor", lambda: LGBMRegressor(**lgb), "reg", lgbm, True),
-        ("xgboost_binary", lambda: XGBClassifier(**xg), "binary", xgb, True),
-        ("xgboost_multi", lambda: XGBClassifier(**{**xg, "n_estimators": 30}), "multi", xgb, True),
-        ("xgboost_regressor", lambda: XGBRegressor(**xg), "reg", xgb, True),
+        ("sklearn_logreg_binary", lambda: LogisticRegression(max_iter=2000), "binary", True),
+        ("sklearn_logreg_binary_nozipmap", lambda: LogisticRegression(max_iter=2000), "binary", False),
+        ("sklearn_logreg_multi", lambda: LogisticRegression(max_iter=2000), "multi", True),
+        ("sklearn_linear_svc", lambda: LinearSVC(max_iter=5000), "binary", True),
+        ("sklearn_standard_scaler_logreg", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), "binary", True),
+        ("sklearn_minmax_scaler_logreg", lambda: make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=2000)), "binary", True),
+        ("sklearn_normalizer_logreg", lambda: make_pipeline(Normalizer(), LogisticRegression(max_iter=2000)), "binary", True),
+        ("sklearn_mlp_binary", lambda: make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32, 16), max_iter=300, random_state=0)), "binary", True),
+        ("sklearn_mlp_multi_nozipmap", lambda: make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0)), "multi", False),
+        ("sklearn_decision_tree_binary", lambda: DecisionTreeClassifier(max_depth=8, random_state=0), "binary", True),
+        ("sklearn_decision_tree_multi", lambda: DecisionTreeClassifier(max_depth=8, random_state=0), "multi", True),
+        ("sklearn_decision_tree_regressor", lambda: DecisionTreeRegressor(max_depth=8, random_state=0), "reg", True),
+        ("sklearn_random_forest_binary", lambda: RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0), "binary", True),
+        ("sklearn_random_forest_multi_nozipmap", lambda: RandomForestClassifier(n_estimators=30, max_depth=6, random_state=0), "multi", False),
+        ("sklearn_random_forest_regressor", lambda: RandomForestRegressor(n_estimators=30, max_depth=6, random_state=0), "reg", True),
+        ("sklearn_extra_trees_binary", lambda: ExtraTreesClassifier(n_estimators=30, max_depth=6, random_state=0), "binary", True),
+        ("sklearn_extra_trees_regressor", lambda: ExtraTreesRegressor(n_estimators=30, max_depth=6, random_state=0), "reg", True),
+        ("sklearn_gradient_boosting_binary", lambda: GradientBoostingClassifier(n_estimators=50, max_depth=3, random_state=0), "binary", True),
+        ("sklearn_gradient_boosting_multi", lambda: GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0), "multi", True),
+        ("sklearn_gradient_boosting_regressor", lambda: GradientBoostingRegressor(n_estimators=50, max_depth=3, random_state=0), "reg", True),
+        ("sklearn_hist_gradient_boosting_binary", lambda: HistGradientBoostingClassifier(max_iter=50, random_state=0), "binary", True),
+        ("sklearn_hist_gradient_boosting_regressor", lambda: HistGradientBoostingRegressor(max_iter=50, random_state=0), "reg", True),
+        ("lightgbm_binary", lambda: LGBMClassifier(**lgb), "binary", True),
+        ("lightgbm_binary_nozipmap", lambda: LGBMClassifier(**lgb), "binary", False),
+        ("lightgbm_multi", lambda: LGBMClassifier(**{**lgb, "n_estimators": 40}), "multi", True),
+        ("lightgbm_regressor", lambda: LGBMRegressor(**lgb), "reg", True),
+        ("xgboost_binary", lambda: XGBClassifier(**xg), "binary", True),
+        ("xgboost_multi", lambda: XGBClassifier(**{**xg, "n_estimators": 30}), "multi", True),
+        ("xgboost_regressor", lambda: XGBRegressor(**xg), "reg", True),
     ]
 
 
@@ -180,7 +153,7 @@ def build(names: list[str] | None, out: Path, binary: Path, data_dir: Path) -> d
         rows_nan[r, rng.choice(x.shape[1], size=6, replace=False)] = np.nan
     out.mkdir(parents=True, exist_ok=True)
     report = {}
-    for name, make, target, export, zipmap in families():
+    for name, make, target, zipmap in families():
         if names and name not in names:
             continue
         model = make()
@@ -188,7 +161,7 @@ def build(names: list[str] | None, out: Path, binary: Path, data_dir: Path) -> d
             warnings.simplefilter("ignore")
             model.fit(x, targets[target])
         try:
-            onx = export(model, x.shape[1], zipmap)
+            onx = convert(model, x.shape[1], "input", zipmap)
         except Exception as e:  # an exporter limitation, reported not hidden
             report[name] = f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
             print(f"families: {name}: {report[name]}")

@@ -7,14 +7,6 @@ mod tree_ensemble;
 mod tree_eval;
 mod zipmap;
 
-/// The ONNX operators (domain `ai.onnx.ml`) edgeintent implements or replaces.
-pub const ADDED_OPS: [&str; 4] = [
-    "TreeEnsembleClassifier",
-    "TreeEnsembleRegressor",
-    "ZipMap",
-    "Scaler",
-];
-
 /// tract's ONNX importer with edgeintent's operators registered; ignores the
 /// output shapes and types graphs declare (exporters get them wrong, e.g. a
 /// `[1]` label for any batch, or ZipMap's map type).

@@ -325,13 +325,8 @@ fn featurize(
     )?;
     w.flush().map_err(io_err(out))?;
     let side = PathBuf::from(format!("{}.spec.json", out.display()));
-    let identity = serde_json::json!({
-        "feature_spec_hash": summary.feature_spec_hash,
-        "feature_spec_version": summary.feature_spec_version,
-        "feature_names": summary.feature_names,
-        "sequence_length": spec.sequence_length,
-        "spec": spec,
-    });
+    let mut identity = spec_identity(&spec);
+    identity["spec"] = serde_json::json!(spec);
     std::fs::write(
         &side,
         serde_json::to_string_pretty(&identity).unwrap_or_default() + "\n",
@@ -399,18 +394,21 @@ fn inspect(path: &Path, json: bool) -> Result<ExitCode, Error> {
     })
 }
 
-fn spec(config: Option<PathBuf>) -> Result<ExitCode, Error> {
-    let config = load_config(config)?;
-    let s = &config.features;
-    let identity = serde_json::json!({
+/// What training needs to know about a feature spec: hash, version, names.
+fn spec_identity(s: &edgeintent::FeatureSpec) -> serde_json::Value {
+    serde_json::json!({
         "feature_spec_hash": s.hash(),
         "feature_spec_version": s.version,
         "feature_names": s.names().collect::<Vec<_>>(),
         "sequence_length": s.sequence_length,
-    });
+    })
+}
+
+fn spec(config: Option<PathBuf>) -> Result<ExitCode, Error> {
+    let config = load_config(config)?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&identity).unwrap_or_default()
+        serde_json::to_string_pretty(&spec_identity(&config.features)).unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
 }
