@@ -10,6 +10,7 @@ use crate::dedup::{DedupConfig, DedupError};
 use crate::features::{FeatureSpec, SpecError};
 use crate::model::ModelOptions;
 use crate::policy::{PolicyConfig, PolicyError};
+use crate::triggers::{default_triggers, TriggerError, TriggerRule};
 
 /// Ingestion settings: the `ingest` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +58,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// Cross-slot de-duplication settings.
     pub dedup: DedupConfig,
+    /// Event triggers (hard overrides); the built-in defaults when the file
+    /// has no `triggers` key.
+    pub triggers: Vec<TriggerRule>,
 }
 
 /// The file as written: `features` is a path or an inline spec.
@@ -72,6 +76,8 @@ struct ConfigFile {
     ingest: IngestConfig,
     #[serde(default)]
     dedup: DedupConfig,
+    #[serde(default)]
+    triggers: Option<Vec<TriggerRule>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +130,14 @@ pub enum ConfigError {
         origin: String,
         /// What is wrong.
         source: DedupError,
+    },
+    /// A trigger rule is invalid.
+    #[error("config {origin}: {source}")]
+    Trigger {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        source: TriggerError,
     },
     /// Another setting is out of range.
     #[error("config {origin}: {field}: {why}")]
@@ -186,6 +200,7 @@ impl Config {
             policy: raw.policy,
             ingest: raw.ingest,
             dedup: raw.dedup,
+            triggers: raw.triggers.unwrap_or_else(default_triggers),
         };
         cfg.validate(origin)?;
         Ok(cfg)
@@ -199,6 +214,7 @@ impl Config {
             policy: PolicyConfig::default(),
             ingest: IngestConfig::default(),
             dedup: DedupConfig::default(),
+            triggers: default_triggers(),
         }
     }
 
@@ -210,6 +226,10 @@ impl Config {
                 source,
             })?;
         self.dedup.validate().map_err(|source| ConfigError::Dedup {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        crate::triggers::validate(&self.triggers).map_err(|source| ConfigError::Trigger {
             origin: origin.to_owned(),
             source,
         })?;
@@ -279,6 +299,18 @@ mod tests {
                 "ingest.channel_capacity",
             ),
             (format!(r#"{{"features":{SPEC},"polcy":{{}}}}"#), "polcy"),
+            (
+                format!(
+                    r#"{{"features":{SPEC},"triggers":[{{"event":"teleport","action":"refresh"}}]}}"#
+                ),
+                "triggers[0].event: unknown event type \"teleport\"",
+            ),
+            (
+                format!(
+                    r#"{{"features":{SPEC},"triggers":[{{"event":"search","action":"refresh","debounce_s":-2}}]}}"#
+                ),
+                "triggers[0].debounce_s",
+            ),
             (
                 r#"{"features":"no/such/spec.json"}"#.to_owned(),
                 "no/such/spec.json",

@@ -323,6 +323,14 @@ impl SlotArbiter {
         self.slots.get(usize::from(id)).is_some_and(|s| s.changed)
     }
 
+    /// The slot that shows `item` now, if any.
+    pub(crate) fn slot_showing(&self, item: &str) -> Option<u16> {
+        self.slots
+            .iter()
+            .position(|s| s.shown.iter().any(|&i| s.candidates[i as usize].id == item))
+            .map(|i| i as u16)
+    }
+
     /// The id of a slot seen before.
     pub(crate) fn slot_id(&self, name: &str) -> Option<u16> {
         self.slots

@@ -28,6 +28,7 @@ mod decision;
 mod dedup;
 mod dense;
 mod error;
+pub mod eval;
 mod event;
 mod features;
 mod graph;
@@ -40,6 +41,7 @@ mod policy;
 mod recurrent;
 mod runtime;
 pub mod sim;
+mod triggers;
 
 pub use config::{Config, ConfigError, IngestConfig};
 pub use decision::{Action, Decision, FallbackCause, Reason};
@@ -59,8 +61,9 @@ pub use model::{
     Normalization, OpInfo, OutputKind, OutputOptions, TensorInfo, META_FEATURE_NAMES,
     META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
 };
-pub use policy::{PolicyConfig, PolicyError};
+pub use policy::{Buckets, PolicyConfig, PolicyError};
 pub use recurrent::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use runtime::{
     DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, Worker,
 };
+pub use triggers::{default_triggers, TriggerAction, TriggerError, TriggerRule, TriggerWhen};

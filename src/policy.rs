@@ -12,9 +12,19 @@ use crate::event::EventType;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// Refresh when the model's score is at least this (0..=1).
+    /// Refresh when the model's score is at least this (0..=1). With
+    /// `buckets` and a user id, the user's bucket threshold replaces it.
     #[serde(default = "default_threshold")]
     pub threshold: f32,
+    /// A/B "gradient thresholds": a stable hash of the user id picks a bucket,
+    /// each bucket its own threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<Buckets>,
+    /// After a refresh the model may refresh again only once its score has
+    /// fallen below `threshold - hysteresis` (it re-arms at each foreground).
+    /// Absent: the model may refresh whenever the score passes the threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hysteresis: Option<f32>,
     /// No model- or rule-driven refresh within this many seconds of the last one.
     #[serde(default = "default_cooldown")]
     pub cooldown_s: f64,
@@ -27,6 +37,28 @@ pub struct PolicyConfig {
     /// Without a usable model, refresh when content is this old.
     #[serde(default = "default_fallback")]
     pub fallback_interval_s: f64,
+    /// At most this many refreshes in any hour (0: no limit). Explicit refresh
+    /// triggers (pull-to-refresh) always go through but count against it.
+    #[serde(default)]
+    pub budget_per_hour: u32,
+}
+
+/// Per-bucket thresholds for A/B tests: the `policy.buckets` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Buckets {
+    /// Mixed into the hash so that each experiment splits users afresh.
+    pub salt: String,
+    /// One threshold per bucket; users spread evenly over them.
+    pub thresholds: Vec<f32>,
+}
+
+impl Buckets {
+    /// The bucket of a user: FNV-1a of `salt:user_id`, modulo the bucket count.
+    pub fn bucket_of(&self, user_id: &str) -> usize {
+        let key = format!("{}:{user_id}", self.salt);
+        (crate::features::fnv1a64(key.as_bytes()) % self.thresholds.len().max(1) as u64) as usize
+    }
 }
 
 fn default_threshold() -> f32 {
@@ -49,10 +81,13 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             threshold: default_threshold(),
+            buckets: None,
+            hysteresis: None,
             cooldown_s: default_cooldown(),
             max_staleness_s: default_staleness(),
             tick_interval_s: default_tick(),
             fallback_interval_s: default_fallback(),
+            budget_per_hour: 0,
         }
     }
 }
@@ -76,6 +111,44 @@ impl PolicyConfig {
                 "threshold",
                 format!("must be within [0, 1], got {}", self.threshold),
             );
+        }
+        if let Some(b) = &self.buckets {
+            if b.thresholds.is_empty() || b.thresholds.len() > 1024 {
+                return err(
+                    "buckets.thresholds",
+                    format!("must hold 1 to 1024 thresholds, got {}", b.thresholds.len()),
+                );
+            }
+            if let Some((i, t)) = b
+                .thresholds
+                .iter()
+                .enumerate()
+                .find(|(_, t)| !(0.0..=1.0).contains(*t))
+            {
+                return err(
+                    "buckets.thresholds",
+                    format!("element {i} must be within [0, 1], got {t}"),
+                );
+            }
+        }
+        if let Some(h) = self.hysteresis {
+            if !(0.0..1.0).contains(&h) {
+                return err("hysteresis", format!("must be within [0, 1), got {h}"));
+            }
+            // Re-arming needs a score below threshold - hysteresis.
+            let lowest = self
+                .buckets
+                .iter()
+                .flat_map(|b| b.thresholds.iter().copied())
+                .fold(self.threshold, f32::min);
+            if h >= lowest {
+                return err(
+                    "hysteresis",
+                    format!(
+                        "must be below the lowest threshold ({lowest}), got {h}: the model could never re-arm"
+                    ),
+                );
+            }
         }
         let secs = [
             ("cooldown_s", self.cooldown_s),
@@ -112,7 +185,27 @@ impl PolicyConfig {
                 format!("must be at least cooldown_s ({})", self.cooldown_s),
             );
         }
+        if self.budget_per_hour > 3600 {
+            return err(
+                "budget_per_hour",
+                format!(
+                    "must be at most 3600 (0: no limit), got {}",
+                    self.budget_per_hour
+                ),
+            );
+        }
         Ok(())
+    }
+
+    /// The threshold for a user: their bucket's when buckets and an id are given.
+    pub fn threshold_for(&self, user_id: Option<&str>) -> (f32, Option<usize>) {
+        match (&self.buckets, user_id) {
+            (Some(b), Some(id)) if !b.thresholds.is_empty() => {
+                let i = b.bucket_of(id);
+                (b.thresholds[i], Some(i))
+            }
+            _ => (self.threshold, None),
+        }
     }
 }
 
@@ -127,14 +220,74 @@ pub(crate) enum Score {
     Failed,
 }
 
-/// Decides refreshes; remembers only when the content was last refreshed.
+/// Refreshes in the last hour, in a fixed ring (no allocation per decision).
+#[derive(Debug, Clone)]
+struct Budget {
+    times: Box<[i64]>,
+    next: usize,
+    len: usize,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl Budget {
+    fn new(per_hour: u32) -> Budget {
+        Budget {
+            times: vec![0; per_hour as usize].into_boxed_slice(),
+            next: 0,
+            len: 0,
+        }
+    }
+
+    fn allows(&self, now_ms: i64) -> bool {
+        // The oldest of the last `cap` refreshes sits where the next one goes.
+        self.times.is_empty()
+            || self.len < self.times.len()
+            || now_ms - self.times[self.next] >= HOUR_MS
+    }
+
+    fn record(&mut self, now_ms: i64) {
+        if self.times.is_empty() {
+            return;
+        }
+        self.times[self.next] = now_ms;
+        self.next = (self.next + 1) % self.times.len();
+        self.len = (self.len + 1).min(self.times.len());
+    }
+}
+
+/// A deferred refresh waiting for a decision point the user sees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pending {
+    ty: EventType,
+    since_ms: i64,
+    not_before_ms: i64,
+    /// `None`: the whole page.
+    slot: Option<u16>,
+}
+
+/// Counters the gate keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct GateCounters {
+    pub suppressed_by_budget: u64,
+    pub stale_marks: u64,
+    pub marks_absorbed: u64,
+}
+
+/// Decides refreshes; remembers when the content was last refreshed, whether
+/// the model is armed, recent refreshes (budget) and a pending stale mark.
 #[derive(Debug, Clone)]
 pub(crate) struct RefreshGate {
     threshold: f32,
+    hysteresis: Option<f32>,
     cooldown_ms: i64,
     max_staleness_ms: i64,
     fallback_ms: i64,
     last_refresh_ms: Option<i64>,
+    armed: bool,
+    budget: Budget,
+    pending: Option<Pending>,
+    pub(crate) counters: GateCounters,
 }
 
 fn ms(s: f64) -> i64 {
@@ -142,14 +295,24 @@ fn ms(s: f64) -> i64 {
 }
 
 impl RefreshGate {
-    pub(crate) fn new(cfg: &PolicyConfig) -> RefreshGate {
+    pub(crate) fn new(cfg: &PolicyConfig, threshold: f32) -> RefreshGate {
         RefreshGate {
-            threshold: cfg.threshold,
+            threshold,
+            hysteresis: cfg.hysteresis,
             cooldown_ms: ms(cfg.cooldown_s),
             max_staleness_ms: ms(cfg.max_staleness_s),
             fallback_ms: ms(cfg.fallback_interval_s),
             last_refresh_ms: None,
+            armed: true,
+            budget: Budget::new(cfg.budget_per_hour),
+            pending: None,
+            counters: GateCounters::default(),
         }
+    }
+
+    /// The threshold in use (the bucket's, when bucketed).
+    pub(crate) fn threshold(&self) -> f32 {
+        self.threshold
     }
 
     /// Age of the content in ms, `None` if it was never refreshed.
@@ -157,9 +320,25 @@ impl RefreshGate {
         self.last_refresh_ms.map(|t| now_ms - t)
     }
 
-    /// An explicit user event that always refreshes.
+    fn refreshed(&mut self, now_ms: i64, slot: Option<u16>) {
+        self.budget.record(now_ms);
+        if slot.is_none() {
+            self.last_refresh_ms = Some(now_ms);
+            self.armed = self.hysteresis.is_none();
+        }
+        if let Some(p) = self.pending {
+            if slot.is_none() || p.slot == slot {
+                self.pending = None;
+            }
+        }
+    }
+
+    /// An explicit trigger that refreshes now, overriding cooldown and budget.
     pub(crate) fn trigger(&mut self, now_ms: i64, ty: EventType) -> Decision {
-        self.last_refresh_ms = Some(now_ms);
+        if self.pending.is_some_and(|p| p.slot.is_none()) {
+            self.counters.marks_absorbed += 1;
+        }
+        self.refreshed(now_ms, None);
         Decision {
             ts_ms: now_ms,
             action: Action::Refresh,
@@ -169,47 +348,103 @@ impl RefreshGate {
         }
     }
 
+    /// Marks content (or one slot) stale: a later decision point the user
+    /// sees, at or after `not_before_ms`, refreshes it. Marks fold into one
+    /// pending mark; two different slots fold into the whole page.
+    pub(crate) fn mark_stale(
+        &mut self,
+        now_ms: i64,
+        ty: EventType,
+        not_before_ms: i64,
+        slot: Option<u16>,
+    ) {
+        self.counters.stale_marks += 1;
+        self.pending = Some(match self.pending {
+            None => Pending {
+                ty,
+                since_ms: now_ms,
+                not_before_ms,
+                slot,
+            },
+            Some(p) => Pending {
+                slot: if p.slot == slot { slot } else { None },
+                ..p
+            },
+        });
+    }
+
+    /// A new session began: the model is armed again.
+    pub(crate) fn session_start(&mut self) {
+        self.armed = true;
+    }
+
     /// Whether a decision point now would be suppressed by the cooldown.
     pub(crate) fn cooling_down(&self, now_ms: i64) -> bool {
         self.age_ms(now_ms).is_some_and(|a| a < self.cooldown_ms)
     }
 
-    /// A decision point. `score` is called only when the score can change the
-    /// outcome (not during the cooldown, not when content is already stale).
+    /// A decision point; `visible` when the user sees the homepage now
+    /// (foreground, home view), which is when stale marks are served. `score`
+    /// is called only when it can change the outcome.
     pub(crate) fn decide(
         &mut self,
         now_ms: i64,
+        visible: bool,
         score: impl FnOnce() -> Score,
     ) -> Option<Decision> {
         if self.cooling_down(now_ms) {
             return None;
         }
         let age = self.age_ms(now_ms);
-        let refresh = |reason, score| Decision {
+        let refresh = |reason, score, slot| Decision {
             ts_ms: now_ms,
             action: Action::Refresh,
             reason,
             score,
-            slot: None,
+            slot,
         };
         let decision = if age.is_none_or(|a| a >= self.max_staleness_ms) {
-            Some(refresh(Reason::Staleness, None))
+            Some(refresh(Reason::Staleness, None, None))
         } else {
+            let s = score();
+            let model = match s {
+                Score::Value(p) => {
+                    if let Some(h) = self.hysteresis {
+                        self.armed |= p < self.threshold - h;
+                    }
+                    (self.armed && p >= self.threshold)
+                        .then(|| refresh(Reason::Model, Some(p), None))
+                }
+                _ => None,
+            };
+            let pending = self
+                .pending
+                .filter(|p| visible && now_ms >= p.not_before_ms)
+                .map(|p| refresh(Reason::Trigger(p.ty), None, p.slot));
             let fallback = |cause| {
                 age.is_some_and(|a| a >= self.fallback_ms)
-                    .then(|| refresh(Reason::Fallback(cause), None))
+                    .then(|| refresh(Reason::Fallback(cause), None, None))
             };
-            match score() {
-                Score::Value(p) if p >= self.threshold => Some(refresh(Reason::Model, Some(p))),
+            model.or(pending).or_else(|| match s {
                 Score::Value(_) => None,
                 Score::NoModel => fallback(FallbackCause::NoModel),
                 Score::Failed => fallback(FallbackCause::ModelError),
-            }
+            })
         };
-        if decision.is_some() {
-            self.last_refresh_ms = Some(now_ms);
+        let d = decision?;
+        // The first refresh ever is never held back: there is no content yet.
+        if age.is_some() && !self.budget.allows(now_ms) {
+            self.counters.suppressed_by_budget += 1;
+            return None;
         }
-        decision
+        if d.slot.is_none()
+            && !matches!(d.reason, Reason::Trigger(_))
+            && self.pending.is_some_and(|p| p.since_ms <= now_ms)
+        {
+            self.counters.marks_absorbed += 1;
+        }
+        self.refreshed(now_ms, d.slot);
+        Some(d)
     }
 
     /// When the content was last refreshed.
@@ -222,30 +457,38 @@ impl RefreshGate {
 mod tests {
     use super::*;
 
-    fn gate() -> RefreshGate {
-        RefreshGate::new(&PolicyConfig {
+    fn cfg() -> PolicyConfig {
+        PolicyConfig {
             threshold: 0.6,
             cooldown_s: 60.0,
             max_staleness_s: 600.0,
             tick_interval_s: 30.0,
             fallback_interval_s: 300.0,
-        })
+            ..Default::default()
+        }
+    }
+
+    fn gate() -> RefreshGate {
+        RefreshGate::new(&cfg(), 0.6)
     }
 
     #[test]
     fn first_decision_point_refreshes_for_staleness_without_scoring() {
         let mut g = gate();
-        let d = g.decide(0, || panic!("no score needed")).unwrap();
+        let d = g.decide(0, true, || panic!("no score needed")).unwrap();
         assert_eq!(d.reason, Reason::Staleness);
     }
 
     #[test]
     fn score_above_threshold_refreshes_after_cooldown_only() {
         let mut g = gate();
-        g.decide(0, || Score::NoModel);
-        assert_eq!(g.decide(59_000, || panic!("cooldown: no scoring")), None);
-        assert_eq!(g.decide(61_000, || Score::Value(0.59)), None);
-        let d = g.decide(62_000, || Score::Value(0.6)).unwrap();
+        g.decide(0, true, || Score::NoModel);
+        assert_eq!(
+            g.decide(59_000, true, || panic!("cooldown: no scoring")),
+            None
+        );
+        assert_eq!(g.decide(61_000, true, || Score::Value(0.59)), None);
+        let d = g.decide(62_000, true, || Score::Value(0.6)).unwrap();
         assert_eq!((d.reason, d.score), (Reason::Model, Some(0.6)));
         assert_eq!(g.last_refresh_ms(), Some(62_000));
     }
@@ -253,7 +496,7 @@ mod tests {
     #[test]
     fn pull_to_refresh_overrides_cooldown() {
         let mut g = gate();
-        g.decide(0, || Score::NoModel);
+        g.decide(0, true, || Score::NoModel);
         let d = g.trigger(1_000, EventType::PullToRefresh);
         assert_eq!(d.reason.as_str(), "trigger:pull_to_refresh");
         assert!(g.cooling_down(2_000));
@@ -262,20 +505,20 @@ mod tests {
     #[test]
     fn max_staleness_forces_a_refresh_whatever_the_score() {
         let mut g = gate();
-        g.decide(0, || Score::NoModel);
-        let d = g.decide(600_000, || Score::Value(0.0)).unwrap();
+        g.decide(0, true, || Score::NoModel);
+        let d = g.decide(600_000, true, || Score::Value(0.0)).unwrap();
         assert_eq!(d.reason, Reason::Staleness);
     }
 
     #[test]
     fn without_a_model_the_rules_refresh_on_the_fallback_interval_and_say_so() {
         let mut g = gate();
-        g.decide(0, || Score::NoModel);
-        assert_eq!(g.decide(299_000, || Score::NoModel), None);
-        let d = g.decide(300_000, || Score::Failed).unwrap();
+        g.decide(0, true, || Score::NoModel);
+        assert_eq!(g.decide(299_000, true, || Score::NoModel), None);
+        let d = g.decide(300_000, true, || Score::Failed).unwrap();
         assert_eq!(d.reason.as_str(), "fallback:model_error");
-        assert_eq!(g.decide(599_999, || Score::NoModel), None);
-        let d = g.decide(600_000, || Score::NoModel);
+        assert_eq!(g.decide(599_999, true, || Score::NoModel), None);
+        let d = g.decide(600_000, true, || Score::NoModel);
         assert_eq!(d.unwrap().reason.as_str(), "fallback:no_model");
     }
 
@@ -324,5 +567,166 @@ mod tests {
             assert!(e.to_string().starts_with(&format!("policy.{field}")));
         }
         assert!(PolicyConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn more_invalid_settings_name_the_field() {
+        let bad = [
+            (
+                PolicyConfig {
+                    buckets: Some(Buckets {
+                        salt: "s".into(),
+                        thresholds: vec![0.4, 1.2],
+                    }),
+                    ..Default::default()
+                },
+                "buckets.thresholds",
+            ),
+            (
+                PolicyConfig {
+                    hysteresis: Some(-0.1),
+                    ..Default::default()
+                },
+                "hysteresis",
+            ),
+            (
+                PolicyConfig {
+                    hysteresis: Some(0.5),
+                    ..Default::default()
+                },
+                "hysteresis",
+            ),
+            (
+                PolicyConfig {
+                    budget_per_hour: 10_000,
+                    ..Default::default()
+                },
+                "budget_per_hour",
+            ),
+        ];
+        for (cfg, field) in bad {
+            assert_eq!(cfg.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn buckets_split_users_stably_and_evenly() {
+        let cfg = PolicyConfig {
+            buckets: Some(Buckets {
+                salt: "exp1".into(),
+                thresholds: vec![0.3, 0.5, 0.7],
+            }),
+            ..Default::default()
+        };
+        let mut counts = [0usize; 3];
+        for u in 0..3000 {
+            let id = format!("user-{u}");
+            let (t, b) = cfg.threshold_for(Some(&id));
+            assert_eq!(cfg.threshold_for(Some(&id)), (t, b), "stable");
+            let b = b.unwrap();
+            assert_eq!(t, [0.3, 0.5, 0.7][b]);
+            counts[b] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (850..1150).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(cfg.threshold_for(None), (0.5, None));
+    }
+
+    #[test]
+    fn hysteresis_rearms_only_after_the_score_falls() {
+        let mut g = RefreshGate::new(
+            &PolicyConfig {
+                hysteresis: Some(0.2),
+                ..cfg()
+            },
+            0.6,
+        );
+        g.decide(0, true, || Score::NoModel);
+        // Disarmed after the first refresh: a high score does nothing...
+        assert_eq!(g.decide(100_000, true, || Score::Value(0.9)), None);
+        assert_eq!(
+            g.decide(130_000, true, || Score::Value(0.5)),
+            None,
+            "above 0.4"
+        );
+        // ...until it has been below threshold - hysteresis.
+        assert_eq!(g.decide(160_000, true, || Score::Value(0.3)), None);
+        let d = g.decide(190_000, true, || Score::Value(0.7)).unwrap();
+        assert_eq!(d.reason, Reason::Model);
+        assert_eq!(g.decide(290_000, true, || Score::Value(0.9)), None);
+        g.session_start();
+        assert!(g.decide(300_000, true, || Score::Value(0.9)).is_some());
+    }
+
+    #[test]
+    fn budget_caps_refreshes_per_hour_but_not_explicit_triggers() {
+        let mut g = RefreshGate::new(
+            &PolicyConfig {
+                budget_per_hour: 2,
+                cooldown_s: 0.0,
+                ..cfg()
+            },
+            0.6,
+        );
+        assert!(
+            g.decide(0, true, || Score::NoModel).is_some(),
+            "first refresh"
+        );
+        assert!(g.decide(1_000, true, || Score::Value(0.9)).is_some());
+        assert_eq!(g.decide(2_000, true, || Score::Value(0.9)), None);
+        assert_eq!(g.counters.suppressed_by_budget, 1);
+        assert_eq!(
+            g.trigger(3_000, EventType::PullToRefresh).reason.as_str(),
+            "trigger:pull_to_refresh"
+        );
+        assert_eq!(g.decide(3_599_999, true, || Score::Value(0.9)), None);
+        assert!(g.decide(3_601_000, true, || Score::Value(0.9)).is_some());
+    }
+
+    #[test]
+    fn stale_marks_wait_for_a_visible_point_and_fold_into_other_refreshes() {
+        let mut g = gate();
+        g.decide(0, true, || Score::NoModel);
+        g.mark_stale(70_000, EventType::Notification, 100_000, None);
+        g.mark_stale(80_000, EventType::Notification, 110_000, None);
+        assert_eq!(
+            g.decide(90_000, true, || Score::Value(0.1)),
+            None,
+            "coalescing"
+        );
+        assert_eq!(
+            g.decide(100_000, false, || Score::Value(0.1)),
+            None,
+            "not seen"
+        );
+        let d = g.decide(101_000, true, || Score::Value(0.1)).unwrap();
+        assert_eq!(d.reason.as_str(), "trigger:notification");
+        assert_eq!(g.counters.stale_marks, 2);
+        // A later mark folds into the model's refresh instead of its own request.
+        g.mark_stale(170_000, EventType::Notification, 170_000, None);
+        let d = g.decide(200_000, true, || Score::Value(0.9)).unwrap();
+        assert_eq!(d.reason, Reason::Model);
+        assert_eq!(g.counters.marks_absorbed, 1);
+        assert_eq!(g.decide(300_000, true, || Score::Value(0.1)), None);
+    }
+
+    #[test]
+    fn slot_marks_refresh_the_slot_only() {
+        let mut g = gate();
+        g.decide(0, true, || Score::NoModel);
+        g.mark_stale(70_000, EventType::Feedback, 70_000, Some(2));
+        let d = g.decide(80_000, true, || Score::Value(0.1)).unwrap();
+        assert_eq!((d.reason.as_str(), d.slot), ("trigger:feedback", Some(2)));
+        assert_eq!(
+            g.last_refresh_ms(),
+            Some(0),
+            "the page itself is as old as before"
+        );
+        g.mark_stale(90_000, EventType::Feedback, 90_000, Some(1));
+        g.mark_stale(91_000, EventType::Feedback, 91_000, Some(2));
+        let d = g.decide(95_000, true, || Score::Value(0.1)).unwrap();
+        assert_eq!(d.slot, None, "two slots fold into the page");
     }
 }

@@ -14,13 +14,14 @@ use crate::config::Config;
 use crate::decision::{Action, Decision, Reason, REASON_COUNT};
 use crate::dedup::SlotArbiter;
 use crate::error::Error;
-use crate::event::{Event, EventError, EventKind, EventType};
+use crate::event::{Event, EventError, EventKind};
 use crate::features::FeatureState;
 use crate::ingest::{Ingest, Producer};
 use crate::metrics::LatencyHistogram;
 use crate::model::{IntentModel, ModelError, ModelOptions};
 use crate::policy::{RefreshGate, Score};
 use crate::recurrent::RecurrentModel;
+use crate::triggers::{TriggerAction, Triggers};
 
 /// A moment at which the runtime considers refreshing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +99,18 @@ pub struct Stats {
     pub ticks: u64,
     /// Decision points skipped because of the cooldown.
     pub suppressed_by_cooldown: u64,
+    /// Refreshes held back by the hourly budget.
+    pub suppressed_by_budget: u64,
+    /// Trigger matches ignored by their debounce window.
+    pub triggers_debounced: u64,
+    /// Stale marks received (notifications, dislikes, ...).
+    pub stale_marks: u64,
+    /// Stale marks folded into a refresh made for another reason.
+    pub stale_marks_absorbed: u64,
+    /// The score threshold in use.
+    pub threshold: f32,
+    /// The A/B bucket of the user, when buckets are configured and a user id given.
+    pub bucket: Option<usize>,
     /// Model invocations.
     pub model_calls: u64,
     /// Model invocations that failed (the rules decided instead).
@@ -152,9 +165,17 @@ pub struct RuntimeBuilder {
     without_model: bool,
     on_decision: Option<DecisionCallback>,
     row_sink: Option<RowSink>,
+    user_id: Option<String>,
 }
 
 impl RuntimeBuilder {
+    /// The user's id: with `policy.buckets`, a stable hash of it picks the
+    /// user's A/B bucket and threshold.
+    pub fn user_id(mut self, id: impl Into<String>) -> Self {
+        self.user_id = Some(id.into());
+        self
+    }
+
     /// Uses this config.
     pub fn config(mut self, config: Config) -> Self {
         self.config = Some(config);
@@ -209,13 +230,16 @@ impl RuntimeBuilder {
             _ => (None, ModelStatus::None),
         };
         let features = FeatureState::new(&config.features);
+        let (threshold, bucket) = config.policy.threshold_for(self.user_id.as_deref());
         Ok(Runtime {
+            gate: RefreshGate::new(&config.policy, threshold),
+            bucket,
+            triggers: Triggers::new(&config.triggers),
             feature_buf: vec![0.0; features.len()].into_boxed_slice(),
             seq_buf: vec![0.0; features.sequence_len()].into_boxed_slice(),
             features,
             model,
             model_status,
-            gate: RefreshGate::new(&config.policy),
             arbiter: SlotArbiter::new(config.dedup.clone()),
             ingest: Ingest::new(config.ingest.channel_capacity),
             decisions: VecDeque::with_capacity(config.ingest.decision_queue),
@@ -246,6 +270,8 @@ pub struct Runtime {
     model: Option<Scorer>,
     model_status: ModelStatus,
     gate: RefreshGate,
+    bucket: Option<usize>,
+    triggers: Triggers,
     arbiter: SlotArbiter,
     ingest: Ingest,
     decisions: VecDeque<Decision>,
@@ -323,13 +349,34 @@ impl Runtime {
                 self.last_model_error = Some(e.to_string());
             }
         }
-        match &event.kind {
-            EventKind::PullToRefresh { .. } => {
-                let d = self.gate.trigger(now, EventType::PullToRefresh);
-                self.features.note_refresh(now);
-                self.emit(d);
+        if let Some(fired) = self.triggers.fire(now, &event.kind) {
+            match fired.action {
+                TriggerAction::Refresh => {
+                    let d = self.gate.trigger(now, fired.ty);
+                    self.features.note_refresh(now);
+                    self.emit(d);
+                }
+                TriggerAction::MarkStale => {
+                    self.gate
+                        .mark_stale(now, fired.ty, fired.not_before_ms, None)
+                }
+                TriggerAction::RefreshSlot => {
+                    let slot = match &event.kind {
+                        EventKind::Feedback { item, .. } | EventKind::Click { item, .. } => {
+                            self.arbiter.slot_showing(item)
+                        }
+                        _ => None,
+                    };
+                    self.gate
+                        .mark_stale(now, fired.ty, fired.not_before_ms, slot)
+                }
             }
-            EventKind::AppForeground => self.decision_point(now, DecisionPoint::Foreground),
+        }
+        match &event.kind {
+            EventKind::AppForeground => {
+                self.gate.session_start();
+                self.decision_point(now, DecisionPoint::Foreground)
+            }
             EventKind::PageView { page } if page == "home" => {
                 self.decision_point(now, DecisionPoint::HomeView)
             }
@@ -457,7 +504,8 @@ impl Runtime {
         let model = &mut self.model;
         let counters = &mut self.counters;
         let last_error = &mut self.last_model_error;
-        let decision = self.gate.decide(now_ms, || {
+        let visible = point != DecisionPoint::Tick;
+        let decision = self.gate.decide(now_ms, visible, || {
             let model = match model.as_mut() {
                 None => return Score::NoModel,
                 Some(Scorer::Stepped(m)) => {
@@ -479,7 +527,9 @@ impl Runtime {
             }
         });
         if let Some(d) = decision {
-            self.features.note_refresh(now_ms);
+            if d.slot.is_none() {
+                self.features.note_refresh(now_ms);
+            }
             self.emit(d);
         }
         self.next_tick_ms =
@@ -538,6 +588,12 @@ impl Runtime {
             decision_points: c.decision_points,
             ticks: c.ticks,
             suppressed_by_cooldown: c.suppressed,
+            suppressed_by_budget: self.gate.counters.suppressed_by_budget,
+            triggers_debounced: self.triggers.debounced,
+            stale_marks: self.gate.counters.stale_marks,
+            stale_marks_absorbed: self.gate.counters.marks_absorbed,
+            threshold: self.gate.threshold(),
+            bucket: self.bucket,
             model_calls: c.model_calls,
             model_errors: c.model_errors,
             last_model_error: self.last_model_error.clone(),
@@ -644,6 +700,7 @@ mod tests {
             fallback_interval_s: 60.0,
             max_staleness_s: 600.0,
             threshold: 0.5,
+            ..PolicyConfig::default()
         };
         c
     }

@@ -62,9 +62,12 @@ fn replay_of_the_example_trace_prints_refresh_decisions_and_a_summary() {
         "the model decides some refreshes"
     );
     assert!(reasons.contains(&"trigger:pull_to_refresh"));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let threshold = s["runtime"]["threshold"].as_f64().unwrap();
     for d in decisions.iter().filter(|d| d["reason"] == "model") {
         let score = d["score"].as_f64().unwrap();
-        assert!((0.5..=1.0).contains(&score), "{d}");
+        assert!((threshold..=1.0).contains(&score), "{d}");
     }
     let ts: Vec<i64> = decisions
         .iter()
@@ -78,8 +81,6 @@ fn replay_of_the_example_trace_prints_refresh_decisions_and_a_summary() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("decision latency p50"), "{stderr}");
     assert!(stderr.contains("model: loaded"), "{stderr}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
     assert_eq!(s["read"]["skipped_invalid"], 0);
     assert_eq!(
         s["runtime"]["decisions"].as_u64().unwrap(),

@@ -117,6 +117,32 @@ enum Command {
         /// Trace file (JSON Lines).
         trace: PathBuf,
     },
+    /// Score the configured refresh policy against ground truth, next to the
+    /// baselines: fixed intervals (30/60/120/300/600 s), every home view, and one
+    /// request per notification. A table on stdout (JSON with --json).
+    Evaluate {
+        /// Runtime config (model, policy, triggers). Default: the shipped config.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Ground-truth file for each trace, in the same order (see training/generate.py).
+        #[arg(long, required = true)]
+        truth: Vec<PathBuf>,
+        /// Also evaluate our policy at these thresholds, e.g. 0.3,0.5,0.7.
+        #[arg(long, value_delimiter = ',')]
+        sweep_threshold: Vec<f32>,
+        /// The user id whose A/B bucket threshold to use (with policy.buckets).
+        #[arg(long)]
+        user_id: Option<String>,
+        /// Skip invalid lines instead of stopping at the first.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Trace files (JSON Lines).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+    },
     /// Print the feature spec's hash, version and names as JSON.
     Spec {
         /// Runtime config. Default: the shipped config.
@@ -145,6 +171,23 @@ fn main() -> ExitCode {
         Command::Inspect { json, model } => inspect(&model, json),
         Command::Predict { model, input } => predict(&model, &input),
         Command::Spec { config } => spec(config),
+        Command::Evaluate {
+            config,
+            truth,
+            sweep_threshold,
+            user_id,
+            skip_invalid,
+            json,
+            traces,
+        } => evaluate(EvaluateArgs {
+            config,
+            truth,
+            sweep: sweep_threshold,
+            user_id,
+            skip_invalid,
+            json,
+            traces,
+        }),
         Command::DedupEval {
             config,
             json,
@@ -188,6 +231,70 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
         path: path.display().to_string(),
         why: e.to_string(),
     }
+}
+
+struct EvaluateArgs {
+    config: Option<PathBuf>,
+    truth: Vec<PathBuf>,
+    sweep: Vec<f32>,
+    user_id: Option<String>,
+    skip_invalid: bool,
+    json: bool,
+    traces: Vec<PathBuf>,
+}
+
+fn evaluate(a: EvaluateArgs) -> Result<ExitCode, Error> {
+    use edgeintent::eval;
+    if a.truth.len() != a.traces.len() {
+        return Err(Error::Usage(format!(
+            "{} traces but {} --truth files: give one truth file per trace, in the same order",
+            a.traces.len(),
+            a.truth.len()
+        )));
+    }
+    if let Some(t) = a.sweep.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+        return Err(Error::Usage(format!(
+            "--sweep-threshold: {t} is outside [0, 1]"
+        )));
+    }
+    let mut config = load_config(a.config)?;
+    if let (Some(id), Some(_)) = (&a.user_id, &config.policy.buckets) {
+        // Evaluate the bucket's threshold as "ours".
+        config.policy.threshold = config.policy.threshold_for(Some(id)).0;
+    }
+    let scenarios = a
+        .traces
+        .iter()
+        .zip(&a.truth)
+        .map(|(trace, truth)| {
+            Ok(eval::Scenario {
+                name: trace.display().to_string(),
+                events: eval::load_trace(trace, a.skip_invalid)?,
+                truth: eval::Truth::from_file(truth)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let candidates = eval::candidates(&config, &a.sweep)?;
+    let total: u64 =
+        scenarios.iter().map(|s| s.events.len() as u64).sum::<u64>() * candidates.len() as u64;
+    // Drawn on stderr, and only when it is a terminal.
+    let bar = indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(
+            "evaluate {bar:40} {percent:>3}% {human_pos}/{human_len} events, eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = eval::evaluate(&candidates, &scenarios, |n| bar.inc(n))?;
+    bar.finish_and_clear();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?
+        );
+    } else {
+        print!("{}", eval::render_table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<Config, Error> {
@@ -289,6 +396,15 @@ fn render_summary(trace: &Path, s: &ReplaySummary) -> String {
     text += &format!(
         "  model: {model}\n  decision points {} (ticks {}), suppressed by cooldown {}, model calls {}, model errors {}\n",
         rt.decision_points, rt.ticks, rt.suppressed_by_cooldown, rt.model_calls, rt.model_errors
+    );
+    text += &format!(
+        "  policy: threshold {}{}, suppressed by budget {}, stale marks {} ({} folded into other refreshes), triggers debounced {}\n",
+        rt.threshold,
+        rt.bucket.map_or(String::new(), |b| format!(" (bucket {b})")),
+        rt.suppressed_by_budget,
+        rt.stale_marks,
+        rt.stale_marks_absorbed,
+        rt.triggers_debounced
     );
     text += &format!(
         "  decisions {}: {}\n    by reason: {}\n",

@@ -1,0 +1,417 @@
+//! Event triggers: hard overrides declared in the config (`triggers`). An
+//! event that matches a rule either refreshes now or marks content stale so
+//! that the next decision point the user sees refreshes it. Debounce and
+//! coalesce windows keep bursts of matching events to one request.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{EventKind, EventType, FeedbackKind};
+
+/// What a matching event does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerAction {
+    /// Refresh now, overriding the cooldown, the budget and the model.
+    Refresh,
+    /// Mark the content stale: the next decision point where the user sees
+    /// the homepage (foreground or home view) refreshes it, unless another
+    /// refresh has happened in between.
+    MarkStale,
+    /// Like `mark_stale`, but only for the slot showing the event's item
+    /// (the whole page when no slot shows it).
+    RefreshSlot,
+}
+
+impl TriggerAction {
+    fn name(self) -> &'static str {
+        match self {
+            TriggerAction::Refresh => "refresh",
+            TriggerAction::MarkStale => "mark_stale",
+            TriggerAction::RefreshSlot => "refresh_slot",
+        }
+    }
+}
+
+/// Optional conditions on the matching event; all given ones must hold.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerWhen {
+    /// `page` of `page_view`, `scroll` or `pull_to_refresh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// `kind` of `feedback` (`dislike`, `like`, `report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FeedbackKind>,
+    /// `name` of `custom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `topic` of `notification`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Inclusive lower bound on the event's number (`custom.value`,
+    /// `scroll.dy_px`, `search.query_len`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Inclusive upper bound on the same number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// One trigger rule: an element of the config's `triggers` array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRule {
+    /// The event type it listens to (the trace contract's `type`).
+    pub event: String,
+    /// Conditions on that event.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub when: TriggerWhen,
+    /// What it does.
+    pub action: TriggerAction,
+    /// Matching events within this many seconds of the last one that fired
+    /// are ignored.
+    #[serde(default)]
+    pub debounce_s: f64,
+    /// Deferred actions only: the stale mark waits at least this long before
+    /// a decision point serves it, so a burst of hints (and any refresh that
+    /// happens meanwhile) folds into one request.
+    #[serde(default)]
+    pub coalesce_s: f64,
+}
+
+fn is_default(w: &TriggerWhen) -> bool {
+    *w == TriggerWhen::default()
+}
+
+/// A trigger rule that cannot work, with the field named
+/// (`triggers[<i>].<field>`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("triggers[{index}].{field}: {why}")]
+pub struct TriggerError {
+    /// Position in the `triggers` array.
+    pub index: usize,
+    /// The offending field.
+    pub field: &'static str,
+    /// What it must be.
+    pub why: String,
+}
+
+/// The built-in rules used when the config has no `triggers` key:
+/// pull-to-refresh refreshes (debounced 2 s), a dislike refreshes the
+/// affected slot at the next view (at most one every 2 minutes), and server
+/// notifications mark the content stale, coalesced over 10 minutes.
+pub fn default_triggers() -> Vec<TriggerRule> {
+    vec![
+        TriggerRule {
+            event: "pull_to_refresh".into(),
+            when: TriggerWhen::default(),
+            action: TriggerAction::Refresh,
+            debounce_s: 2.0,
+            coalesce_s: 0.0,
+        },
+        TriggerRule {
+            event: "feedback".into(),
+            when: TriggerWhen {
+                kind: Some(FeedbackKind::Dislike),
+                ..TriggerWhen::default()
+            },
+            action: TriggerAction::RefreshSlot,
+            debounce_s: 120.0,
+            coalesce_s: 0.0,
+        },
+        TriggerRule {
+            event: "notification".into(),
+            when: TriggerWhen::default(),
+            action: TriggerAction::MarkStale,
+            debounce_s: 0.0,
+            coalesce_s: 600.0,
+        },
+    ]
+}
+
+/// Checks every rule; the first problem is returned with its index and field.
+pub fn validate(rules: &[TriggerRule]) -> Result<(), TriggerError> {
+    for (index, r) in rules.iter().enumerate() {
+        let err = |field, why: String| Err(TriggerError { index, field, why });
+        let Some(ty) = EventType::from_name(&r.event) else {
+            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
+            return err(
+                "event",
+                format!(
+                    "unknown event type {:?}; expected one of {}",
+                    r.event,
+                    known.join(", ")
+                ),
+            );
+        };
+        for (field, v) in [("debounce_s", r.debounce_s), ("coalesce_s", r.coalesce_s)] {
+            if !v.is_finite() || v < 0.0 {
+                return err(
+                    field,
+                    format!("must be a non-negative number of seconds, got {v}"),
+                );
+            }
+        }
+        if r.action == TriggerAction::Refresh && r.coalesce_s > 0.0 {
+            return err(
+                "coalesce_s",
+                "applies to deferred actions (mark_stale, refresh_slot), not refresh".into(),
+            );
+        }
+        let w = &r.when;
+        let allowed = |field: &'static str, ok: bool, types: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(TriggerError {
+                    index,
+                    field,
+                    why: format!("applies to {types} events, not {}", r.event),
+                })
+            }
+        };
+        use EventType as T;
+        allowed(
+            "when.page",
+            w.page.is_none() || matches!(ty, T::PageView | T::Scroll | T::PullToRefresh),
+            "page_view, scroll or pull_to_refresh",
+        )?;
+        allowed(
+            "when.kind",
+            w.kind.is_none() || ty == T::Feedback,
+            "feedback",
+        )?;
+        allowed("when.name", w.name.is_none() || ty == T::Custom, "custom")?;
+        allowed(
+            "when.topic",
+            w.topic.is_none() || ty == T::Notification,
+            "notification",
+        )?;
+        let numeric = matches!(ty, T::Custom | T::Scroll | T::Search);
+        allowed(
+            "when.min",
+            w.min.is_none() || numeric,
+            "custom, scroll or search",
+        )?;
+        allowed(
+            "when.max",
+            w.max.is_none() || numeric,
+            "custom, scroll or search",
+        )?;
+        for (field, v) in [("when.min", w.min), ("when.max", w.max)] {
+            if v.is_some_and(|v| !v.is_finite()) {
+                return err(field, "must be a finite number".into());
+            }
+        }
+        if let (Some(lo), Some(hi)) = (w.min, w.max) {
+            if lo > hi {
+                return err(
+                    "when.max",
+                    format!("must be at least when.min ({lo}), got {hi}"),
+                );
+            }
+        }
+        if r.action == TriggerAction::RefreshSlot && ty != T::Feedback && ty != T::Click {
+            return err(
+                "action",
+                format!(
+                    "{} needs an event that names an item (feedback or click), not {}",
+                    r.action.name(),
+                    r.event
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A rule compiled for matching: the type resolved, times in ms.
+#[derive(Debug, Clone)]
+struct Compiled {
+    ty: EventType,
+    rule: TriggerRule,
+    debounce_ms: i64,
+    coalesce_ms: i64,
+    last_fired_ms: Option<i64>,
+}
+
+/// What a matched event asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Fired {
+    /// The event type (the decision's `trigger:<type>` reason).
+    pub ty: EventType,
+    /// The action.
+    pub action: TriggerAction,
+    /// For deferred actions: the earliest time a decision point may serve it.
+    pub not_before_ms: i64,
+}
+
+/// The compiled rules and their debounce state.
+#[derive(Debug, Clone)]
+pub(crate) struct Triggers {
+    rules: Vec<Compiled>,
+    /// Matching events ignored by a debounce window.
+    pub debounced: u64,
+}
+
+impl Triggers {
+    /// Compiles validated rules (rules with unknown types are skipped; the
+    /// config validation has already rejected them).
+    pub(crate) fn new(rules: &[TriggerRule]) -> Triggers {
+        let ms = |s: f64| (s * 1000.0).round() as i64;
+        Triggers {
+            rules: rules
+                .iter()
+                .filter_map(|r| {
+                    Some(Compiled {
+                        ty: EventType::from_name(&r.event)?,
+                        rule: r.clone(),
+                        debounce_ms: ms(r.debounce_s),
+                        coalesce_ms: ms(r.coalesce_s),
+                        last_fired_ms: None,
+                    })
+                })
+                .collect(),
+            debounced: 0,
+        }
+    }
+
+    /// The first rule the event matches, if it is not debounced.
+    pub(crate) fn fire(&mut self, now_ms: i64, event: &EventKind) -> Option<Fired> {
+        let ty = event.event_type();
+        let c = self
+            .rules
+            .iter_mut()
+            .find(|c| c.ty == ty && matches(&c.rule.when, event))?;
+        if c.last_fired_ms.is_some_and(|t| now_ms - t < c.debounce_ms) {
+            self.debounced += 1;
+            return None;
+        }
+        c.last_fired_ms = Some(now_ms);
+        Some(Fired {
+            ty,
+            action: c.rule.action,
+            not_before_ms: now_ms + c.coalesce_ms,
+        })
+    }
+}
+
+fn matches(w: &TriggerWhen, event: &EventKind) -> bool {
+    let page = match event {
+        EventKind::PageView { page }
+        | EventKind::Scroll { page, .. }
+        | EventKind::PullToRefresh { page } => Some(page.as_str()),
+        _ => None,
+    };
+    let number = match event {
+        EventKind::Custom { value, .. } => *value,
+        EventKind::Scroll { dy_px, .. } => Some(*dy_px),
+        EventKind::Search { query_len } => query_len.map(f64::from),
+        _ => None,
+    };
+    let eq =
+        |want: &Option<String>, got: Option<&str>| want.as_deref().is_none_or(|w| got == Some(w));
+    eq(&w.page, page)
+        && w.kind
+            .is_none_or(|k| matches!(event, EventKind::Feedback { kind, .. } if *kind == k))
+        && eq(
+            &w.name,
+            match event {
+                EventKind::Custom { name, .. } => Some(name.as_str()),
+                _ => None,
+            },
+        )
+        && eq(
+            &w.topic,
+            match event {
+                EventKind::Notification { topic } => Some(topic.as_str()),
+                _ => None,
+            },
+        )
+        && w.min.is_none_or(|lo| number.is_some_and(|v| v >= lo))
+        && w.max.is_none_or(|hi| number.is_some_and(|v| v <= hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(json: &str) -> TriggerRule {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        validate(&default_triggers()).unwrap();
+    }
+
+    #[test]
+    fn bad_rules_name_the_field() {
+        let cases = [
+            (
+                r#"{"event":"teleport","action":"refresh"}"#,
+                "triggers[0].event",
+            ),
+            (
+                r#"{"event":"feedback","action":"refresh","debounce_s":-1}"#,
+                "triggers[0].debounce_s",
+            ),
+            (
+                r#"{"event":"notification","when":{"kind":"dislike"},"action":"mark_stale"}"#,
+                "triggers[0].when.kind",
+            ),
+            (
+                r#"{"event":"custom","when":{"min":5,"max":1},"action":"refresh"}"#,
+                "triggers[0].when.max",
+            ),
+            (
+                r#"{"event":"notification","action":"refresh_slot"}"#,
+                "triggers[0].action",
+            ),
+            (
+                r#"{"event":"pull_to_refresh","action":"refresh","coalesce_s":3}"#,
+                "triggers[0].coalesce_s",
+            ),
+        ];
+        for (json, field) in cases {
+            let e = validate(&[rule(json)]).unwrap_err().to_string();
+            assert!(e.starts_with(field), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn conditions_and_debounce() {
+        let mut t = Triggers::new(&[
+            rule(
+                r#"{"event":"custom","when":{"name":"cart_add","min":1},"action":"refresh","debounce_s":10}"#,
+            ),
+            rule(
+                r#"{"event":"notification","when":{"topic":"feed"},"action":"mark_stale","coalesce_s":60}"#,
+            ),
+        ]);
+        let custom = |name: &str, value| EventKind::Custom {
+            name: name.into(),
+            value,
+        };
+        assert_eq!(t.fire(0, &custom("share", Some(3.0))), None);
+        assert_eq!(t.fire(0, &custom("cart_add", Some(0.5))), None);
+        assert_eq!(t.fire(0, &custom("cart_add", None)), None);
+        let f = t.fire(1_000, &custom("cart_add", Some(2.0))).unwrap();
+        assert_eq!(
+            (f.ty, f.action),
+            (EventType::Custom, TriggerAction::Refresh)
+        );
+        assert_eq!(t.fire(10_999, &custom("cart_add", Some(2.0))), None);
+        assert_eq!(t.debounced, 1);
+        assert!(t.fire(11_000, &custom("cart_add", Some(2.0))).is_some());
+        let note = |topic: &str| EventKind::Notification {
+            topic: topic.into(),
+        };
+        assert_eq!(t.fire(0, &note("promo")), None);
+        let f = t.fire(5_000, &note("feed")).unwrap();
+        assert_eq!(
+            (f.action, f.not_before_ms),
+            (TriggerAction::MarkStale, 65_000)
+        );
+    }
+}
