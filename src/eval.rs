@@ -120,6 +120,9 @@ pub enum PolicyKind {
     Ours,
     /// The configured policy at another threshold (`--sweep-threshold`).
     OursSweep,
+    /// The configured policy with its model switched off (rules and
+    /// triggers alone): what the model adds.
+    OursNoModel,
     /// Refresh at any decision point once content is older than a fixed interval.
     FixedInterval,
     /// Refresh at every app foreground and home view.
@@ -152,7 +155,8 @@ fn ptr_only() -> Vec<TriggerRule> {
 }
 
 /// The configured policy, its threshold sweep (each threshold must pass the
-/// policy's validation, e.g. stay above the hysteresis), and the baselines: fixed
+/// policy's validation, e.g. stay above the hysteresis), the policy without its
+/// model (when it has one), and the baselines: fixed
 /// intervals ([`FIXED_INTERVALS_S`]), every home view, and one request per
 /// notification. Every baseline honours pull-to-refresh and ticks while the
 /// homepage is shown like the configured policy.
@@ -175,6 +179,14 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
             kind: PolicyKind::OursSweep,
             config: c,
             use_model: true,
+        });
+    }
+    if ours.model.is_some() {
+        out.push(Candidate {
+            name: "ours, no model".into(),
+            kind: PolicyKind::OursNoModel,
+            config: ours.clone(),
+            use_model: false,
         });
     }
     // Rules alone: no model, no cooldown, never stale by age alone.

@@ -523,3 +523,117 @@ fn bad_dedup_settings_name_the_field() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn evaluate_scores_our_policy_next_to_every_baseline() {
+    let out = edgeintent(&[
+        "evaluate",
+        "--truth",
+        "fixtures/example_truth.jsonl",
+        "--sweep-threshold",
+        "0.5",
+        "--json",
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ps = r["policies"].as_array().unwrap();
+    let names: Vec<&str> = ps.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "ours",
+            "ours@0.5",
+            "ours, no model",
+            "fixed 30s",
+            "fixed 60s",
+            "fixed 120s",
+            "fixed 300s",
+            "fixed 600s",
+            "every home view",
+            "per notification"
+        ]
+    );
+    let get = |n: &str| ps.iter().find(|p| p["name"] == n).unwrap();
+    // Shorter intervals cost more requests; the shortest catches more needs than
+    // the longest (between neighbours, one trace is too small to rank them).
+    let fixed: Vec<(f64, f64)> = names[3..8]
+        .iter()
+        .map(|n| {
+            let p = get(n);
+            (
+                p["requests_per_hour"].as_f64().unwrap(),
+                p["recall"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        fixed.windows(2).all(|w| w[0].0 > w[1].0) && fixed[0].1 > fixed[4].1,
+        "{fixed:?}"
+    );
+    assert_eq!(get("every home view")["recall"], 1.0);
+    assert_eq!(get("per notification")["async_per_notification"], 1.0);
+    let ours = get("ours");
+    assert!(ours["async_per_notification"].as_f64().unwrap() < 0.5);
+    assert!(r["comparison"]["async_reduction"].as_f64().unwrap() > 0.5);
+    assert_eq!(r["traces"].as_array().unwrap().len(), 1);
+
+    let table = edgeintent(&[
+        "evaluate",
+        "--truth",
+        "fixtures/example_truth.jsonl",
+        "fixtures/example_trace.jsonl",
+    ]);
+    let t = text(&table.stdout);
+    assert!(
+        t.contains("requests saved at equal recall") && t.contains("fixed 600s"),
+        "{t}"
+    );
+}
+
+#[test]
+fn evaluate_rejects_mismatched_inputs_and_bad_configs_by_name() {
+    let out = edgeintent(&[
+        "evaluate",
+        "--truth",
+        "fixtures/example_truth.jsonl",
+        "fixtures/example_trace.jsonl",
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("one truth file per trace"));
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            serde_json::json!({"triggers": [{"event": "teleport", "action": "refresh"}]}),
+            "triggers[0].event: unknown event type \"teleport\"",
+        ),
+        (
+            serde_json::json!({"policy": {"cooldown_s": -1}}),
+            "policy.cooldown_s",
+        ),
+        (
+            serde_json::json!({"policy": {"threshold": 1.5}}),
+            "policy.threshold",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut cfg = serde_json::json!({"features": root().join("models/feature_spec.json")});
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        let p = dir.path().join("bad.json");
+        std::fs::write(&p, cfg.to_string()).unwrap();
+        let out = edgeintent(&[
+            "evaluate",
+            "--config",
+            p.to_str().unwrap(),
+            "--truth",
+            "fixtures/example_truth.jsonl",
+            "fixtures/example_trace.jsonl",
+        ]);
+        assert_no_panic(&out);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+    }
+}

@@ -1,0 +1,133 @@
+"""Held-out evaluation of the refresh policy: one command from seeds to plot.
+
+Generates traces from seeds training never saw (9000 and up; training uses
+1000.., validation 2000.., the example 42), runs ``edgeintent evaluate`` on
+them with the given config, and writes:
+
+* ``<out>/heldout.json``: the report (``edgeintent evaluate --json``), with the
+  seeds and the command added;
+* ``<out>/heldout.png``: requests per foreground hour against recall, the
+  fixed-interval baselines as a curve, the other baselines and our policy
+  (configured threshold and the sweep) as points.
+
+The table is printed as ``edgeintent evaluate`` prints it.
+
+Usage: ``python training/evaluate.py --bin target/release/edgeintent``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from generate import Params, generate, write_jsonl
+
+ROOT = Path(__file__).resolve().parent.parent
+HELD_OUT_SEED0 = 9000
+SWEEP = "0.25,0.4,0.5,0.6,0.7"
+
+
+def make_traces(seeds: range, days: int, folder: Path) -> tuple[list[Path], list[Path]]:
+    """Writes one trace and truth per seed; returns their paths."""
+    traces, truths = [], []
+    for s in seeds:
+        events, truth = generate(s, Params(days=days))
+        t, g = folder / f"heldout_{s}.jsonl", folder / f"heldout_{s}.truth.jsonl"
+        write_jsonl(t, events)
+        write_jsonl(g, truth)
+        traces.append(t)
+        truths.append(g)
+    return traces, truths
+
+
+def evaluate_args(config: Path, traces: list[Path], truths: list[Path], sweep: str) -> list[str]:
+    args = ["evaluate", "--config", str(config)]
+    for g in truths:
+        args += ["--truth", str(g)]
+    if sweep:
+        args += ["--sweep-threshold", sweep]
+    return args + [str(t) for t in traces]
+
+
+def plot(report: dict, path: Path, title: str) -> None:
+    """Requests per hour against recall: baselines as a curve, ours as points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ps = report["policies"]
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    fixed = sorted((p for p in ps if p["kind"] == "fixed_interval"), key=lambda p: p["recall"])
+    ax.plot([p["recall"] for p in fixed], [p["requests_per_hour"] for p in fixed], "o-", color="tab:gray", label="fixed interval")
+    for p in fixed:
+        ax.annotate(f"{p['interval_s']:g} s", (p["recall"], p["requests_per_hour"]), textcoords="offset points", xytext=(6, -10), fontsize=8, color="tab:gray")
+    markers = {"every_home_view": ("s", "tab:purple", "every home view"), "per_notification": ("D", "tab:brown", "per notification")}
+    for p in ps:
+        if p["kind"] in markers:
+            m, c, label = markers[p["kind"]]
+            ax.plot(p["recall"], p["requests_per_hour"], m, color=c, label=label)
+    sweep = [p for p in ps if p["kind"] == "ours_sweep"]
+    if sweep:
+        ax.plot([p["recall"] for p in sweep], [p["requests_per_hour"] for p in sweep], "^", color="tab:cyan", label="ours, other thresholds")
+    for p in ps:
+        if p["kind"] == "ours_no_model":
+            ax.plot(p["recall"], p["requests_per_hour"], "v", color="tab:olive", label="ours without the model")
+    ours = ps[0]
+    ax.plot(ours["recall"], ours["requests_per_hour"], "*", markersize=14, color="tab:red", label=f"ours (threshold {ours['threshold']:g})")
+    ax.set_xlabel("recall of home views needing fresh content")
+    ax.set_ylabel("requests per foreground hour")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "edgeintent", help="the edgeintent binary")
+    ap.add_argument("--config", type=Path, default=ROOT / "models" / "config.json")
+    ap.add_argument("--seed0", type=int, default=HELD_OUT_SEED0, help="first seed (at least 9000: held out)")
+    ap.add_argument("--users", type=int, default=10, help="traces (one simulated user each)")
+    ap.add_argument("--days", type=int, default=10)
+    ap.add_argument("--sweep", default=SWEEP, help="extra thresholds for our policy, comma-separated ('' for none)")
+    ap.add_argument("--traces", type=Path, default=ROOT / "target" / "heldout", help="where to write the generated traces")
+    ap.add_argument("--out", type=Path, default=ROOT / "evaluation", help="where the report and plot go")
+    a = ap.parse_args()
+    if a.seed0 < HELD_OUT_SEED0:
+        ap.error(f"--seed0 {a.seed0}: seeds below {HELD_OUT_SEED0} are used by training, validation or the example")
+    if not a.bin.exists():
+        ap.error(f"{a.bin} is missing: run `cargo build --release` first")
+    seeds = range(a.seed0, a.seed0 + a.users)
+    traces, truths = make_traces(seeds, a.days, a.traces)
+    args = evaluate_args(a.config, traces, truths, a.sweep)
+    table = subprocess.run([str(a.bin), *args], capture_output=True, text=True)
+    if table.returncode != 0:
+        print(table.stderr, file=sys.stderr)
+        return table.returncode
+    print(table.stdout, end="")
+    raw = subprocess.run([str(a.bin), *args, "--json"], capture_output=True, text=True, check=True)
+    report = json.loads(raw.stdout)
+    report["seeds"] = [seeds.start, seeds.stop - 1]
+    report["days"] = a.days
+    report["command"] = f"python training/evaluate.py --seed0 {a.seed0} --users {a.users} --days {a.days}"
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "heldout.json").write_text(json.dumps(report, indent=2) + "\n")
+    c = report["comparison"]
+    title = (
+        f"held-out seeds {seeds.start}-{seeds.stop - 1}, {a.days} days each: "
+        f"{100 * (c['request_reduction_at_equal_recall'] or 0):.0f}% fewer requests at equal recall"
+    )
+    plot(report, a.out / "heldout.png", title)
+    print(f"\nwrote {a.out / 'heldout.json'} and {a.out / 'heldout.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
