@@ -637,3 +637,32 @@ fn evaluate_rejects_mismatched_inputs_and_bad_configs_by_name() {
         assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn replay_with_a_user_id_uses_that_users_bucket_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("s.json");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("models/config.json")).unwrap())
+            .unwrap();
+    let thresholds = cfg["policy"]["buckets"]["thresholds"].as_array().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for user in ["alice", "bob", "carol", "dave", "erin", "frank"] {
+        let out = edgeintent(&[
+            "replay",
+            "--user-id",
+            user,
+            "--summary",
+            summary.to_str().unwrap(),
+            "fixtures/example_trace.jsonl",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        let b = s["runtime"]["bucket"].as_u64().unwrap() as usize;
+        let t = s["runtime"]["threshold"].as_f64().unwrap();
+        assert!((t - thresholds[b].as_f64().unwrap()).abs() < 1e-6);
+        seen.insert(b);
+    }
+    assert!(seen.len() > 1, "six users all in one bucket: {seen:?}");
+}

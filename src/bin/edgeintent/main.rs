@@ -45,6 +45,9 @@ enum Command {
         /// Ignore the configured model and decide by the rules alone.
         #[arg(long)]
         no_model: bool,
+        /// The user id whose A/B bucket threshold to use (with policy.buckets).
+        #[arg(long)]
+        user_id: Option<String>,
         /// Trace file (JSON Lines).
         trace: PathBuf,
     },
@@ -159,8 +162,18 @@ fn main() -> ExitCode {
             skip_invalid,
             summary,
             no_model,
+            user_id,
             trace,
-        } => replay(config, skip_invalid, summary, no_model, &trace),
+        } => replay(
+            ReplayArgs {
+                config,
+                skip_invalid,
+                summary_path: summary,
+                no_model,
+                user_id,
+            },
+            &trace,
+        ),
         Command::Featurize {
             config,
             skip_invalid,
@@ -307,16 +320,28 @@ fn open_trace(path: &Path) -> Result<TraceReader<BufReader<File>>, Error> {
     Ok(TraceReader::new(BufReader::new(f)))
 }
 
-fn replay(
+struct ReplayArgs {
     config: Option<PathBuf>,
     skip_invalid: bool,
     summary_path: Option<PathBuf>,
     no_model: bool,
-    trace: &Path,
-) -> Result<ExitCode, Error> {
+    user_id: Option<String>,
+}
+
+fn replay(a: ReplayArgs, trace: &Path) -> Result<ExitCode, Error> {
+    let ReplayArgs {
+        config,
+        skip_invalid,
+        summary_path,
+        no_model,
+        user_id,
+    } = a;
     let mut builder = Runtime::builder().config(load_config(config)?);
     if no_model {
         builder = builder.without_model();
+    }
+    if let Some(id) = user_id {
+        builder = builder.user_id(id);
     }
     let mut rt = builder.build()?;
     let reader = open_trace(trace)?;
