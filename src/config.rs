@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::{DedupConfig, DedupError};
 use crate::features::{FeatureSpec, SpecError};
+use crate::geo::{GeoError, GeofenceConfig};
 use crate::model::ModelOptions;
 use crate::policy::{PolicyConfig, PolicyError};
 use crate::triggers::{default_triggers, TriggerError, TriggerRule};
@@ -61,6 +62,8 @@ pub struct Config {
     /// Event triggers (hard overrides); the built-in defaults when the file
     /// has no `triggers` key.
     pub triggers: Vec<TriggerRule>,
+    /// Coverage circle, fences and location sampling; `None`: no geofencing.
+    pub geofence: Option<GeofenceConfig>,
 }
 
 /// The file as written: `features` is a path or an inline spec.
@@ -78,6 +81,8 @@ struct ConfigFile {
     dedup: DedupConfig,
     #[serde(default)]
     triggers: Option<Vec<TriggerRule>>,
+    #[serde(default)]
+    geofence: Option<GeofenceConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +143,14 @@ pub enum ConfigError {
         origin: String,
         /// What is wrong.
         source: TriggerError,
+    },
+    /// A `geofence` setting is invalid.
+    #[error("config {origin}: {source}")]
+    Geo {
+        /// Where it came from.
+        origin: String,
+        /// What is wrong.
+        source: GeoError,
     },
     /// Another setting is out of range.
     #[error("config {origin}: {field}: {why}")]
@@ -201,6 +214,7 @@ impl Config {
             ingest: raw.ingest,
             dedup: raw.dedup,
             triggers: raw.triggers.unwrap_or_else(default_triggers),
+            geofence: raw.geofence,
         };
         cfg.validate(origin)?;
         Ok(cfg)
@@ -215,6 +229,7 @@ impl Config {
             ingest: IngestConfig::default(),
             dedup: DedupConfig::default(),
             triggers: default_triggers(),
+            geofence: None,
         }
     }
 
@@ -233,6 +248,12 @@ impl Config {
             origin: origin.to_owned(),
             source,
         })?;
+        if let Some(g) = &self.geofence {
+            g.validate().map_err(|source| ConfigError::Geo {
+                origin: origin.to_owned(),
+                source,
+            })?;
+        }
         let invalid = |field, why: &str| ConfigError::Invalid {
             origin: origin.to_owned(),
             field,
@@ -310,6 +331,12 @@ mod tests {
                     r#"{{"features":{SPEC},"triggers":[{{"event":"search","action":"refresh","debounce_s":-2}}]}}"#
                 ),
                 "triggers[0].debounce_s",
+            ),
+            (
+                format!(
+                    r#"{{"features":{SPEC},"geofence":{{"fences":[{{"id":"x","lat":0,"lon":0,"radius_m":0}}]}}}}"#
+                ),
+                "geofence.fences[0].radius_m",
             ),
             (
                 r#"{"features":"no/such/spec.json"}"#.to_owned(),

@@ -22,8 +22,12 @@ pub struct Decision {
     pub reason: Reason,
     /// The model's score, when the model was consulted.
     pub score: Option<f32>,
-    /// For `show`: which slot (the runtime's slot index).
+    /// For `show` and slot refreshes: which slot (the runtime's slot index).
     pub slot: Option<u16>,
+    /// For `fetch_card` / `reclaim_card`: which fence (its index in the config).
+    pub fence: Option<u32>,
+    /// For `set_location_interval`: seconds until the next fix is due.
+    pub interval_s: Option<f32>,
 }
 
 /// What the app should do.
@@ -34,17 +38,36 @@ pub enum Action {
     Refresh,
     /// Show a slot's de-duplicated list.
     Show,
+    /// Fetch a point of interest's service card (a fence was entered).
+    FetchCard,
+    /// Take the card away again (the fence was left).
+    ReclaimCard,
+    /// Ask the server for a new coverage circle (the device left the old one).
+    RequestCoverage,
+    /// Deliver the next location fix after `interval_s` seconds.
+    SetLocationInterval,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Action; 2] = [Action::Refresh, Action::Show];
+    pub const ALL: [Action; 6] = [
+        Action::Refresh,
+        Action::Show,
+        Action::FetchCard,
+        Action::ReclaimCard,
+        Action::RequestCoverage,
+        Action::SetLocationInterval,
+    ];
 
     /// The contract's name for the action.
     pub fn name(self) -> &'static str {
         match self {
             Action::Refresh => "refresh",
             Action::Show => "show",
+            Action::FetchCard => "fetch_card",
+            Action::ReclaimCard => "reclaim_card",
+            Action::RequestCoverage => "request_coverage",
+            Action::SetLocationInterval => "set_location_interval",
         }
     }
 }
@@ -63,6 +86,14 @@ pub enum Reason {
     Fallback(FallbackCause),
     /// The cross-slot arbiter resolved a slot's list.
     Dedup,
+    /// A fence was entered (`geofence:enter:<fence id>` in JSON).
+    GeofenceEnter,
+    /// A fence was left (`geofence:exit:<fence id>` in JSON).
+    GeofenceExit,
+    /// The device left the coverage circle (`coverage:exit`).
+    CoverageExit,
+    /// The location sampling interval changed (`sampling`).
+    Sampling,
 }
 
 /// Why the rules decided instead of the model.
@@ -75,7 +106,7 @@ pub enum FallbackCause {
 }
 
 /// Number of distinct reasons (see [`Reason::index`]).
-pub(crate) const REASON_COUNT: usize = 5 + EventType::ALL.len();
+pub(crate) const REASON_COUNT: usize = 9 + EventType::ALL.len();
 
 impl Reason {
     /// The contract's text for the reason, e.g. `trigger:pull_to_refresh`.
@@ -86,6 +117,10 @@ impl Reason {
             Reason::Fallback(FallbackCause::NoModel) => "fallback:no_model",
             Reason::Fallback(FallbackCause::ModelError) => "fallback:model_error",
             Reason::Dedup => "dedup",
+            Reason::GeofenceEnter => "geofence:enter",
+            Reason::GeofenceExit => "geofence:exit",
+            Reason::CoverageExit => "coverage:exit",
+            Reason::Sampling => "sampling",
             Reason::Trigger(t) => match t {
                 EventType::AppForeground => "trigger:app_foreground",
                 EventType::AppBackground => "trigger:app_background",
@@ -112,7 +147,11 @@ impl Reason {
             Reason::Fallback(FallbackCause::NoModel) => 2,
             Reason::Fallback(FallbackCause::ModelError) => 3,
             Reason::Dedup => 4,
-            Reason::Trigger(t) => 5 + t.index(),
+            Reason::GeofenceEnter => 5,
+            Reason::GeofenceExit => 6,
+            Reason::CoverageExit => 7,
+            Reason::Sampling => 8,
+            Reason::Trigger(t) => 9 + t.index(),
         }
     }
 
@@ -124,7 +163,11 @@ impl Reason {
             2 => Reason::Fallback(FallbackCause::NoModel),
             3 => Reason::Fallback(FallbackCause::ModelError),
             4 => Reason::Dedup,
-            _ => Reason::Trigger(*EventType::ALL.get(i - 5)?),
+            5 => Reason::GeofenceEnter,
+            6 => Reason::GeofenceExit,
+            7 => Reason::CoverageExit,
+            8 => Reason::Sampling,
+            _ => Reason::Trigger(*EventType::ALL.get(i - 9)?),
         })
     }
 }
@@ -145,13 +188,24 @@ impl Serialize for Decision {
             // Six decimals: enough to compare runs, short enough to read.
             m.serialize_entry("score", &((f64::from(score) * 1e6).round() / 1e6))?;
         }
+        if let Some(s) = self.slot {
+            m.serialize_entry("slot", &s)?;
+        }
+        if let Some(f) = self.fence {
+            m.serialize_entry("fence", &f)?;
+        }
+        if let Some(v) = self.interval_s {
+            m.serialize_entry("interval_s", &((f64::from(v) * 10.0).round() / 10.0))?;
+        }
         m.end()
     }
 }
 
 impl Decision {
     /// One line of the decision contract, e.g.
-    /// `{"ts_ms":5,"action":"refresh","reason":"model","score":0.91}`.
+    /// `{"ts_ms":5,"action":"refresh","reason":"model","score":0.91}`. Slots and
+    /// fences appear as indices here; [`crate::Runtime::decision_json`] writes
+    /// their names (and `geofence:enter:<id>` reasons).
     pub fn to_json(&self) -> String {
         // Serialising this map of plain values cannot fail.
         serde_json::to_string(self).unwrap_or_default()
@@ -183,6 +237,8 @@ mod tests {
             reason: Reason::Model,
             score: Some(0.8125),
             slot: None,
+            fence: None,
+            interval_s: None,
         };
         assert_eq!(
             d.to_json(),

@@ -31,6 +31,7 @@ mod error;
 pub mod eval;
 mod event;
 mod features;
+mod geo;
 mod graph;
 mod ingest;
 mod metrics;
@@ -53,6 +54,10 @@ pub use event::{
 };
 pub use features::{
     CyclicPart, FeatureDef, FeatureKind, FeatureSpec, FeatureState, SpecError, Weight,
+};
+pub use geo::{
+    distance_m, Coverage, FenceDef, FenceIndex, FenceZone, GeoError, GeoStats, GeofenceConfig,
+    Nearest, SamplingConfig,
 };
 pub use graph::{GraphOutput, OnnxGraph, OutputValues};
 pub use ingest::{Producer, PushError};

@@ -345,6 +345,8 @@ impl RefreshGate {
             reason: Reason::Trigger(ty),
             score: None,
             slot: None,
+            fence: None,
+            interval_s: None,
         }
     }
 
@@ -402,6 +404,8 @@ impl RefreshGate {
             reason,
             score,
             slot,
+            fence: None,
+            interval_s: None,
         };
         let decision = if age.is_none_or(|a| a >= self.max_staleness_ms) {
             Some(refresh(Reason::Staleness, None, None))

@@ -16,6 +16,7 @@ use crate::dedup::SlotArbiter;
 use crate::error::Error;
 use crate::event::{Event, EventError, EventKind};
 use crate::features::FeatureState;
+use crate::geo::{Coverage, FenceZone, Geo, GeoError, GeoEvent, GeoStats};
 use crate::ingest::{Ingest, Producer};
 use crate::metrics::LatencyHistogram;
 use crate::model::{IntentModel, ModelError, ModelOptions};
@@ -133,6 +134,8 @@ pub struct Stats {
     pub decision_latency_p99_ns: Option<u64>,
     /// Whether a model is in use.
     pub model: ModelStatus,
+    /// Geofence counters, when geofencing is configured.
+    pub geofence: Option<GeoStats>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -235,6 +238,7 @@ impl RuntimeBuilder {
             gate: RefreshGate::new(&config.policy, threshold),
             bucket,
             triggers: Triggers::new(&config.triggers),
+            geo: config.geofence.as_ref().map(Geo::new),
             feature_buf: vec![0.0; features.len()].into_boxed_slice(),
             seq_buf: vec![0.0; features.sequence_len()].into_boxed_slice(),
             features,
@@ -272,6 +276,7 @@ pub struct Runtime {
     gate: RefreshGate,
     bucket: Option<usize>,
     triggers: Triggers,
+    geo: Option<Geo>,
     arbiter: SlotArbiter,
     ingest: Ingest,
     decisions: VecDeque<Decision>,
@@ -401,10 +406,18 @@ impl Runtime {
                         reason: Reason::Dedup,
                         score: None,
                         slot: Some(id),
+                        fence: None,
+                        interval_s: None,
                     });
                 }
             }
             EventKind::Exposure { slot, items } => self.arbiter.exposed(&slot, &items),
+            EventKind::Location {
+                lat,
+                lon,
+                accuracy_m,
+                speed_mps,
+            } => self.location_fix(now, lat, lon, accuracy_m, speed_mps),
             EventKind::Click { slot, item } => {
                 self.arbiter.exposed(&slot, std::slice::from_ref(&item))
             }
@@ -413,32 +426,95 @@ impl Runtime {
         Ok(())
     }
 
-    /// A decision as one line of the decision contract; `show` decisions get
-    /// their slot's name and current items.
-    pub fn decision_json(&self, d: &Decision) -> String {
-        match (d.action, d.slot) {
-            (Action::Show, Some(id)) => {
-                /// Field order of the decision contract.
-                #[derive(Serialize)]
-                struct ShowLine<'a> {
-                    ts_ms: i64,
-                    action: &'static str,
-                    reason: &'static str,
-                    slot: &'a str,
-                    items: Vec<&'a str>,
+    fn location_fix(&mut self, now: i64, lat: f64, lon: f64, acc: f64, speed: Option<f64>) {
+        // Taken out for the call so its events can go through `emit`.
+        let Some(mut geo) = self.geo.take() else {
+            return;
+        };
+        geo.on_fix(now, lat, lon, acc, speed, |e| {
+            let (action, reason, fence, interval_s) = match e {
+                GeoEvent::Enter(i) => (Action::FetchCard, Reason::GeofenceEnter, Some(i), None),
+                GeoEvent::Exit(i) => (Action::ReclaimCard, Reason::GeofenceExit, Some(i), None),
+                GeoEvent::CoverageExit => {
+                    (Action::RequestCoverage, Reason::CoverageExit, None, None)
                 }
-                let line = ShowLine {
-                    ts_ms: d.ts_ms,
-                    action: d.action.name(),
-                    reason: d.reason.as_str(),
-                    slot: self.arbiter.slot_name(id),
-                    items: self.arbiter.shown_by_id(id).collect(),
-                };
-                // Serialising plain strings and numbers cannot fail.
-                serde_json::to_string(&line).unwrap_or_default()
-            }
-            _ => d.to_json(),
+                GeoEvent::Interval(s) => {
+                    (Action::SetLocationInterval, Reason::Sampling, None, Some(s))
+                }
+            };
+            self.emit(Decision {
+                ts_ms: now,
+                action,
+                reason,
+                score: None,
+                slot: None,
+                fence,
+                interval_s,
+            });
+        });
+        self.geo = Some(geo);
+    }
+
+    /// Installs a new coverage circle from the server (after a
+    /// `request_coverage` decision). An error leaves the old one in place.
+    pub fn set_coverage(&mut self, lat: f64, lon: f64, radius_m: f64) -> Result<(), Error> {
+        let geo = self.geo.as_mut().ok_or_else(|| {
+            Error::Usage("set_coverage needs a `geofence` section in the config".into())
+        })?;
+        geo.set_coverage(Coverage { lat, lon, radius_m })
+            .map_err(|e: GeoError| Error::Usage(e.to_string()))
+    }
+
+    /// Seconds until the next location fix is wanted (`None` without geofencing).
+    pub fn location_interval_s(&self) -> Option<f64> {
+        self.geo.as_ref().map(Geo::interval_s)
+    }
+
+    /// Where the device is relative to a fence, by id.
+    pub fn fence_zone(&self, id: &str) -> Option<FenceZone> {
+        let geo = self.geo.as_ref()?;
+        let cfg = self.config.geofence.as_ref()?;
+        let i = cfg.fences.iter().position(|f| f.id == id)?;
+        geo.zone(i as u32)
+    }
+
+    /// A decision as one line of the decision contract, with names in place
+    /// of indices: `show` decisions get their slot's name and current items,
+    /// slot refreshes the slot's name, fence decisions the fence id (also in
+    /// the reason, `geofence:enter:<id>`).
+    pub fn decision_json(&self, d: &Decision) -> String {
+        /// Field order of the decision contract.
+        #[derive(Serialize)]
+        struct Line<'a> {
+            ts_ms: i64,
+            action: &'static str,
+            reason: std::borrow::Cow<'a, str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            slot: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            items: Option<Vec<&'a str>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            fence: Option<&'a str>,
         }
+        let fence = d.fence.zip(self.geo.as_ref()).map(|(i, g)| g.fence_id(i));
+        if d.slot.is_none() && fence.is_none() {
+            return d.to_json();
+        }
+        let line = Line {
+            ts_ms: d.ts_ms,
+            action: d.action.name(),
+            reason: match fence {
+                Some(id) => format!("{}:{id}", d.reason.as_str()).into(),
+                None => d.reason.as_str().into(),
+            },
+            slot: d.slot.map(|id| self.arbiter.slot_name(id)),
+            items: (d.action == Action::Show)
+                .then(|| d.slot.map(|id| self.arbiter.shown_by_id(id).collect()))
+                .flatten(),
+            fence,
+        };
+        // Serialising plain strings cannot fail.
+        serde_json::to_string(&line).unwrap_or_default()
     }
 
     /// The items a slot shows now, after de-duplication.
@@ -605,6 +681,7 @@ impl Runtime {
             decision_latency_p50_ns: self.latency.quantile(0.5),
             decision_latency_p99_ns: self.latency.quantile(0.99),
             model: self.model_status.clone(),
+            geofence: self.geo.as_ref().map(|g| g.stats),
         }
     }
 
