@@ -95,9 +95,18 @@ pub struct SamplingConfig {
     /// Longest interval while stationary, seconds.
     #[serde(default = "default_stationary_max")]
     pub stationary_max_interval_s: f64,
-    /// Interval inside a buffer ring or while a transition waits out its dwell.
+    /// Longest interval inside a buffer ring while moving (nearer the fence
+    /// the distance bound makes it shorter; a transition waiting out its
+    /// dwell is checked again as soon as the dwell has passed).
     #[serde(default = "default_buffer_interval")]
     pub buffer_interval_s: f64,
+    /// Shortest interval inside a fence while at walking pace or slower: a
+    /// late EXIT only reclaims a card later. Faster movement samples by distance.
+    #[serde(default = "default_inside_interval")]
+    pub inside_interval_s: f64,
+    /// The top of walking pace, for `inside_interval_s`.
+    #[serde(default = "default_walking_speed")]
+    pub walking_speed_mps: f64,
     /// Speed assumed while moving: no boundary can be reached sooner than
     /// its distance over this speed.
     #[serde(default = "default_max_speed")]
@@ -120,7 +129,13 @@ fn default_stationary_max() -> f64 {
     600.0
 }
 fn default_buffer_interval() -> f64 {
-    10.0
+    30.0
+}
+fn default_inside_interval() -> f64 {
+    60.0
+}
+fn default_walking_speed() -> f64 {
+    3.0
 }
 fn default_max_speed() -> f64 {
     40.0
@@ -139,6 +154,8 @@ impl Default for SamplingConfig {
             max_interval_s: default_max_interval(),
             stationary_max_interval_s: default_stationary_max(),
             buffer_interval_s: default_buffer_interval(),
+            inside_interval_s: default_inside_interval(),
+            walking_speed_mps: default_walking_speed(),
             max_speed_mps: default_max_speed(),
             stationary_speed_mps: default_stationary_speed(),
             stationary_assumed_speed_mps: default_stationary_assumed(),
@@ -202,6 +219,9 @@ impl Coverage {
     }
 }
 
+/// Beyond this distance from the index's plane origin a fix re-centres it.
+const REPROJECT_M: f64 = 200_000.0;
+
 /// At most this many fences (the index and the per-fence state are sized for it).
 pub const MAX_FENCES: usize = 1_000_000;
 
@@ -239,6 +259,7 @@ impl GeofenceConfig {
             ("max_interval_s", s.max_interval_s),
             ("stationary_max_interval_s", s.stationary_max_interval_s),
             ("buffer_interval_s", s.buffer_interval_s),
+            ("inside_interval_s", s.inside_interval_s),
             ("max_speed_mps", s.max_speed_mps),
             (
                 "stationary_assumed_speed_mps",
@@ -251,10 +272,12 @@ impl GeofenceConfig {
             "sampling.stationary_speed_mps".into(),
             s.stationary_speed_mps,
         )?;
+        check_non_negative("sampling.walking_speed_mps".into(), s.walking_speed_mps)?;
         for (name, v) in [
             ("max_interval_s", s.max_interval_s),
             ("stationary_max_interval_s", s.stationary_max_interval_s),
             ("buffer_interval_s", s.buffer_interval_s),
+            ("inside_interval_s", s.inside_interval_s),
         ] {
             if v < s.min_interval_s {
                 return geo_err(
@@ -282,53 +305,103 @@ pub fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
 /// Earth-centred coordinates on the sphere, metres. Straight-line (chord)
 /// distance between two such points never exceeds the great-circle distance.
 fn ecef(lat: f64, lon: f64) -> [f64; 3] {
-    let (p, l) = (lat.to_radians(), lon.to_radians());
+    let (sp, cp) = lat.to_radians().sin_cos();
+    let (sl, cl) = lon.to_radians().sin_cos();
     [
-        EARTH_RADIUS_M * p.cos() * l.cos(),
-        EARTH_RADIUS_M * p.cos() * l.sin(),
-        EARTH_RADIUS_M * p.sin(),
+        EARTH_RADIUS_M * cp * cl,
+        EARTH_RADIUS_M * cp * sl,
+        EARTH_RADIUS_M * sp,
     ]
 }
 
-/// A fence's outer zone (fence plus buffer) in the R-tree.
+/// A tangent plane at an origin: orthographic projection of Earth-centred
+/// coordinates onto it. The projection is linear and drops the vertical, so a
+/// distance on the plane never exceeds the chord, which never exceeds the
+/// great-circle distance: index distances are lower bounds, exact to a few
+/// parts in a thousand within a few hundred kilometres of the origin.
+#[derive(Debug, Clone, Copy)]
+struct Plane {
+    origin: (f64, f64),
+    east: [f64; 3],
+    north: [f64; 3],
+}
+
+impl Plane {
+    fn at(lat: f64, lon: f64) -> Plane {
+        let (p, l) = (lat.to_radians(), lon.to_radians());
+        Plane {
+            origin: (lat, lon),
+            east: [-l.sin(), l.cos(), 0.0],
+            north: [-p.sin() * l.cos(), -p.sin() * l.sin(), p.cos()],
+        }
+    }
+
+    /// The plane through the mean direction of the fences (or the equator at
+    /// 0° E when there are none).
+    fn centred_on(fences: &[FenceDef]) -> Plane {
+        let mut m = [0.0; 3];
+        for f in fences {
+            let e = ecef(f.lat, f.lon);
+            for k in 0..3 {
+                m[k] += e[k];
+            }
+        }
+        let n = (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).sqrt();
+        if n == 0.0 {
+            return Plane::at(0.0, 0.0);
+        }
+        Plane::at(
+            (m[2] / n).asin().to_degrees(),
+            m[1].atan2(m[0]).to_degrees(),
+        )
+    }
+
+    fn project(&self, lat: f64, lon: f64) -> [f64; 2] {
+        let e = ecef(lat, lon);
+        let dot = |a: &[f64; 3]| a[0] * e[0] + a[1] * e[1] + a[2] * e[2];
+        [dot(&self.east), dot(&self.north)]
+    }
+}
+
+/// A fence's outer zone (fence plus buffer) in the R-tree, on the plane.
 #[derive(Debug, Clone, Copy)]
 struct Zone {
-    pos: [f64; 3],
+    pos: [f64; 2],
     reach_m: f64,
     index: u32,
 }
 
-fn chord(a: &[f64; 3], b: &[f64; 3]) -> f64 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+fn plane_distance(a: &[f64; 2], b: &[f64; 2]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
 }
 
 impl RTreeObject for Zone {
-    type Envelope = AABB<[f64; 3]>;
+    type Envelope = AABB<[f64; 2]>;
 
     fn envelope(&self) -> Self::Envelope {
-        let r = self.reach_m;
-        let p = self.pos;
-        AABB::from_corners(
-            [p[0] - r, p[1] - r, p[2] - r],
-            [p[0] + r, p[1] + r, p[2] + r],
-        )
+        let (r, p) = (self.reach_m, self.pos);
+        AABB::from_corners([p[0] - r, p[1] - r], [p[0] + r, p[1] + r])
     }
 }
 
 impl PointDistance for Zone {
     /// Squared distance from the point to the zone's disk (0 inside it).
-    fn distance_2(&self, point: &[f64; 3]) -> f64 {
-        (chord(&self.pos, point) - self.reach_m).max(0.0).powi(2)
+    fn distance_2(&self, point: &[f64; 2]) -> f64 {
+        (plane_distance(&self.pos, point) - self.reach_m)
+            .max(0.0)
+            .powi(2)
     }
 
-    fn contains_point(&self, point: &[f64; 3]) -> bool {
-        chord(&self.pos, point) <= self.reach_m
+    fn contains_point(&self, point: &[f64; 2]) -> bool {
+        plane_distance(&self.pos, point) <= self.reach_m
     }
 }
 
-/// The fences in an R-tree: nearest-zone and within-distance queries.
+/// The fences in an R-tree on a local tangent plane: nearest-zone and
+/// within-distance queries that never under-report a candidate.
 #[derive(Debug, Clone)]
 pub struct FenceIndex {
+    plane: Plane,
     tree: RTree<Zone>,
 }
 
@@ -337,32 +410,53 @@ pub struct FenceIndex {
 pub struct Nearest {
     /// The fence's position in the config's `fences`.
     pub index: u32,
-    /// Metres from the point to the zone's outer edge (0 inside the zone); a
-    /// lower bound on the great-circle distance, exact to centimetres at city scale.
+    /// Metres from the point to the zone's outer edge (0 inside the zone): a
+    /// lower bound on the great-circle distance, within a few parts in a
+    /// thousand near the fences.
     pub distance_m: f64,
 }
 
 impl FenceIndex {
-    /// Bulk-loads the fences.
+    /// Bulk-loads the fences, projected on the plane through their centre.
     pub fn new(fences: &[FenceDef]) -> FenceIndex {
+        Self::on_plane(fences, Plane::centred_on(fences))
+    }
+
+    /// Bulk-loads the fences, projected on the plane touching the Earth at
+    /// (lat, lon): the most precise choice for queries near that point.
+    pub fn centred_at(fences: &[FenceDef], lat: f64, lon: f64) -> FenceIndex {
+        Self::on_plane(fences, Plane::at(lat, lon))
+    }
+
+    /// The point where the index's plane touches the Earth.
+    pub fn origin(&self) -> (f64, f64) {
+        self.plane.origin
+    }
+
+    fn on_plane(fences: &[FenceDef], plane: Plane) -> FenceIndex {
         let zones = fences
             .iter()
             .enumerate()
             .map(|(i, f)| Zone {
-                pos: ecef(f.lat, f.lon),
+                pos: plane.project(f.lat, f.lon),
                 reach_m: f.radius_m + f.buffer_m,
                 index: i as u32,
             })
             .collect();
         FenceIndex {
+            plane,
             tree: RTree::bulk_load(zones),
         }
+    }
+
+    fn project(&self, lat: f64, lon: f64) -> [f64; 2] {
+        self.plane.project(lat, lon)
     }
 
     /// The zone nearest to a point (0 m when the point is inside one).
     pub fn nearest(&self, lat: f64, lon: f64) -> Option<Nearest> {
         self.tree
-            .nearest_neighbor_iter_with_distance_2(ecef(lat, lon))
+            .nearest_neighbor_iter_with_distance_2(self.project(lat, lon))
             .next()
             .map(|(z, d2)| Nearest {
                 index: z.index,
@@ -372,7 +466,7 @@ impl FenceIndex {
 
     /// The nearest zone the point is not inside (for sampling: the next
     /// boundary it could cross).
-    fn nearest_outside(&self, p: [f64; 3]) -> Option<f64> {
+    fn nearest_outside(&self, p: [f64; 2]) -> Option<f64> {
         self.tree
             .nearest_neighbor_iter_with_distance_2(p)
             .map(|(_, d2)| d2)
@@ -380,8 +474,8 @@ impl FenceIndex {
             .map(f64::sqrt)
     }
 
-    /// Calls `f` with every fence whose zone is within `slack_m` of the point.
-    fn within(&self, p: [f64; 3], slack_m: f64, mut f: impl FnMut(u32)) {
+    /// Calls `f` with every fence whose zone may be within `slack_m` of the point.
+    fn within(&self, p: [f64; 2], slack_m: f64, mut f: impl FnMut(u32)) {
         for z in self.tree.locate_within_distance(p, slack_m * slack_m) {
             f(z.index);
         }
@@ -417,6 +511,19 @@ impl Default for FenceState {
             seen: 0,
         }
     }
+}
+
+/// Distances (metres) from a fix to the boundaries it could cross next.
+#[derive(Debug, Clone, Copy)]
+struct Edges {
+    /// To the nearest fence edge from inside its buffer ring.
+    buffer_m: f64,
+    /// To the nearest zone among the fences measured exactly this fix.
+    zone_m: f64,
+    /// To the exit (radius + margin) of a fence the device is inside.
+    inside_exit_m: f64,
+    /// To the coverage circle's edge.
+    coverage_m: f64,
 }
 
 /// What a fix caused.
@@ -469,7 +576,10 @@ impl Geo {
     pub(crate) fn new(cfg: &GeofenceConfig) -> Geo {
         let n = cfg.fences.len();
         Geo {
-            index: FenceIndex::new(&cfg.fences),
+            index: match cfg.coverage {
+                Some(c) => FenceIndex::centred_at(&cfg.fences, c.lat, c.lon),
+                None => FenceIndex::new(&cfg.fences),
+            },
             states: vec![FenceState::default(); n],
             active: Vec::with_capacity(n.min(4096)),
             scratch: Vec::with_capacity(n.min(4096)),
@@ -502,6 +612,16 @@ impl Geo {
         self.states.get(index as usize).map(|s| s.zone)
     }
 
+    /// The coverage circle in use.
+    pub(crate) fn coverage(&self) -> Option<Coverage> {
+        self.coverage
+    }
+
+    /// Whether the device left the coverage circle and no new one came yet.
+    pub(crate) fn coverage_requested(&self) -> bool {
+        self.coverage_requested
+    }
+
     /// A new coverage circle from the server.
     pub(crate) fn set_coverage(&mut self, c: Coverage) -> Result<(), GeoError> {
         c.validate("coverage.")?;
@@ -524,7 +644,13 @@ impl Geo {
         self.stats.fixes += 1;
         self.generation = self.generation.wrapping_add(1).max(1);
         let generation = self.generation;
-        let p = ecef(lat, lon);
+        let (olat, olon) = self.index.origin();
+        if distance_m(lat, lon, olat, olon) > REPROJECT_M {
+            // Far from the plane's origin the index's bounds grow loose: move
+            // the plane here (a rebuild, as rare as travelling that far).
+            self.index = FenceIndex::centred_at(&self.cfg.fences, lat, lon);
+        }
+        let p = self.index.project(lat, lon);
         let margin = self.cfg.exit_margin_m;
         // Candidates: fences possibly within reach given the accuracy, and
         // every fence already active (it may be far now).
@@ -543,7 +669,9 @@ impl Geo {
             }
         }
         self.active.clear();
-        let mut fast = false;
+        let mut buffer_edge_m = f64::INFINITY;
+        let mut zone_edge_m = f64::INFINITY;
+        let mut pending_left_ms = i64::MAX;
         let mut inside_exit_m = f64::INFINITY;
         let dwell_enter = (self.cfg.dwell_enter_s * 1000.0).round() as i64;
         let dwell_exit = (self.cfg.dwell_exit_s * 1000.0).round() as i64;
@@ -598,8 +726,21 @@ impl Geo {
                     }
                 }
             }
-            if st.zone == FenceZone::Buffer || st.pending_since_ms.is_some() {
-                fast = true;
+            if st.zone == FenceZone::Buffer {
+                buffer_edge_m = buffer_edge_m.min(d - f.radius_m);
+            }
+            if d > f.radius_m + f.buffer_m {
+                // The index may place this zone around the point (its
+                // distances are lower bounds), so measure it exactly here.
+                zone_edge_m = zone_edge_m.min(d - f.radius_m - f.buffer_m);
+            }
+            if let Some(since) = st.pending_since_ms {
+                let dwell = if st.zone == FenceZone::Inside {
+                    dwell_exit
+                } else {
+                    dwell_enter
+                };
+                pending_left_ms = pending_left_ms.min(dwell - (now_ms - since));
             }
             if st.zone != FenceZone::Outside || st.pending_since_ms.is_some() {
                 self.active.push(i);
@@ -621,8 +762,17 @@ impl Geo {
         }
         let speed = self.speed(now_ms, lat, lon, accuracy_m, speed_mps);
         self.last_fix = Some((now_ms, lat, lon, accuracy_m));
-        self.interval_s =
-            self.next_interval(p, accuracy_m, speed, fast, inside_exit_m, coverage_left_m);
+        self.interval_s = self.next_interval(
+            p,
+            accuracy_m,
+            speed,
+            Edges {
+                buffer_m: buffer_edge_m,
+                zone_m: zone_edge_m,
+                inside_exit_m,
+                coverage_m: coverage_left_m,
+            },
+        );
         let changed = self
             .emitted_interval_s
             .is_none_or(|e| (self.interval_s - e).abs() > 0.1 * e);
@@ -633,44 +783,63 @@ impl Geo {
     }
 
     /// Reported speed, or movement since the last fix beyond what the two
-    /// accuracies explain.
-    fn speed(&self, now_ms: i64, lat: f64, lon: f64, acc: f64, reported: Option<f64>) -> f64 {
+    /// accuracies explain; `None` without evidence either way.
+    fn speed(
+        &self,
+        now_ms: i64,
+        lat: f64,
+        lon: f64,
+        acc: f64,
+        reported: Option<f64>,
+    ) -> Option<f64> {
         if let Some(v) = reported.filter(|v| v.is_finite() && *v >= 0.0) {
-            return v;
+            return Some(v);
         }
         match self.last_fix {
             Some((t, la, lo, a)) if now_ms > t => {
                 let moved = (distance_m(la, lo, lat, lon) - a - acc).max(0.0);
-                moved / ((now_ms - t) as f64 / 1000.0)
+                Some(moved / ((now_ms - t) as f64 / 1000.0))
             }
-            // No evidence either way: assume moving.
-            _ => f64::INFINITY,
+            _ => None,
         }
     }
 
-    fn next_interval(
-        &self,
-        p: [f64; 3],
-        accuracy_m: f64,
-        speed: f64,
-        fast: bool,
-        inside_exit_m: f64,
-        coverage_left_m: f64,
-    ) -> f64 {
+    /// The longest wait before a boundary could be crossed: distance over
+    /// the assumed speed to the nearest zone, fence edge (from a buffer),
+    /// fence exit and coverage edge, within the configured bounds.
+    fn next_interval(&self, p: [f64; 2], accuracy_m: f64, speed: Option<f64>, edges: Edges) -> f64 {
+        let Edges {
+            buffer_m: buffer_edge_m,
+            zone_m: zone_edge_m,
+            inside_exit_m,
+            coverage_m: coverage_left_m,
+        } = edges;
         let s = &self.cfg.sampling;
-        if fast {
-            return s.buffer_interval_s.max(s.min_interval_s);
-        }
-        let stationary = speed < s.stationary_speed_mps;
-        let (v, cap) = if stationary {
+        // Unknown speed counts as moving.
+        let stationary = speed.is_some_and(|v| v < s.stationary_speed_mps);
+        let slow = speed.is_some_and(|v| v < s.walking_speed_mps);
+        let (v, mut cap) = if stationary {
             (s.stationary_assumed_speed_mps, s.stationary_max_interval_s)
         } else {
-            (s.max_speed_mps.max(speed), s.max_interval_s)
+            (s.max_speed_mps.max(speed.unwrap_or(0.0)), s.max_interval_s)
         };
+        if buffer_edge_m.is_finite() && !stationary {
+            cap = cap.min(s.buffer_interval_s);
+        }
+        let slack = accuracy_m + self.cfg.exit_margin_m;
         let next_zone = self.index.nearest_outside(p).unwrap_or(f64::INFINITY);
-        let d =
-            next_zone.min(inside_exit_m).min(coverage_left_m) - accuracy_m - self.cfg.exit_margin_m;
-        (d / v).clamp(s.min_interval_s, cap)
+        let entry = next_zone
+            .min(zone_edge_m)
+            .min(coverage_left_m)
+            .min(buffer_edge_m);
+        let entry_s = (entry - slack) / v;
+        let mut exit_s = (inside_exit_m - slack) / v;
+        if slow {
+            exit_s = exit_s.max(s.inside_interval_s);
+        }
+        entry_s
+            .min(exit_s)
+            .clamp(s.min_interval_s, cap.max(s.min_interval_s))
     }
 }
 
@@ -726,7 +895,12 @@ mod tests {
         let mut g = Geo::new(&cfg(vec![fence("a", lat, lon, 200.0, 500.0)]));
         assert_eq!(run(&mut g, 0, north(lat, lon, 600.0), 10.0), []);
         assert_eq!(g.zone(0), Some(FenceZone::Buffer));
-        assert_eq!(g.interval_s(), 10.0, "buffer: fast sampling");
+        // Buffer: bounded by the time to the fence edge at 40 m/s.
+        assert!(
+            (g.interval_s() - (400.0 - 35.0) / 40.0).abs() < 0.1,
+            "{}",
+            g.interval_s()
+        );
         // Inside but the accuracy circle crosses the edge: not yet.
         assert_eq!(run(&mut g, 10_000, north(lat, lon, 180.0), 30.0), []);
         assert_eq!(run(&mut g, 20_000, north(lat, lon, 100.0), 30.0), []);
@@ -830,7 +1004,12 @@ mod tests {
         );
         assert!(far > near && far <= 300.0, "{far}");
         assert!(still > far, "{still}");
-        assert_eq!(iv(3_000, 300.0, 1.0), 10.0, "buffer");
+        assert_eq!(iv(3_000, 300.0, 1.0), 5.0, "buffer, near the edge");
+        assert_eq!(
+            iv(4_000, 450.0, 0.0),
+            ((350.0 - 35.0) / 10.0_f64).clamp(5.0, 600.0),
+            "buffer, still"
+        );
     }
 
     #[test]
@@ -858,16 +1037,50 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().field, "sampling.max_interval_s");
     }
 
-    /// The reference the index must agree with: a linear scan.
-    fn brute_nearest(fences: &[FenceDef], lat: f64, lon: f64) -> f64 {
-        let p = ecef(lat, lon);
+    /// The reference the index must agree with: a linear scan on the same plane.
+    fn brute_nearest(index: &FenceIndex, fences: &[FenceDef], lat: f64, lon: f64) -> f64 {
+        let p = index.project(lat, lon);
         fences
             .iter()
-            .map(|f| (chord(&ecef(f.lat, f.lon), &p) - f.radius_m - f.buffer_m).max(0.0))
+            .map(|f| {
+                (plane_distance(&index.project(f.lat, f.lon), &p) - f.radius_m - f.buffer_m)
+                    .max(0.0)
+            })
             .fold(f64::INFINITY, f64::min)
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the fences' spread (two continents here), the next fix is
+        /// due before the device, at the assumed top speed, could reach any zone.
+        #[test]
+        fn the_interval_never_outruns_a_zone(
+            at in (0usize..4, -30_000.0f64..30_000.0, -30_000.0f64..30_000.0),
+        ) {
+            let sites = [(50.03, 8.57), (51.47, -0.45), (35.55, 139.78), (34.43, 135.23)];
+            let fences: Vec<FenceDef> = sites
+                .iter()
+                .enumerate()
+                .map(|(i, &(la, lo))| fence(&i.to_string(), la, lo, 1_200.0, 1_500.0))
+                .collect();
+            let mut g = Geo::new(&cfg(fences.clone()));
+            let (la, lo) = sites[at.0];
+            let p = (
+                la + (at.1 / EARTH_RADIUS_M).to_degrees(),
+                lo + (at.2 / (EARTH_RADIUS_M * la.to_radians().cos())).to_degrees(),
+            );
+            g.on_fix(0, p.0, p.1, 10.0, Some(20.0), |_| {});
+            let nearest = fences
+                .iter()
+                .map(|f| distance_m(p.0, p.1, f.lat, f.lon) - f.radius_m - f.buffer_m)
+                .fold(f64::INFINITY, f64::min);
+            if nearest > 0.0 {
+                let reach = g.interval_s() * 40.0;
+                prop_assert!(reach <= (nearest - 35.0).max(5.0 * 40.0) + 1e-6, "{} m in {} s, zone at {} m", reach, g.interval_s(), nearest);
+            }
+        }
+
         #[test]
         fn index_agrees_with_a_linear_scan(
             fences in prop::collection::vec((-60.0f64..60.0, -170.0f64..170.0, 1.0f64..5_000.0, 0.0f64..5_000.0), 1..200),
@@ -883,17 +1096,26 @@ mod tests {
             for &(la, lo) in &points {
                 let (la, lo) = (la0 + (la - la0) * spread / 60.0, lo0 + (lo - lo0) * spread / 170.0);
                 let got = index.nearest(la, lo).unwrap().distance_m;
-                let want = brute_nearest(&defs, la, lo);
+                let want = brute_nearest(&index, &defs, la, lo);
                 prop_assert!((got - want).abs() < 1e-6 * want.max(1.0), "{} vs {}", got, want);
             }
         }
 
         #[test]
-        fn chord_never_exceeds_the_great_circle(
-            a in (-89.0f64..89.0, -179.0f64..179.0), b in (-89.0f64..89.0, -179.0f64..179.0)
+        fn plane_distance_is_a_lower_bound_and_tight_near_the_origin(
+            o in (-80.0f64..80.0, -179.0f64..179.0),
+            a in (-89.0f64..89.0, -179.0f64..179.0),
+            b in (-89.0f64..89.0, -179.0f64..179.0),
+            (dn, de) in (-0.5f64..0.5, -0.5f64..0.5),
         ) {
-            let c = chord(&ecef(a.0, a.1), &ecef(b.0, b.1));
-            prop_assert!(c <= distance_m(a.0, a.1, b.0, b.1) + 1e-6);
+            let plane = Plane::at(o.0, o.1);
+            let flat = plane_distance(&plane.project(a.0, a.1), &plane.project(b.0, b.1));
+            prop_assert!(flat <= distance_m(a.0, a.1, b.0, b.1) + 1e-6);
+            // Within ~55 km of the origin the plane is within 0.1% of the sphere.
+            let (c, d) = ((o.0 + dn, o.1), (o.0, o.1 + de));
+            let near = plane_distance(&plane.project(c.0, c.1), &plane.project(d.0, d.1));
+            let true_d = distance_m(c.0, c.1, d.0, d.1);
+            prop_assert!(near >= true_d * 0.999 - 1e-6, "{} vs {}", near, true_d);
         }
     }
 }

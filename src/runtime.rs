@@ -465,6 +465,16 @@ impl Runtime {
             .map_err(|e: GeoError| Error::Usage(e.to_string()))
     }
 
+    /// The coverage circle in use (`None` without geofencing or before the first).
+    pub fn coverage(&self) -> Option<Coverage> {
+        self.geo.as_ref().and_then(Geo::coverage)
+    }
+
+    /// Whether a `request_coverage` decision is waiting for [`Runtime::set_coverage`].
+    pub fn coverage_requested(&self) -> bool {
+        self.geo.as_ref().is_some_and(Geo::coverage_requested)
+    }
+
     /// Seconds until the next location fix is wanted (`None` without geofencing).
     pub fn location_interval_s(&self) -> Option<f64> {
         self.geo.as_ref().map(Geo::interval_s)

@@ -11,14 +11,18 @@ use crate::config::Config;
 use crate::decision::Decision;
 use crate::dedup::{DedupConfig, SlotArbiter, Strategy};
 use crate::error::Error;
-use crate::event::{Parsed, TraceError, TraceReader};
+use crate::event::{EventKind, Parsed, TraceError, TraceReader};
 use crate::runtime::{DecisionPoint, Runtime, Stats};
 
-/// How to treat bad lines.
+/// How a trace is read: bad lines, and which location fixes reach the runtime.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReadOptions {
     /// Skip and count invalid lines instead of stopping at the first.
     pub skip_invalid: bool,
+    /// Treat the trace's `location` events as a dense ground-truth stream and
+    /// deliver a fix only when the runtime's sampling interval says one is due
+    /// (the first fix at or after the due time).
+    pub sample_locations: bool,
 }
 
 /// What `featurize` writes besides the features.
@@ -42,6 +46,13 @@ pub struct ReadCounts {
     pub skipped_examples: Vec<String>,
     /// Lines with an unknown `type`, by type name.
     pub unknown_types: BTreeMap<String, u64>,
+    /// `location` events in the trace.
+    pub location_fixes: u64,
+    /// Of those, fixes delivered to the runtime (all of them unless
+    /// `sample_locations`).
+    pub location_fixes_used: u64,
+    /// Coverage requests answered by the simulated server.
+    pub coverage_answers: u64,
 }
 
 /// Feeds a trace into a runtime, calling `on_line` after each accepted event.
@@ -52,6 +63,7 @@ fn drive<R: BufRead>(
     mut after_event: impl FnMut(&mut Runtime) -> Result<(), Error>,
 ) -> Result<ReadCounts, Error> {
     let mut counts = ReadCounts::default();
+    let mut next_fix_due = i64::MIN;
     for item in reader {
         counts.lines += 1;
         let err = match item {
@@ -59,14 +71,40 @@ fn drive<R: BufRead>(
                 *counts.unknown_types.entry(type_name).or_default() += 1;
                 continue;
             }
-            Ok((line, Parsed::Event(e))) => match rt.process(e) {
-                Ok(()) => {
-                    counts.events += 1;
-                    after_event(rt)?;
-                    continue;
+            Ok((line, Parsed::Event(e))) => {
+                let fix = match e.kind {
+                    EventKind::Location { lat, lon, .. } => Some((lat, lon)),
+                    _ => None,
+                };
+                if fix.is_some() {
+                    counts.location_fixes += 1;
+                    if opts.sample_locations && e.ts_ms < next_fix_due {
+                        continue;
+                    }
                 }
-                Err(source) => TraceError::Line { line, source },
-            },
+                let ts = e.ts_ms;
+                match rt.process(e) {
+                    Ok(()) => {
+                        counts.events += 1;
+                        if let Some((lat, lon)) = fix {
+                            counts.location_fixes_used += 1;
+                            if let Some(s) = rt.location_interval_s() {
+                                next_fix_due = ts + (s * 1000.0).round() as i64;
+                            }
+                            // Offline there is no server: answer a coverage
+                            // request with a circle of the same radius here.
+                            if let Some(c) = rt.coverage().filter(|_| rt.coverage_requested()) {
+                                if rt.set_coverage(lat, lon, c.radius_m).is_ok() {
+                                    counts.coverage_answers += 1;
+                                }
+                            }
+                        }
+                        after_event(rt)?;
+                        continue;
+                    }
+                    Err(source) => TraceError::Line { line, source },
+                }
+            }
             Err(TraceError::Io(e)) => return Err(TraceError::Io(e).into()),
             Err(e) => e,
         };
@@ -306,7 +344,10 @@ mod tests {
         let s = replay(
             &mut rt,
             TraceReader::new(TRACE.as_bytes()),
-            ReadOptions { skip_invalid: true },
+            ReadOptions {
+                skip_invalid: true,
+                ..Default::default()
+            },
             |d, _| {
                 out.push(d.reason.as_str());
                 Ok(())
@@ -327,7 +368,10 @@ mod tests {
         let s = featurize(
             cfg(),
             TraceReader::new(TRACE.as_bytes()),
-            ReadOptions { skip_invalid: true },
+            ReadOptions {
+                skip_invalid: true,
+                ..Default::default()
+            },
             FeaturizeOptions::default(),
             &mut buf,
         )

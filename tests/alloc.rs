@@ -180,3 +180,24 @@ fn with_a_model_every_allocation_is_tracts_own() {
         "{calls} model calls × {per_run} tract allocations each; anything more is ours"
     );
 }
+
+#[test]
+fn location_fixes_through_the_geofences_allocate_nothing() {
+    let cfg = Config::from_file(root().join("fixtures/geo/config.json")).unwrap();
+    let mut rt = Runtime::builder().config(cfg).build().unwrap();
+    let f = std::fs::File::open(root().join("fixtures/geo/trace.jsonl")).unwrap();
+    let events: Vec<Event> = TraceReader::new(std::io::BufReader::new(f))
+        .filter_map(|r| match r.unwrap() {
+            (_, Parsed::Event(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    let (warm, rest) = events.split_at(50);
+    run(&mut rt, warm.to_vec());
+    let rest = rest.to_vec();
+    let (taken, allocs) = count_allocs(|| run(&mut rt, rest));
+    let geo = rt.stats().geofence.unwrap();
+    assert!(geo.enters >= 1 && geo.exits >= 1, "{geo:?}");
+    assert!(taken > 100, "fence and interval decisions ({taken})");
+    assert_eq!(allocs, 0, "allocations in the geofence path");
+}

@@ -666,3 +666,143 @@ fn replay_with_a_user_id_uses_that_users_bucket_threshold() {
     }
     assert!(seen.len() > 1, "six users all in one bucket: {seen:?}");
 }
+
+#[test]
+fn replay_with_sampled_locations_uses_few_fixes_and_names_the_fences() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("s.json");
+    let out = edgeintent(&[
+        "replay",
+        "--config",
+        "fixtures/geo/config.json",
+        "--sample-locations",
+        "--summary",
+        summary.to_str().unwrap(),
+        "fixtures/geo/trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let cards: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|d| d["action"] != "set_location_interval")
+        .map(|d| (d["action"].as_str().unwrap(), d["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        cards,
+        [
+            ("fetch_card", "geofence:enter:ISG"),
+            ("reclaim_card", "geofence:exit:ISG"),
+            ("fetch_card", "geofence:enter:ISG"),
+            ("reclaim_card", "geofence:exit:ISG")
+        ]
+    );
+    assert!(lines.iter().any(
+        |d| d["action"] == "set_location_interval" && d["interval_s"].as_f64().unwrap() >= 5.0
+    ));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let (used, all) = (
+        s["read"]["location_fixes_used"].as_u64().unwrap(),
+        s["read"]["location_fixes"].as_u64().unwrap(),
+    );
+    assert!(used * 10 < all, "{used} of {all} fixes");
+    assert_eq!(s["runtime"]["geofence"]["enters"], 2);
+}
+
+#[test]
+fn geo_eval_compares_adaptive_with_fixed_sampling() {
+    let out = edgeintent(&[
+        "geo-eval",
+        "--config",
+        "fixtures/geo/config.json",
+        "--truth",
+        "fixtures/geo/trace.truth.jsonl",
+        "--json",
+        "fixtures/geo/trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = r["samplers"].as_array().unwrap();
+    let names: Vec<&str> = s.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["adaptive", "fixed 10s", "fixed 60s"]);
+    assert_eq!(s[0]["missed_60s"], 0);
+    assert_eq!(s[0]["visits_60s"], 2);
+    assert!(s[0]["fixes_per_hour"].as_f64().unwrap() < s[1]["fixes_per_hour"].as_f64().unwrap());
+    assert!(r["fix_reduction_vs_10s"].as_f64().unwrap() > 0.5);
+}
+
+#[test]
+fn leaving_the_coverage_requests_one_and_the_replay_answers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({
+        "features": root().join("models/feature_spec.json"),
+        "geofence": {"coverage": {"lat": 0.0, "lon": 0.0, "radius_m": 1000.0},
+                     "fences": [{"id": "p", "lat": 0.05, "lon": 0.0, "radius_m": 100.0}]},
+    });
+    let cfg_path = dir.path().join("c.json");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    // Walking north from the centre: out of the 1 km circle at ~1 km, and again
+    // out of the new circle (centred where the first request was answered).
+    let trace: String = (0..400)
+        .map(|i| {
+            let lat = i as f64 * 10.0 / 111_195.0;
+            format!(
+                "{{\"ts_ms\":{},\"type\":\"location\",\"lat\":{lat},\"lon\":0,\"accuracy_m\":5}}\n",
+                1_000_000 + i * 1000
+            )
+        })
+        .collect();
+    let trace_path = dir.path().join("t.jsonl");
+    std::fs::write(&trace_path, trace).unwrap();
+    let summary = dir.path().join("s.json");
+    let out = edgeintent(&[
+        "replay",
+        "--config",
+        cfg_path.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+        trace_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let requests = stdout.matches("\"request_coverage\"").count();
+    assert_eq!(requests, 3, "at ~1, ~2 and ~3 km: {stdout}");
+    assert!(stdout.contains(r#""reason":"coverage:exit""#));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["read"]["coverage_answers"], 3);
+}
+
+#[test]
+fn bad_fences_are_config_errors_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fence, needle) in [
+        (
+            serde_json::json!({"id": "a", "lat": 95.0, "lon": 0.0, "radius_m": 100.0}),
+            "geofence.fences[0].lat",
+        ),
+        (
+            serde_json::json!({"id": "a", "lat": 1.0, "lon": 0.0, "radius_m": -3.0}),
+            "geofence.fences[0].radius_m",
+        ),
+    ] {
+        let cfg = serde_json::json!({
+            "features": root().join("models/feature_spec.json"),
+            "geofence": {"fences": [fence]},
+        });
+        let p = dir.path().join("c.json");
+        std::fs::write(&p, cfg.to_string()).unwrap();
+        let out = edgeintent(&[
+            "replay",
+            "--config",
+            p.to_str().unwrap(),
+            "fixtures/geo/trace.jsonl",
+        ]);
+        assert_no_panic(&out);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+    }
+}

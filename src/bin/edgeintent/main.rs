@@ -48,6 +48,10 @@ enum Command {
         /// The user id whose A/B bucket threshold to use (with policy.buckets).
         #[arg(long)]
         user_id: Option<String>,
+        /// Treat the trace's location events as a dense ground truth and deliver
+        /// a fix only when the runtime's sampling interval says one is due.
+        #[arg(long)]
+        sample_locations: bool,
         /// Trace file (JSON Lines).
         trace: PathBuf,
     },
@@ -146,6 +150,26 @@ enum Command {
         #[arg(required = true)]
         traces: Vec<PathBuf>,
     },
+    /// Score geofencing on location traces with ground truth: entry delay,
+    /// missed entries, false transitions and fixes per hour, for adaptive
+    /// sampling and fixed intervals.
+    GeoEval {
+        /// Runtime config with a `geofence` section.
+        #[arg(long)]
+        config: PathBuf,
+        /// Ground-truth file for each trace, in the same order (see training/geo_traces.py).
+        #[arg(long, required = true)]
+        truth: Vec<PathBuf>,
+        /// Fixed sampling intervals to compare with, in seconds.
+        #[arg(long, value_delimiter = ',', default_values_t = [10.0, 60.0])]
+        fixed: Vec<f64>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Location traces (JSON Lines).
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+    },
     /// Print the feature spec's hash, version and names as JSON.
     Spec {
         /// Runtime config. Default: the shipped config.
@@ -163,11 +187,15 @@ fn main() -> ExitCode {
             summary,
             no_model,
             user_id,
+            sample_locations,
             trace,
         } => replay(
             ReplayArgs {
                 config,
-                skip_invalid,
+                read: ReadOptions {
+                    skip_invalid,
+                    sample_locations,
+                },
                 summary_path: summary,
                 no_model,
                 user_id,
@@ -184,6 +212,13 @@ fn main() -> ExitCode {
         Command::Inspect { json, model } => inspect(&model, json),
         Command::Predict { model, input } => predict(&model, &input),
         Command::Spec { config } => spec(config),
+        Command::GeoEval {
+            config,
+            truth,
+            fixed,
+            json,
+            traces,
+        } => geo_eval(&config, &truth, &fixed, json, &traces),
         Command::Evaluate {
             config,
             truth,
@@ -290,13 +325,7 @@ fn evaluate(a: EvaluateArgs) -> Result<ExitCode, Error> {
     let candidates = eval::candidates(&config, &a.sweep)?;
     let total: u64 =
         scenarios.iter().map(|s| s.events.len() as u64).sum::<u64>() * candidates.len() as u64;
-    // Drawn on stderr, and only when it is a terminal.
-    let bar = indicatif::ProgressBar::new(total).with_style(
-        indicatif::ProgressStyle::with_template(
-            "evaluate {bar:40} {percent:>3}% {human_pos}/{human_len} events, eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(total, "evaluate");
     let report = eval::evaluate(&candidates, &scenarios, |n| bar.inc(n))?;
     bar.finish_and_clear();
     if a.json {
@@ -306,6 +335,67 @@ fn evaluate(a: EvaluateArgs) -> Result<ExitCode, Error> {
         );
     } else {
         print!("{}", eval::render_table(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    // Drawn on stderr, and only when it is a terminal.
+    indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:40}} {{percent:>3}}% {{human_pos}}/{{human_len}} events, eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    )
+}
+
+fn geo_eval(
+    config: &Path,
+    truth: &[PathBuf],
+    fixed: &[f64],
+    json: bool,
+    traces: &[PathBuf],
+) -> Result<ExitCode, Error> {
+    use edgeintent::eval;
+    if truth.len() != traces.len() {
+        return Err(Error::Usage(format!(
+            "{} traces but {} --truth files: give one truth file per trace, in the same order",
+            traces.len(),
+            truth.len()
+        )));
+    }
+    if let Some(s) = fixed.iter().find(|s| !s.is_finite() || **s <= 0.0) {
+        return Err(Error::Usage(format!(
+            "--fixed: {s} is not a positive number of seconds"
+        )));
+    }
+    let config = Config::from_file(config)?;
+    let scenarios = traces
+        .iter()
+        .zip(truth)
+        .map(|(t, g)| {
+            Ok(eval::GeoScenario {
+                name: t.display().to_string(),
+                events: eval::load_trace(t, false)?,
+                truth: eval::GeoTruth::from_file(g)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let samplers: Vec<eval::Sampler> = std::iter::once(eval::Sampler::Adaptive)
+        .chain(fixed.iter().map(|&s| eval::Sampler::Fixed(s)))
+        .collect();
+    let total =
+        scenarios.iter().map(|s| s.events.len() as u64).sum::<u64>() * samplers.len() as u64;
+    let bar = progress_bar(total, "geo-eval");
+    let report = eval::geo_evaluate(&config, &samplers, &scenarios, |n| bar.inc(n))?;
+    bar.finish_and_clear();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?
+        );
+    } else {
+        print!("{}", eval::render_geo_table(&report));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -322,7 +412,7 @@ fn open_trace(path: &Path) -> Result<TraceReader<BufReader<File>>, Error> {
 
 struct ReplayArgs {
     config: Option<PathBuf>,
-    skip_invalid: bool,
+    read: ReadOptions,
     summary_path: Option<PathBuf>,
     no_model: bool,
     user_id: Option<String>,
@@ -331,7 +421,7 @@ struct ReplayArgs {
 fn replay(a: ReplayArgs, trace: &Path) -> Result<ExitCode, Error> {
     let ReplayArgs {
         config,
-        skip_invalid,
+        read,
         summary_path,
         no_model,
         user_id,
@@ -349,7 +439,7 @@ fn replay(a: ReplayArgs, trace: &Path) -> Result<ExitCode, Error> {
     let mut out = BufWriter::new(stdout.lock());
     // A closed stdout (`| head`) ends the output, not the replay.
     let mut stdout_open = true;
-    let summary = sim::replay(&mut rt, reader, ReadOptions { skip_invalid }, |_, json| {
+    let summary = sim::replay(&mut rt, reader, read, |_, json| {
         if !stdout_open {
             return Ok(());
         }
@@ -431,6 +521,12 @@ fn render_summary(trace: &Path, s: &ReplaySummary) -> String {
         rt.stale_marks_absorbed,
         rt.triggers_debounced
     );
+    if let Some(g) = &rt.geofence {
+        text += &format!(
+            "  geofence: location fixes {} of {} used, enters {}, exits {}, coverage requests {} ({} answered by the simulated server)\n",
+            r.location_fixes_used, r.location_fixes, g.enters, g.exits, g.coverage_requests, r.coverage_answers
+        );
+    }
     text += &format!(
         "  decisions {}: {}\n    by reason: {}\n",
         rt.decisions,
@@ -460,7 +556,10 @@ fn featurize(
     let summary = sim::featurize(
         config,
         reader,
-        ReadOptions { skip_invalid },
+        ReadOptions {
+            skip_invalid,
+            ..Default::default()
+        },
         sim::FeaturizeOptions { with_sequence },
         &mut w,
     )?;

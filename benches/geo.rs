@@ -1,0 +1,96 @@
+//! Spatial queries over 10,000 fences: the nearest fence zone to a point
+//! (`FenceIndex::nearest`), and a whole location fix through the runtime
+//! (state machines of nearby fences, coverage, next interval).
+//!
+//! `cargo bench --bench geo`
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use edgeintent::{
+    Config, Event, EventKind, FeatureSpec, FenceDef, FenceIndex, GeofenceConfig, Runtime,
+    SamplingConfig,
+};
+
+/// A deterministic scatter of `n` fences over a 200 km × 200 km region.
+fn fences(n: usize) -> Vec<FenceDef> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|i| FenceDef {
+            id: format!("f{i}"),
+            lat: 47.0 + 1.8 * next(),
+            lon: 10.0 + 2.6 * next(),
+            radius_m: 100.0 + 900.0 * next(),
+            buffer_m: 500.0,
+            category: "poi".into(),
+        })
+        .collect()
+}
+
+fn points(n: usize) -> Vec<(f64, f64)> {
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / n as f64;
+            (47.0 + 1.8 * t, 10.0 + 2.6 * ((t * 37.0).fract()))
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let fs = fences(10_000);
+    let index = FenceIndex::new(&fs);
+    let pts = points(1024);
+    let mut i = 0;
+    c.bench_function("nearest_fence_of_10k", |b| {
+        b.iter(|| {
+            let (lat, lon) = pts[i % pts.len()];
+            i += 1;
+            black_box(index.nearest(black_box(lat), black_box(lon)))
+        })
+    });
+
+    let spec = FeatureSpec::from_json(
+        r#"{"version":"b","features":[{"name":"v","kind":"home_visible"}]}"#,
+    )
+    .expect("spec");
+    let mut cfg = Config::rules_only(spec);
+    cfg.geofence = Some(GeofenceConfig {
+        coverage: None,
+        fences: fs,
+        dwell_enter_s: 5.0,
+        dwell_exit_s: 30.0,
+        exit_margin_m: 25.0,
+        sampling: SamplingConfig::default(),
+    });
+    let mut rt = Runtime::builder().config(cfg).build().expect("runtime");
+    let mut t = 0i64;
+    let mut k = 0;
+    c.bench_function("location_fix_with_10k_fences", |b| {
+        b.iter(|| {
+            let (lat, lon) = pts[k % pts.len()];
+            k += 1;
+            t += 1_000;
+            let _ = rt.process(Event {
+                ts_ms: t,
+                kind: EventKind::Location {
+                    lat,
+                    lon,
+                    accuracy_m: 15.0,
+                    speed_mps: Some(12.0),
+                },
+            });
+            while let Some(d) = rt.poll() {
+                black_box(d);
+            }
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
