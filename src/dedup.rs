@@ -130,8 +130,8 @@ impl DedupConfig {
 }
 
 /// One slot's candidates and what it shows.
-#[derive(Debug, Clone)]
-struct Slot {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Slot {
     name: String,
     weight: f32,
     size: usize,
@@ -158,7 +158,7 @@ impl Slot {
 }
 
 /// Resolves duplicate entities across slots.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlotArbiter {
     config: DedupConfig,
     window_ms: i64,
@@ -321,6 +321,32 @@ impl SlotArbiter {
     /// Whether slot `id` changed in the last [`SlotArbiter::recommendations`] call.
     pub(crate) fn is_changed(&self, id: u16) -> bool {
         self.slots.get(usize::from(id)).is_some_and(|s| s.changed)
+    }
+
+    /// The slots' lists and exposures, for snapshots.
+    pub(crate) fn export(&self) -> Vec<Slot> {
+        self.slots.clone()
+    }
+
+    /// Restores exported slots; refuses lists whose parts do not line up.
+    pub(crate) fn import(&mut self, slots: Vec<Slot>) -> Result<(), String> {
+        for s in &slots {
+            let n = s.candidates.len();
+            if s.keys.len() != n
+                || s.values.len() != n
+                || s.exposed.len() != n
+                || s.shown.len() > s.size.max(n)
+                || s.shown.iter().any(|&i| i as usize >= n)
+                || !s.weight.is_finite()
+            {
+                return Err(format!("dedup slot {:?} is inconsistent", s.name));
+            }
+        }
+        if slots.len() > usize::from(u16::MAX) {
+            return Err("too many dedup slots".into());
+        }
+        self.slots = slots;
+        Ok(())
     }
 
     /// The slot that shows `item` now, if any.

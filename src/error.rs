@@ -5,6 +5,7 @@ use crate::config::ConfigError;
 use crate::event::{EventError, TraceError};
 use crate::features::SpecError;
 use crate::model::ModelError;
+use crate::snapshot::SnapshotError;
 
 /// Anything that can go wrong in edgeintent.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,9 @@ pub enum Error {
         /// The OS error.
         why: String,
     },
+    /// A snapshot could not be written or used.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     /// The API was used in a way that cannot work (wrong order, missing setting).
     #[error("usage: {0}")]
     Usage(String),

@@ -130,7 +130,8 @@ pub struct RecItem {
 
 /// The type of an event, without its payload: what feature specs and sequence
 /// inputs refer to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventType {
     /// `app_foreground`
     AppForeground,

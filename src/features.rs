@@ -350,7 +350,7 @@ pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
 }
 
 /// Matches events by type and, optionally, page.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Selector {
     ty: EventType,
     page: Option<String>,
@@ -375,7 +375,7 @@ impl Selector {
 }
 
 /// Counts events per time bucket in a ring; the window is the newest `len` buckets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct BucketRing {
     width_ms: i64,
     counts: Box<[u32]>,
@@ -421,7 +421,7 @@ impl BucketRing {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Slot {
     Window {
         sel: Selector,
@@ -461,7 +461,7 @@ const SEEN_SLOTS: usize = 4096;
 ///
 /// Call [`FeatureState::update`] for every event and [`FeatureState::write`] at
 /// decision points; both are O(1) per feature and allocation-free.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FeatureState {
     slots: Box<[Slot]>,
     utc_offset_ms: i64,
@@ -548,6 +548,31 @@ impl FeatureState {
             seq: vec![0; spec.sequence_length].into_boxed_slice(),
             seq_next: 0,
         }
+    }
+
+    /// Whether restored state fits the spec `fresh` was compiled from: the
+    /// same features with the same buffer sizes, and finite numbers.
+    pub(crate) fn same_shape(&self, fresh: &FeatureState) -> bool {
+        let slots_fit = self.slots.len() == fresh.slots.len()
+            && self.slots.iter().zip(fresh.slots.iter()).all(|(a, b)| {
+                std::mem::discriminant(a) == std::mem::discriminant(b)
+                    && match (a, b) {
+                        (Slot::Window { ring: r, .. }, Slot::Window { ring: f, .. }) => {
+                            r.counts.len() == f.counts.len()
+                                && r.width_ms == f.width_ms
+                                && r.sum == r.counts.iter().fold(0u32, |s, c| s.saturating_add(*c))
+                        }
+                        (Slot::Decayed { value, lambda, .. }, Slot::Decayed { lambda: l2, .. }) => {
+                            value.is_finite() && lambda == l2
+                        }
+                        _ => true,
+                    }
+            });
+        slots_fit
+            && self.seen.len() == fresh.seen.len()
+            && self.seq.len() == fresh.seq.len()
+            && (self.seq.is_empty() || self.seq_next < self.seq.len())
+            && self.last_novelty.is_finite()
     }
 
     /// Number of features written by [`FeatureState::write`].

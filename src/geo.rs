@@ -526,6 +526,19 @@ struct Edges {
     coverage_m: f64,
 }
 
+/// What of the geofence engine changes over time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GeoState {
+    states: Vec<FenceState>,
+    active: Vec<u32>,
+    coverage: Option<Coverage>,
+    coverage_requested: bool,
+    last_fix: Option<(i64, f64, f64, f64)>,
+    interval_s: f64,
+    emitted_interval_s: Option<f64>,
+    stats: GeoStats,
+}
+
 /// What a fix caused.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum GeoEvent {
@@ -540,7 +553,7 @@ pub(crate) enum GeoEvent {
 }
 
 /// Counters of the geofence layer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct GeoStats {
     /// Location fixes processed.
     pub fixes: u64,
@@ -620,6 +633,44 @@ impl Geo {
     /// Whether the device left the coverage circle and no new one came yet.
     pub(crate) fn coverage_requested(&self) -> bool {
         self.coverage_requested
+    }
+
+    /// The engine's changing state, for snapshots.
+    pub(crate) fn export(&self) -> GeoState {
+        GeoState {
+            states: self.states.clone(),
+            active: self.active.clone(),
+            coverage: self.coverage,
+            coverage_requested: self.coverage_requested,
+            last_fix: self.last_fix,
+            interval_s: self.interval_s,
+            emitted_interval_s: self.emitted_interval_s,
+            stats: self.stats,
+        }
+    }
+
+    /// Restores exported state; refuses state for another fence list.
+    pub(crate) fn import(&mut self, s: GeoState) -> Result<(), String> {
+        let n = self.states.len();
+        if s.states.len() != n || s.active.iter().any(|&i| i as usize >= n) {
+            return Err("fences differ from the snapshot's".into());
+        }
+        if !s.interval_s.is_finite() || s.interval_s <= 0.0 {
+            return Err("location interval is not a positive number".into());
+        }
+        if let Some(c) = &s.coverage {
+            c.validate("coverage.").map_err(|e| e.to_string())?;
+        }
+        self.states = s.states;
+        self.active.clear();
+        self.active.extend(s.active);
+        self.coverage = s.coverage;
+        self.coverage_requested = s.coverage_requested;
+        self.last_fix = s.last_fix;
+        self.interval_s = s.interval_s;
+        self.emitted_interval_s = s.emitted_interval_s;
+        self.stats = s.stats;
+        Ok(())
     }
 
     /// A new coverage circle from the server.

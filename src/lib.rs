@@ -42,6 +42,7 @@ mod policy;
 mod recurrent;
 mod runtime;
 pub mod sim;
+pub mod snapshot;
 mod triggers;
 
 pub use config::{Config, ConfigError, IngestConfig};

@@ -221,7 +221,7 @@ pub(crate) enum Score {
 }
 
 /// Refreshes in the last hour, in a fixed ring (no allocation per decision).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Budget {
     times: Box<[i64]>,
     next: usize,
@@ -257,7 +257,7 @@ impl Budget {
 }
 
 /// A deferred refresh waiting for a decision point the user sees.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Pending {
     ty: EventType,
     since_ms: i64,
@@ -267,16 +267,26 @@ struct Pending {
 }
 
 /// Counters the gate keeps.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GateCounters {
     pub suppressed_by_budget: u64,
     pub stale_marks: u64,
     pub marks_absorbed: u64,
 }
 
+/// What of the gate changes over time (its settings come from the config).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GateState {
+    last_refresh_ms: Option<i64>,
+    armed: bool,
+    budget: Budget,
+    pending: Option<Pending>,
+    counters: GateCounters,
+}
+
 /// Decides refreshes; remembers when the content was last refreshed, whether
 /// the model is armed, recent refreshes (budget) and a pending stale mark.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RefreshGate {
     threshold: f32,
     hysteresis: Option<f32>,
@@ -449,6 +459,31 @@ impl RefreshGate {
         }
         self.refreshed(now_ms, d.slot);
         Some(d)
+    }
+
+    /// The gate's changing state, for snapshots.
+    pub(crate) fn export(&self) -> GateState {
+        GateState {
+            last_refresh_ms: self.last_refresh_ms,
+            armed: self.armed,
+            budget: self.budget.clone(),
+            pending: self.pending,
+            counters: self.counters,
+        }
+    }
+
+    /// Restores exported state; refuses state that does not fit this gate.
+    pub(crate) fn import(&mut self, s: GateState) -> Result<(), String> {
+        let cap = self.budget.times.len();
+        if s.budget.times.len() != cap || s.budget.len > cap || (cap > 0 && s.budget.next >= cap) {
+            return Err("policy budget ring does not fit the configured budget".into());
+        }
+        self.last_refresh_ms = s.last_refresh_ms;
+        self.armed = s.armed;
+        self.budget = s.budget;
+        self.pending = s.pending;
+        self.counters = s.counters;
+        Ok(())
     }
 
     /// When the content was last refreshed.

@@ -226,7 +226,7 @@ pub fn validate(rules: &[TriggerRule]) -> Result<(), TriggerError> {
 }
 
 /// A rule compiled for matching: the type resolved, times in ms.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Compiled {
     ty: EventType,
     rule: TriggerRule,
@@ -247,7 +247,7 @@ pub(crate) struct Fired {
 }
 
 /// The compiled rules and their debounce state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Triggers {
     rules: Vec<Compiled>,
     /// Matching events ignored by a debounce window.
@@ -274,6 +274,29 @@ impl Triggers {
                 .collect(),
             debounced: 0,
         }
+    }
+
+    /// When each rule last fired, and the debounce count, for snapshots.
+    pub(crate) fn export(&self) -> (Vec<Option<i64>>, u64) {
+        (
+            self.rules.iter().map(|c| c.last_fired_ms).collect(),
+            self.debounced,
+        )
+    }
+
+    /// Restores exported state; refuses a different number of rules.
+    pub(crate) fn import(
+        &mut self,
+        (fired, debounced): (Vec<Option<i64>>, u64),
+    ) -> Result<(), String> {
+        if fired.len() != self.rules.len() {
+            return Err("trigger rules differ from the snapshot's".into());
+        }
+        for (c, t) in self.rules.iter_mut().zip(fired) {
+            c.last_fired_ms = t;
+        }
+        self.debounced = debounced;
+        Ok(())
     }
 
     /// The first rule the event matches, if it is not debounced.

@@ -1,0 +1,267 @@
+//! Persisted runtime state: a versioned, checksummed container around a
+//! bincode 2 payload, written atomically (temporary file, fsync, rename,
+//! fsync of the folder), so an app killed at any moment leaves either the
+//! old snapshot or the new one, never a torn file.
+//!
+//! Layout (little-endian):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 8 | magic `EISNAP\r\n` |
+//! | 4 | format version ([`FORMAT_VERSION`]) |
+//! | 8 | FNV-1a 64 of the feature spec hash and fence ids the state was built for |
+//! | 8 | payload length |
+//! | 8 | FNV-1a 64 of the payload |
+//! | n | payload (bincode 2, serde, standard config, 64 MiB limit) |
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The file's first bytes.
+pub const MAGIC: &[u8; 8] = b"EISNAP\r\n";
+/// The container and payload version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8;
+/// Payloads larger than this are refused (and never allocated when decoding).
+pub const MAX_PAYLOAD: usize = 64 << 20;
+
+/// Why a snapshot could not be written or used. Loading never changes the
+/// runtime when it fails: it keeps the state it had (fresh at start-up).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The file could not be read or written.
+    #[error("snapshot {path}: {why}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        why: String,
+    },
+    /// Shorter than its header or its declared payload.
+    #[error("snapshot is truncated: {got} bytes, expected at least {want}")]
+    Truncated {
+        /// Bytes present.
+        got: usize,
+        /// Bytes needed.
+        want: usize,
+    },
+    /// Not a snapshot at all.
+    #[error("not an edgeintent snapshot (bad magic bytes)")]
+    BadMagic,
+    /// Written by a newer (or unknown) format.
+    #[error("snapshot format version {found} is not supported (this build reads {supported}); start fresh")]
+    Version {
+        /// The file's version.
+        found: u32,
+        /// What this build reads.
+        supported: u32,
+    },
+    /// The payload does not match its checksum.
+    #[error("snapshot is corrupt: checksum mismatch")]
+    Checksum,
+    /// Made for another feature spec or fence set.
+    #[error(
+        "snapshot was made for another configuration (feature spec or fences differ); start fresh"
+    )]
+    ConfigMismatch,
+    /// The payload does not decode into valid state.
+    #[error("snapshot payload is invalid: {0}")]
+    Invalid(String),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_PAYLOAD>()
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    crate::features::fnv1a64(bytes)
+}
+
+/// Wraps a state in the container; `fingerprint` identifies the configuration.
+pub(crate) fn encode<T: Serialize>(state: &T, fingerprint: u64) -> Result<Vec<u8>, SnapshotError> {
+    let payload = bincode::serde::encode_to_vec(state, config())
+        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&fingerprint.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Checks the container and returns its payload.
+pub fn open(bytes: &[u8], fingerprint: u64) -> Result<&[u8], SnapshotError> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
+            SnapshotError::Truncated {
+                got: bytes.len(),
+                want: HEADER_LEN,
+            }
+        } else {
+            SnapshotError::BadMagic
+        });
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(SnapshotError::Truncated {
+            got: bytes.len(),
+            want: HEADER_LEN,
+        });
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        return Err(SnapshotError::Version {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let len = u64_at(bytes, 20);
+    if len > MAX_PAYLOAD as u64 {
+        return Err(SnapshotError::Invalid(format!(
+            "payload of {len} bytes exceeds the {MAX_PAYLOAD}-byte limit"
+        )));
+    }
+    let want = HEADER_LEN + len as usize;
+    if bytes.len() < want {
+        return Err(SnapshotError::Truncated {
+            got: bytes.len(),
+            want,
+        });
+    }
+    let payload = &bytes[HEADER_LEN..want];
+    if fnv(payload) != u64_at(bytes, 28) {
+        return Err(SnapshotError::Checksum);
+    }
+    if u64_at(bytes, 12) != fingerprint {
+        return Err(SnapshotError::ConfigMismatch);
+    }
+    Ok(payload)
+}
+
+/// Decodes a payload (already checked by [`open`]); never panics, never
+/// allocates beyond [`MAX_PAYLOAD`].
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, SnapshotError> {
+    let (state, used) = bincode::serde::decode_from_slice::<T, _>(payload, config())
+        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+    if used != payload.len() {
+        return Err(SnapshotError::Invalid(format!(
+            "{} trailing bytes after the state",
+            payload.len() - used
+        )));
+    }
+    Ok(state)
+}
+
+/// Writes `bytes` to `path` atomically. `before_rename` runs after the
+/// temporary file is complete and synced; an error from it aborts the write
+/// as a crash would (tests use it to stand for a kill at that moment).
+pub(crate) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce() -> std::io::Result<()>,
+) -> Result<(), SnapshotError> {
+    let io = |e: std::io::Error| SnapshotError::Io {
+        path: path.to_owned(),
+        why: e.to_string(),
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    before_rename().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    // The rename itself must reach the disk.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole snapshot file.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, SnapshotError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| SnapshotError::Io {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?
+        .len();
+    if len > (HEADER_LEN + MAX_PAYLOAD) as u64 {
+        return Err(SnapshotError::Invalid(format!(
+            "file of {len} bytes is larger than any snapshot"
+        )));
+    }
+    std::fs::read(path).map_err(|e| SnapshotError::Io {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_kind_of_damage_is_named() {
+        let state = (42u32, vec![1.5f32, 2.5], String::from("x"));
+        let bytes = encode(&state, 7).unwrap();
+        let back: (u32, Vec<f32>, String) = decode_payload(open(&bytes, 7).unwrap()).unwrap();
+        assert_eq!(back, state);
+        assert!(matches!(
+            open(&bytes, 8),
+            Err(SnapshotError::ConfigMismatch)
+        ));
+        for cut in [0, 3, 8, HEADER_LEN - 1, bytes.len() - 1] {
+            assert!(
+                matches!(open(&bytes[..cut], 7), Err(SnapshotError::Truncated { .. })),
+                "cut at {cut}"
+            );
+        }
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 0x40;
+        assert!(matches!(open(&flipped, 7), Err(SnapshotError::Checksum)));
+        let mut future = bytes.clone();
+        future[8] = 2;
+        let e = open(&future, 7).unwrap_err();
+        assert!(matches!(e, SnapshotError::Version { found: 2, .. }), "{e}");
+        assert!(matches!(
+            open(b"PK\x03\x04 not ours", 7),
+            Err(SnapshotError::BadMagic)
+        ));
+        let mut huge = bytes.clone();
+        huge[20..28].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(open(&huge, 7), Err(SnapshotError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_kill_before_the_rename_leaves_the_previous_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.snap");
+        write_atomic(&path, b"first", || Ok(())).unwrap();
+        let crash = write_atomic(&path, b"second", || {
+            Err(std::io::Error::other("killed before rename"))
+        });
+        assert!(crash.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        // The next save replaces the leftover temporary file.
+        write_atomic(&path, b"third", || Ok(())).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"third");
+        assert!(!dir.path().join("state.snap.tmp").exists());
+    }
+}
