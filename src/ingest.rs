@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::event::Event;
+use crate::event::{parse_line, Event, EventError, Parsed};
 
 /// Why a push did not enqueue the event. The event is handed back.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -22,6 +22,9 @@ pub enum PushError {
     /// The runtime is gone.
     #[error("runtime is closed; event not accepted")]
     Closed(Box<Event>),
+    /// The JSON given to [`Producer::push_json`] is not a valid event; counted.
+    #[error("invalid event: {0}")]
+    Invalid(EventError),
 }
 
 /// Counters shared by every producer and the runtime.
@@ -29,6 +32,8 @@ pub enum PushError {
 pub(crate) struct IngestCounters {
     pub(crate) pushed: AtomicU64,
     pub(crate) dropped_full: AtomicU64,
+    pub(crate) invalid: AtomicU64,
+    pub(crate) unknown: AtomicU64,
 }
 
 /// A handle app threads use to push events; cheap to clone, `Send + Sync`.
@@ -39,6 +44,23 @@ pub struct Producer {
 }
 
 impl Producer {
+    /// Parses one event of the trace contract (a JSON object) and pushes it.
+    /// An unknown `type` is counted and skipped (`Ok`); invalid JSON or
+    /// impossible values are counted and returned as [`PushError::Invalid`].
+    pub fn push_json(&self, json: &str) -> Result<(), PushError> {
+        match parse_line(json) {
+            Ok(Parsed::Event(e)) => self.push(e),
+            Ok(Parsed::Unknown { .. }) => {
+                self.counters.unknown.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+                Err(PushError::Invalid(e))
+            }
+        }
+    }
+
     /// Enqueues an event without blocking. On a full channel the event is dropped,
     /// counted in `Stats::events_dropped_full`, and returned inside the error.
     pub fn push(&self, event: Event) -> Result<(), PushError> {
@@ -91,6 +113,14 @@ impl Ingest {
 
     pub(crate) fn pushed(&self) -> u64 {
         self.counters.pushed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn invalid(&self) -> u64 {
+        self.counters.invalid.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn unknown(&self) -> u64 {
+        self.counters.unknown.load(Ordering::Relaxed)
     }
 
     pub(crate) fn dropped_full(&self) -> u64 {

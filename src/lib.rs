@@ -31,6 +31,7 @@ mod error;
 pub mod eval;
 mod event;
 mod features;
+pub mod ffi;
 mod geo;
 mod graph;
 mod ingest;

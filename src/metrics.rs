@@ -53,6 +53,16 @@ impl LatencyHistogram {
         self.total
     }
 
+    /// Non-empty buckets as `[upper bound ns, count]`, in order.
+    pub(crate) fn buckets(&self) -> Vec<[u64; 2]> {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(b, c)| [Self::upper(b), *c])
+            .collect()
+    }
+
     /// The `q` quantile (0..=1), `None` when empty.
     pub(crate) fn quantile(&self, q: f64) -> Option<u64> {
         if self.total == 0 {

@@ -91,6 +91,10 @@ pub struct Stats {
     pub events_pushed: u64,
     /// Events dropped because the channel was full.
     pub events_dropped_full: u64,
+    /// JSON events refused by [`Producer::push_json`] (bad JSON or values).
+    pub events_invalid: u64,
+    /// JSON events of an unknown `type`, skipped.
+    pub events_unknown: u64,
     /// Events folded into the state.
     pub events_processed: u64,
     /// Events rejected (impossible values, clock skew).
@@ -133,6 +137,11 @@ pub struct Stats {
     pub decision_latency_p50_ns: Option<u64>,
     /// 99th percentile of the same, ns.
     pub decision_latency_p99_ns: Option<u64>,
+    /// The decision-path latency histogram: `[upper bound ns, count]` of each
+    /// non-empty log-linear bucket (8 per power of two).
+    pub decision_latency_histogram: Vec<[u64; 2]>,
+    /// Decisions the rules made because the model was missing or failed.
+    pub fallback_decisions: u64,
     /// Whether a model is in use.
     pub model: ModelStatus,
     /// Geofence counters, when geofencing is configured.
@@ -784,6 +793,8 @@ impl Runtime {
         Stats {
             events_pushed: self.ingest.pushed(),
             events_dropped_full: self.ingest.dropped_full(),
+            events_invalid: self.ingest.invalid(),
+            events_unknown: self.ingest.unknown(),
             events_processed: c.processed,
             events_rejected: c.rejected,
             decision_points: c.decision_points,
@@ -805,6 +816,11 @@ impl Runtime {
             decision_latency_samples: self.latency.count(),
             decision_latency_p50_ns: self.latency.quantile(0.5),
             decision_latency_p99_ns: self.latency.quantile(0.99),
+            decision_latency_histogram: self.latency.buckets(),
+            fallback_decisions: (0..REASON_COUNT)
+                .filter(|&i| matches!(Reason::from_index(i), Some(Reason::Fallback(_))))
+                .map(|i| c.by_reason[i])
+                .sum(),
             model: self.model_status.clone(),
             geofence: self.geo.as_ref().map(|g| g.stats),
         }
