@@ -648,7 +648,15 @@ impl FeatureState {
                         (Weight::Value, EventKind::Custom { value, .. }) => value.unwrap_or(0.0),
                         _ => 0.0,
                     };
-                    *value = decay(*value, *lambda, now_ms - *at_ms) + w;
+                    // Absurd inputs (a scroll of 1e200 px) must not overflow the
+                    // f32 the model reads: bound each event and the running sum.
+                    let w = if w.is_finite() {
+                        w.clamp(-MAX_EVENT_WEIGHT, MAX_EVENT_WEIGHT)
+                    } else {
+                        0.0
+                    };
+                    *value = (decay(*value, *lambda, now_ms - *at_ms) + w)
+                        .clamp(-MAX_DECAYED, MAX_DECAYED);
                     *at_ms = now_ms;
                 }
                 Slot::CountSince { sel, reset, n } => {
@@ -738,6 +746,11 @@ fn log_age(since: Option<i64>, now_ms: i64, cap_s: f64) -> f32 {
     let s = since.map_or(cap_s, |t| ms_to_s(now_ms - t).min(cap_s));
     s.ln_1p() as f32
 }
+
+/// Largest weight one event adds to a decayed rate (1e6: a million kpx of scroll).
+const MAX_EVENT_WEIGHT: f64 = 1e6;
+/// Largest magnitude of a decayed rate: far beyond real use, far below f32::MAX.
+const MAX_DECAYED: f64 = 1e12;
 
 fn decay(value: f64, lambda: f64, dt_ms: i64) -> f64 {
     if value == 0.0 {
