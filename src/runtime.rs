@@ -25,6 +25,9 @@ use crate::recurrent::RecurrentModel;
 use crate::snapshot::SnapshotError;
 use crate::triggers::{TriggerAction, Triggers};
 
+/// Ticks further behind than this are skipped rather than run (see `run_ticks`).
+const MAX_TICK_CATCHUP_MS: i64 = 3_600_000;
+
 /// A moment at which the runtime considers refreshing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecisionPoint {
@@ -103,6 +106,8 @@ pub struct Stats {
     pub decision_points: u64,
     /// Of those, periodic ticks.
     pub ticks: u64,
+    /// Ticks skipped after a jump of more than an hour in event time.
+    pub ticks_skipped: u64,
     /// Decision points skipped because of the cooldown.
     pub suppressed_by_cooldown: u64,
     /// Refreshes held back by the hourly budget.
@@ -158,6 +163,7 @@ struct Counters {
     model_calls: u64,
     model_errors: u64,
     decisions_dropped: u64,
+    ticks_skipped: u64,
     by_reason: [u64; REASON_COUNT],
     by_action: [u64; Action::ALL.len()],
 }
@@ -573,6 +579,16 @@ impl Runtime {
     }
 
     fn run_ticks(&mut self, now_ms: i64) {
+        // A clock jump (or a far-future timestamp) must not replay millions of
+        // ticks: only the last hour of missed ticks is run, the rest skipped.
+        if let Some(t) = self
+            .next_tick_ms
+            .filter(|&t| now_ms - t > MAX_TICK_CATCHUP_MS)
+        {
+            let skip = (now_ms - t - MAX_TICK_CATCHUP_MS) / self.tick_ms.max(1);
+            self.counters.ticks_skipped += skip as u64;
+            self.next_tick_ms = Some(t + skip * self.tick_ms.max(1));
+        }
         while let Some(t) = self.next_tick_ms {
             if t > now_ms || !self.features.home_visible() {
                 break;
@@ -799,6 +815,7 @@ impl Runtime {
             events_rejected: c.rejected,
             decision_points: c.decision_points,
             ticks: c.ticks,
+            ticks_skipped: c.ticks_skipped,
             suppressed_by_cooldown: c.suppressed,
             suppressed_by_budget: self.gate.counters.suppressed_by_budget,
             triggers_debounced: self.triggers.debounced,
@@ -1065,6 +1082,20 @@ mod tests {
         assert_eq!(rt.stats().events_processed, 2);
         let reasons: Vec<_> = rx.try_iter().map(|d| d.reason.as_str()).collect();
         assert_eq!(reasons, ["staleness", "trigger:pull_to_refresh"]);
+    }
+
+    #[test]
+    fn a_clock_jump_runs_at_most_an_hour_of_ticks() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        rt.process(ev(0, EventKind::AppForeground)).unwrap();
+        rt.process(ev(1_000, home())).unwrap();
+        let year = 365 * 86_400_000;
+        rt.process(ev(year, EventKind::Search { query_len: None }))
+            .unwrap();
+        let s = rt.stats();
+        assert!(s.ticks <= 121, "{}", s.ticks);
+        assert!(s.ticks_skipped > 1_000_000, "{}", s.ticks_skipped);
+        assert_eq!(rt.next_wakeup_ms().map(|t| t > year - 30_000), Some(true));
     }
 
     #[test]

@@ -149,6 +149,19 @@ pub fn open(bytes: &[u8], fingerprint: u64) -> Result<&[u8], SnapshotError> {
     Ok(payload)
 }
 
+/// A copy of the valid snapshot `base` (its version and configuration) with
+/// `payload` in place of its state, length and checksum updated: for fuzzing
+/// the decoder behind the container checks, and for tools that rewrite state.
+pub fn reseal(base: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&base[..HEADER_LEN.min(base.len())]);
+    out.resize(HEADER_LEN, 0);
+    out[20..28].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    out[28..36].copy_from_slice(&fnv(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
 /// Decodes a payload (already checked by [`open`]); never panics, never
 /// allocates beyond [`MAX_PAYLOAD`].
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, SnapshotError> {
