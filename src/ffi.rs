@@ -240,22 +240,22 @@ pub unsafe extern "C" fn ei_poll_decision(
     })
 }
 
-/// Saves the runtime's state to `path` atomically (after processing pushed
-/// events). 0 ok, <0 error.
+/// A snapshot call: checks the handle and path, then runs `f` on the runtime.
 ///
 /// # Safety
 /// `rt` is NULL or a live handle; `path` is NULL or a NUL-terminated string.
-#[no_mangle]
-pub unsafe extern "C" fn ei_snapshot_save(rt: *const EiRuntime, path: *const c_char) -> c_int {
+unsafe fn with_snapshot(
+    rt: *const EiRuntime,
+    path: *const c_char,
+    f: impl FnOnce(&mut Runtime, &str) -> Result<(), crate::snapshot::SnapshotError>,
+) -> c_int {
     guard(EI_ERR_INTERNAL, || {
         // SAFETY: forwarded contract.
         let (h, path) = match unsafe { (handle(rt), arg(path, "path")) } {
             (Ok(h), Ok(p)) => (h, p),
             (Err(c), _) | (_, Err(c)) => return c,
         };
-        let mut inner = h.lock();
-        inner.rt.pump();
-        match inner.rt.save_snapshot(path) {
+        match f(&mut h.lock().rt, path) {
             Ok(()) => 0,
             Err(e) => {
                 set_error(e.to_string());
@@ -263,6 +263,22 @@ pub unsafe extern "C" fn ei_snapshot_save(rt: *const EiRuntime, path: *const c_c
             }
         }
     })
+}
+
+/// Saves the runtime's state to `path` atomically (after processing pushed
+/// events). 0 ok, <0 error.
+///
+/// # Safety
+/// `rt` is NULL or a live handle; `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ei_snapshot_save(rt: *const EiRuntime, path: *const c_char) -> c_int {
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_snapshot(rt, path, |rt, path| {
+            rt.pump();
+            rt.save_snapshot(path)
+        })
+    }
 }
 
 /// Restores state from a snapshot file. On any error (missing, truncated,
@@ -273,20 +289,8 @@ pub unsafe extern "C" fn ei_snapshot_save(rt: *const EiRuntime, path: *const c_c
 /// `rt` is NULL or a live handle; `path` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ei_snapshot_load(rt: *const EiRuntime, path: *const c_char) -> c_int {
-    guard(EI_ERR_INTERNAL, || {
-        // SAFETY: forwarded contract.
-        let (h, path) = match unsafe { (handle(rt), arg(path, "path")) } {
-            (Ok(h), Ok(p)) => (h, p),
-            (Err(c), _) | (_, Err(c)) => return c,
-        };
-        match h.lock().rt.load_snapshot(path) {
-            Ok(()) => 0,
-            Err(e) => {
-                set_error(e.to_string());
-                EI_ERR_SNAPSHOT
-            }
-        }
-    })
+    // SAFETY: forwarded contract.
+    unsafe { with_snapshot(rt, path, |rt, path| rt.load_snapshot(path)) }
 }
 
 /// Writes the runtime's counters as JSON into `buf`: the number of bytes

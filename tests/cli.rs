@@ -24,6 +24,26 @@ fn assert_no_panic(out: &Output) {
     assert!(!err.contains("panicked"), "panic in stderr: {err}");
 }
 
+/// Runs a command that prints JSON; asserts success and parses stdout.
+fn edgeintent_json(args: &[&str]) -> serde_json::Value {
+    let out = edgeintent(args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs `edgeintent replay` with `--summary` added; asserts success and
+/// returns the output and the summary JSON.
+fn replay_with_summary(args: &[&str]) -> (Output, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let mut all = vec!["replay", "--summary", summary.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = edgeintent(&all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    (out, s)
+}
+
 /// A config like the shipped one but using another model file.
 fn config_with_model(dir: &Path, model: &Path) -> PathBuf {
     let cfg = serde_json::json!({
@@ -108,18 +128,7 @@ fn a_malformed_line_fails_naming_the_line_without_panicking() {
 
 #[test]
 fn skip_invalid_completes_and_counts_the_skipped_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let summary = dir.path().join("s.json");
-    let out = edgeintent(&[
-        "replay",
-        "--skip-invalid",
-        "--summary",
-        summary.to_str().unwrap(),
-        "fixtures/malformed_line.jsonl",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let (out, s) = replay_with_summary(&["--skip-invalid", "fixtures/malformed_line.jsonl"]);
     assert_eq!(s["read"]["skipped_invalid"], 1);
     assert_eq!(s["read"]["events"], 3);
     assert!(text(&out.stdout).contains("trigger:pull_to_refresh"));
@@ -526,7 +535,7 @@ fn bad_dedup_settings_name_the_field() {
 
 #[test]
 fn evaluate_scores_our_policy_next_to_every_baseline() {
-    let out = edgeintent(&[
+    let r = edgeintent_json(&[
         "evaluate",
         "--truth",
         "fixtures/example_truth.jsonl",
@@ -535,8 +544,6 @@ fn evaluate_scores_our_policy_next_to_every_baseline() {
         "--json",
         "fixtures/example_trace.jsonl",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ps = r["policies"].as_array().unwrap();
     let names: Vec<&str> = ps.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -640,25 +647,13 @@ fn evaluate_rejects_mismatched_inputs_and_bad_configs_by_name() {
 
 #[test]
 fn replay_with_a_user_id_uses_that_users_bucket_threshold() {
-    let dir = tempfile::tempdir().unwrap();
-    let summary = dir.path().join("s.json");
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(root().join("models/config.json")).unwrap())
             .unwrap();
     let thresholds = cfg["policy"]["buckets"]["thresholds"].as_array().unwrap();
     let mut seen = std::collections::BTreeSet::new();
     for user in ["alice", "bob", "carol", "dave", "erin", "frank"] {
-        let out = edgeintent(&[
-            "replay",
-            "--user-id",
-            user,
-            "--summary",
-            summary.to_str().unwrap(),
-            "fixtures/example_trace.jsonl",
-        ]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        let (_, s) = replay_with_summary(&["--user-id", user, "fixtures/example_trace.jsonl"]);
         let b = s["runtime"]["bucket"].as_u64().unwrap() as usize;
         let t = s["runtime"]["threshold"].as_f64().unwrap();
         assert!((t - thresholds[b].as_f64().unwrap()).abs() < 1e-6);
@@ -669,18 +664,12 @@ fn replay_with_a_user_id_uses_that_users_bucket_threshold() {
 
 #[test]
 fn replay_with_sampled_locations_uses_few_fixes_and_names_the_fences() {
-    let dir = tempfile::tempdir().unwrap();
-    let summary = dir.path().join("s.json");
-    let out = edgeintent(&[
-        "replay",
+    let (out, s) = replay_with_summary(&[
         "--config",
         "fixtures/geo/config.json",
         "--sample-locations",
-        "--summary",
-        summary.to_str().unwrap(),
         "fixtures/geo/trace.jsonl",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -702,8 +691,6 @@ fn replay_with_sampled_locations_uses_few_fixes_and_names_the_fences() {
     assert!(lines.iter().any(
         |d| d["action"] == "set_location_interval" && d["interval_s"].as_f64().unwrap() >= 5.0
     ));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let (used, all) = (
         s["read"]["location_fixes_used"].as_u64().unwrap(),
         s["read"]["location_fixes"].as_u64().unwrap(),
@@ -714,7 +701,7 @@ fn replay_with_sampled_locations_uses_few_fixes_and_names_the_fences() {
 
 #[test]
 fn geo_eval_compares_adaptive_with_fixed_sampling() {
-    let out = edgeintent(&[
+    let r = edgeintent_json(&[
         "geo-eval",
         "--config",
         "fixtures/geo/config.json",
@@ -723,8 +710,6 @@ fn geo_eval_compares_adaptive_with_fixed_sampling() {
         "--json",
         "fixtures/geo/trace.jsonl",
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = r["samplers"].as_array().unwrap();
     let names: Vec<&str> = s.iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["adaptive", "fixed 10s", "fixed 60s"]);
@@ -757,22 +742,15 @@ fn leaving_the_coverage_requests_one_and_the_replay_answers_it() {
         .collect();
     let trace_path = dir.path().join("t.jsonl");
     std::fs::write(&trace_path, trace).unwrap();
-    let summary = dir.path().join("s.json");
-    let out = edgeintent(&[
-        "replay",
+    let (out, s) = replay_with_summary(&[
         "--config",
         cfg_path.to_str().unwrap(),
-        "--summary",
-        summary.to_str().unwrap(),
         trace_path.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let requests = stdout.matches("\"request_coverage\"").count();
     assert_eq!(requests, 3, "at ~1, ~2 and ~3 km: {stdout}");
     assert!(stdout.contains(r#""reason":"coverage:exit""#));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(s["read"]["coverage_answers"], 3);
 }
 

@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from geo_traces import generate, write_jsonl
+from generate import write_jsonl
+from geo_traces import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "fixtures" / "geo" / "config.json"

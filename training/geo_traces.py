@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from generate import write_jsonl
+
 ROOT = Path(__file__).resolve().parent.parent
 AIRPORTS = ROOT / "fixtures" / "geo" / "airports.json"
 EARTH_M = 6_371_008.8
@@ -206,13 +208,6 @@ def config(out: Path, feature_spec: str) -> None:
         "geofence": {"fences": fences, "dwell_enter_s": 5, "dwell_exit_s": 30, "exit_margin_m": 25},
     }
     out.write_text(json.dumps(cfg, indent=1) + "\n")
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        for r in rows:
-            f.write(json.dumps(r, separators=(",", ":")) + "\n")
 
 
 def main() -> None:

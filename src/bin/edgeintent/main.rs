@@ -293,13 +293,7 @@ struct EvaluateArgs {
 
 fn evaluate(a: EvaluateArgs) -> Result<ExitCode, Error> {
     use edgeintent::eval;
-    if a.truth.len() != a.traces.len() {
-        return Err(Error::Usage(format!(
-            "{} traces but {} --truth files: give one truth file per trace, in the same order",
-            a.traces.len(),
-            a.truth.len()
-        )));
-    }
+    check_pairs(a.traces.len(), a.truth.len())?;
     if let Some(t) = a.sweep.iter().find(|t| !(0.0..=1.0).contains(*t)) {
         return Err(Error::Usage(format!(
             "--sweep-threshold: {t} is outside [0, 1]"
@@ -328,15 +322,32 @@ fn evaluate(a: EvaluateArgs) -> Result<ExitCode, Error> {
     let bar = progress_bar(total, "evaluate");
     let report = eval::evaluate(&candidates, &scenarios, |n| bar.inc(n))?;
     bar.finish_and_clear();
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?
-        );
+    print_report(&report, a.json, eval::render_table)
+}
+
+/// JSON (with `--json`) or the table, on stdout.
+fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    table: impl Fn(&R) -> String,
+) -> Result<ExitCode, Error> {
+    if json {
+        let text = serde_json::to_string_pretty(report).map_err(|e| Error::Usage(e.to_string()))?;
+        println!("{text}");
     } else {
-        print!("{}", eval::render_table(&report));
+        print!("{}", table(report));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One truth file per trace, in order.
+fn check_pairs(traces: usize, truths: usize) -> Result<(), Error> {
+    if truths == traces {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{traces} traces but {truths} --truth files: give one truth file per trace, in the same order"
+    )))
 }
 
 fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
@@ -357,13 +368,7 @@ fn geo_eval(
     traces: &[PathBuf],
 ) -> Result<ExitCode, Error> {
     use edgeintent::eval;
-    if truth.len() != traces.len() {
-        return Err(Error::Usage(format!(
-            "{} traces but {} --truth files: give one truth file per trace, in the same order",
-            traces.len(),
-            truth.len()
-        )));
-    }
+    check_pairs(traces.len(), truth.len())?;
     if let Some(s) = fixed.iter().find(|s| !s.is_finite() || **s <= 0.0) {
         return Err(Error::Usage(format!(
             "--fixed: {s} is not a positive number of seconds"
@@ -389,15 +394,7 @@ fn geo_eval(
     let bar = progress_bar(total, "geo-eval");
     let report = eval::geo_evaluate(&config, &samplers, &scenarios, |n| bar.inc(n))?;
     bar.finish_and_clear();
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?
-        );
-    } else {
-        print!("{}", eval::render_geo_table(&report));
-    }
-    Ok(ExitCode::SUCCESS)
+    print_report(&report, json, eval::render_geo_table)
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<Config, Error> {
