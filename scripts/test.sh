@@ -25,6 +25,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 
+step "cargo build (the binary, and the cdylib the C example links against)"
+cargo build --quiet
+
 step "cargo test (unit, integration, doc)"
 cargo test --all-targets --quiet
 cargo test --doc --quiet

@@ -150,7 +150,8 @@ fn build_example(out: &Path, extra: &[&str]) -> bool {
     let lib = lib_dir();
     assert!(
         lib.join("libedgeintent.so").exists(),
-        "{}/libedgeintent.so is missing: the crate's cdylib is built with the tests",
+        "{}/libedgeintent.so is missing: run `cargo build` before `cargo test` \
+         (scripts/test.sh does), since `cargo test` builds only the rlib",
         lib.display()
     );
     let status = Command::new("cc")
