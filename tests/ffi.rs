@@ -326,3 +326,41 @@ fn pushes_from_eight_threads_through_the_c_abi_are_all_accounted_for() {
         ffi::ei_runtime_free(rt);
     }
 }
+
+#[test]
+fn the_c_example_links_against_the_staticlib_too() {
+    let lib = lib_dir().join("libedgeintent.a");
+    assert!(
+        lib.exists(),
+        "{} is missing: run `cargo build` first",
+        lib.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("replay_static");
+    let status = Command::new("cc")
+        .arg(root().join("examples/c/replay.c"))
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(&lib)
+        // tract's assembly kernels carry no GNU-stack note; keep the stack non-executable.
+        .args(["-lpthread", "-ldl", "-lm", "-Wl,-z,noexecstack", "-o"])
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let trace = root().join("fixtures/example_trace.jsonl");
+    let out = Command::new(&exe)
+        .current_dir(root().join("models"))
+        .arg("config.json")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        cli_replay("models/config.json", &trace)
+    );
+}
