@@ -10,7 +10,7 @@
 //! ENTER and EXIT. Fences live in an `rstar` R-tree over Earth-centred
 //! coordinates in metres, so the index works anywhere on the globe.
 
-use rstar::{PointDistance, RTree, RTreeObject, AABB};
+use rstar::{ParentNode, PointDistance, RTree, RTreeNode, RTreeObject, AABB};
 use serde::{Deserialize, Serialize};
 
 /// Mean Earth radius (IUGG), metres.
@@ -455,29 +455,91 @@ impl FenceIndex {
 
     /// The zone nearest to a point (0 m when the point is inside one).
     pub fn nearest(&self, lat: f64, lon: f64) -> Option<Nearest> {
-        self.tree
-            .nearest_neighbor_iter_with_distance_2(self.project(lat, lon))
-            .next()
-            .map(|(z, d2)| Nearest {
-                index: z.index,
-                distance_m: d2.sqrt(),
-            })
+        let mut best = (f64::INFINITY, None);
+        nearest_in(self.tree.root(), self.project(lat, lon), false, &mut best);
+        best.1.map(|index| Nearest {
+            index,
+            distance_m: best.0,
+        })
     }
 
     /// The nearest zone the point is not inside (for sampling: the next
     /// boundary it could cross).
     fn nearest_outside(&self, p: [f64; 2]) -> Option<f64> {
-        self.tree
-            .nearest_neighbor_iter_with_distance_2(p)
-            .map(|(_, d2)| d2)
-            .find(|&d2| d2 > 0.0)
-            .map(f64::sqrt)
+        let mut best = (f64::INFINITY, None);
+        nearest_in(self.tree.root(), p, true, &mut best);
+        best.1.map(|_| best.0)
     }
 
     /// Calls `f` with every fence whose zone may be within `slack_m` of the point.
     fn within(&self, p: [f64; 2], slack_m: f64, mut f: impl FnMut(u32)) {
-        for z in self.tree.locate_within_distance(p, slack_m * slack_m) {
-            f(z.index);
+        within_in(self.tree.root(), p, slack_m * slack_m, &mut f);
+    }
+}
+
+// Depth-first searches over rstar's nodes. rstar's own query iterators keep
+// their heaps and stacks inline only up to a few dozen entries and then
+// allocate; recursing instead keeps the per-fix path allocation-free (the
+// depth is the tree's, about log6 of the fence count).
+
+/// Children per node the ordered search sorts on the stack (rstar's default
+/// nodes hold at most 6; larger ones are searched in their own order).
+const SORTED_CHILDREN: usize = 16;
+
+/// Branch and bound, nearest child first: the zone with the smallest
+/// distance from `p` (skipping zones that contain it, when `outside_only`).
+fn nearest_in(
+    node: &ParentNode<Zone>,
+    p: [f64; 2],
+    outside_only: bool,
+    best: &mut (f64, Option<u32>),
+) {
+    let children = node.children();
+    let mut order = [(0.0f64, 0usize); SORTED_CHILDREN];
+    let n = children.len().min(SORTED_CHILDREN);
+    for (slot, (i, child)) in order.iter_mut().zip(children.iter().enumerate()) {
+        let d2 = match child {
+            RTreeNode::Leaf(z) => z.distance_2(&p),
+            RTreeNode::Parent(c) => c.envelope().distance_2(&p),
+        };
+        *slot = (d2, i);
+    }
+    order[..n].sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let rest = (n..children.len()).map(|i| (0.0, i));
+    for (d2, i) in order[..n].iter().copied().chain(rest) {
+        if d2 > best.0 * best.0 {
+            if i < n {
+                // Sorted: everything after is farther still.
+                break;
+            }
+            continue;
+        }
+        match &children[i] {
+            RTreeNode::Leaf(z) => {
+                let d = (plane_distance(&z.pos, &p) - z.reach_m).max(0.0);
+                if d < best.0 && !(outside_only && d == 0.0) {
+                    *best = (d, Some(z.index));
+                }
+            }
+            RTreeNode::Parent(c) => nearest_in(c, p, outside_only, best),
+        }
+    }
+}
+
+/// Every zone within `max_d2` (squared metres) of `p`.
+fn within_in(node: &ParentNode<Zone>, p: [f64; 2], max_d2: f64, f: &mut impl FnMut(u32)) {
+    for child in node.children() {
+        match child {
+            RTreeNode::Leaf(z) => {
+                if z.distance_2(&p) <= max_d2 {
+                    f(z.index);
+                }
+            }
+            RTreeNode::Parent(n) => {
+                if n.envelope().distance_2(&p) <= max_d2 {
+                    within_in(n, p, max_d2, f);
+                }
+            }
         }
     }
 }
@@ -1149,6 +1211,20 @@ mod tests {
                 let got = index.nearest(la, lo).unwrap().distance_m;
                 let want = brute_nearest(&index, &defs, la, lo);
                 prop_assert!((got - want).abs() < 1e-6 * want.max(1.0), "{} vs {}", got, want);
+                // The nearest zone not containing the point, and every zone within 2 km.
+                let p = index.project(la, lo);
+                let dists: Vec<f64> = defs
+                    .iter()
+                    .map(|f| (plane_distance(&index.project(f.lat, f.lon), &p) - f.radius_m - f.buffer_m).max(0.0))
+                    .collect();
+                let outside = dists.iter().copied().filter(|&d| d > 0.0).fold(f64::INFINITY, f64::min);
+                let got_out = index.nearest_outside(p).unwrap_or(f64::INFINITY);
+                prop_assert!(got_out == outside || (got_out - outside).abs() < 1e-6 * outside.max(1.0));
+                let mut near = Vec::new();
+                index.within(p, 2_000.0, |i| near.push(i));
+                near.sort_unstable();
+                let want_near: Vec<u32> = (0..dists.len() as u32).filter(|&i| dists[i as usize] <= 2_000.0).collect();
+                prop_assert_eq!(near, want_near);
             }
         }
 

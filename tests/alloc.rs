@@ -201,3 +201,58 @@ fn location_fixes_through_the_geofences_allocate_nothing() {
     assert!(taken > 100, "fence and interval decisions ({taken})");
     assert_eq!(allocs, 0, "allocations in the geofence path");
 }
+
+#[test]
+fn location_fixes_among_ten_thousand_fences_allocate_nothing() {
+    use edgeintent::{EventKind, FenceDef, GeofenceConfig, SamplingConfig};
+    // A deterministic scatter over 200 km x 200 km, as in `benches/geo.rs`.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let fences: Vec<FenceDef> = (0..10_000)
+        .map(|i| FenceDef {
+            id: format!("f{i}"),
+            lat: 47.0 + 1.8 * next(),
+            lon: 10.0 + 2.6 * next(),
+            radius_m: 100.0 + 900.0 * next(),
+            buffer_m: 500.0,
+            category: String::new(),
+        })
+        .collect();
+    let mut cfg = Config::from_file(root().join("fixtures/geo/config.json")).unwrap();
+    cfg.geofence = Some(GeofenceConfig {
+        coverage: None,
+        fences,
+        dwell_enter_s: 5.0,
+        dwell_exit_s: 30.0,
+        exit_margin_m: 25.0,
+        sampling: SamplingConfig::default(),
+    });
+    let mut rt = Runtime::builder().config(cfg).build().unwrap();
+    // A 12 m/s drive across the region, one fix a second.
+    let fix = |i: usize| Event {
+        ts_ms: 1_000_000 + i as i64 * 1_000,
+        kind: EventKind::Location {
+            lat: 47.2 + i as f64 * 0.000_08,
+            lon: 10.2 + i as f64 * 0.000_11,
+            accuracy_m: 15.0,
+            speed_mps: Some(12.0),
+        },
+    };
+    let events: Vec<Event> = (0..4_000).map(fix).collect();
+    let (warm, rest) = events.split_at(100);
+    run(&mut rt, warm.to_vec());
+    let rest = rest.to_vec();
+    let (taken, allocs) = count_allocs(|| run(&mut rt, rest));
+    let geo = rt.stats().geofence.unwrap();
+    assert!(geo.enters >= 3, "{geo:?}");
+    assert!(taken > 100);
+    assert_eq!(
+        allocs, 0,
+        "allocations in the geofence path with 10,000 fences"
+    );
+}
