@@ -46,24 +46,47 @@ enum TruthRecord {
     Other,
 }
 
+/// Opens a file for buffered reading; the error names it.
+fn open(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
+    let f = std::fs::File::open(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    Ok(std::io::BufReader::new(f))
+}
+
+/// Feeds every non-blank JSON Lines record of `input` to `f`, which gets a
+/// maker of errors that name `origin` and the line.
+fn read_records<T: serde::de::DeserializeOwned>(
+    input: impl BufRead,
+    origin: &str,
+    mut f: impl FnMut(T, &dyn Fn(String) -> Error) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for (i, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| Error::Io {
+            path: origin.to_owned(),
+            why: e.to_string(),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| Error::Io {
+            path: origin.to_owned(),
+            why: format!("line {}: {why}", i + 1),
+        };
+        let record = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        f(record, &bad)?;
+    }
+    Ok(())
+}
+
 impl Truth {
     /// Reads a truth file (JSON Lines, see `training/generate.py`): records of
     /// `kind` `want_fresh` with `start_ms` and `end_ms`; other kinds are ignored.
     pub fn from_reader(input: impl BufRead, origin: &str) -> Result<Truth, Error> {
         let mut want_fresh = Vec::new();
-        for (i, line) in input.lines().enumerate() {
-            let line = line.map_err(|e| Error::Io {
-                path: origin.to_owned(),
-                why: e.to_string(),
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let bad = |why: String| Error::Io {
-                path: origin.to_owned(),
-                why: format!("line {}: {why}", i + 1),
-            };
-            match serde_json::from_str::<TruthRecord>(&line).map_err(|e| bad(e.to_string()))? {
+        read_records(input, origin, |record, bad| {
+            match record {
                 TruthRecord::WantFresh { start_ms, end_ms } if end_ms < start_ms => {
                     return Err(bad(format!(
                         "want_fresh ends ({end_ms}) before it starts ({start_ms})"
@@ -72,30 +95,23 @@ impl Truth {
                 TruthRecord::WantFresh { start_ms, end_ms } => want_fresh.push((start_ms, end_ms)),
                 TruthRecord::Other => {}
             }
-        }
+            Ok(())
+        })?;
         want_fresh.sort_unstable();
         Ok(Truth { want_fresh })
     }
 
     /// Reads a truth file from disk.
     pub fn from_file(path: &std::path::Path) -> Result<Truth, Error> {
-        let f = std::fs::File::open(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            why: e.to_string(),
-        })?;
-        Truth::from_reader(std::io::BufReader::new(f), &path.display().to_string())
+        Truth::from_reader(open(path)?, &path.display().to_string())
     }
 }
 
 /// Reads a whole trace into memory (unknown event types are skipped; with
 /// `skip_invalid`, so are invalid lines).
 pub fn load_trace(path: &std::path::Path, skip_invalid: bool) -> Result<Vec<Event>, Error> {
-    let f = std::fs::File::open(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        why: e.to_string(),
-    })?;
     let mut events = Vec::new();
-    for item in TraceReader::new(std::io::BufReader::new(f)) {
+    for item in TraceReader::new(open(path)?) {
         match item {
             Ok((_, Parsed::Event(e))) => events.push(e),
             Ok((_, Parsed::Unknown { .. })) => {}
@@ -658,21 +674,9 @@ impl GeoTruth {
     /// Reads a truth file: a `trace` record and `visit` records.
     pub fn from_file(path: &std::path::Path) -> Result<GeoTruth, Error> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: origin.clone(),
-            why: e.to_string(),
-        })?;
         let mut t = GeoTruth::default();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let bad = |why: String| Error::Io {
-                path: origin.clone(),
-                why: format!("line {}: {why}", i + 1),
-            };
-            match serde_json::from_str::<GeoRecord>(line).map_err(|e| bad(e.to_string()))? {
+        read_records(open(path)?, &origin, |record, bad| {
+            match record {
                 GeoRecord::Trace { start_ms, end_ms } => t.span_ms = (start_ms, end_ms),
                 GeoRecord::Visit(v) if v.exit_ms < v.enter_ms => {
                     return Err(bad(format!("visit of {} exits before it enters", v.fence)))
@@ -680,7 +684,8 @@ impl GeoTruth {
                 GeoRecord::Visit(v) => t.visits.push(v),
                 GeoRecord::Other => {}
             }
-        }
+            Ok(())
+        })?;
         if t.span_ms.1 <= t.span_ms.0 {
             return Err(Error::Io {
                 path: origin,

@@ -687,6 +687,12 @@ impl Geo {
         self.states.get(index as usize).map(|s| s.zone)
     }
 
+    /// Where the device is relative to the fence with this id.
+    pub(crate) fn zone_of(&self, id: &str) -> Option<FenceZone> {
+        let i = self.cfg.fences.iter().position(|f| f.id == id)?;
+        self.zone(i as u32)
+    }
+
     /// The coverage circle in use.
     pub(crate) fn coverage(&self) -> Option<Coverage> {
         self.coverage

@@ -25,6 +25,18 @@ use crate::recurrent::RecurrentModel;
 use crate::snapshot::SnapshotError;
 use crate::triggers::{TriggerAction, Triggers};
 
+/// What a snapshot holds (see [`Runtime::snapshot`]).
+#[derive(Serialize, serde::Deserialize)]
+struct SavedState {
+    features: FeatureState,
+    gate: crate::policy::GateState,
+    triggers: (Vec<Option<i64>>, u64),
+    arbiter: Vec<crate::dedup::Slot>,
+    geo: Option<crate::geo::GeoState>,
+    newest_ms: Option<i64>,
+    next_tick_ms: Option<i64>,
+}
+
 /// Ticks further behind than this are skipped rather than run (see `run_ticks`).
 const MAX_TICK_CATCHUP_MS: i64 = 3_600_000;
 
@@ -498,10 +510,7 @@ impl Runtime {
 
     /// Where the device is relative to a fence, by id.
     pub fn fence_zone(&self, id: &str) -> Option<FenceZone> {
-        let geo = self.geo.as_ref()?;
-        let cfg = self.config.geofence.as_ref()?;
-        let i = cfg.fences.iter().position(|f| f.id == id)?;
-        geo.zone(i as u32)
+        self.geo.as_ref()?.zone_of(id)
     }
 
     /// A decision as one line of the decision contract, with names in place
@@ -688,19 +697,9 @@ impl Runtime {
     /// (not queued events, counters or a recurrent model's hidden state).
     /// Call [`Runtime::pump`] first to include events still in the channel.
     pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            features: &'a FeatureState,
-            gate: crate::policy::GateState,
-            triggers: (Vec<Option<i64>>, u64),
-            arbiter: Vec<crate::dedup::Slot>,
-            geo: Option<crate::geo::GeoState>,
-            newest_ms: Option<i64>,
-            next_tick_ms: Option<i64>,
-        }
         crate::snapshot::encode(
-            &Out {
-                features: &self.features,
+            &SavedState {
+                features: self.features.clone(),
                 gate: self.gate.export(),
                 triggers: self.triggers.export(),
                 arbiter: self.arbiter.export(),
@@ -716,18 +715,8 @@ impl Runtime {
     /// corrupt, another format version or configuration) is an error and
     /// leaves the runtime exactly as it was.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        #[derive(serde::Deserialize)]
-        struct In {
-            features: FeatureState,
-            gate: crate::policy::GateState,
-            triggers: (Vec<Option<i64>>, u64),
-            arbiter: Vec<crate::dedup::Slot>,
-            geo: Option<crate::geo::GeoState>,
-            newest_ms: Option<i64>,
-            next_tick_ms: Option<i64>,
-        }
         let payload = crate::snapshot::open(bytes, self.fingerprint())?;
-        let s: In = crate::snapshot::decode_payload(payload)?;
+        let s: SavedState = crate::snapshot::decode_payload(payload)?;
         if !s
             .features
             .same_shape(&FeatureState::new(&self.config.features))
