@@ -1,36 +1,122 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, clippy, the Rust tests (unit,
-# integration, doc), and the Python tests of training/ in a pinned venv.
-# Usage: scripts/test.sh   (from anywhere; needs the Rust toolchain and Python 3.11)
+# Runs every check and test: formatting, clippy (with and without default
+# features), the Rust tests (unit, integration, doc), the device library alone,
+# and the Python tests of training/ in a pinned venv.
+# Usage: scripts/test.sh   (from anywhere; needs the Rust toolchain, Python 3.11
+# and a C compiler). Each step prints its duration; a long step reports every
+# minute that it is still running; the last lines sum up steps and tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+LOG_DIR=target/test-logs
+mkdir -p "$LOG_DIR"
+LOG="$LOG_DIR/test.log"
+: >"$LOG"
+T0=$SECONDS
+STEPS_OK=0
+STEPS_TOTAL=7
+# What the tree looked like before: the tests must leave it as they found it.
+STATUS_BEFORE=$(git status --porcelain 2>/dev/null || true)
 
-step "Python venv (.venv, pinned by training/requirements.txt)"
-PY="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-    "$PY" -m venv .venv
-fi
-# Reinstall only when the pins change.
-if ! cmp -s training/requirements.txt .venv/.installed-requirements 2>/dev/null; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -r training/requirements.txt
-    cp training/requirements.txt .venv/.installed-requirements
-fi
+dur() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
-step "cargo fmt --check"
-cargo fmt --all -- --check
+# Sums the closing lines of cargo test and pytest in the log.
+summarise() {
+    python3 - "$LOG" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+rp = rf = ri = 0
+for m in re.finditer(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", text, re.M):
+    rp, rf, ri = rp + int(m[1]), rf + int(m[2]), ri + int(m[3])
+pp = pf = ps = 0
+for line in re.findall(r"^=*\s*(\d+ (?:passed|failed|skipped|error)[^\n]* in [\d.]+s)", text, re.M):
+    for n, what in re.findall(r"(\d+) (passed|failed|skipped|errors?)", line):
+        if what == "passed": pp += int(n)
+        elif what == "skipped": ps += int(n)
+        else: pf += int(n)
+print(f"{rp + pp} {rf + pf} {ri + ps} {rp} {rf} {ri} {pp} {pf} {ps}")
+PY
+}
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --quiet -- -D warnings
+finish() {
+    local rc=$1
+    read -r p f s rp rf ri pp pf ps < <(summarise)
+    printf '\ntest.sh: %d of %d steps passed in %s (Rust: %d passed, %d failed, %d ignored; pytest: %d passed, %d failed, %d skipped); log: %s\n' \
+        "$STEPS_OK" "$STEPS_TOTAL" "$(dur $((SECONDS - T0)))" "$rp" "$rf" "$ri" "$pp" "$pf" "$ps" "$LOG"
+    printf 'test.sh: %d passed, %d failed, %d skipped\n' "$p" "$f" "$s"
+    exit "$rc"
+}
 
-step "cargo build (the binary, and the cdylib the C example links against)"
-cargo build --quiet
+# step NAME COMMAND...: runs the command with its output on the terminal and
+# in the log, a heartbeat every minute, and the duration at the end.
+step() {
+    local name=$1
+    shift
+    local start=$SECONDS
+    printf '\n==> [%d/%d] %s\n' $((STEPS_OK + 1)) "$STEPS_TOTAL" "$name" | tee -a "$LOG"
+    (
+        while sleep 60; do
+            printf '    ... %s: still running, %s\n' "$name" "$(dur $((SECONDS - start)))"
+        done
+    ) &
+    local beat=$!
+    local rc=0
+    "$@" 2>&1 | tee -a "$LOG" || rc=${PIPESTATUS[0]}
+    kill "$beat" 2>/dev/null || true
+    wait "$beat" 2>/dev/null || true
+    if [ "$rc" -ne 0 ]; then
+        printf '<== %s: FAILED (exit %d) after %s\n' "$name" "$rc" "$(dur $((SECONDS - start)))"
+        finish "$rc"
+    fi
+    STEPS_OK=$((STEPS_OK + 1))
+    printf '<== %s: ok in %s\n' "$name" "$(dur $((SECONDS - start)))"
+}
 
-step "cargo test (unit, integration, doc)"
-cargo test --all-targets --quiet
-cargo test --doc --quiet
+venv() {
+    local py="${PYTHON:-python3}"
+    if [ ! -x .venv/bin/python ]; then
+        "$py" -m venv .venv
+    fi
+    # Reinstall only when the pins change.
+    if ! cmp -s training/requirements.txt .venv/.installed-requirements 2>/dev/null; then
+        .venv/bin/python -m pip install --quiet --upgrade pip
+        .venv/bin/python -m pip install --quiet -r training/requirements.txt
+        cp training/requirements.txt .venv/.installed-requirements
+    fi
+    echo "venv ready: $(.venv/bin/python --version)"
+}
 
-step "pytest training/tests (drives the debug binary cargo test built)"
-EDGEINTENT_BIN="$PWD/target/debug/edgeintent" .venv/bin/python -m pytest -q training/tests
+clippy_both() {
+    cargo clippy --all-targets --quiet -- -D warnings
+    cargo clippy --lib --no-default-features --quiet -- -D warnings
+}
+
+rust_tests() {
+    cargo test --all-targets --quiet
+    cargo test --doc --quiet
+}
+
+pytests() {
+    # pytest drives the debug binary that cargo test built.
+    EDGEINTENT_BIN="$PWD/target/debug/edgeintent" .venv/bin/python -m pytest -q training/tests
+}
+
+tree_unchanged() {
+    local after
+    after=$(git status --porcelain 2>/dev/null || true)
+    if [ "$after" != "$STATUS_BEFORE" ]; then
+        echo "the tests changed the working tree:" >&2
+        diff <(echo "$STATUS_BEFORE") <(echo "$after") >&2 || true
+        return 1
+    fi
+    echo "unchanged"
+}
+
+step "Python venv (.venv, pinned by training/requirements.txt)" venv
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings (all targets; device library without default features)" clippy_both
+step "cargo build (the CLI, and the cdylib and staticlib the C example links against)" cargo build --quiet
+step "cargo test (unit, integration, doc)" rust_tests
+step "pytest training/tests" pytests
+step "git status: the tests left the tree as they found it" tree_unchanged
+finish 0

@@ -44,12 +44,14 @@ def make_traces(seeds: range, days: int, folder: Path) -> tuple[list[Path], list
 
 
 def evaluate_args(config: Path, traces: list[Path], truths: list[Path], sweep: str) -> list[str]:
-    args = ["evaluate", "--config", str(config)]
+    """The `evaluate` command line, traces and truths named relative to their
+    folder (the binary runs there), so the report names no machine's paths."""
+    args = ["evaluate", "--config", str(config.resolve())]
     for g in truths:
-        args += ["--truth", str(g)]
+        args += ["--truth", g.name]
     if sweep:
         args += ["--sweep-threshold", sweep]
-    return args + [str(t) for t in traces]
+    return args + [t.name for t in traces]
 
 
 def plot(report: dict, path: Path, title: str) -> None:
@@ -107,12 +109,14 @@ def main() -> int:
     seeds = range(a.seed0, a.seed0 + a.users)
     traces, truths = make_traces(seeds, a.days, a.traces)
     args = evaluate_args(a.config, traces, truths, a.sweep)
-    table = subprocess.run([str(a.bin), *args], capture_output=True, text=True)
+    folder = a.traces.resolve()
+    binary = str(a.bin.resolve())
+    table = subprocess.run([binary, *args], capture_output=True, text=True, cwd=folder)
     if table.returncode != 0:
         print(table.stderr, file=sys.stderr)
         return table.returncode
     print(table.stdout, end="")
-    raw = subprocess.run([str(a.bin), *args, "--json"], capture_output=True, text=True, check=True)
+    raw = subprocess.run([binary, *args, "--json"], capture_output=True, text=True, check=True, cwd=folder)
     report = json.loads(raw.stdout)
     report["seeds"] = [seeds.start, seeds.stop - 1]
     report["days"] = a.days

@@ -18,12 +18,33 @@ SKL_OPSET = {"": 17, "ai.onnx.ml": 3}
 MLTOOLS_OPSET = 15
 
 
+def canonical_opsets(onx: onnx.ModelProto) -> onnx.ModelProto:
+    """Sorts ``opset_import`` by domain, one entry per domain (the highest version).
+
+    skl2onnx collects the domains it used in a set, so their order follows
+    Python's per-process string hashing (PYTHONHASHSEED) and sometimes lists a
+    domain twice: two exports of the same model then differ in bytes only here.
+    """
+    versions: dict[str, int] = {}
+    for o in onx.opset_import:
+        versions[o.domain] = max(o.version, versions.get(o.domain, 0))
+    del onx.opset_import[:]
+    for domain in sorted(versions):
+        onx.opset_import.append(onnx.helper.make_opsetid(domain, versions[domain]))
+    return onx
+
+
 def convert(model, width: int, input_name: str = "features", zipmap: bool = False) -> onnx.ModelProto:
     """ONNX graph of a scikit-learn, LightGBM or XGBoost model, input ``input_name`` [N, width].
 
     With ``zipmap`` false, classifiers give their probabilities as a plain tensor
     (``label``, ``probabilities``); with it true, as the exporters' default map.
+    The opset list is canonical, so the same fitted model always gives the same bytes.
     """
+    return canonical_opsets(_convert(model, width, input_name, zipmap))
+
+
+def _convert(model, width: int, input_name: str, zipmap: bool) -> onnx.ModelProto:
     module = type(model).__module__
     if module.startswith(("lightgbm", "xgboost")):
         from onnxmltools import convert_lightgbm, convert_xgboost

@@ -120,6 +120,12 @@ def families() -> list[tuple[str, Callable, str, bool]]:
     ]
 
 
+def is_tree(name: str) -> bool:
+    """Whether a family is a tree ensemble: trained without floating-point
+    reductions whose order a BLAS kernel picks, so it re-exports bit for bit."""
+    return any(k in name for k in ("tree", "forest", "boosting", "lightgbm", "xgboost"))
+
+
 def ort_outputs(onx: onnx.ModelProto, x: np.ndarray) -> tuple[dict, dict]:
     """Every output of the graph, flattened; ZipMap maps become class columns."""
     so = ort.SessionOptions()
@@ -169,8 +175,7 @@ def build(names: list[str] | None, out: Path, binary: Path, data_dir: Path) -> d
         onx.graph.name = name
         onx.producer_version = onx.producer_version or "unknown"
         onnx.save(onx, str(out / f"{name}.onnx"))
-        is_tree = any(k in name for k in ("tree", "forest", "boosting", "lightgbm", "xgboost"))
-        fed = rows_nan if is_tree else rows
+        fed = rows_nan if is_tree(name) else rows
         outputs, shapes = ort_outputs(onx, fed)
         (out / f"{name}.json").write_text(
             json.dumps({"model": f"{name}.onnx", "engine": f"onnxruntime {ort.__version__}", "inputs": [[None if np.isnan(v) else float(v) for v in r] for r in fed], "input_shape": list(rows.shape), "outputs": outputs, "shapes": shapes}) + "\n"

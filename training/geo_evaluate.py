@@ -36,11 +36,12 @@ def run_set(binary: Path, name: str, seed0: int, noise: float | None, users: int
         t, g = folder / f"{name}_{s}.jsonl", folder / f"{name}_{s}.truth.jsonl"
         write_jsonl(t, events)
         write_jsonl(g, truth)
-        traces.append(str(t))
-        truths += ["--truth", str(g)]
-    args = [str(binary), "geo-eval", "--config", str(CONFIG), *truths, *traces]
-    table = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    report = json.loads(subprocess.run([*args, "--json"], capture_output=True, text=True, check=True).stdout)
+        # Named relative to the folder the binary runs in: the report names no machine's paths.
+        traces.append(t.name)
+        truths += ["--truth", g.name]
+    args = [str(binary.resolve()), "geo-eval", "--config", str(CONFIG), *truths, *traces]
+    table = subprocess.run(args, capture_output=True, text=True, check=True, cwd=folder).stdout
+    report = json.loads(subprocess.run([*args, "--json"], capture_output=True, text=True, check=True, cwd=folder).stdout)
     report["seeds"] = [seed0, seed0 + users - 1]
     report["hours_per_trace"] = hours
     report["noise_m"] = noise if noise is not None else "5-50"

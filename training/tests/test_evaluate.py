@@ -21,8 +21,12 @@ def test_report_and_plot(edgeintent_bin, tmp_path):
     r = run(edgeintent_bin, tmp_path, "--users", "2", "--days", "2", "--sweep", "0.5")
     assert r.returncode == 0, r.stderr
     assert "requests saved at equal recall" in r.stdout
-    report = json.loads((tmp_path / "out" / "heldout.json").read_text())
+    text = (tmp_path / "out" / "heldout.json").read_text()
+    report = json.loads(text)
     assert report["seeds"] == [9000, 9001]
+    # The committed report must not depend on where it was made.
+    assert report["traces"] == ["heldout_9000.jsonl", "heldout_9001.jsonl"]
+    assert str(tmp_path) not in text
     kinds = {p["kind"] for p in report["policies"]}
     assert {"ours", "ours_sweep", "fixed_interval", "every_home_view", "per_notification"} <= kinds
     png = (tmp_path / "out" / "heldout.png").read_bytes()

@@ -1,4 +1,15 @@
-"""The one-command pipeline and the family exports reproduce what is committed."""
+"""The one-command pipeline and the family exports reproduce what is committed,
+on any x86-64 machine.
+
+What must be identical everywhere is compared exactly: the rows the Rust
+featurizer computes, the structure of every exported graph, and tree models
+(whose training has no floating-point reduction whose order a BLAS kernel
+chooses). Linear models and MLPs are fitted by iterative solvers (lbfgs, adam,
+liblinear) on top of BLAS, whose kernels sum in a CPU-dependent order; their
+fitted numbers are therefore checked where that cannot matter: edgeintent against
+ONNX Runtime on the freshly exported model, and only loosely against the
+committed fixture.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +19,26 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+FAMILIES = ROOT / "fixtures" / "families"
+
+# edgeintent and ONNX Runtime on the same model: the bound the Rust families
+# test uses (float32 kernels summing in different orders, ~1e-7 per term).
+ENGINE_ATOL, ENGINE_RTOL = 1e-5, 1e-4
+# A retrained linear/MLP model against the committed one. Largest differences
+# measured: on an AMD EPYC, 5e-6 (min-max pipeline), 2.3e-3 (logistic
+# regression), 7.3e-3 (LinearSVC scores), 0.034 (MLP probabilities); on the
+# Xeon the fixtures were made on, with OPENBLAS_CORETYPE=Sandybridge, 1.6e-6,
+# 2.5e-3, 4.8e-3 and 0.043. 0.15 of the output's range leaves 3.5x room over
+# the worst while still catching a model that learned from other rows or
+# labels (which moves probabilities by far more and flips many labels).
+RETRAIN_TOL = 0.15
+# Share of rows whose predicted label may flip after a retrain: rows near the
+# decision boundary can cross it when the weights move by rounding.
+RETRAIN_LABEL_FLIPS = 0.1
 
 
 def test_pipeline_regenerates_the_shipped_default_model(edgeintent_bin):
@@ -21,17 +50,111 @@ def test_pipeline_regenerates_the_shipped_default_model(edgeintent_bin):
     assert "pipeline --check: chosen" in out.stdout
 
 
-def test_families_re_export_to_the_committed_onnx_runtime_outputs(tmp_path, edgeintent_bin):
+def _value_info(v: onnx.ValueInfoProto) -> tuple:
+    t = v.type
+    if t.HasField("tensor_type"):
+        dims = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.tensor_type.shape.dim)
+        return (v.name, "tensor", t.tensor_type.elem_type, dims)
+    return (v.name, t.WhichOneof("value"))
+
+
+def structure(m: onnx.ModelProto) -> dict:
+    """Everything about a graph except its fitted floating-point numbers."""
+    g = m.graph
+    return {
+        "opsets": sorted((o.domain, o.version) for o in m.opset_import),
+        "inputs": [_value_info(v) for v in g.input],
+        "outputs": [_value_info(v) for v in g.output],
+        "nodes": [
+            (n.op_type, n.domain, tuple(n.input), tuple(n.output),
+             tuple((a.name, a.type, len(a.floats), tuple(a.ints), tuple(a.strings), a.i, a.s) for a in n.attribute))
+            for n in g.node
+        ],
+        "initializers": [(t.name, t.data_type, tuple(t.dims)) for t in g.initializer],
+    }
+
+
+def edgeintent_outputs(binary: Path, model: Path, rows: list, tmp: Path) -> dict:
+    """`edgeintent predict` on the rows: output name -> flat list of values."""
+    csv = tmp / f"{model.stem}.rows.csv"
+    csv.write_text("".join(",".join("nan" if v is None else repr(float(v)) for v in r) + "\n" for r in rows))
+    out = subprocess.run([str(binary), "predict", "--model", str(model), "--input", str(csv)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    flat: dict[str, list] = {}
+    for line in out.stdout.splitlines():
+        for name, values in json.loads(line).items():
+            flat.setdefault(name, []).extend(values)
+    return flat
+
+
+@pytest.fixture(scope="module")
+def fresh_families(tmp_path_factory, edgeintent_bin):
     import families
 
-    report = families.build(None, tmp_path, edgeintent_bin, tmp_path / "data")
-    committed = json.loads((ROOT / "fixtures" / "families" / "REPORT.json").read_text())
+    tmp = tmp_path_factory.mktemp("families")
+    report = families.build(None, tmp, edgeintent_bin, tmp / "data")
+    return tmp, report
+
+
+def test_family_report_and_featurized_rows_are_identical(fresh_families):
+    tmp, report = fresh_families
+    committed = json.loads((FAMILIES / "REPORT.json").read_text())
     assert report == committed
     for name, status in report.items():
         if status != "ok":
             continue
-        fresh = json.loads((tmp_path / f"{name}.json").read_text())
-        fixture = json.loads((ROOT / "fixtures" / "families" / f"{name}.json").read_text())
+        fresh = json.loads((tmp / f"{name}.json").read_text())
+        fixture = json.loads((FAMILIES / f"{name}.json").read_text())
+        # The rows come from the Rust featurizer and a seeded choice: exact.
+        assert fresh["inputs"] == fixture["inputs"], name
         assert fresh["shapes"] == fixture["shapes"], name
-        for out, values in fixture["outputs"].items():
-            assert np.allclose(np.array(fresh["outputs"][out], dtype=float), np.array(values, dtype=float), atol=1e-5, rtol=1e-4), (name, out)
+
+
+def test_every_family_exports_the_committed_graph_structure(fresh_families):
+    tmp, report = fresh_families
+    for name in (n for n, s in report.items() if s == "ok"):
+        fresh = onnx.load(str(tmp / f"{name}.onnx"))
+        committed = onnx.load(str(FAMILIES / f"{name}.onnx"))
+        assert structure(fresh) == structure(committed), name
+
+
+def test_tree_families_re_export_bit_for_bit(fresh_families):
+    import families
+
+    tmp, report = fresh_families
+    trees = [n for n, s in report.items() if s == "ok" and families.is_tree(n)]
+    assert len(trees) >= 15, trees
+    for name in trees:
+        fresh = (tmp / f"{name}.onnx").read_bytes()
+        assert fresh == (FAMILIES / f"{name}.onnx").read_bytes(), name
+        got = json.loads((tmp / f"{name}.json").read_text())["outputs"]
+        want = json.loads((FAMILIES / f"{name}.json").read_text())["outputs"]
+        for out, values in want.items():
+            assert np.allclose(np.array(got[out], dtype=float), np.array(values, dtype=float), atol=ENGINE_ATOL, rtol=ENGINE_RTOL), (name, out)
+
+
+def test_retrained_linear_and_mlp_families_run_like_onnx_runtime(fresh_families, edgeintent_bin):
+    import families
+
+    tmp, report = fresh_families
+    others = [n for n, s in report.items() if s == "ok" and not families.is_tree(n)]
+    assert len(others) >= 8, others
+    for name in others:
+        fresh = json.loads((tmp / f"{name}.json").read_text())
+        fixture = json.loads((FAMILIES / f"{name}.json").read_text())
+        ours = edgeintent_outputs(edgeintent_bin, tmp / f"{name}.onnx", fresh["inputs"], tmp)
+        assert sorted(ours) == sorted(fresh["outputs"]), name
+        for out, ort_values in fresh["outputs"].items():
+            ort_values = np.array(ort_values, dtype=float)
+            got = np.array(ours[out], dtype=float)
+            old = np.array(fixture["outputs"][out], dtype=float)
+            assert got.shape == ort_values.shape == old.shape, (name, out)
+            if all(isinstance(v, int) for v in fresh["outputs"][out]):
+                # Labels: exactly ONNX Runtime's on the fresh model; nearly all
+                # the committed model's.
+                assert np.array_equal(got, ort_values), (name, out)
+                assert np.mean(ort_values != old) <= RETRAIN_LABEL_FLIPS, (name, out)
+            else:
+                assert np.allclose(got, ort_values, atol=ENGINE_ATOL, rtol=ENGINE_RTOL), (name, out, np.abs(got - ort_values).max())
+                span = max(1.0, float(np.abs(old).max()))
+                assert np.abs(ort_values - old).max() <= RETRAIN_TOL * span, (name, out, np.abs(ort_values - old).max())
