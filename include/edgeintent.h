@@ -2,7 +2,9 @@
  * edgeintent C ABI: the on-device intent runtime for mobile hosts (JNI, Swift).
  *
  * Link with libedgeintent.so (cdylib) or libedgeintent.a (staticlib, plus
- * -lpthread -ldl -lm). Every function checks its pointers and never lets a
+ * -lpthread -ldl -lm -Wl,-z,noexecstack: tract's x86-64 assembly kernels lack
+ * a .note.GNU-stack section, so without the flag ld warns and marks the
+ * program's stack executable). Every function checks its pointers and never lets a
  * panic cross the boundary: failures are negative codes, and ei_last_error()
  * says what was wrong. Strings are UTF-8 and NUL-terminated.
  *

@@ -8,13 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LOG_DIR=target/test-logs
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+LOG_DIR="$TARGET_DIR/test-logs"
 mkdir -p "$LOG_DIR"
 LOG="$LOG_DIR/test.log"
 : >"$LOG"
 T0=$SECONDS
 STEPS_OK=0
-STEPS_TOTAL=7
+STEPS_TOTAL=8
 # What the tree looked like before: the tests must leave it as they found it.
 STATUS_BEFORE=$(git status --porcelain 2>/dev/null || true)
 
@@ -60,8 +61,15 @@ step() {
         done
     ) &
     local beat=$!
-    local rc=0
-    "$@" 2>&1 | tee -a "$LOG" || rc=${PIPESTATUS[0]}
+    # errexit must hold inside the step (a `||` here would switch it off for
+    # every command the step runs), so run it plainly with errexit paused here.
+    set +e
+    (
+        set -e
+        "$@"
+    ) 2>&1 | tee -a "$LOG"
+    local rc=${PIPESTATUS[0]}
+    set -e
     kill "$beat" 2>/dev/null || true
     wait "$beat" 2>/dev/null || true
     if [ "$rc" -ne 0 ]; then
@@ -96,9 +104,14 @@ rust_tests() {
     cargo test --doc --quiet
 }
 
+docs() {
+    # Public docs build without warnings (broken or private links).
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+}
+
 pytests() {
     # pytest drives the debug binary that cargo test built.
-    EDGEINTENT_BIN="$PWD/target/debug/edgeintent" .venv/bin/python -m pytest -q training/tests
+    EDGEINTENT_BIN="$(cd "$TARGET_DIR" && pwd)/debug/edgeintent" .venv/bin/python -m pytest -q training/tests
 }
 
 tree_unchanged() {
@@ -117,6 +130,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings (all targets; device library without default features)" clippy_both
 step "cargo build (the CLI, and the cdylib and staticlib the C example links against)" cargo build --quiet
 step "cargo test (unit, integration, doc)" rust_tests
+step "cargo doc, warnings denied" docs
 step "pytest training/tests" pytests
 step "git status: the tests left the tree as they found it" tree_unchanged
 finish 0

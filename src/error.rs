@@ -26,6 +26,25 @@ pub enum Error {
     /// A trace has a bad line.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// A trace file cannot be read, or has a bad line.
+    #[error("{path}: {source}")]
+    TraceFile {
+        /// The trace file.
+        path: String,
+        /// What is wrong, and on which line.
+        #[source]
+        source: TraceError,
+    },
+    /// An input holds nothing that the requested work could use.
+    #[error("{input}: no {missing}, so there is nothing to {task}")]
+    NothingTo {
+        /// The input (a file, or "the traces").
+        input: String,
+        /// What it lacks.
+        missing: &'static str,
+        /// What could not be done.
+        task: &'static str,
+    },
     /// A file could not be read or written.
     #[error("{path}: {why}")]
     Io {

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::decision::{Action, Reason};
 use crate::error::Error;
-use crate::event::{Event, EventKind, EventType, Parsed, TraceError, TraceReader};
+use crate::event::{Event, EventKind, EventType};
 use crate::policy::PolicyConfig;
 use crate::runtime::Runtime;
 use crate::triggers::{TriggerAction, TriggerRule, TriggerWhen};
@@ -105,27 +105,6 @@ impl Truth {
     pub fn from_file(path: &std::path::Path) -> Result<Truth, Error> {
         Truth::from_reader(open(path)?, &path.display().to_string())
     }
-}
-
-/// Reads a whole trace into memory (unknown event types are skipped; with
-/// `skip_invalid`, so are invalid lines).
-pub fn load_trace(path: &std::path::Path, skip_invalid: bool) -> Result<Vec<Event>, Error> {
-    let mut events = Vec::new();
-    for item in TraceReader::new(open(path)?) {
-        match item {
-            Ok((_, Parsed::Event(e))) => events.push(e),
-            Ok((_, Parsed::Unknown { .. })) => {}
-            Err(TraceError::Io(e)) => return Err(TraceError::Io(e).into()),
-            Err(_) if skip_invalid => {}
-            Err(e) => {
-                return Err(Error::Io {
-                    path: path.display().to_string(),
-                    why: e.to_string(),
-                })
-            }
-        }
-    }
-    Ok(events)
 }
 
 /// Which family a policy under test belongs to.
@@ -543,6 +522,14 @@ pub fn evaluate(
     if candidates.first().map(|c| c.kind) != Some(PolicyKind::Ours) {
         return Err(Error::Usage("the first candidate must be ours".into()));
     }
+    let home_view = |e: &Event| matches!(&e.kind, EventKind::PageView { page } if page == "home");
+    if !scenarios.iter().any(|s| s.events.iter().any(home_view)) {
+        return Err(Error::NothingTo {
+            input: "the traces".into(),
+            missing: "home page views (`page_view` with page \"home\")",
+            task: "evaluate a refresh policy on",
+        });
+    }
     let mut policies = Vec::with_capacity(candidates.len());
     for cand in candidates {
         let mut t = Tally::default();
@@ -798,8 +785,24 @@ pub fn geo_evaluate(
     let fences = &config
         .geofence
         .as_ref()
-        .ok_or_else(|| Error::Usage("geo-eval needs a config with a `geofence` section".into()))?
+        .ok_or(Error::NothingTo {
+            input: "the config".into(),
+            missing: "`geofence` section",
+            task: "evaluate geofencing on",
+        })?
         .fences;
+    let has_fix = |s: &GeoScenario| {
+        s.events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Location { .. }))
+    };
+    if !scenarios.iter().any(has_fix) {
+        return Err(Error::NothingTo {
+            input: "the traces".into(),
+            missing: "`location` events",
+            task: "evaluate geofencing on",
+        });
+    }
     let mut out = Vec::with_capacity(samplers.len());
     for &sampler in samplers {
         let mut m = GeoMetrics {

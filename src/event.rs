@@ -203,6 +203,25 @@ impl EventType {
         EventType::ALL.iter().copied().find(|t| t.name() == name)
     }
 
+    /// The known type a mistyped name most likely meant (`page_veiw` →
+    /// `page_view`): the closest by edit distance, if within a third of its length.
+    ///
+    /// ```
+    /// use edgeintent::EventType;
+    /// assert_eq!(EventType::closest("page_veiw"), Some(EventType::PageView));
+    /// assert_eq!(EventType::closest("checkout_started"), None);
+    /// ```
+    pub fn closest(name: &str) -> Option<EventType> {
+        let lower = name.to_ascii_lowercase();
+        EventType::ALL
+            .iter()
+            .filter(|t| t.name() != name)
+            .map(|t| (strsim::damerau_levenshtein(&lower, t.name()), *t))
+            .filter(|(d, t)| *d * 3 <= t.name().len().max(3))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, t)| t)
+    }
+
     /// Dense index in `0..13`, used for per-type tables.
     pub fn index(self) -> usize {
         self as usize
@@ -417,7 +436,8 @@ pub enum TraceError {
 }
 
 /// Reads a JSON Lines trace one event at a time, numbering lines from 1.
-/// Blank lines are ignored.
+/// Blank lines are ignored, and so is a UTF-8 byte-order mark at the start
+/// (some Windows editors write one).
 pub struct TraceReader<R> {
     input: R,
     line: usize,
@@ -452,7 +472,10 @@ impl<R: BufRead> Iterator for TraceReader<R> {
                 Err(e) => return Some(Err(TraceError::Io(e))),
             }
             self.line += 1;
-            let text = self.buf.trim();
+            let mut text = self.buf.trim();
+            if self.line == 1 {
+                text = text.trim_start_matches('\u{feff}').trim_start();
+            }
             if text.is_empty() {
                 continue;
             }
@@ -513,6 +536,36 @@ mod tests {
                 type_name: "hologram".into()
             }
         );
+    }
+
+    #[test]
+    fn a_mistyped_type_suggests_the_one_it_most_likely_meant() {
+        let cases = [
+            ("page_veiw", Some(EventType::PageView)),
+            ("pageview", Some(EventType::PageView)),
+            ("Click", Some(EventType::Click)),
+            ("pull_to_refesh", Some(EventType::PullToRefresh)),
+            ("notifications", Some(EventType::Notification)),
+            ("hologram", None),
+            ("checkout_started", None),
+            ("page_view", None), // known: nothing to suggest
+        ];
+        for (name, want) in cases {
+            assert_eq!(EventType::closest(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_line_is_skipped() {
+        let text = "\u{feff}{\"ts_ms\":1,\"type\":\"app_foreground\"}\n{\"ts_ms\":2,\"type\":\"app_background\"}\n";
+        let lines: Vec<_> = TraceReader::new(text.as_bytes())
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert_eq!(lines, [1, 2]);
+        // Anywhere else it is not whitespace: an error naming the line.
+        let text = "{\"ts_ms\":1,\"type\":\"app_foreground\"}\n\u{feff}{\"ts_ms\":2,\"type\":\"app_background\"}\n";
+        let second = TraceReader::new(text.as_bytes()).nth(1).unwrap();
+        assert!(matches!(second, Err(TraceError::Line { line: 2, .. })));
     }
 
     #[test]

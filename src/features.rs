@@ -26,7 +26,7 @@ pub const SPEC_FORMAT: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
-    /// Spec file format; only [`SPEC_FORMAT`] is accepted.
+    /// Spec file format version; this version of edgeintent reads format 1.
     #[serde(default = "default_format")]
     pub format: u32,
     /// Version label chosen by whoever edits the spec (stored in models trained on it).

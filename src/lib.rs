@@ -64,8 +64,8 @@ pub use geo::{
 pub use graph::{GraphOutput, OnnxGraph, OutputValues};
 pub use ingest::{Producer, PushError};
 pub use model::{
-    inspect, InputOptions, IntentModel, ModelError, ModelMetadata, ModelOptions, ModelReport,
-    Normalization, OpInfo, OutputKind, OutputOptions, TensorInfo, META_FEATURE_NAMES,
+    inspect, InputOptions, IntentModel, ModelError, ModelMetadata, ModelOptions, ModelPackage,
+    ModelReport, Normalization, OpInfo, OutputKind, OutputOptions, TensorInfo, META_FEATURE_NAMES,
     META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
 };
 pub use policy::{Buckets, PolicyConfig, PolicyError};
@@ -73,4 +73,9 @@ pub use recurrent::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use runtime::{
     DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, Worker,
 };
+/// The README's Rust examples, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use triggers::{default_triggers, TriggerAction, TriggerError, TriggerRule, TriggerWhen};

@@ -54,6 +54,21 @@ fn yes() -> bool {
     true
 }
 
+impl ModelOptions {
+    /// The defaults for a model file: required, spec hash required, output and
+    /// inputs chosen automatically.
+    pub fn for_path(path: impl Into<PathBuf>) -> ModelOptions {
+        ModelOptions {
+            path: path.into(),
+            required: true,
+            require_spec_hash: true,
+            output: OutputOptions::default(),
+            inputs: InputOptions::default(),
+            recurrent: None,
+        }
+    }
+}
+
 /// Which output holds the score.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +230,83 @@ pub struct Normalization {
     pub scale: Vec<f32>,
 }
 
+impl Normalization {
+    /// Writes the normalised `src` into `dst`: `(x - mean) / scale` per feature.
+    /// Both hold one row of as many features as the normalisation has.
+    pub fn apply(&self, src: &[f32], dst: &mut [f32]) {
+        let params = self.mean.iter().zip(&self.scale);
+        for ((d, s), (m, k)) in dst.iter_mut().zip(src).zip(params) {
+            *d = (s - m) / k;
+        }
+    }
+
+    /// Features it normalises.
+    pub fn len(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Whether it normalises no feature.
+    pub fn is_empty(&self) -> bool {
+        self.mean.is_empty()
+    }
+}
+
+/// What a model file's package metadata says about its input, read and checked
+/// without building a plan: the feature names it was trained on and the
+/// normalisation fitted in training (what `predict` needs to compute what the
+/// runtime computes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPackage {
+    metadata: ModelMetadata,
+    feature_names: Option<Vec<String>>,
+    normalization: Option<Normalization>,
+}
+
+impl ModelPackage {
+    /// Reads a model file's package metadata; a malformed entry is an error.
+    pub fn read(path: &Path) -> Result<ModelPackage, ModelError> {
+        let bytes = read_model(path)?;
+        let metadata = metadata_of(&bytes, path)?;
+        let feature_names = match metadata.get(META_FEATURE_NAMES) {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<Vec<String>>(text).map_err(|e| {
+                ModelError::Metadata {
+                    path: path.to_owned(),
+                    why: format!("`{META_FEATURE_NAMES}` is not a JSON string array: {e}"),
+                }
+            })?),
+        };
+        let width = match (&feature_names, metadata.get(META_NORMALIZATION)) {
+            (Some(names), _) => names.len(),
+            (None, Some(text)) => serde_json::from_str::<Normalization>(text)
+                .map(|n| n.len())
+                .unwrap_or(0),
+            (None, None) => 0,
+        };
+        let normalization = read_normalization(&metadata, path, width)?;
+        Ok(ModelPackage {
+            metadata,
+            feature_names,
+            normalization,
+        })
+    }
+
+    /// Every metadata entry.
+    pub fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    /// The feature names it was trained on, in input order (`edgeintent.feature_names`).
+    pub fn feature_names(&self) -> Option<&[String]> {
+        self.feature_names.as_deref()
+    }
+
+    /// The normalisation to apply to raw features (`edgeintent.normalization`).
+    pub fn normalization(&self) -> Option<&Normalization> {
+        self.normalization.as_ref()
+    }
+}
+
 /// How the score is read from the selected output.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Reading {
@@ -373,11 +465,7 @@ pub(crate) fn fill(
         )));
     }
     match norm {
-        Some(n) => {
-            for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
-                *d = (s - n.mean[i]) / n.scale[i];
-            }
-        }
+        Some(n) => n.apply(src, dst),
         None => dst.copy_from_slice(src),
     }
     Ok(())

@@ -3,7 +3,9 @@
 //! [`Runtime`] an app embeds, so offline results are what the app would do.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -11,7 +13,7 @@ use crate::config::Config;
 use crate::decision::Decision;
 use crate::dedup::{DedupConfig, SlotArbiter, Strategy};
 use crate::error::Error;
-use crate::event::{EventKind, Parsed, TraceError, TraceReader};
+use crate::event::{Event, EventKind, Parsed, TraceError, TraceReader};
 use crate::runtime::{DecisionPoint, Runtime, Stats};
 
 /// How a trace is read: bad lines, and which location fixes reach the runtime.
@@ -55,7 +57,61 @@ pub struct ReadCounts {
     pub coverage_answers: u64,
 }
 
-/// Feeds a trace into a runtime, calling `on_line` after each accepted event.
+impl ReadCounts {
+    /// Counts a line whose `type` this version does not know.
+    fn unknown(&mut self, type_name: String) {
+        *self.unknown_types.entry(type_name).or_default() += 1;
+    }
+
+    /// Counts a bad line when bad lines are skipped; hands it back otherwise.
+    fn invalid(&mut self, err: TraceError, skip_invalid: bool) -> Result<(), TraceError> {
+        if !skip_invalid || matches!(err, TraceError::Io(_)) {
+            return Err(err);
+        }
+        self.skipped_invalid += 1;
+        if self.skipped_examples.len() < 5 {
+            self.skipped_examples.push(err.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// A whole trace in memory, for evaluations that replay it many times.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedTrace {
+    /// Its valid, known events in file order.
+    pub events: Vec<Event>,
+    /// What reading it counted (unknown types, skipped lines).
+    pub read: ReadCounts,
+}
+
+/// Reads a whole trace file; errors name the file and the line.
+pub fn load_trace(path: &Path, skip_invalid: bool) -> Result<LoadedTrace, Error> {
+    let in_file = |source| Error::TraceFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = File::open(path).map_err(|e| in_file(TraceError::Io(e)))?;
+    let mut trace = LoadedTrace::default();
+    for item in TraceReader::new(BufReader::new(file)) {
+        trace.read.lines += 1;
+        match item {
+            Ok((_, Parsed::Event(e))) => {
+                if matches!(e.kind, EventKind::Location { .. }) {
+                    trace.read.location_fixes += 1;
+                }
+                trace.read.events += 1;
+                trace.events.push(e);
+            }
+            Ok((_, Parsed::Unknown { type_name, .. })) => trace.read.unknown(type_name),
+            Err(e) => trace.read.invalid(e, skip_invalid).map_err(in_file)?,
+        }
+    }
+    trace.read.location_fixes_used = trace.read.location_fixes;
+    Ok(trace)
+}
+
+/// Feeds a trace into a runtime, calling `after_event` after each accepted event.
 fn drive<R: BufRead>(
     rt: &mut Runtime,
     reader: TraceReader<R>,
@@ -68,7 +124,7 @@ fn drive<R: BufRead>(
         counts.lines += 1;
         let err = match item {
             Ok((_, Parsed::Unknown { type_name, .. })) => {
-                *counts.unknown_types.entry(type_name).or_default() += 1;
+                counts.unknown(type_name);
                 continue;
             }
             Ok((line, Parsed::Event(e))) => {
@@ -105,16 +161,9 @@ fn drive<R: BufRead>(
                     Err(source) => TraceError::Line { line, source },
                 }
             }
-            Err(TraceError::Io(e)) => return Err(TraceError::Io(e).into()),
             Err(e) => e,
         };
-        if !opts.skip_invalid {
-            return Err(err.into());
-        }
-        counts.skipped_invalid += 1;
-        if counts.skipped_examples.len() < 5 {
-            counts.skipped_examples.push(err.to_string());
-        }
+        counts.invalid(err, opts.skip_invalid)?;
     }
     Ok(counts)
 }
@@ -249,9 +298,17 @@ pub struct DedupReport {
 /// Replays the `recommendations`, `exposure` and `click` events of a trace
 /// through a [`SlotArbiter`] once per strategy and totals what the slots show
 /// after each `recommendations` event.
-pub fn dedup_eval(config: &DedupConfig, events: &[crate::event::Event]) -> Vec<DedupReport> {
-    use crate::event::EventKind;
-    [
+/// A trace without `recommendations` events is an error: there is nothing to compare.
+pub fn dedup_eval(config: &DedupConfig, events: &[Event]) -> Result<Vec<DedupReport>, Error> {
+    let recommends = |e: &&Event| matches!(e.kind, EventKind::Recommendations { .. });
+    if !events.iter().any(|e| recommends(&e)) {
+        return Err(Error::NothingTo {
+            input: "the trace".into(),
+            missing: "`recommendations` events",
+            task: "de-duplicate",
+        });
+    }
+    Ok([
         Strategy::None,
         Strategy::FirstComeFirstServed,
         Strategy::ValueAware,
@@ -299,7 +356,7 @@ pub fn dedup_eval(config: &DedupConfig, events: &[crate::event::Event]) -> Vec<D
         };
         r
     })
-    .collect()
+    .collect())
 }
 
 #[cfg(test)]

@@ -345,12 +345,259 @@ fn predict_names_a_bad_cell_and_a_ragged_row() {
     let (ok, err) = predict_csv("1,2,3\n4,oops,6\n");
     assert!(!ok);
     assert!(
-        err.contains("line 2: column 2: `oops` is not a number"),
+        err.contains("line 2: `column 2`: `oops` is not a number"),
         "{err}"
     );
     let (ok, err) = predict_csv("1,2,3\n4,5\n");
     assert!(!ok);
     assert!(err.contains("line 2: 2 fields, expected 3"), "{err}");
+}
+
+/// `(ts_ms, point, features...)` rows of `featurize` on the example trace.
+fn featurized_example(dir: &Path) -> PathBuf {
+    let rows = dir.join("rows.csv");
+    let out = edgeintent(&[
+        "featurize",
+        "--out",
+        rows.to_str().unwrap(),
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    rows
+}
+
+fn positive_scores(stdout: &[u8]) -> Vec<f64> {
+    text(stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["probabilities"][1].as_f64().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn predict_on_featurize_output_scores_what_the_runtime_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = featurized_example(dir.path());
+    let out = edgeintent(&[
+        "predict",
+        "--model",
+        "models/intent.onnx",
+        "--input",
+        rows.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("skipped columns: ts_ms, point"), "{err}");
+    assert!(err.contains("normalised"), "{err}");
+    let scores = positive_scores(&out.stdout);
+    // The runtime's own scorer on the same raw rows: the same numbers.
+    let config = edgeintent::Config::from_file(root().join("models/config.json")).unwrap();
+    let mut model =
+        edgeintent::IntentModel::load(config.model.as_ref().unwrap(), &config.features).unwrap();
+    let csv = std::fs::read_to_string(&rows).unwrap();
+    let raw: Vec<Vec<f32>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').skip(2).map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(raw.len(), scores.len());
+    for (row, got) in raw.iter().zip(&scores) {
+        let want = model.score(row, &[]).unwrap();
+        assert!((f64::from(want) - got).abs() < 1e-6, "{want} vs {got}");
+    }
+    // Without the normalisation the graph sees other numbers.
+    let raw_out = edgeintent(&[
+        "predict",
+        "--raw",
+        "--model",
+        "models/intent.onnx",
+        "--input",
+        rows.to_str().unwrap(),
+    ]);
+    assert!(raw_out.status.success(), "{}", text(&raw_out.stderr));
+    assert_ne!(positive_scores(&raw_out.stdout), scores);
+}
+
+#[test]
+fn predict_names_a_feature_column_the_model_needs_but_the_csv_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = featurized_example(dir.path());
+    let csv = std::fs::read_to_string(&rows).unwrap();
+    let cut: String = csv
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(&rows, cut).unwrap();
+    let out = edgeintent(&[
+        "predict",
+        "--model",
+        "models/intent.onnx",
+        "--input",
+        rows.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert_no_panic(&out);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no column `") && err.contains("trained on these features"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_with_a_config_says_whether_the_runtime_accepts_the_model() {
+    let ok = edgeintent(&[
+        "inspect",
+        "--config",
+        "models/config.json",
+        "models/intent.onnx",
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("ACCEPTS it"));
+    for (model, why) in [
+        (
+            "fixtures/models/mismatched_spec.onnx",
+            "trained on feature spec",
+        ),
+        (
+            "fixtures/families/lightgbm_binary.onnx",
+            "edgeintent.feature_spec_hash",
+        ),
+    ] {
+        let out = edgeintent(&["inspect", "--config", "models/config.json", model]);
+        assert_eq!(out.status.code(), Some(4), "{model}");
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("REFUSES it") && stdout.contains(why),
+            "{stdout}"
+        );
+    }
+    let json = edgeintent(&[
+        "inspect",
+        "--json",
+        "--config",
+        "models/config.json",
+        "fixtures/models/mismatched_spec.onnx",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["runtime_check"]["accepted"], false);
+    assert_ne!(
+        v["runtime_check"]["runtime_spec_hash"],
+        v["runtime_check"]["model_spec_hash"]
+    );
+}
+
+/// Writes `lines` as a trace file in `dir`.
+fn trace_file(dir: &Path, lines: &[&str]) -> PathBuf {
+    let p = dir.join("trace.jsonl");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+#[test]
+fn a_mistyped_event_type_is_skipped_with_a_warning_that_suggests_the_right_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = trace_file(
+        dir.path(),
+        &[
+            r#"{"ts_ms":1767600000000,"type":"app_foreground"}"#,
+            r#"{"ts_ms":1767600001000,"type":"page_veiw","page":"home"}"#,
+            r#"{"ts_ms":1767600002000,"type":"page_veiw","page":"home"}"#,
+            r#"{"ts_ms":1767600003000,"type":"hologram"}"#,
+        ],
+    );
+    let out = edgeintent(&["replay", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(r#"warning: "#)
+            && err.contains(
+                r#"skipped 2 lines of unknown event type "page_veiw" (did you mean "page_view"?)"#
+            ),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"skipped 1 line of unknown event type "hologram""#),
+        "{err}"
+    );
+    assert!(!err.contains(r#""hologram" (did you mean"#), "{err}");
+}
+
+#[test]
+fn a_trace_starting_with_a_byte_order_mark_replays_like_one_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = std::fs::read(root().join("fixtures/example_trace.jsonl")).unwrap();
+    let with_bom = dir.path().join("bom.jsonl");
+    std::fs::write(&with_bom, [b"\xEF\xBB\xBF".as_slice(), &plain].concat()).unwrap();
+    let a = edgeintent(&["replay", "fixtures/example_trace.jsonl"]);
+    let b = edgeintent(&["replay", with_bom.to_str().unwrap()]);
+    assert!(b.status.success(), "{}", text(&b.stderr));
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn inputs_with_nothing_to_work_on_say_so_instead_of_printing_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = edgeintent(&["replay", empty.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("empty.jsonl: no events"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let truth = dir.path().join("truth.jsonl");
+    std::fs::write(&truth, "").unwrap();
+    let no_views = trace_file(
+        dir.path(),
+        &[r#"{"ts_ms":1767600000000,"type":"app_foreground"}"#],
+    );
+    let out = edgeintent(&[
+        "evaluate",
+        "--truth",
+        truth.to_str().unwrap(),
+        no_views.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no home page views"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = edgeintent(&["dedup-eval", no_views.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "trace.jsonl: no `recommendations` events, so there is nothing to de-duplicate"
+        ),
+        "{err}"
+    );
+
+    let geo_truth = dir.path().join("geo_truth.jsonl");
+    std::fs::write(
+        &geo_truth,
+        r#"{"kind":"trace","start_ms":1767600000000,"end_ms":1767600001000}"#,
+    )
+    .unwrap();
+    // geo-eval defaults to the shipped fence config.
+    let out = edgeintent(&[
+        "geo-eval",
+        "--truth",
+        geo_truth.to_str().unwrap(),
+        no_views.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no `location` events"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -717,6 +964,28 @@ fn geo_eval_compares_adaptive_with_fixed_sampling() {
     assert_eq!(s[0]["visits_60s"], 2);
     assert!(s[0]["fixes_per_hour"].as_f64().unwrap() < s[1]["fixes_per_hour"].as_f64().unwrap());
     assert!(r["fix_reduction_vs_10s"].as_f64().unwrap() > 0.5);
+}
+
+#[test]
+fn geo_eval_defaults_to_the_shipped_fences_and_its_help_shows_the_accepted_syntax() {
+    let r = edgeintent_json(&[
+        "geo-eval",
+        "--truth",
+        "fixtures/geo/trace.truth.jsonl",
+        "--fixed",
+        "30",
+        "--json",
+        "fixtures/geo/trace.jsonl",
+    ]);
+    let names: Vec<&str> = r["samplers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["adaptive", "fixed 30s"]);
+    let help = text(&edgeintent(&["geo-eval", "--help"]).stdout);
+    assert!(help.contains("[default: 10,60]"), "{help}");
 }
 
 #[test]

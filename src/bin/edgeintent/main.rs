@@ -17,6 +17,8 @@ static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// The config used when `--config` is not given: the one shipped in `models/`.
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/config.json");
+/// `geo-eval`'s default: the shipped airport fences.
+const SHIPPED_GEO_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/geo/config.json");
 
 #[derive(Parser)]
 #[command(
@@ -72,22 +74,38 @@ enum Command {
         /// Trace file (JSON Lines).
         trace: PathBuf,
     },
-    /// Print a model's inputs, outputs, metadata and operator support.
+    /// Print a model's inputs, outputs, metadata and operator support; with
+    /// --config, whether that runtime config would accept it. Exit status 3 when
+    /// an operator is unsupported or tract cannot load it, 4 when the config's
+    /// runtime refuses it (spec hash, feature names, normalisation, outputs).
     Inspect {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Check the model against this runtime config's feature spec and model
+        /// options, as the runtime does when it loads it.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// ONNX model file.
         model: PathBuf,
     },
     /// Run any ONNX model on CSV rows: one JSON object per row, each output's values as a flat array.
+    ///
+    /// Like the runtime, it applies the model's `edgeintent.normalization` and,
+    /// with a header line, picks the columns named in `edgeintent.feature_names`,
+    /// so `featurize` output goes in as is.
     Predict {
         /// ONNX model file.
         #[arg(long)]
         model: PathBuf,
-        /// CSV of input rows (numbers; empty or `nan` is a missing value); an optional first line of feature names.
+        /// CSV of input rows (numbers; empty or `nan` is a missing value). With a
+        /// first line of column names, non-feature columns (`ts_ms`, `point`,
+        /// `seq_N`) are skipped.
         #[arg(long)]
         input: PathBuf,
+        /// Feed the rows to the bare graph, without the package's normalisation.
+        #[arg(long)]
+        raw: bool,
     },
     /// Benchmark a model: load time, latency percentiles, throughput, peak RSS,
     /// allocations per run; with --ort-lib, ONNX Runtime side by side.
@@ -154,14 +172,15 @@ enum Command {
     /// missed entries, false transitions and fixes per hour, for adaptive
     /// sampling and fixed intervals.
     GeoEval {
-        /// Runtime config with a `geofence` section.
+        /// Runtime config with a `geofence` section. Default: the shipped
+        /// fixtures/geo/config.json (airport fences).
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Ground-truth file for each trace, in the same order (see training/geo_traces.py).
         #[arg(long, required = true)]
         truth: Vec<PathBuf>,
-        /// Fixed sampling intervals to compare with, in seconds.
-        #[arg(long, value_delimiter = ',', default_values_t = [10.0, 60.0])]
+        /// Fixed sampling intervals to compare with, in seconds, e.g. 10,60.
+        #[arg(long, value_delimiter = ',', default_value = "10,60")]
         fixed: Vec<f64>,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -209,8 +228,12 @@ fn main() -> ExitCode {
             with_sequence,
             trace,
         } => featurize(config, skip_invalid, with_sequence, &out, &trace),
-        Command::Inspect { json, model } => inspect(&model, json),
-        Command::Predict { model, input } => predict(&model, &input),
+        Command::Inspect {
+            json,
+            config,
+            model,
+        } => inspect(&model, json, config.as_deref()),
+        Command::Predict { model, input, raw } => predict(&model, &input, raw),
         Command::Spec { config } => spec(config),
         Command::GeoEval {
             config,
@@ -218,7 +241,13 @@ fn main() -> ExitCode {
             fixed,
             json,
             traces,
-        } => geo_eval(&config, &truth, &fixed, json, &traces),
+        } => geo_eval(
+            &config.unwrap_or_else(|| PathBuf::from(SHIPPED_GEO_CONFIG)),
+            &truth,
+            &fixed,
+            json,
+            &traces,
+        ),
         Command::Evaluate {
             config,
             truth,
@@ -263,7 +292,15 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            let hint = if matches!(e, Error::Trace(edgeintent::TraceError::Line { .. })) {
+            let bad_line = matches!(
+                &e,
+                Error::Trace(edgeintent::TraceError::Line { .. })
+                    | Error::TraceFile {
+                        source: edgeintent::TraceError::Line { .. },
+                        ..
+                    }
+            );
+            let hint = if bad_line {
                 " (use --skip-invalid to skip and count bad lines)"
             } else {
                 ""
@@ -278,6 +315,18 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Io {
         path: path.display().to_string(),
         why: e.to_string(),
+    }
+}
+
+/// Names the file in an error about "the trace".
+fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::NothingTo { missing, task, .. } => Error::NothingTo {
+            input: path.display().to_string(),
+            missing,
+            task,
+        },
+        other => other,
     }
 }
 
@@ -311,7 +360,7 @@ fn evaluate(a: EvaluateArgs) -> Result<ExitCode, Error> {
         .map(|(trace, truth)| {
             Ok(eval::Scenario {
                 name: trace.display().to_string(),
-                events: eval::load_trace(trace, a.skip_invalid)?,
+                events: load_trace(trace, a.skip_invalid)?,
                 truth: eval::Truth::from_file(truth)?,
             })
         })
@@ -381,7 +430,7 @@ fn geo_eval(
         .map(|(t, g)| {
             Ok(eval::GeoScenario {
                 name: t.display().to_string(),
-                events: eval::load_trace(t, false)?,
+                events: load_trace(t, false)?,
                 truth: eval::GeoTruth::from_file(g)?,
             })
         })
@@ -395,6 +444,35 @@ fn geo_eval(
     let report = eval::geo_evaluate(&config, &samplers, &scenarios, |n| bar.inc(n))?;
     bar.finish_and_clear();
     print_report(&report, json, eval::render_geo_table)
+}
+
+/// Reads a whole trace, warning on stderr about what it skipped.
+fn load_trace(path: &Path, skip_invalid: bool) -> Result<Vec<edgeintent::Event>, Error> {
+    let trace = sim::load_trace(path, skip_invalid)?;
+    warn_read(path, &trace.read);
+    Ok(trace.events)
+}
+
+/// Warnings for what reading a trace skipped: unknown event types (with the
+/// type each most likely meant) and a trace without any event.
+fn warn_read(path: &Path, read: &sim::ReadCounts) {
+    for (name, n) in &read.unknown_types {
+        let hint = edgeintent::EventType::closest(name).map_or(String::new(), |t| {
+            format!(" (did you mean \"{}\"?)", t.name())
+        });
+        let lines = if *n == 1 { "line" } else { "lines" };
+        eprintln!(
+            "edgeintent: warning: {}: skipped {n} {lines} of unknown event type \"{name}\"{hint}",
+            path.display()
+        );
+    }
+    if read.events == 0 {
+        eprintln!(
+            "edgeintent: warning: {}: no events ({} non-blank lines)",
+            path.display(),
+            read.lines
+        );
+    }
 }
 
 fn load_config(path: Option<PathBuf>) -> Result<Config, Error> {
@@ -456,6 +534,7 @@ fn replay(a: ReplayArgs, trace: &Path) -> Result<ExitCode, Error> {
             _ => {}
         }
     }
+    warn_read(trace, &summary.read);
     eprint!("{}", render_summary(trace, &summary));
     if let Some(p) = summary_path {
         let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
@@ -561,6 +640,7 @@ fn featurize(
         &mut w,
     )?;
     w.flush().map_err(io_err(out))?;
+    warn_read(trace, &summary.read);
     let side = PathBuf::from(format!("{}.spec.json", out.display()));
     let mut identity = spec_identity(&spec);
     identity["spec"] = serde_json::json!(spec);
@@ -581,13 +661,62 @@ fn featurize(
     Ok(ExitCode::SUCCESS)
 }
 
-fn inspect(path: &Path, json: bool) -> Result<ExitCode, Error> {
+/// Whether a runtime built from `config`, with its model replaced by the one
+/// at `model`, would accept it.
+#[derive(serde::Serialize)]
+struct RuntimeCheck {
+    config: String,
+    accepted: bool,
+    /// Why not, as the runtime says it.
+    error: Option<String>,
+    runtime_spec_hash: String,
+    runtime_spec_version: String,
+    model_spec_hash: Option<String>,
+}
+
+fn check_with_config(model: &Path, config_path: &Path) -> Result<RuntimeCheck, Error> {
+    let mut config = Config::from_file(config_path)?;
+    let model_hash = edgeintent::ModelPackage::read(model).ok().and_then(|p| {
+        p.metadata()
+            .get(edgeintent::META_SPEC_HASH)
+            .map(String::from)
+    });
+    let mut options = config
+        .model
+        .clone()
+        .unwrap_or_else(|| edgeintent::ModelOptions::for_path(model));
+    options.path = model.to_owned();
+    options.required = true;
+    config.model = Some(options);
+    let (runtime_spec_hash, runtime_spec_version) =
+        (config.features.hash(), config.features.version.clone());
+    let error = Runtime::builder()
+        .config(config)
+        .build()
+        .err()
+        .map(|e| e.to_string());
+    Ok(RuntimeCheck {
+        config: config_path.display().to_string(),
+        accepted: error.is_none(),
+        error,
+        runtime_spec_hash,
+        runtime_spec_version,
+        model_spec_hash: model_hash,
+    })
+}
+
+fn inspect(path: &Path, json: bool, config: Option<&Path>) -> Result<ExitCode, Error> {
     let report = edgeintent::inspect(path)?;
+    let check = config.map(|c| check_with_config(path, c)).transpose()?;
     let all_supported = report.ops.iter().all(|o| o.supported);
     if json {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(c) = &check {
+            value["runtime_check"] = serde_json::to_value(c).unwrap_or_default();
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(&value).unwrap_or_default()
         );
     } else {
         println!("model {}", path.display());
@@ -623,11 +752,22 @@ fn inspect(path: &Path, json: bool) -> Result<ExitCode, Error> {
             None => println!("  tract: loads and optimizes"),
             Some(e) => println!("  tract: FAILS to load: {e}"),
         }
+        if let Some(c) = &check {
+            match &c.error {
+                None => println!(
+                    "  runtime ({}): ACCEPTS it: feature spec {} (version {}) matches",
+                    c.config, c.runtime_spec_hash, c.runtime_spec_version
+                ),
+                Some(e) => println!("  runtime ({}): REFUSES it: {e}", c.config),
+            }
+        }
     }
-    Ok(if all_supported && report.load_error.is_none() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !all_supported || report.load_error.is_some() {
         ExitCode::from(3)
+    } else if check.is_some_and(|c| !c.accepted) {
+        ExitCode::from(4)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -650,9 +790,29 @@ fn spec(config: Option<PathBuf>) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads a numeric CSV: `(rows, width, values)`. A first line with any
-/// non-numeric field is a header of feature names.
-fn read_csv(path: &Path) -> Result<(usize, usize, Vec<f32>), Error> {
+/// Columns `featurize` writes that are not features: the row's time, its
+/// decision point, and the event-type ids of a sequence model's second input.
+fn is_featurize_context(column: &str) -> bool {
+    column == "ts_ms"
+        || column == "point"
+        || column
+            .strip_prefix("seq_")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Input rows for `predict`: the feature columns of a CSV, in the model's order.
+struct Rows {
+    rows: usize,
+    width: usize,
+    values: Vec<f32>,
+    skipped: Vec<String>,
+}
+
+/// Reads a CSV of rows. A first line with any non-numeric field is a header:
+/// then columns are picked by the model's feature names (or, without them,
+/// all but `featurize`'s non-feature columns); without a header every column
+/// is a feature. Empty and `nan` cells are missing values.
+fn read_rows(path: &Path, names: Option<&[String]>) -> Result<Rows, Error> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     let bad = |line: usize, why: String| Error::Io {
         path: path.display().to_string(),
@@ -666,50 +826,125 @@ fn read_csv(path: &Path) -> Result<(usize, usize, Vec<f32>), Error> {
             f.parse::<f32>().ok()
         }
     };
-    let mut width = None;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_start_matches('\u{feff}')))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .peekable();
+    let first: Vec<&str> = match lines.peek() {
+        Some((_, l)) => l.split(',').map(str::trim).collect(),
+        None => return Err(bad(0, "no data rows".into())),
+    };
+    let header = first.iter().any(|f| parse(f).is_none());
+    let (n_fields, picked, skipped): (usize, Vec<(usize, String)>, Vec<String>) = if header {
+        lines.next();
+        let picked: Vec<(usize, String)> = match names {
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    first
+                        .iter()
+                        .position(|c| c == n)
+                        .map(|i| (i, n.clone()))
+                        .ok_or_else(|| {
+                            bad(
+                                1,
+                                format!(
+                                    "no column `{n}`; the model was trained on these features, in order: {}",
+                                    names.join(", ")
+                                ),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            None => first
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !is_featurize_context(c))
+                .map(|(i, c)| (i, c.to_string()))
+                .collect(),
+        };
+        let skipped = first
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !picked.iter().any(|(p, _)| p == i))
+            .map(|(_, c)| c.to_string())
+            .collect();
+        (first.len(), picked, skipped)
+    } else {
+        let all = (0..first.len()).map(|i| (i, format!("column {}", i + 1)));
+        (first.len(), all.collect(), Vec::new())
+    };
     let mut values = Vec::new();
     let mut rows = 0;
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    for (line, text) in lines {
+        let fields: Vec<&str> = text.split(',').collect();
+        if fields.len() != n_fields {
+            return Err(bad(
+                line,
+                format!("{} fields, expected {n_fields}", fields.len()),
+            ));
         }
-        let fields: Vec<&str> = line.split(',').collect();
-        let parsed: Vec<Option<f32>> = fields.iter().map(|f| parse(f)).collect();
-        if rows == 0 && width.is_none() && parsed.iter().any(Option::is_none) {
-            width = Some(fields.len()); // header
-            continue;
-        }
-        match width {
-            Some(w) if w != fields.len() => {
-                return Err(bad(i + 1, format!("{} fields, expected {w}", fields.len())))
-            }
-            _ => width = Some(fields.len()),
-        }
-        for (col, v) in parsed.iter().enumerate() {
-            let v = v.ok_or_else(|| {
+        for (col, name) in &picked {
+            let v = parse(fields[*col]).ok_or_else(|| {
                 bad(
-                    i + 1,
-                    format!(
-                        "column {}: `{}` is not a number",
-                        col + 1,
-                        fields[col].trim()
-                    ),
+                    line,
+                    format!("`{name}`: `{}` is not a number", fields[*col].trim()),
                 )
             })?;
             values.push(v);
         }
         rows += 1;
     }
-    match width {
-        Some(w) if rows > 0 => Ok((rows, w, values)),
-        _ => Err(bad(0, "no data rows".into())),
+    if rows == 0 {
+        return Err(bad(0, "no data rows".into()));
     }
+    Ok(Rows {
+        rows,
+        width: picked.len(),
+        values,
+        skipped,
+    })
 }
 
-fn predict(model: &Path, input: &Path) -> Result<ExitCode, Error> {
-    let (rows, width, x) = read_csv(input)?;
+fn predict(model: &Path, input: &Path, raw: bool) -> Result<ExitCode, Error> {
+    let package = edgeintent::ModelPackage::read(model)?;
+    let Rows {
+        rows,
+        width,
+        mut values,
+        skipped,
+    } = read_rows(input, package.feature_names())?;
+    let normalization = package.normalization().filter(|_| !raw);
+    if let Some(n) = normalization {
+        if n.len() != width {
+            return Err(Error::Usage(format!(
+                "{}: {width} feature columns, but the model's normalisation has {}",
+                input.display(),
+                n.len()
+            )));
+        }
+        for row in values.chunks_exact_mut(width) {
+            let src = row.to_vec();
+            n.apply(&src, row);
+        }
+    }
+    eprintln!(
+        "edgeintent predict: {rows} rows of {width} features{}; {}",
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" (skipped columns: {})", skipped.join(", "))
+        },
+        match (normalization, raw) {
+            (Some(_), _) => "normalised by the model's edgeintent.normalization",
+            (None, true) => "raw (--raw): not normalised",
+            (None, false) => "the model has no normalisation",
+        }
+    );
     let mut graph = OnnxGraph::load(model, &[rows, width])?;
-    let outputs = graph.run(&x)?;
+    let outputs = graph.run(&values)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for r in 0..rows {
@@ -819,13 +1054,8 @@ fn bench(
 
 fn dedup_eval(config: Option<PathBuf>, json: bool, trace: &Path) -> Result<ExitCode, Error> {
     let config = load_config(config)?;
-    let mut events = Vec::new();
-    for item in open_trace(trace)? {
-        if let (_, edgeintent::Parsed::Event(e)) = item? {
-            events.push(e);
-        }
-    }
-    let reports = sim::dedup_eval(&config.dedup, &events);
+    let events = load_trace(trace, false)?;
+    let reports = sim::dedup_eval(&config.dedup, &events).map_err(|e| in_file(trace, e))?;
     if json {
         println!(
             "{}",
