@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use edgeintent::bench::{declared_input_shapes, random_input};
+use edgeintent::offline::bench::{declared_input_shapes, random_input};
 use edgeintent::OnnxGraph;
 
 /// (bench name, model path relative to the repository).
@@ -56,7 +56,7 @@ fn families(c: &mut Criterion) {
         });
         #[cfg(feature = "ort-compare")]
         if let Ok(lib) = std::env::var("EDGEINTENT_ORT_LIB") {
-            let mut ort = edgeintent::bench::OrtRunner::load(lib.as_ref(), &path, &shapes)
+            let mut ort = edgeintent::offline::bench::OrtRunner::load(lib.as_ref(), &path, &shapes)
                 .expect("onnxruntime");
             group.bench_function("onnxruntime", |b| {
                 b.iter(|| ort.run(black_box(&refs)).unwrap())

@@ -15,7 +15,7 @@ LOG="$LOG_DIR/test.log"
 : >"$LOG"
 T0=$SECONDS
 STEPS_OK=0
-STEPS_TOTAL=8
+STEPS_TOTAL=9
 # What the tree looked like before: the tests must leave it as they found it.
 STATUS_BEFORE=$(git status --porcelain 2>/dev/null || true)
 
@@ -42,6 +42,8 @@ PY
 finish() {
     local rc=$1
     read -r p f s rp rf ri pp pf ps < <(summarise)
+    # A step that failed outside a test runner (fmt, clippy, a build) is a failure too.
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     printf '\ntest.sh: %d of %d steps passed in %s (Rust: %d passed, %d failed, %d ignored; pytest: %d passed, %d failed, %d skipped); log: %s\n' \
         "$STEPS_OK" "$STEPS_TOTAL" "$(dur $((SECONDS - T0)))" "$rp" "$rf" "$ri" "$pp" "$pf" "$ps" "$LOG"
     printf 'test.sh: %d passed, %d failed, %d skipped\n' "$p" "$f" "$s"
@@ -96,7 +98,7 @@ venv() {
 
 clippy_both() {
     cargo clippy --all-targets --quiet -- -D warnings
-    cargo clippy --lib --no-default-features --quiet -- -D warnings
+    cargo clippy --all-targets --no-default-features --quiet -- -D warnings
 }
 
 rust_tests() {
@@ -107,6 +109,16 @@ rust_tests() {
 docs() {
     # Public docs build without warnings (broken or private links).
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+}
+
+device_library() {
+    # The on-device runtime alone: no CLI, no offline tools, no clap or indicatif.
+    cargo test --lib --no-default-features --quiet
+    if cargo tree -e normal --no-default-features --prefix none | grep -E '^(clap|indicatif) '; then
+        echo "the device library depends on clap or indicatif" >&2
+        return 1
+    fi
+    echo "the device library builds and passes without default features"
 }
 
 pytests() {
@@ -131,6 +143,7 @@ step "cargo clippy -D warnings (all targets; device library without default feat
 step "cargo build (the CLI, and the cdylib and staticlib the C example links against)" cargo build --quiet
 step "cargo test (unit, integration, doc)" rust_tests
 step "cargo doc, warnings denied" docs
+step "device library alone (--no-default-features)" device_library
 step "pytest training/tests" pytests
 step "git status: the tests left the tree as they found it" tree_unchanged
 finish 0

@@ -22,27 +22,21 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod bench;
 mod config;
 mod decision;
 mod dedup;
-mod dense;
 mod error;
-pub mod eval;
 mod event;
 mod features;
 pub mod ffi;
 mod geo;
-mod graph;
 mod ingest;
 mod metrics;
 mod model;
-mod ops;
-pub use ops::importer as onnx_importer;
+#[cfg(feature = "offline")]
+pub mod offline;
 mod policy;
-mod recurrent;
 mod runtime;
-pub mod sim;
 pub mod snapshot;
 mod triggers;
 
@@ -61,15 +55,15 @@ pub use geo::{
     distance_m, Coverage, FenceDef, FenceIndex, FenceZone, GeoError, GeoStats, GeofenceConfig,
     Nearest, SamplingConfig,
 };
-pub use graph::{GraphOutput, OnnxGraph, OutputValues};
 pub use ingest::{Producer, PushError};
 pub use model::{
     inspect, InputOptions, IntentModel, ModelError, ModelMetadata, ModelOptions, ModelPackage,
     ModelReport, Normalization, OpInfo, OutputKind, OutputOptions, TensorInfo, META_FEATURE_NAMES,
     META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
 };
+pub use model::{onnx_importer, GraphOutput, OnnxGraph, OutputValues};
+pub use model::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use policy::{Buckets, PolicyConfig, PolicyError};
-pub use recurrent::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use runtime::{
     DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, Worker,
 };

@@ -1,0 +1,116 @@
+//! `edgeintent bench`: latency, throughput, allocations; ONNX Runtime beside it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use edgeintent::Error;
+
+use crate::counting_alloc;
+
+/// Benchmark a model: load time, latency percentiles, throughput, peak RSS,
+/// allocations per run; with --ort-lib, ONNX Runtime side by side.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// ONNX model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Input shape, e.g. 1x34; several inputs separated by `;`, e.g. `1x1;1x1x32`
+    /// (default: the model's, symbolic dimensions as 1).
+    #[arg(long, value_parser = parse_shapes)]
+    pub input_shape: Option<Shapes>,
+    /// Timed runs.
+    #[arg(long, default_value_t = 20_000)]
+    pub iters: usize,
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 1_000)]
+    pub warmup: usize,
+    /// libonnxruntime.so to compare with (build with --features ort-compare).
+    #[arg(long)]
+    pub ort_lib: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One shape per model input, as given to `--input-shape`.
+#[derive(Debug, Clone)]
+pub struct Shapes(Vec<Vec<usize>>);
+
+fn parse_shapes(s: &str) -> Result<Shapes, String> {
+    s.split(';')
+        .map(|one| {
+            let dims: Result<Vec<usize>, _> = one
+                .split(['x', 'X', ','])
+                .map(|d| d.trim().parse::<usize>())
+                .collect();
+            match dims {
+                Ok(d) if !d.is_empty() && d.iter().all(|&v| v > 0) => Ok(d),
+                _ => Err(format!("`{one}` is not a shape like 1x34")),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Shapes)
+}
+
+pub fn run(a: BenchArgs) -> Result<ExitCode, Error> {
+    let (model, json) = (a.model.as_path(), a.json);
+    let opts = edgeintent::offline::bench::BenchOptions {
+        input_shapes: a.input_shape.map(|s| s.0),
+        iters: a.iters,
+        warmup: a.warmup,
+        ort_lib: a.ort_lib,
+        ..Default::default()
+    };
+    struct Counter;
+    impl edgeintent::offline::bench::AllocationCounter for Counter {
+        fn count(&self) -> u64 {
+            counting_alloc::allocations()
+        }
+        fn set_counting(&self, on: bool) {
+            counting_alloc::set_counting(on);
+        }
+    }
+    let r = edgeintent::offline::bench::run(model, &opts, Some(&Counter))?;
+    if json {
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let us = |ns: u64| format!("{:.2} µs", ns as f64 / 1000.0);
+    println!(
+        "model {} inputs {:?}, {} runs",
+        r.model, r.input_shapes, r.iters
+    );
+    println!("  load {:.1} ms", r.load_ms);
+    println!(
+        "  edgeintent  p50 {}  p90 {}  p99 {}  mean {}  {:.0} runs/s",
+        us(r.latency.p50_ns),
+        us(r.latency.p90_ns),
+        us(r.latency.p99_ns),
+        us(r.latency.mean_ns),
+        r.latency.throughput_per_s
+    );
+    if let Some(a) = r.allocs_per_run {
+        println!("  heap allocations per run: {a:.1} (tract's plan and edgeintent's ops: one output tensor per op)");
+    }
+    if let (Some(p50), Some(p90), Some(p99)) = (r.ort_p50_ns, r.ort_p90_ns, r.ort_p99_ns) {
+        println!(
+            "  onnxruntime p50 {}  p90 {}  p99 {}  (load {:.1} ms)",
+            us(p50),
+            us(p90),
+            us(p99),
+            r.ort_load_ms.unwrap_or(0.0)
+        );
+        println!(
+            "  ratio edgeintent / onnxruntime: p50 {:.2}, p99 {:.2}; outputs {} differ by at most {:.2e}",
+            r.ratio_p50.unwrap_or(0.0),
+            r.ratio_p99.unwrap_or(0.0),
+            r.compared_outputs.join(", "),
+            r.max_abs_diff.unwrap_or(f64::NAN)
+        );
+    }
+    if let Some(kib) = r.peak_rss_kib {
+        println!("  peak RSS {:.1} MiB", kib as f64 / 1024.0);
+    }
+    Ok(ExitCode::SUCCESS)
+}

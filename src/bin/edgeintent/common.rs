@@ -1,0 +1,109 @@
+//! What every subcommand shares: default configs, file and trace helpers,
+//! warnings about what a trace skipped, report printing, progress bars.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use edgeintent::offline::{self, ReadCounts};
+use edgeintent::{Config, Error, TraceReader};
+
+/// The config used when `--config` is not given: the one shipped in `models/`.
+pub const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/config.json");
+/// `geo-eval`'s default: the shipped airport fences.
+pub const SHIPPED_GEO_CONFIG: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/geo/config.json");
+
+pub fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    }
+}
+
+/// Names the file in an error about "the trace".
+pub fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::NothingTo { missing, task, .. } => Error::NothingTo {
+            input: path.display().to_string(),
+            missing,
+            task,
+        },
+        other => other,
+    }
+}
+
+/// JSON (with `--json`) or the table, on stdout.
+pub fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    table: impl Fn(&R) -> String,
+) -> Result<ExitCode, Error> {
+    if json {
+        let text = serde_json::to_string_pretty(report).map_err(|e| Error::Usage(e.to_string()))?;
+        println!("{text}");
+    } else {
+        print!("{}", table(report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One truth file per trace, in order.
+pub fn check_pairs(traces: usize, truths: usize) -> Result<(), Error> {
+    if truths == traces {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{traces} traces but {truths} --truth files: give one truth file per trace, in the same order"
+    )))
+}
+
+pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    // Drawn on stderr, and only when it is a terminal.
+    indicatif::ProgressBar::new(total).with_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:40}} {{percent:>3}}% {{human_pos}}/{{human_len}} events, eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    )
+}
+
+/// Reads a whole trace, warning on stderr about what it skipped.
+pub fn load_trace(path: &Path, skip_invalid: bool) -> Result<Vec<edgeintent::Event>, Error> {
+    let trace = offline::load_trace(path, skip_invalid)?;
+    warn_read(path, &trace.read);
+    Ok(trace.events)
+}
+
+/// Warnings for what reading a trace skipped: unknown event types (with the
+/// type each most likely meant) and a trace without any event.
+pub fn warn_read(path: &Path, read: &ReadCounts) {
+    for (name, n) in &read.unknown_types {
+        let hint = edgeintent::EventType::closest(name).map_or(String::new(), |t| {
+            format!(" (did you mean \"{}\"?)", t.name())
+        });
+        let lines = if *n == 1 { "line" } else { "lines" };
+        eprintln!(
+            "edgeintent: warning: {}: skipped {n} {lines} of unknown event type \"{name}\"{hint}",
+            path.display()
+        );
+    }
+    if read.events == 0 {
+        eprintln!(
+            "edgeintent: warning: {}: no events ({} non-blank lines)",
+            path.display(),
+            read.lines
+        );
+    }
+}
+
+pub fn load_config(path: Option<PathBuf>) -> Result<Config, Error> {
+    let path = path.unwrap_or_else(|| PathBuf::from(SHIPPED_CONFIG));
+    Ok(Config::from_file(path)?)
+}
+
+pub fn open_trace(path: &Path) -> Result<TraceReader<BufReader<File>>, Error> {
+    let f = File::open(path).map_err(io_err(path))?;
+    Ok(TraceReader::new(BufReader::new(f)))
+}

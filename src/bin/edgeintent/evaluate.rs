@@ -1,0 +1,71 @@
+//! `edgeintent evaluate`: the refresh policy against ground truth and baselines.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use edgeintent::offline::refresh_eval as eval;
+use edgeintent::Error;
+
+use crate::common::{check_pairs, load_config, load_trace, print_report, progress_bar};
+
+/// Score the configured refresh policy against ground truth, next to the
+/// baselines: fixed intervals (30/60/120/300/600 s), every home view, and one
+/// request per notification. A table on stdout (JSON with --json).
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// Runtime config (model, policy, triggers). Default: the shipped config.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Ground-truth file for each trace, in the same order (see training/generate.py).
+    #[arg(long, required = true)]
+    pub truth: Vec<PathBuf>,
+    /// Also evaluate our policy at these thresholds, e.g. 0.3,0.5,0.7.
+    #[arg(long, value_delimiter = ',')]
+    pub sweep_threshold: Vec<f32>,
+    /// The user id whose A/B bucket threshold to use (with policy.buckets).
+    #[arg(long)]
+    pub user_id: Option<String>,
+    /// Skip invalid lines instead of stopping at the first.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Trace files (JSON Lines).
+    #[arg(required = true)]
+    pub traces: Vec<PathBuf>,
+}
+
+pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
+    check_pairs(a.traces.len(), a.truth.len())?;
+    if let Some(t) = a.sweep_threshold.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+        return Err(Error::Usage(format!(
+            "--sweep-threshold: {t} is outside [0, 1]"
+        )));
+    }
+    let mut config = load_config(a.config)?;
+    if let (Some(id), Some(_)) = (&a.user_id, &config.policy.buckets) {
+        // Evaluate the bucket's threshold as "ours".
+        config.policy.threshold = config.policy.threshold_for(Some(id)).0;
+    }
+    let scenarios = a
+        .traces
+        .iter()
+        .zip(&a.truth)
+        .map(|(trace, truth)| {
+            Ok(eval::Scenario {
+                name: trace.display().to_string(),
+                events: load_trace(trace, a.skip_invalid)?,
+                truth: eval::Truth::from_file(truth)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let candidates = eval::candidates(&config, &a.sweep_threshold)?;
+    let total: u64 =
+        scenarios.iter().map(|s| s.events.len() as u64).sum::<u64>() * candidates.len() as u64;
+    let bar = progress_bar(total, "evaluate");
+    let report = eval::evaluate(&candidates, &scenarios, |n| bar.inc(n))?;
+    bar.finish_and_clear();
+    print_report(&report, a.json, eval::render_table)
+}

@@ -1,0 +1,168 @@
+//! `edgeintent replay`: decisions as JSON Lines on stdout, a summary on stderr.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use edgeintent::offline::{self, ReadOptions, ReplaySummary};
+use edgeintent::{Error, ModelStatus, Runtime};
+
+use crate::common::{io_err, load_config, open_trace, warn_read};
+
+/// Replay a trace: decisions as JSON Lines on stdout, a summary on stderr.
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Runtime config (model, feature spec, policy). Default: the shipped models/config.json.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Skip and count invalid lines instead of stopping at the first.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Ignore the configured model and decide by the rules alone.
+    #[arg(long)]
+    pub no_model: bool,
+    /// The user id whose A/B bucket threshold to use (with policy.buckets).
+    #[arg(long)]
+    pub user_id: Option<String>,
+    /// Treat the trace's location events as a dense ground truth and deliver
+    /// a fix only when the runtime's sampling interval says one is due.
+    #[arg(long)]
+    pub sample_locations: bool,
+    /// Trace file (JSON Lines).
+    pub trace: PathBuf,
+}
+
+pub fn run(a: ReplayArgs) -> Result<ExitCode, Error> {
+    let ReplayArgs {
+        config,
+        skip_invalid,
+        summary: summary_path,
+        no_model,
+        user_id,
+        sample_locations,
+        trace,
+    } = a;
+    let trace = trace.as_path();
+    let read = ReadOptions {
+        skip_invalid,
+        sample_locations,
+    };
+    let mut builder = Runtime::builder().config(load_config(config)?);
+    if no_model {
+        builder = builder.without_model();
+    }
+    if let Some(id) = user_id {
+        builder = builder.user_id(id);
+    }
+    let mut rt = builder.build()?;
+    let reader = open_trace(trace)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    // A closed stdout (`| head`) ends the output, not the replay.
+    let mut stdout_open = true;
+    let summary = offline::replay(&mut rt, reader, read, |_, json| {
+        if !stdout_open {
+            return Ok(());
+        }
+        match writeln!(out, "{json}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                stdout_open = false;
+                Ok(())
+            }
+            other => other,
+        }
+    })?;
+    if stdout_open {
+        match out.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(io_err(Path::new("<stdout>"))(e))
+            }
+            _ => {}
+        }
+    }
+    warn_read(trace, &summary.read);
+    eprint!("{}", render_summary(trace, &summary));
+    if let Some(p) = summary_path {
+        let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        std::fs::write(&p, json + "\n").map_err(io_err(&p))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn micros(ns: Option<u64>) -> String {
+    ns.map_or("-".into(), |n| format!("{:.1} µs", n as f64 / 1000.0))
+}
+
+fn render_summary(trace: &Path, s: &ReplaySummary) -> String {
+    let r = &s.read;
+    let rt = &s.runtime;
+    let unknown: u64 = r.unknown_types.values().sum();
+    let unknown_list = r
+        .unknown_types
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let model = match &rt.model {
+        ModelStatus::Loaded(p) => format!("loaded {p}"),
+        ModelStatus::None => "none (rules decide)".into(),
+        ModelStatus::Failed(e) => format!("FAILED, rules decide: {e}"),
+    };
+    let by = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut text = format!(
+        "edgeintent replay {}\n  lines {}, events {}, skipped invalid {}, unknown types {}{}\n",
+        trace.display(),
+        r.lines,
+        r.events,
+        r.skipped_invalid,
+        unknown,
+        if unknown > 0 {
+            format!(" ({unknown_list})")
+        } else {
+            String::new()
+        },
+    );
+    for ex in &r.skipped_examples {
+        text += &format!("    skipped: {ex}\n");
+    }
+    text += &format!(
+        "  model: {model}\n  decision points {} (ticks {}), suppressed by cooldown {}, model calls {}, model errors {}\n",
+        rt.decision_points, rt.ticks, rt.suppressed_by_cooldown, rt.model_calls, rt.model_errors
+    );
+    text += &format!(
+        "  policy: threshold {}{}, suppressed by budget {}, stale marks {} ({} folded into other refreshes), triggers debounced {}\n",
+        rt.threshold,
+        rt.bucket.map_or(String::new(), |b| format!(" (bucket {b})")),
+        rt.suppressed_by_budget,
+        rt.stale_marks,
+        rt.stale_marks_absorbed,
+        rt.triggers_debounced
+    );
+    if let Some(g) = &rt.geofence {
+        text += &format!(
+            "  geofence: location fixes {} of {} used, enters {}, exits {}, coverage requests {} ({} answered by the simulated server)\n",
+            r.location_fixes_used, r.location_fixes, g.enters, g.exits, g.coverage_requests, r.coverage_answers
+        );
+    }
+    text += &format!(
+        "  decisions {}: {}\n    by reason: {}\n",
+        rt.decisions,
+        by(&rt.decisions_by_action),
+        by(&rt.decisions_by_reason)
+    );
+    text += &format!(
+        "  decision latency p50 {}, p99 {}\n",
+        micros(rt.decision_latency_p50_ns),
+        micros(rt.decision_latency_p99_ns)
+    );
+    text
+}

@@ -1,0 +1,277 @@
+//! The `geofence` section of the config: coverage, fences, sampling, and their validation.
+
+use serde::{Deserialize, Serialize};
+
+/// The `geofence` section of the runtime config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeofenceConfig {
+    /// The coverage circle the server gave; `None` until it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+    /// Points of interest.
+    #[serde(default)]
+    pub fences: Vec<FenceDef>,
+    /// Seconds the "inside" condition must hold before ENTER.
+    #[serde(default = "default_dwell_enter")]
+    pub dwell_enter_s: f64,
+    /// Seconds the "outside" condition must hold before EXIT.
+    #[serde(default = "default_dwell_exit")]
+    pub dwell_exit_s: f64,
+    /// Extra metres beyond the radius before a fix counts as outside.
+    #[serde(default = "default_margin")]
+    pub exit_margin_m: f64,
+    /// Adaptive sampling bounds.
+    #[serde(default)]
+    pub sampling: SamplingConfig,
+}
+
+fn default_dwell_enter() -> f64 {
+    5.0
+}
+fn default_dwell_exit() -> f64 {
+    30.0
+}
+fn default_margin() -> f64 {
+    25.0
+}
+
+/// A circle on the Earth: the server's coverage area.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    /// Centre latitude, degrees.
+    pub lat: f64,
+    /// Centre longitude, degrees.
+    pub lon: f64,
+    /// Radius, metres.
+    pub radius_m: f64,
+}
+
+/// One point of interest with its fence and buffer ring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FenceDef {
+    /// Identifier used in decisions (`geofence:enter:<id>`).
+    pub id: String,
+    /// Centre latitude, degrees.
+    pub lat: f64,
+    /// Centre longitude, degrees.
+    pub lon: f64,
+    /// Fence radius, metres.
+    pub radius_m: f64,
+    /// Width of the buffer ring outside the fence, metres (sampling is faster there).
+    #[serde(default)]
+    pub buffer_m: f64,
+    /// Free-form category (`airport`, `station`, ...).
+    #[serde(default)]
+    pub category: String,
+}
+
+/// Bounds of adaptive location sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// Shortest interval between fixes, seconds.
+    #[serde(default = "default_min_interval")]
+    pub min_interval_s: f64,
+    /// Longest interval while moving, seconds.
+    #[serde(default = "default_max_interval")]
+    pub max_interval_s: f64,
+    /// Longest interval while stationary, seconds.
+    #[serde(default = "default_stationary_max")]
+    pub stationary_max_interval_s: f64,
+    /// Longest interval inside a buffer ring while moving (nearer the fence
+    /// the distance bound makes it shorter; a transition waiting out its
+    /// dwell is checked again as soon as the dwell has passed).
+    #[serde(default = "default_buffer_interval")]
+    pub buffer_interval_s: f64,
+    /// Shortest interval inside a fence while at walking pace or slower: a
+    /// late EXIT only reclaims a card later. Faster movement samples by distance.
+    #[serde(default = "default_inside_interval")]
+    pub inside_interval_s: f64,
+    /// The top of walking pace, for `inside_interval_s`.
+    #[serde(default = "default_walking_speed")]
+    pub walking_speed_mps: f64,
+    /// Speed assumed while moving: no boundary can be reached sooner than
+    /// its distance over this speed.
+    #[serde(default = "default_max_speed")]
+    pub max_speed_mps: f64,
+    /// Below this speed the device counts as stationary.
+    #[serde(default = "default_stationary_speed")]
+    pub stationary_speed_mps: f64,
+    /// Speed assumed while stationary (it may start moving).
+    #[serde(default = "default_stationary_assumed")]
+    pub stationary_assumed_speed_mps: f64,
+}
+
+fn default_min_interval() -> f64 {
+    5.0
+}
+fn default_max_interval() -> f64 {
+    300.0
+}
+fn default_stationary_max() -> f64 {
+    600.0
+}
+fn default_buffer_interval() -> f64 {
+    30.0
+}
+fn default_inside_interval() -> f64 {
+    60.0
+}
+fn default_walking_speed() -> f64 {
+    3.0
+}
+fn default_max_speed() -> f64 {
+    40.0
+}
+fn default_stationary_speed() -> f64 {
+    0.5
+}
+fn default_stationary_assumed() -> f64 {
+    10.0
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            min_interval_s: default_min_interval(),
+            max_interval_s: default_max_interval(),
+            stationary_max_interval_s: default_stationary_max(),
+            buffer_interval_s: default_buffer_interval(),
+            inside_interval_s: default_inside_interval(),
+            walking_speed_mps: default_walking_speed(),
+            max_speed_mps: default_max_speed(),
+            stationary_speed_mps: default_stationary_speed(),
+            stationary_assumed_speed_mps: default_stationary_assumed(),
+        }
+    }
+}
+
+/// A geofence setting that cannot work, with the field named
+/// (`geofence.fences[3].radius_m`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("geofence.{field}: {why}")]
+pub struct GeoError {
+    /// The offending field, with its path.
+    pub field: String,
+    /// What it must be.
+    pub why: String,
+}
+
+fn geo_err<T>(field: impl Into<String>, why: impl Into<String>) -> Result<T, GeoError> {
+    Err(GeoError {
+        field: field.into(),
+        why: why.into(),
+    })
+}
+
+fn check_lat_lon(path: &str, lat: f64, lon: f64) -> Result<(), GeoError> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return geo_err(
+            format!("{path}lat"),
+            format!("must be a latitude in [-90, 90], got {lat}"),
+        );
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return geo_err(
+            format!("{path}lon"),
+            format!("must be a longitude in [-180, 180], got {lon}"),
+        );
+    }
+    Ok(())
+}
+
+fn check_positive(field: String, v: f64) -> Result<(), GeoError> {
+    if !v.is_finite() || v <= 0.0 {
+        return geo_err(field, format!("must be a positive number, got {v}"));
+    }
+    Ok(())
+}
+
+fn check_non_negative(field: String, v: f64) -> Result<(), GeoError> {
+    if !v.is_finite() || v < 0.0 {
+        return geo_err(field, format!("must be a non-negative number, got {v}"));
+    }
+    Ok(())
+}
+
+impl Coverage {
+    /// Checks the centre and radius; `path` prefixes field names.
+    pub fn validate(&self, path: &str) -> Result<(), GeoError> {
+        check_lat_lon(path, self.lat, self.lon)?;
+        check_positive(format!("{path}radius_m"), self.radius_m)
+    }
+}
+
+/// At most this many fences (the index and the per-fence state are sized for it).
+pub const MAX_FENCES: usize = 1_000_000;
+
+impl GeofenceConfig {
+    /// Checks every field; the first problem is returned with its path.
+    pub fn validate(&self) -> Result<(), GeoError> {
+        if let Some(c) = &self.coverage {
+            c.validate("coverage.")?;
+        }
+        if self.fences.len() > MAX_FENCES {
+            return geo_err(
+                "fences",
+                format!("at most {MAX_FENCES} fences, got {}", self.fences.len()),
+            );
+        }
+        let mut ids = std::collections::HashSet::with_capacity(self.fences.len());
+        for (i, f) in self.fences.iter().enumerate() {
+            let path = format!("fences[{i}].");
+            if f.id.is_empty() {
+                return geo_err(format!("{path}id"), "must not be empty");
+            }
+            if !ids.insert(f.id.as_str()) {
+                return geo_err(format!("{path}id"), format!("{:?} is used twice", f.id));
+            }
+            check_lat_lon(&path, f.lat, f.lon)?;
+            check_positive(format!("{path}radius_m"), f.radius_m)?;
+            check_non_negative(format!("{path}buffer_m"), f.buffer_m)?;
+        }
+        check_non_negative("dwell_enter_s".into(), self.dwell_enter_s)?;
+        check_non_negative("dwell_exit_s".into(), self.dwell_exit_s)?;
+        check_non_negative("exit_margin_m".into(), self.exit_margin_m)?;
+        let s = &self.sampling;
+        for (name, v) in [
+            ("min_interval_s", s.min_interval_s),
+            ("max_interval_s", s.max_interval_s),
+            ("stationary_max_interval_s", s.stationary_max_interval_s),
+            ("buffer_interval_s", s.buffer_interval_s),
+            ("inside_interval_s", s.inside_interval_s),
+            ("max_speed_mps", s.max_speed_mps),
+            (
+                "stationary_assumed_speed_mps",
+                s.stationary_assumed_speed_mps,
+            ),
+        ] {
+            check_positive(format!("sampling.{name}"), v)?;
+        }
+        check_non_negative(
+            "sampling.stationary_speed_mps".into(),
+            s.stationary_speed_mps,
+        )?;
+        check_non_negative("sampling.walking_speed_mps".into(), s.walking_speed_mps)?;
+        for (name, v) in [
+            ("max_interval_s", s.max_interval_s),
+            ("stationary_max_interval_s", s.stationary_max_interval_s),
+            ("buffer_interval_s", s.buffer_interval_s),
+            ("inside_interval_s", s.inside_interval_s),
+        ] {
+            if v < s.min_interval_s {
+                return geo_err(
+                    format!("sampling.{name}"),
+                    format!(
+                        "must be at least min_interval_s ({}), got {v}",
+                        s.min_interval_s
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,676 @@
+//! Spatial intelligence: a coverage circle from the server, geofences with a
+//! buffer ring around each, and adaptive location sampling. Fence transitions
+//! are hard overrides: entering a fence fetches its service card, leaving it
+//! reclaims the card, leaving the coverage circle asks for a new one, and each
+//! fix sets when the next fix is due.
+//!
+//! GPS noise is handled by accuracy-aware hysteresis (inside only when
+//! `distance + accuracy <= radius`, outside only when
+//! `distance - accuracy >= radius + exit_margin`) and by dwell times before
+//! ENTER and EXIT. Fences live in an `rstar` R-tree over Earth-centred
+//! coordinates in metres, so the index works anywhere on the globe.
+
+mod config;
+mod geometry;
+mod index;
+mod sampling;
+
+pub use config::{Coverage, FenceDef, GeoError, GeofenceConfig, SamplingConfig};
+pub use geometry::distance_m;
+pub use index::{FenceIndex, Nearest};
+
+use serde::{Deserialize, Serialize};
+
+/// Beyond this distance from the index's plane origin a fix re-centres it.
+const REPROJECT_M: f64 = 200_000.0;
+
+/// Where the device is relative to one fence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FenceZone {
+    /// Beyond the buffer ring.
+    Outside,
+    /// In the buffer ring (or not yet confidently inside).
+    Buffer,
+    /// Inside the fence (ENTER was emitted).
+    Inside,
+}
+
+/// Per-fence state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FenceState {
+    pub zone: FenceZone,
+    /// Since when the condition for the next transition has held.
+    pub pending_since_ms: Option<i64>,
+    #[serde(skip)]
+    seen: u32,
+}
+
+impl Default for FenceState {
+    fn default() -> Self {
+        FenceState {
+            zone: FenceZone::Outside,
+            pending_since_ms: None,
+            seen: 0,
+        }
+    }
+}
+
+/// Distances (metres) from a fix to the boundaries it could cross next.
+#[derive(Debug, Clone, Copy)]
+struct Edges {
+    /// To the nearest fence edge from inside its buffer ring.
+    buffer_m: f64,
+    /// To the nearest zone among the fences measured exactly this fix.
+    zone_m: f64,
+    /// To the exit (radius + margin) of a fence the device is inside.
+    inside_exit_m: f64,
+    /// To the coverage circle's edge.
+    coverage_m: f64,
+}
+
+/// What of the geofence engine changes over time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GeoState {
+    states: Vec<FenceState>,
+    active: Vec<u32>,
+    coverage: Option<Coverage>,
+    coverage_requested: bool,
+    last_fix: Option<(i64, f64, f64, f64)>,
+    interval_s: f64,
+    emitted_interval_s: Option<f64>,
+    stats: GeoStats,
+}
+
+/// What a fix caused.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum GeoEvent {
+    /// Fence `index` entered: fetch its card.
+    Enter(u32),
+    /// Fence `index` left: reclaim its card.
+    Exit(u32),
+    /// The device left the coverage circle.
+    CoverageExit,
+    /// The next fix is due in this many seconds.
+    Interval(f32),
+}
+
+/// Counters of the geofence layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeoStats {
+    /// Location fixes processed.
+    pub fixes: u64,
+    /// ENTER transitions.
+    pub enters: u64,
+    /// EXIT transitions.
+    pub exits: u64,
+    /// Coverage requests.
+    pub coverage_requests: u64,
+}
+
+/// The geofence engine: fences, their states, the coverage circle and the
+/// sampling interval. Allocates nothing per fix.
+#[derive(Debug, Clone)]
+pub(crate) struct Geo {
+    cfg: GeofenceConfig,
+    index: FenceIndex,
+    states: Vec<FenceState>,
+    /// Fences not `Outside` or with a transition pending.
+    active: Vec<u32>,
+    scratch: Vec<u32>,
+    generation: u32,
+    coverage: Option<Coverage>,
+    coverage_requested: bool,
+    last_fix: Option<(i64, f64, f64, f64)>,
+    interval_s: f64,
+    emitted_interval_s: Option<f64>,
+    pub(crate) stats: GeoStats,
+}
+
+impl Geo {
+    /// Builds the index; `cfg` must be validated.
+    pub(crate) fn new(cfg: &GeofenceConfig) -> Geo {
+        let n = cfg.fences.len();
+        Geo {
+            index: match cfg.coverage {
+                Some(c) => FenceIndex::centred_at(&cfg.fences, c.lat, c.lon),
+                None => FenceIndex::new(&cfg.fences),
+            },
+            states: vec![FenceState::default(); n],
+            active: Vec::with_capacity(n.min(4096)),
+            scratch: Vec::with_capacity(n.min(4096)),
+            generation: 0,
+            coverage: cfg.coverage,
+            coverage_requested: false,
+            last_fix: None,
+            interval_s: cfg.sampling.max_interval_s,
+            emitted_interval_s: None,
+            stats: GeoStats::default(),
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// The id of fence `index`.
+    pub(crate) fn fence_id(&self, index: u32) -> &str {
+        self.cfg
+            .fences
+            .get(index as usize)
+            .map_or("", |f| f.id.as_str())
+    }
+
+    /// The current sampling interval, seconds.
+    pub(crate) fn interval_s(&self) -> f64 {
+        self.interval_s
+    }
+
+    /// Where the device is relative to fence `index`.
+    pub(crate) fn zone(&self, index: u32) -> Option<FenceZone> {
+        self.states.get(index as usize).map(|s| s.zone)
+    }
+
+    /// Where the device is relative to the fence with this id.
+    pub(crate) fn zone_of(&self, id: &str) -> Option<FenceZone> {
+        let i = self.cfg.fences.iter().position(|f| f.id == id)?;
+        self.zone(i as u32)
+    }
+
+    /// The coverage circle in use.
+    pub(crate) fn coverage(&self) -> Option<Coverage> {
+        self.coverage
+    }
+
+    /// Whether the device left the coverage circle and no new one came yet.
+    pub(crate) fn coverage_requested(&self) -> bool {
+        self.coverage_requested
+    }
+
+    /// The engine's changing state, for snapshots.
+    pub(crate) fn export(&self) -> GeoState {
+        GeoState {
+            states: self.states.clone(),
+            active: self.active.clone(),
+            coverage: self.coverage,
+            coverage_requested: self.coverage_requested,
+            last_fix: self.last_fix,
+            interval_s: self.interval_s,
+            emitted_interval_s: self.emitted_interval_s,
+            stats: self.stats,
+        }
+    }
+
+    /// Restores exported state; refuses state for another fence list.
+    pub(crate) fn import(&mut self, s: GeoState) -> Result<(), String> {
+        let n = self.states.len();
+        if s.states.len() != n || s.active.iter().any(|&i| i as usize >= n) {
+            return Err("fences differ from the snapshot's".into());
+        }
+        if !s.interval_s.is_finite() || s.interval_s <= 0.0 {
+            return Err("location interval is not a positive number".into());
+        }
+        if let Some(c) = &s.coverage {
+            c.validate("coverage.").map_err(|e| e.to_string())?;
+        }
+        self.states = s.states;
+        self.active.clear();
+        self.active.extend(s.active);
+        self.coverage = s.coverage;
+        self.coverage_requested = s.coverage_requested;
+        self.last_fix = s.last_fix;
+        self.interval_s = s.interval_s;
+        self.emitted_interval_s = s.emitted_interval_s;
+        self.stats = s.stats;
+        Ok(())
+    }
+
+    /// A new coverage circle from the server.
+    pub(crate) fn set_coverage(&mut self, c: Coverage) -> Result<(), GeoError> {
+        c.validate("coverage.")?;
+        self.coverage = Some(c);
+        self.coverage_requested = false;
+        Ok(())
+    }
+
+    /// Processes one fix; `emit` receives what it caused, transitions first
+    /// and the new interval last.
+    pub(crate) fn on_fix(
+        &mut self,
+        now_ms: i64,
+        lat: f64,
+        lon: f64,
+        accuracy_m: f64,
+        speed_mps: Option<f64>,
+        mut emit: impl FnMut(GeoEvent),
+    ) {
+        self.stats.fixes += 1;
+        self.generation = self.generation.wrapping_add(1).max(1);
+        let generation = self.generation;
+        let (olat, olon) = self.index.origin();
+        if distance_m(lat, lon, olat, olon) > REPROJECT_M {
+            // Far from the plane's origin the index's bounds grow loose: move
+            // the plane here (a rebuild, as rare as travelling that far).
+            self.index = FenceIndex::centred_at(&self.cfg.fences, lat, lon);
+        }
+        let p = self.index.project(lat, lon);
+        let margin = self.cfg.exit_margin_m;
+        // Candidates: fences possibly within reach given the accuracy, and
+        // every fence already active (it may be far now).
+        self.scratch.clear();
+        let (states, scratch) = (&mut self.states, &mut self.scratch);
+        self.index.within(p, accuracy_m + margin, |i| {
+            if states[i as usize].seen != generation {
+                states[i as usize].seen = generation;
+                scratch.push(i);
+            }
+        });
+        for &i in &self.active {
+            if states[i as usize].seen != generation {
+                states[i as usize].seen = generation;
+                scratch.push(i);
+            }
+        }
+        self.active.clear();
+        let mut buffer_edge_m = f64::INFINITY;
+        let mut zone_edge_m = f64::INFINITY;
+        let mut pending_left_ms = i64::MAX;
+        let mut inside_exit_m = f64::INFINITY;
+        let dwell_enter = (self.cfg.dwell_enter_s * 1000.0).round() as i64;
+        let dwell_exit = (self.cfg.dwell_exit_s * 1000.0).round() as i64;
+        for k in 0..self.scratch.len() {
+            let i = self.scratch[k];
+            let f = &self.cfg.fences[i as usize];
+            let d = distance_m(lat, lon, f.lat, f.lon);
+            let st = &mut self.states[i as usize];
+            let surely_in = d + accuracy_m <= f.radius_m;
+            let surely_out = d - accuracy_m >= f.radius_m + margin;
+            let near = d - accuracy_m <= f.radius_m + f.buffer_m;
+            match st.zone {
+                FenceZone::Inside => {
+                    if surely_out {
+                        let since = *st.pending_since_ms.get_or_insert(now_ms);
+                        if now_ms - since >= dwell_exit {
+                            st.zone = if near {
+                                FenceZone::Buffer
+                            } else {
+                                FenceZone::Outside
+                            };
+                            st.pending_since_ms = None;
+                            self.stats.exits += 1;
+                            emit(GeoEvent::Exit(i));
+                        }
+                    } else {
+                        st.pending_since_ms = None;
+                    }
+                    if st.zone == FenceZone::Inside {
+                        inside_exit_m = inside_exit_m.min(f.radius_m + margin - d);
+                    }
+                }
+                FenceZone::Outside | FenceZone::Buffer => {
+                    if surely_in {
+                        let since = *st.pending_since_ms.get_or_insert(now_ms);
+                        if now_ms - since >= dwell_enter {
+                            st.zone = FenceZone::Inside;
+                            st.pending_since_ms = None;
+                            self.stats.enters += 1;
+                            emit(GeoEvent::Enter(i));
+                            inside_exit_m = inside_exit_m.min(f.radius_m + margin - d);
+                        } else {
+                            st.zone = FenceZone::Buffer;
+                        }
+                    } else {
+                        st.pending_since_ms = None;
+                        st.zone = if near {
+                            FenceZone::Buffer
+                        } else {
+                            FenceZone::Outside
+                        };
+                    }
+                }
+            }
+            if st.zone == FenceZone::Buffer {
+                buffer_edge_m = buffer_edge_m.min(d - f.radius_m);
+            }
+            if d > f.radius_m + f.buffer_m {
+                // The index may place this zone around the point (its
+                // distances are lower bounds), so measure it exactly here.
+                zone_edge_m = zone_edge_m.min(d - f.radius_m - f.buffer_m);
+            }
+            if let Some(since) = st.pending_since_ms {
+                let dwell = if st.zone == FenceZone::Inside {
+                    dwell_exit
+                } else {
+                    dwell_enter
+                };
+                pending_left_ms = pending_left_ms.min(dwell - (now_ms - since));
+            }
+            if st.zone != FenceZone::Outside || st.pending_since_ms.is_some() {
+                self.active.push(i);
+            }
+        }
+        // Coverage: ask once per circle, when surely outside it.
+        let mut coverage_left_m = f64::INFINITY;
+        if let Some(c) = self.coverage {
+            let d = distance_m(lat, lon, c.lat, c.lon);
+            if d - accuracy_m > c.radius_m {
+                if !self.coverage_requested {
+                    self.coverage_requested = true;
+                    self.stats.coverage_requests += 1;
+                    emit(GeoEvent::CoverageExit);
+                }
+            } else {
+                coverage_left_m = c.radius_m - d;
+            }
+        }
+        let speed = self.speed(now_ms, lat, lon, accuracy_m, speed_mps);
+        self.last_fix = Some((now_ms, lat, lon, accuracy_m));
+        self.interval_s = self.next_interval(
+            p,
+            accuracy_m,
+            speed,
+            Edges {
+                buffer_m: buffer_edge_m,
+                zone_m: zone_edge_m,
+                inside_exit_m,
+                coverage_m: coverage_left_m,
+            },
+        );
+        let changed = self
+            .emitted_interval_s
+            .is_none_or(|e| (self.interval_s - e).abs() > 0.1 * e);
+        if changed {
+            self.emitted_interval_s = Some(self.interval_s);
+            emit(GeoEvent::Interval(self.interval_s as f32));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::geometry::{Plane, EARTH_RADIUS_M};
+    use super::index::plane_distance;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fence(id: &str, lat: f64, lon: f64, r: f64, buf: f64) -> FenceDef {
+        FenceDef {
+            id: id.into(),
+            lat,
+            lon,
+            radius_m: r,
+            buffer_m: buf,
+            category: "poi".into(),
+        }
+    }
+
+    fn cfg(fences: Vec<FenceDef>) -> GeofenceConfig {
+        GeofenceConfig {
+            coverage: None,
+            fences,
+            dwell_enter_s: 10.0,
+            dwell_exit_s: 30.0,
+            exit_margin_m: 25.0,
+            sampling: SamplingConfig::default(),
+        }
+    }
+
+    /// A point `m` metres north of (lat, lon).
+    fn north(lat: f64, lon: f64, m: f64) -> (f64, f64) {
+        (lat + (m / EARTH_RADIUS_M).to_degrees(), lon)
+    }
+
+    fn run(g: &mut Geo, t: i64, (lat, lon): (f64, f64), acc: f64) -> Vec<GeoEvent> {
+        let mut out = Vec::new();
+        g.on_fix(t, lat, lon, acc, None, |e| out.push(e));
+        out.retain(|e| !matches!(e, GeoEvent::Interval(_)));
+        out
+    }
+
+    #[test]
+    fn haversine_matches_a_known_distance() {
+        // One degree of latitude ≈ 111.2 km on the mean sphere.
+        let d = distance_m(0.0, 0.0, 1.0, 0.0);
+        assert!((d - 111_195.0).abs() < 5.0, "{d}");
+    }
+
+    #[test]
+    fn enter_needs_the_dwell_and_exit_needs_the_margin_and_dwell() {
+        let (lat, lon) = (48.0, 11.0);
+        let mut g = Geo::new(&cfg(vec![fence("a", lat, lon, 200.0, 500.0)]));
+        assert_eq!(run(&mut g, 0, north(lat, lon, 600.0), 10.0), []);
+        assert_eq!(g.zone(0), Some(FenceZone::Buffer));
+        // Buffer: bounded by the time to the fence edge at 40 m/s.
+        assert!(
+            (g.interval_s() - (400.0 - 35.0) / 40.0).abs() < 0.1,
+            "{}",
+            g.interval_s()
+        );
+        // Inside but the accuracy circle crosses the edge: not yet.
+        assert_eq!(run(&mut g, 10_000, north(lat, lon, 180.0), 30.0), []);
+        assert_eq!(run(&mut g, 20_000, north(lat, lon, 100.0), 30.0), []);
+        assert_eq!(
+            run(&mut g, 25_000, north(lat, lon, 90.0), 30.0),
+            [],
+            "dwell"
+        );
+        assert_eq!(
+            run(&mut g, 30_000, north(lat, lon, 80.0), 30.0),
+            [GeoEvent::Enter(0)]
+        );
+        // Just outside the radius but within the margin: still inside.
+        assert_eq!(run(&mut g, 60_000, north(lat, lon, 215.0), 5.0), []);
+        assert_eq!(run(&mut g, 70_000, north(lat, lon, 260.0), 5.0), []);
+        assert_eq!(
+            run(&mut g, 90_000, north(lat, lon, 270.0), 5.0),
+            [],
+            "dwell"
+        );
+        assert_eq!(
+            run(&mut g, 100_000, north(lat, lon, 280.0), 5.0),
+            [GeoEvent::Exit(0)]
+        );
+        assert_eq!(g.zone(0), Some(FenceZone::Buffer));
+        assert_eq!((g.stats.enters, g.stats.exits), (1, 1));
+    }
+
+    /// Standing `at_m` from the centre of a 150 m fence, fixes every 10 s with
+    /// uniform noise of ±20 m reported as 20 m accuracy: the transitions seen.
+    fn noisy_stand(at_m: f64) -> Vec<GeoEvent> {
+        let (lat, lon) = (35.0, 139.0);
+        let mut g = Geo::new(&cfg(vec![fence("a", lat, lon, 150.0, 300.0)]));
+        let mut rng = 12345u64;
+        let mut seen = Vec::new();
+        for k in 0..2_000 {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = ((rng >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0;
+            seen.extend(run(
+                &mut g,
+                k * 10_000,
+                north(lat, lon, at_m + 20.0 * u),
+                20.0,
+            ));
+        }
+        seen
+    }
+
+    #[test]
+    fn noise_around_the_edge_does_not_flap() {
+        assert_eq!(noisy_stand(140.0), [GeoEvent::Enter(0)], "10 m inside");
+        assert_eq!(noisy_stand(160.0), [], "10 m outside");
+    }
+
+    #[test]
+    fn leaving_the_coverage_asks_once_per_circle() {
+        let mut c = cfg(vec![]);
+        c.coverage = Some(Coverage {
+            lat: 0.0,
+            lon: 0.0,
+            radius_m: 1_000.0,
+        });
+        let mut g = Geo::new(&c);
+        assert_eq!(run(&mut g, 0, north(0.0, 0.0, 500.0), 10.0), []);
+        assert_eq!(
+            run(&mut g, 10_000, north(0.0, 0.0, 1_100.0), 10.0),
+            [GeoEvent::CoverageExit]
+        );
+        assert_eq!(run(&mut g, 20_000, north(0.0, 0.0, 1_200.0), 10.0), []);
+        g.set_coverage(Coverage {
+            lat: 0.011,
+            lon: 0.0,
+            radius_m: 1_000.0,
+        })
+        .unwrap();
+        assert_eq!(run(&mut g, 30_000, north(0.0, 0.0, 1_200.0), 10.0), []);
+        assert!(g
+            .set_coverage(Coverage {
+                lat: 91.0,
+                lon: 0.0,
+                radius_m: 1.0
+            })
+            .is_err());
+    }
+
+    #[test]
+    fn interval_grows_with_distance_and_when_stationary() {
+        let mut g = Geo::new(&cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]));
+        let mut iv = |t, m, speed| {
+            g.on_fix(t, north(0.0, 0.0, m).0, 0.0, 10.0, Some(speed), |_| {});
+            g.interval_s()
+        };
+        let near = iv(0, 2_000.0, 10.0);
+        let far = iv(1_000, 20_000.0, 10.0);
+        let still = iv(2_000, 20_000.0, 0.0);
+        assert!(
+            (near - (2_000.0 - 500.0 - 10.0 - 25.0) / 40.0).abs() < 1.0,
+            "{near}"
+        );
+        assert!(far > near && far <= 300.0, "{far}");
+        assert!(still > far, "{still}");
+        assert_eq!(iv(3_000, 300.0, 1.0), 5.0, "buffer, near the edge");
+        assert_eq!(
+            iv(4_000, 450.0, 0.0),
+            ((350.0 - 35.0) / 10.0_f64).clamp(5.0, 600.0),
+            "buffer, still"
+        );
+    }
+
+    #[test]
+    fn bad_fences_are_errors_naming_the_field() {
+        let cases = [
+            (fence("a", 0.0, 0.0, 0.0, 10.0), "fences[0].radius_m"),
+            (fence("a", f64::NAN, 0.0, 10.0, 10.0), "fences[0].lat"),
+            (fence("a", 95.0, 0.0, 10.0, 10.0), "fences[0].lat"),
+            (fence("a", 0.0, 190.0, 10.0, 10.0), "fences[0].lon"),
+            (fence("a", 0.0, 0.0, 10.0, -1.0), "fences[0].buffer_m"),
+            (fence("", 0.0, 0.0, 10.0, 1.0), "fences[0].id"),
+        ];
+        for (f, field) in cases {
+            let e = cfg(vec![f]).validate().unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.to_string().starts_with(&format!("geofence.{field}")));
+        }
+        let dup = cfg(vec![
+            fence("a", 0.0, 0.0, 1.0, 0.0),
+            fence("a", 1.0, 0.0, 1.0, 0.0),
+        ]);
+        assert_eq!(dup.validate().unwrap_err().field, "fences[1].id");
+        let mut c = cfg(vec![]);
+        c.sampling.max_interval_s = 1.0;
+        assert_eq!(c.validate().unwrap_err().field, "sampling.max_interval_s");
+    }
+
+    /// The reference the index must agree with: a linear scan on the same plane.
+    fn brute_nearest(index: &FenceIndex, fences: &[FenceDef], lat: f64, lon: f64) -> f64 {
+        let p = index.project(lat, lon);
+        fences
+            .iter()
+            .map(|f| {
+                (plane_distance(&index.project(f.lat, f.lon), &p) - f.radius_m - f.buffer_m)
+                    .max(0.0)
+            })
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the fences' spread (two continents here), the next fix is
+        /// due before the device, at the assumed top speed, could reach any zone.
+        #[test]
+        fn the_interval_never_outruns_a_zone(
+            at in (0usize..4, -30_000.0f64..30_000.0, -30_000.0f64..30_000.0),
+        ) {
+            let sites = [(50.03, 8.57), (51.47, -0.45), (35.55, 139.78), (34.43, 135.23)];
+            let fences: Vec<FenceDef> = sites
+                .iter()
+                .enumerate()
+                .map(|(i, &(la, lo))| fence(&i.to_string(), la, lo, 1_200.0, 1_500.0))
+                .collect();
+            let mut g = Geo::new(&cfg(fences.clone()));
+            let (la, lo) = sites[at.0];
+            let p = (
+                la + (at.1 / EARTH_RADIUS_M).to_degrees(),
+                lo + (at.2 / (EARTH_RADIUS_M * la.to_radians().cos())).to_degrees(),
+            );
+            g.on_fix(0, p.0, p.1, 10.0, Some(20.0), |_| {});
+            let nearest = fences
+                .iter()
+                .map(|f| distance_m(p.0, p.1, f.lat, f.lon) - f.radius_m - f.buffer_m)
+                .fold(f64::INFINITY, f64::min);
+            if nearest > 0.0 {
+                let reach = g.interval_s() * 40.0;
+                prop_assert!(reach <= (nearest - 35.0).max(5.0 * 40.0) + 1e-6, "{} m in {} s, zone at {} m", reach, g.interval_s(), nearest);
+            }
+        }
+
+        #[test]
+        fn index_agrees_with_a_linear_scan(
+            fences in prop::collection::vec((-60.0f64..60.0, -170.0f64..170.0, 1.0f64..5_000.0, 0.0f64..5_000.0), 1..200),
+            points in prop::collection::vec((-60.0f64..60.0, -170.0f64..170.0), 1..20),
+            spread in 0.001f64..5.0,
+        ) {
+            // Cluster around the first fence so that near and inside cases occur.
+            let (la0, lo0) = (fences[0].0, fences[0].1);
+            let defs: Vec<FenceDef> = fences.iter().enumerate().map(|(i, &(la, lo, r, b))| {
+                fence(&i.to_string(), la0 + (la - la0) * spread / 60.0, lo0 + (lo - lo0) * spread / 170.0, r, b)
+            }).collect();
+            let index = FenceIndex::new(&defs);
+            for &(la, lo) in &points {
+                let (la, lo) = (la0 + (la - la0) * spread / 60.0, lo0 + (lo - lo0) * spread / 170.0);
+                let got = index.nearest(la, lo).unwrap().distance_m;
+                let want = brute_nearest(&index, &defs, la, lo);
+                prop_assert!((got - want).abs() < 1e-6 * want.max(1.0), "{} vs {}", got, want);
+                // The nearest zone not containing the point, and every zone within 2 km.
+                let p = index.project(la, lo);
+                let dists: Vec<f64> = defs
+                    .iter()
+                    .map(|f| (plane_distance(&index.project(f.lat, f.lon), &p) - f.radius_m - f.buffer_m).max(0.0))
+                    .collect();
+                let outside = dists.iter().copied().filter(|&d| d > 0.0).fold(f64::INFINITY, f64::min);
+                let got_out = index.nearest_outside(p).unwrap_or(f64::INFINITY);
+                prop_assert!(got_out == outside || (got_out - outside).abs() < 1e-6 * outside.max(1.0));
+                let mut near = Vec::new();
+                index.within(p, 2_000.0, |i| near.push(i));
+                near.sort_unstable();
+                let want_near: Vec<u32> = (0..dists.len() as u32).filter(|&i| dists[i as usize] <= 2_000.0).collect();
+                prop_assert_eq!(near, want_near);
+            }
+        }
+
+        #[test]
+        fn plane_distance_is_a_lower_bound_and_tight_near_the_origin(
+            o in (-80.0f64..80.0, -179.0f64..179.0),
+            a in (-89.0f64..89.0, -179.0f64..179.0),
+            b in (-89.0f64..89.0, -179.0f64..179.0),
+            (dn, de) in (-0.5f64..0.5, -0.5f64..0.5),
+        ) {
+            let plane = Plane::at(o.0, o.1);
+            let flat = plane_distance(&plane.project(a.0, a.1), &plane.project(b.0, b.1));
+            prop_assert!(flat <= distance_m(a.0, a.1, b.0, b.1) + 1e-6);
+            // Within ~55 km of the origin the plane is within 0.1% of the sphere.
+            let (c, d) = ((o.0 + dn, o.1), (o.0, o.1 + de));
+            let near = plane_distance(&plane.project(c.0, c.1), &plane.project(d.0, d.1));
+            let true_d = distance_m(c.0, c.1, d.0, d.1);
+            prop_assert!(near >= true_d * 0.999 - 1e-6, "{} vs {}", near, true_d);
+        }
+    }
+}

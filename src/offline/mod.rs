@@ -1,0 +1,53 @@
+//! Offline work on traces, behind the `offline` feature and never in the device
+//! library: replay, featurize, the refresh, geofence and de-duplication
+//! evaluations, and the benchmark harness. Everything here drives the same
+//! [`crate::Runtime`] an app embeds, so offline results are what the app would do.
+
+pub mod bench;
+mod dedup_eval;
+pub mod featurize;
+pub mod geo_eval;
+pub mod refresh_eval;
+pub mod replay;
+
+pub use dedup_eval::{dedup_eval, DedupReport};
+pub use featurize::{featurize, FeaturizeOptions, FeaturizeSummary};
+pub use replay::{load_trace, replay, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary};
+
+use std::io::BufRead;
+
+use crate::error::Error;
+
+/// Opens a file for buffered reading; the error names it.
+pub(crate) fn open(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
+    let f = std::fs::File::open(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    Ok(std::io::BufReader::new(f))
+}
+
+/// Feeds every non-blank JSON Lines record of `input` to `f`, which gets a
+/// maker of errors that name `origin` and the line.
+pub(crate) fn read_records<T: serde::de::DeserializeOwned>(
+    input: impl BufRead,
+    origin: &str,
+    mut f: impl FnMut(T, &dyn Fn(String) -> Error) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for (i, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| Error::Io {
+            path: origin.to_owned(),
+            why: e.to_string(),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: String| Error::Io {
+            path: origin.to_owned(),
+            why: format!("line {}: {why}", i + 1),
+        };
+        let record = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        f(record, &bad)?;
+    }
+    Ok(())
+}

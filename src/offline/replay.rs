@@ -1,0 +1,280 @@
+//! The one trace driver: reads a trace into the [`Runtime`] an app embeds
+//! (counting unknown types and skipped lines), replays it into decisions, or
+//! loads it whole for evaluations that replay it many times.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::decision::Decision;
+use crate::error::Error;
+use crate::event::{Event, EventKind, Parsed, TraceError, TraceReader};
+use crate::runtime::{Runtime, Stats};
+
+/// How a trace is read: bad lines, and which location fixes reach the runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Skip and count invalid lines instead of stopping at the first.
+    pub skip_invalid: bool,
+    /// Treat the trace's `location` events as a dense ground-truth stream and
+    /// deliver a fix only when the runtime's sampling interval says one is due
+    /// (the first fix at or after the due time).
+    pub sample_locations: bool,
+}
+
+/// What a trace contained, as read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReadCounts {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Valid events handed to the runtime.
+    pub events: u64,
+    /// Lines skipped as invalid (only with `skip_invalid`).
+    pub skipped_invalid: u64,
+    /// First few skipped lines with their errors.
+    pub skipped_examples: Vec<String>,
+    /// Lines with an unknown `type`, by type name.
+    pub unknown_types: BTreeMap<String, u64>,
+    /// `location` events in the trace.
+    pub location_fixes: u64,
+    /// Of those, fixes delivered to the runtime (all of them unless
+    /// `sample_locations`).
+    pub location_fixes_used: u64,
+    /// Coverage requests answered by the simulated server.
+    pub coverage_answers: u64,
+}
+
+impl ReadCounts {
+    /// Counts a line whose `type` this version does not know.
+    fn unknown(&mut self, type_name: String) {
+        *self.unknown_types.entry(type_name).or_default() += 1;
+    }
+
+    /// Counts a bad line when bad lines are skipped; hands it back otherwise.
+    fn invalid(&mut self, err: TraceError, skip_invalid: bool) -> Result<(), TraceError> {
+        if !skip_invalid || matches!(err, TraceError::Io(_)) {
+            return Err(err);
+        }
+        self.skipped_invalid += 1;
+        if self.skipped_examples.len() < 5 {
+            self.skipped_examples.push(err.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// A whole trace in memory, for evaluations that replay it many times.
+#[derive(Debug, Clone, Default)]
+pub struct LoadedTrace {
+    /// Its valid, known events in file order.
+    pub events: Vec<Event>,
+    /// What reading it counted (unknown types, skipped lines).
+    pub read: ReadCounts,
+}
+
+/// Reads a whole trace file; errors name the file and the line.
+pub fn load_trace(path: &Path, skip_invalid: bool) -> Result<LoadedTrace, Error> {
+    let in_file = |source| Error::TraceFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = File::open(path).map_err(|e| in_file(TraceError::Io(e)))?;
+    let mut trace = LoadedTrace::default();
+    for item in TraceReader::new(BufReader::new(file)) {
+        trace.read.lines += 1;
+        match item {
+            Ok((_, Parsed::Event(e))) => {
+                if matches!(e.kind, EventKind::Location { .. }) {
+                    trace.read.location_fixes += 1;
+                }
+                trace.read.events += 1;
+                trace.events.push(e);
+            }
+            Ok((_, Parsed::Unknown { type_name, .. })) => trace.read.unknown(type_name),
+            Err(e) => trace.read.invalid(e, skip_invalid).map_err(in_file)?,
+        }
+    }
+    trace.read.location_fixes_used = trace.read.location_fixes;
+    Ok(trace)
+}
+
+/// Feeds a trace into a runtime, calling `after_event` after each accepted event.
+pub(crate) fn drive<R: BufRead>(
+    rt: &mut Runtime,
+    reader: TraceReader<R>,
+    opts: ReadOptions,
+    mut after_event: impl FnMut(&mut Runtime) -> Result<(), Error>,
+) -> Result<ReadCounts, Error> {
+    let mut counts = ReadCounts::default();
+    let mut next_fix_due = i64::MIN;
+    for item in reader {
+        counts.lines += 1;
+        let err = match item {
+            Ok((_, Parsed::Unknown { type_name, .. })) => {
+                counts.unknown(type_name);
+                continue;
+            }
+            Ok((line, Parsed::Event(e))) => {
+                let fix = match e.kind {
+                    EventKind::Location { lat, lon, .. } => Some((lat, lon)),
+                    _ => None,
+                };
+                if fix.is_some() {
+                    counts.location_fixes += 1;
+                    if opts.sample_locations && e.ts_ms < next_fix_due {
+                        continue;
+                    }
+                }
+                let ts = e.ts_ms;
+                match rt.process(e) {
+                    Ok(()) => {
+                        counts.events += 1;
+                        if let Some((lat, lon)) = fix {
+                            counts.location_fixes_used += 1;
+                            if let Some(s) = rt.location_interval_s() {
+                                next_fix_due = ts + (s * 1000.0).round() as i64;
+                            }
+                            // Offline there is no server: answer a coverage
+                            // request with a circle of the same radius here.
+                            if let Some(c) = rt.coverage().filter(|_| rt.coverage_requested()) {
+                                if rt.set_coverage(lat, lon, c.radius_m).is_ok() {
+                                    counts.coverage_answers += 1;
+                                }
+                            }
+                        }
+                        after_event(rt)?;
+                        continue;
+                    }
+                    Err(source) => TraceError::Line { line, source },
+                }
+            }
+            Err(e) => e,
+        };
+        counts.invalid(err, opts.skip_invalid)?;
+    }
+    Ok(counts)
+}
+
+/// The result of a replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplaySummary {
+    /// What the trace held.
+    pub read: ReadCounts,
+    /// The runtime's counters at the end.
+    pub runtime: Stats,
+}
+
+/// Replays a trace through `rt`, handing every decision (and its contract JSON
+/// line, which for `show` includes the slot's items) to `on_decision` in order.
+pub fn replay<R: BufRead>(
+    rt: &mut Runtime,
+    reader: TraceReader<R>,
+    opts: ReadOptions,
+    mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
+) -> Result<ReplaySummary, Error> {
+    let mut emit = |rt: &mut Runtime| -> Result<(), Error> {
+        while let Some(d) = rt.poll() {
+            let json = rt.decision_json(&d);
+            on_decision(&d, &json).map_err(|e| Error::Io {
+                path: "<decision output>".into(),
+                why: e.to_string(),
+            })?;
+        }
+        Ok(())
+    };
+    let read = drive(rt, reader, opts, &mut emit)?;
+    emit(rt)?;
+    Ok(ReplaySummary {
+        read,
+        runtime: rt.stats(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::features::FeatureSpec;
+    use crate::offline::featurize::{featurize, FeaturizeOptions};
+
+    fn cfg() -> Config {
+        Config::rules_only(
+            FeatureSpec::from_json(
+                r#"{"version":"t","features":[{"name":"views","kind":"home_views_session"}]}"#,
+            )
+            .unwrap(),
+        )
+    }
+
+    const TRACE: &str = r#"{"ts_ms":1000,"type":"app_foreground"}
+{"ts_ms":2000,"type":"page_view","page":"home"}
+{"ts_ms":2500,"type":"teleport"}
+{"ts_ms":3000,"type":"location","lat":95,"lon":0,"accuracy_m":3}
+{"ts_ms":4000,"type":"pull_to_refresh","page":"home"}
+"#;
+
+    #[test]
+    fn replay_stops_at_a_bad_line_and_names_it() {
+        let mut rt = Runtime::builder().config(cfg()).build().unwrap();
+        let err = replay(
+            &mut rt,
+            TraceReader::new(TRACE.as_bytes()),
+            ReadOptions::default(),
+            |_, _| Ok(()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("line 4:") && err.contains("lat"), "{err}");
+    }
+
+    #[test]
+    fn replay_with_skip_invalid_counts_and_continues() {
+        let mut rt = Runtime::builder().config(cfg()).build().unwrap();
+        let mut out = Vec::new();
+        let s = replay(
+            &mut rt,
+            TraceReader::new(TRACE.as_bytes()),
+            ReadOptions {
+                skip_invalid: true,
+                ..Default::default()
+            },
+            |d, _| {
+                out.push(d.reason.as_str());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(out, ["staleness", "trigger:pull_to_refresh"]);
+        assert_eq!(
+            (s.read.lines, s.read.events, s.read.skipped_invalid),
+            (5, 3, 1)
+        );
+        assert_eq!(s.read.unknown_types.get("teleport"), Some(&1));
+    }
+
+    #[test]
+    fn featurize_writes_a_row_per_decision_point() {
+        let mut buf = Vec::new();
+        let s = featurize(
+            cfg(),
+            TraceReader::new(TRACE.as_bytes()),
+            ReadOptions {
+                skip_invalid: true,
+                ..Default::default()
+            },
+            FeaturizeOptions::default(),
+            &mut buf,
+        )
+        .unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "ts_ms,point,views");
+        assert_eq!(lines[1], "1000,foreground,0");
+        assert!(lines[2].starts_with("2000,home_view,0.69"), "{}", lines[2]);
+        assert_eq!(s.rows, 2);
+        assert_eq!(s.feature_names, ["views"]);
+    }
+}

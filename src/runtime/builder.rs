@@ -1,0 +1,128 @@
+//! Building a runtime: the config is validated once here, the model loaded.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use super::{Counters, DecisionCallback, ModelStatus, RowSink, Runtime};
+use crate::config::Config;
+use crate::decision::Decision;
+use crate::dedup::SlotArbiter;
+use crate::error::Error;
+use crate::features::FeatureState;
+use crate::geo::Geo;
+use crate::ingest::Ingest;
+use crate::metrics::LatencyHistogram;
+use crate::model::load_scorer;
+use crate::policy::RefreshGate;
+use crate::triggers::Triggers;
+
+/// Configures and builds a [`Runtime`].
+///
+/// ```no_run
+/// use edgeintent::{Config, Runtime};
+/// let mut rt = Runtime::builder()
+///     .config(Config::from_file("models/config.json")?)
+///     .build()?;
+/// # Ok::<(), edgeintent::Error>(())
+/// ```
+#[derive(Default)]
+pub struct RuntimeBuilder {
+    config: Option<Config>,
+    config_file: Option<PathBuf>,
+    without_model: bool,
+    on_decision: Option<DecisionCallback>,
+    row_sink: Option<RowSink>,
+    user_id: Option<String>,
+}
+
+impl RuntimeBuilder {
+    /// The user's id: with `policy.buckets`, a stable hash of it picks the
+    /// user's A/B bucket and threshold.
+    pub fn user_id(mut self, id: impl Into<String>) -> Self {
+        self.user_id = Some(id.into());
+        self
+    }
+
+    /// Uses this config.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Reads the config from a file at build time.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Ignores the configured model: the rules decide.
+    pub fn without_model(mut self) -> Self {
+        self.without_model = true;
+        self
+    }
+
+    /// Delivers each decision to `f` as it is made, instead of queueing it for
+    /// [`Runtime::poll`]. Required for [`Runtime::spawn_worker`].
+    pub fn on_decision(mut self, f: impl FnMut(&Decision) + Send + 'static) -> Self {
+        self.on_decision = Some(Box::new(f));
+        self
+    }
+
+    #[cfg(feature = "offline")]
+    pub(crate) fn row_sink(mut self, f: RowSink) -> Self {
+        self.row_sink = Some(f);
+        self
+    }
+
+    /// Validates everything and loads the model. A model that fails to load is an
+    /// error when `model.required` is true; otherwise the runtime uses its rules.
+    pub fn build(self) -> Result<Runtime, Error> {
+        let config = match (self.config, self.config_file) {
+            (Some(c), _) => c,
+            (None, Some(p)) => Config::from_file(p)?,
+            (None, None) => {
+                return Err(Error::Usage(
+                    "no config: call RuntimeBuilder::config or ::config_file".into(),
+                ))
+            }
+        };
+        let (model, model_status) = match (&config.model, self.without_model) {
+            (Some(opts), false) => match load_scorer(opts, &config.features) {
+                Ok(m) => (
+                    Some(m),
+                    ModelStatus::Loaded(opts.path.display().to_string()),
+                ),
+                Err(e) if opts.required => return Err(e.into()),
+                Err(e) => (None, ModelStatus::Failed(e.to_string())),
+            },
+            _ => (None, ModelStatus::None),
+        };
+        let features = FeatureState::new(&config.features);
+        let (threshold, bucket) = config.policy.threshold_for(self.user_id.as_deref());
+        Ok(Runtime {
+            gate: RefreshGate::new(&config.policy, threshold),
+            bucket,
+            triggers: Triggers::new(&config.triggers),
+            geo: config.geofence.as_ref().map(Geo::new),
+            feature_buf: vec![0.0; features.len()].into_boxed_slice(),
+            seq_buf: vec![0.0; features.sequence_len()].into_boxed_slice(),
+            features,
+            model,
+            model_status,
+            arbiter: SlotArbiter::new(config.dedup.clone()),
+            ingest: Ingest::new(config.ingest.channel_capacity),
+            decisions: VecDeque::with_capacity(config.ingest.decision_queue),
+            decision_capacity: config.ingest.decision_queue,
+            on_decision: self.on_decision,
+            row_sink: self.row_sink,
+            tick_ms: (config.policy.tick_interval_s * 1000.0).round() as i64,
+            next_tick_ms: None,
+            newest_ms: None,
+            max_skew_ms: config.ingest.max_clock_skew_ms,
+            counters: Counters::default(),
+            latency: LatencyHistogram::new(),
+            last_model_error: None,
+            config,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The runtime's observable counters.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Runtime;
+use crate::decision::{Action, Reason, REASON_COUNT};
+use crate::geo::GeoStats;
+
+/// Whether the runtime has a model to consult.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// A model is loaded (its path).
+    Loaded(String),
+    /// No model was configured (or it was switched off); rules decide.
+    None,
+    /// The configured model failed to load (the error); rules decide.
+    Failed(String),
+}
+
+/// Observable counters (a snapshot; see [`Runtime::stats`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    /// Events accepted by producers' `push`.
+    pub events_pushed: u64,
+    /// Events dropped because the channel was full.
+    pub events_dropped_full: u64,
+    /// JSON events refused by [`crate::Producer::push_json`] (bad JSON or values).
+    pub events_invalid: u64,
+    /// JSON events of an unknown `type`, skipped.
+    pub events_unknown: u64,
+    /// Events folded into the state.
+    pub events_processed: u64,
+    /// Events rejected (impossible values, clock skew).
+    pub events_rejected: u64,
+    /// Decision points reached (foreground, home views, ticks).
+    pub decision_points: u64,
+    /// Of those, periodic ticks.
+    pub ticks: u64,
+    /// Ticks skipped after a jump of more than an hour in event time.
+    pub ticks_skipped: u64,
+    /// Decision points skipped because of the cooldown.
+    pub suppressed_by_cooldown: u64,
+    /// Refreshes held back by the hourly budget.
+    pub suppressed_by_budget: u64,
+    /// Trigger matches ignored by their debounce window.
+    pub triggers_debounced: u64,
+    /// Stale marks received (notifications, dislikes, ...).
+    pub stale_marks: u64,
+    /// Stale marks folded into a refresh made for another reason.
+    pub stale_marks_absorbed: u64,
+    /// The score threshold in use.
+    pub threshold: f32,
+    /// The A/B bucket of the user, when buckets are configured and a user id given.
+    pub bucket: Option<usize>,
+    /// Model invocations.
+    pub model_calls: u64,
+    /// Model invocations that failed (the rules decided instead).
+    pub model_errors: u64,
+    /// The last model failure, if any.
+    pub last_model_error: Option<String>,
+    /// Decisions made.
+    pub decisions: u64,
+    /// Decisions dropped because nobody polled them.
+    pub decisions_dropped: u64,
+    /// Decisions by action name.
+    pub decisions_by_action: BTreeMap<String, u64>,
+    /// Decisions by reason text.
+    pub decisions_by_reason: BTreeMap<String, u64>,
+    /// Decision points timed (the sample behind the percentiles).
+    pub decision_latency_samples: u64,
+    /// Median time of the decision path (features → model → policy), ns.
+    pub decision_latency_p50_ns: Option<u64>,
+    /// 99th percentile of the same, ns.
+    pub decision_latency_p99_ns: Option<u64>,
+    /// The decision-path latency histogram: `[upper bound ns, count]` of each
+    /// non-empty log-linear bucket (8 per power of two).
+    pub decision_latency_histogram: Vec<[u64; 2]>,
+    /// Decisions the rules made because the model was missing or failed.
+    pub fallback_decisions: u64,
+    /// Whether a model is in use.
+    pub model: ModelStatus,
+    /// Geofence counters, when geofencing is configured.
+    pub geofence: Option<GeoStats>,
+}
+
+impl Runtime {
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let by_reason = (0..REASON_COUNT)
+            .filter(|&i| c.by_reason[i] > 0)
+            .filter_map(|i| Some((Reason::from_index(i)?.as_str().to_owned(), c.by_reason[i])))
+            .collect();
+        let by_action = Action::ALL
+            .iter()
+            .zip(c.by_action)
+            .filter(|(_, n)| *n > 0)
+            .map(|(a, n)| (a.name().to_owned(), n))
+            .collect();
+        Stats {
+            events_pushed: self.ingest.pushed(),
+            events_dropped_full: self.ingest.dropped_full(),
+            events_invalid: self.ingest.invalid(),
+            events_unknown: self.ingest.unknown(),
+            events_processed: c.processed,
+            events_rejected: c.rejected,
+            decision_points: c.decision_points,
+            ticks: c.ticks,
+            ticks_skipped: c.ticks_skipped,
+            suppressed_by_cooldown: c.suppressed,
+            suppressed_by_budget: self.gate.counters.suppressed_by_budget,
+            triggers_debounced: self.triggers.debounced,
+            stale_marks: self.gate.counters.stale_marks,
+            stale_marks_absorbed: self.gate.counters.marks_absorbed,
+            threshold: self.gate.threshold(),
+            bucket: self.bucket,
+            model_calls: c.model_calls,
+            model_errors: c.model_errors,
+            last_model_error: self.last_model_error.clone(),
+            decisions: c.by_reason.iter().sum(),
+            decisions_dropped: c.decisions_dropped,
+            decisions_by_action: by_action,
+            decisions_by_reason: by_reason,
+            decision_latency_samples: self.latency.count(),
+            decision_latency_p50_ns: self.latency.quantile(0.5),
+            decision_latency_p99_ns: self.latency.quantile(0.99),
+            decision_latency_histogram: self.latency.buckets(),
+            fallback_decisions: (0..REASON_COUNT)
+                .filter(|&i| matches!(Reason::from_index(i), Some(Reason::Fallback(_))))
+                .map(|i| c.by_reason[i])
+                .sum(),
+            model: self.model_status.clone(),
+            geofence: self.geo.as_ref().map(|g| g.stats),
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Helpers every integration test shares: the repository root, the shipped
+//! fixtures as events and runtimes, and the CLI binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use edgeintent::{Config, Event, Runtime};
+
+/// The repository root (fixtures, models, include/).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under the repository root.
+pub fn fixture(path: &str) -> PathBuf {
+    root().join(path)
+}
+
+/// Every valid, known event of a trace under the repository root.
+pub fn events(path: &str) -> Vec<Event> {
+    edgeintent::offline::load_trace(&fixture(path), false)
+        .unwrap()
+        .events
+}
+
+/// A runtime built from a config under the repository root.
+pub fn runtime(config: &str) -> Runtime {
+    Runtime::builder()
+        .config(Config::from_file(fixture(config)).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Runs the `edgeintent` command from the repository root.
+pub fn edgeintent(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeintent"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run edgeintent")
+}
+
+/// Bytes as text, lossily.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `edgeintent replay` of `trace` with `config`: its decision lines.
+pub fn cli_replay(config: &str, trace: &Path) -> String {
+    let out = edgeintent(&["replay", "--config", config, trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}

@@ -1,0 +1,155 @@
+//! Every exported model family in `fixtures/families/` loads with edgeintent's
+//! importer and gives ONNX Runtime's outputs: labels exactly, numbers within
+//! 1e-5 absolute or 1e-4 relative. Fixtures come from `training/families.py`.
+
+use std::path::PathBuf;
+
+use edgeintent::{OnnxGraph, OutputValues};
+
+fn families_dir() -> PathBuf {
+    crate::common::root().join("fixtures/families")
+}
+
+/// (family, largest absolute difference over its float outputs).
+fn check_family(json: &std::path::Path) -> Result<f64, String> {
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let shape: Vec<usize> = fx["input_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    let x: Vec<f32> = fx["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // null stands for NaN (a missing value), which JSON cannot spell.
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().map_or(f32::NAN, |v| v as f32))
+        })
+        .collect();
+    let model = families_dir().join(fx["model"].as_str().unwrap());
+    let mut graph = OnnxGraph::load(&model, &shape).map_err(|e| e.to_string())?;
+    let outputs = graph.run(&x).map_err(|e| e.to_string())?;
+    let expected = fx["outputs"].as_object().unwrap();
+    if outputs.len() != expected.len() {
+        return Err(format!(
+            "{} outputs, onnxruntime has {}",
+            outputs.len(),
+            expected.len()
+        ));
+    }
+    let mut max_diff = 0f64;
+    for out in &outputs {
+        let want = expected[&out.name]
+            .as_array()
+            .ok_or(format!("no output {}", out.name))?;
+        let want_shape = &fx["shapes"][&out.name];
+        let want_len: u64 = want_shape
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .product();
+        if want_len as usize != want.len() || out.shape.iter().product::<usize>() != want.len() {
+            return Err(format!(
+                "{}: shape {:?} vs onnxruntime {want_shape}",
+                out.name, out.shape
+            ));
+        }
+        match &out.values {
+            OutputValues::Int(got) => {
+                for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                    if *g != w.as_i64().unwrap() {
+                        return Err(format!("{}[{i}]: label {g} vs onnxruntime {w}", out.name));
+                    }
+                }
+            }
+            OutputValues::Float(got) => {
+                for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                    let w = w.as_f64().unwrap();
+                    let d = (g - w).abs();
+                    max_diff = max_diff.max(d);
+                    if d > 1e-5 && d > 1e-4 * w.abs() {
+                        return Err(format!("{}[{i}]: {g} vs onnxruntime {w}", out.name));
+                    }
+                }
+            }
+            OutputValues::Text(_) => return Err("unexpected string output".into()),
+        }
+    }
+    Ok(max_diff)
+}
+
+#[test]
+fn every_model_family_matches_onnx_runtime() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(families_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("REPORT.json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 25,
+        "expected the exported families, found {}",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    let mut worst = (String::new(), 0f64);
+    for f in &files {
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        match check_family(f) {
+            Ok(d) => {
+                eprintln!("{name}: ok, max |diff| {d:.3e}");
+                if d > worst.1 {
+                    worst = (name, d);
+                }
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    eprintln!("largest difference: {} ({:.3e})", worst.0, worst.1);
+    assert!(
+        failures.is_empty(),
+        "families failing:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The dense fast path agrees with tract (its oracle) on random inputs, and is
+/// actually taken for a pure Gemm/Relu/Sigmoid chain.
+#[test]
+fn dense_fast_path_matches_tract() {
+    let path = crate::common::root().join("fixtures/bench/mlp_48_64_32_1.onnx");
+    let shape = vec![vec![1, 48]];
+    let mut fast = OnnxGraph::load_inputs(&path, &shape).unwrap();
+    let mut tract = OnnxGraph::load_tract_only(&path, &shape).unwrap();
+    assert!(fast.uses_dense_fast_path());
+    assert!(!tract.uses_dense_fast_path());
+    for seed in 0..50 {
+        let x: Vec<f32> = edgeintent::offline::bench::random_input(48, seed)
+            .iter()
+            .map(|v| v * 4.0)
+            .collect();
+        let a = fast.run(&x).unwrap();
+        let b = tract.run(&x).unwrap();
+        assert_eq!(a[0].name, b[0].name);
+        assert_eq!(a[0].shape, b[0].shape);
+        let (OutputValues::Float(a), OutputValues::Float(b)) = (&a[0].values, &b[0].values) else {
+            panic!("float outputs");
+        };
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() < 1e-5, "dense {x} vs tract {y}");
+        }
+    }
+    // Not a chain (label path, ZipMap): stays on tract.
+    let sk = crate::common::root().join("fixtures/families/sklearn_mlp_binary.onnx");
+    assert!(!OnnxGraph::load(&sk, &[1, 34])
+        .unwrap()
+        .uses_dense_fast_path());
+}

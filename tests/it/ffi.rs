@@ -1,0 +1,380 @@
+//! The C ABI: the header matches the exports, the C example builds against
+//! the library and replays a trace exactly like the CLI, cleanly under
+//! valgrind (or AddressSanitizer), and pushes from many threads lose nothing.
+
+use crate::common::*;
+
+use std::ffi::{c_char, CStr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use edgeintent::ffi;
+
+/// `target/<profile>`, where cargo put the cdylib next to this test's folder.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_owned()
+}
+
+fn normalise(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
+        .replace("* ", "*")
+}
+
+/// C prototypes as the header declares them, by function name.
+fn header_prototypes() -> Vec<(String, String)> {
+    let h = std::fs::read_to_string(root().join("include/edgeintent.h")).unwrap();
+    let no_comments: String = h
+        .split("/*")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part
+            } else {
+                part.split_once("*/").map_or("", |p| p.1)
+            }
+        })
+        .collect();
+    no_comments
+        .split(';')
+        .map(normalise)
+        .filter(|d| d.contains("ei_") && d.contains('(') && !d.starts_with('#'))
+        .map(|d| {
+            let d = d.rsplit('}').next().unwrap().trim().to_owned();
+            let name = d
+                .split('(')
+                .next()
+                .unwrap()
+                .rsplit([' ', '*'])
+                .next()
+                .unwrap()
+                .to_owned();
+            (name, d)
+        })
+        .collect()
+}
+
+/// The prototypes `src/ffi.rs` exports, translated to C.
+fn rust_prototypes() -> Vec<(String, String)> {
+    let src = std::fs::read_to_string(root().join("src/ffi.rs")).unwrap();
+    let c_type = |t: &str| -> String {
+        match t.trim() {
+            "*const EiRuntime" | "*mut EiRuntime" => "ei_runtime *".into(),
+            "*const c_char" => "const char *".into(),
+            "*mut c_char" => "char *".into(),
+            "usize" => "size_t".into(),
+            "c_int" => "int".into(),
+            "" => "void".into(),
+            other => panic!("no C type for {other}"),
+        }
+    };
+    src.split("extern \"C\" fn ")
+        .skip(1)
+        .map(|rest| {
+            let name = rest.split('(').next().unwrap().trim().to_owned();
+            let args = rest.split_once('(').unwrap().1.split_once(')').unwrap().0;
+            let ret = rest
+                .split_once(')')
+                .unwrap()
+                .1
+                .split('{')
+                .next()
+                .unwrap()
+                .trim()
+                .trim_start_matches("->")
+                .trim()
+                .to_owned();
+            let params: Vec<String> = args
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    let (n, t) = a.split_once(':').unwrap();
+                    let ct = c_type(t);
+                    if ct.ends_with('*') {
+                        format!("{ct}{}", n.trim())
+                    } else {
+                        format!("{ct} {}", n.trim())
+                    }
+                })
+                .collect();
+            let params = if params.is_empty() {
+                "void".to_owned()
+            } else {
+                params.join(", ")
+            };
+            let ret = c_type(&ret);
+            let sep = if ret.ends_with('*') { "" } else { " " };
+            (
+                name.clone(),
+                normalise(&format!("{ret}{sep}{name}({params})")),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_header_declares_exactly_what_the_library_exports() {
+    let mut h = header_prototypes();
+    let mut r = rust_prototypes();
+    h.sort();
+    r.sort();
+    assert_eq!(h, r, "include/edgeintent.h and src/ffi.rs drifted apart");
+    assert_eq!(r.len(), 9);
+    let header = std::fs::read_to_string(root().join("include/edgeintent.h")).unwrap();
+    for (name, value) in [
+        ("EI_ERR_NULL", ffi::EI_ERR_NULL),
+        ("EI_ERR_UTF8", ffi::EI_ERR_UTF8),
+        ("EI_ERR_EVENT", ffi::EI_ERR_EVENT),
+        ("EI_ERR_FULL", ffi::EI_ERR_FULL),
+        ("EI_ERR_SNAPSHOT", ffi::EI_ERR_SNAPSHOT),
+        ("EI_ERR_INTERNAL", ffi::EI_ERR_INTERNAL),
+        ("EI_ERR_CLOSED", ffi::EI_ERR_CLOSED),
+    ] {
+        assert!(
+            header.contains(&format!("#define {name} ({value})")),
+            "{name} must be ({value}) in the header"
+        );
+    }
+}
+
+/// Compiles the C example against the cdylib; extra flags first (sanitizers).
+fn build_example(out: &Path, extra: &[&str]) -> bool {
+    let lib = lib_dir();
+    assert!(
+        lib.join("libedgeintent.so").exists(),
+        "{}/libedgeintent.so is missing: run `cargo build` before `cargo test` \
+         (scripts/test.sh does), since `cargo test` builds only the rlib",
+        lib.display()
+    );
+    let status = Command::new("cc")
+        .args(extra)
+        .arg(root().join("examples/c/replay.c"))
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(format!("-L{}", lib.display()))
+        .arg("-ledgeintent")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(out)
+        .status()
+        .expect("a C compiler (cc) is needed for the FFI tests");
+    status.success()
+}
+
+#[test]
+fn the_c_example_replays_the_example_trace_like_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("replay");
+    assert!(build_example(&exe, &[]), "the C example does not compile");
+    let trace = root().join("fixtures/example_trace.jsonl");
+    let snap = dir.path().join("state.snap");
+    // Relative paths in the config resolve against the working directory.
+    let out = Command::new(&exe)
+        .current_dir(root().join("models"))
+        .arg("config.json")
+        .arg(&trace)
+        .arg(&snap)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let c = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(c, cli_replay("models/config.json", &trace));
+    assert!(c.lines().count() > 100);
+    assert!(stderr.contains("\"events_pushed\":3871"), "{stderr}");
+    // The snapshot the C host saved restores in Rust.
+    let mut rt = edgeintent::Runtime::builder()
+        .config(edgeintent::Config::from_file(root().join("models/config.json")).unwrap())
+        .build()
+        .unwrap();
+    rt.load_snapshot(&snap).unwrap();
+}
+
+#[test]
+fn the_c_example_is_clean_under_valgrind_or_asan() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first 600 events keep the instrumented run short.
+    let trace = dir.path().join("head.jsonl");
+    let text = std::fs::read_to_string(root().join("fixtures/example_trace.jsonl")).unwrap();
+    std::fs::write(
+        &trace,
+        text.lines().take(600).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let expected = cli_replay("models/config.json", &trace);
+    let has = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let exe = dir.path().join("replay");
+    let out = if has("valgrind") {
+        assert!(build_example(&exe, &[]));
+        Command::new("valgrind")
+            .args([
+                "--error-exitcode=99",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+                "--quiet",
+            ])
+            .arg(&exe)
+            .arg("config.json")
+            .arg(&trace)
+            .current_dir(root().join("models"))
+            .output()
+            .unwrap()
+    } else if build_example(&exe, &["-fsanitize=address", "-fno-omit-frame-pointer"]) {
+        Command::new(&exe)
+            .env("ASAN_OPTIONS", "detect_leaks=1:exitcode=99")
+            .arg("config.json")
+            .arg(&trace)
+            .current_dir(root().join("models"))
+            .output()
+            .unwrap()
+    } else {
+        eprintln!("SKIPPED: neither valgrind nor AddressSanitizer is available here");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "memory errors or leaks: {stderr}"
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+}
+
+#[test]
+fn pushes_from_eight_threads_through_the_c_abi_are_all_accounted_for() {
+    let cfg = format!(
+        r#"{{"features":"{}","ingest":{{"channel_capacity":256}}}}"#,
+        root().join("models/feature_spec.json").display()
+    );
+    let cfg = std::ffi::CString::new(cfg).unwrap();
+    // SAFETY: valid C strings and a live handle until ei_runtime_free.
+    unsafe {
+        let rt = ffi::ei_runtime_new(cfg.as_ptr());
+        assert!(
+            !rt.is_null(),
+            "{}",
+            CStr::from_ptr(ffi::ei_last_error()).to_string_lossy()
+        );
+        let handle = rt as usize;
+        const PER_THREAD: usize = 20_000;
+        let results: Vec<(usize, usize)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..8)
+                .map(|t| {
+                    s.spawn(move || {
+                        let rt = handle as *const ffi::EiRuntime;
+                        let (mut ok, mut full) = (0, 0);
+                        for i in 0..PER_THREAD {
+                            let line = format!(
+                                "{{\"ts_ms\":{},\"type\":\"search\"}}\0",
+                                1_000 + t * PER_THREAD + i
+                            );
+                            match ffi::ei_push_json(rt, line.as_ptr().cast::<c_char>()) {
+                                0 => ok += 1,
+                                ffi::EI_ERR_FULL => full += 1,
+                                e => panic!("unexpected {e}"),
+                            }
+                        }
+                        (ok, full)
+                    })
+                })
+                .collect();
+            // Meanwhile the host's poller drains the channel.
+            let rt = handle as *const ffi::EiRuntime;
+            let mut buf = vec![0 as c_char; 256];
+            while workers.iter().any(|w| !w.is_finished()) {
+                ffi::ei_poll_decision(rt, buf.as_mut_ptr(), buf.len());
+            }
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        let mut buf = vec![0 as c_char; 256];
+        while ffi::ei_poll_decision(rt, buf.as_mut_ptr(), buf.len()) == 1 {}
+        let mut stats = vec![0 as c_char; 65536];
+        assert!(ffi::ei_stats_json(rt, stats.as_mut_ptr(), stats.len()) > 0);
+        let s: serde_json::Value =
+            serde_json::from_str(CStr::from_ptr(stats.as_ptr()).to_str().unwrap()).unwrap();
+        let ok: usize = results.iter().map(|r| r.0).sum();
+        let full: usize = results.iter().map(|r| r.1).sum();
+        assert_eq!(ok + full, 8 * PER_THREAD);
+        assert_eq!(s["events_pushed"].as_u64().unwrap() as usize, ok);
+        assert_eq!(s["events_dropped_full"].as_u64().unwrap() as usize, full);
+        // Every accepted event was processed (some may be rejected as too old).
+        let processed =
+            s["events_processed"].as_u64().unwrap() + s["events_rejected"].as_u64().unwrap();
+        assert_eq!(processed as usize, ok);
+        ffi::ei_runtime_free(rt);
+    }
+}
+
+/// The binary's `GNU_STACK` program header has no execute flag.
+fn assert_stack_not_executable(exe: &std::path::Path) {
+    let Ok(out) = Command::new("readelf").arg("-lW").arg(exe).output() else {
+        eprintln!("readelf not found: stack flags not checked");
+        return;
+    };
+    let headers = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stack = headers
+        .lines()
+        .find(|l| l.trim_start().starts_with("GNU_STACK"))
+        .unwrap_or_else(|| panic!("no GNU_STACK header in {}:\n{headers}", exe.display()));
+    assert!(
+        stack.contains(" RW ") && !stack.contains("RWE"),
+        "{} has an executable stack: {stack}",
+        exe.display()
+    );
+}
+
+#[test]
+fn the_cdylib_and_the_cli_have_no_executable_stack() {
+    assert_stack_not_executable(&lib_dir().join("libedgeintent.so"));
+    assert_stack_not_executable(std::path::Path::new(env!("CARGO_BIN_EXE_edgeintent")));
+}
+
+#[test]
+fn the_c_example_links_against_the_staticlib_too() {
+    let lib = lib_dir().join("libedgeintent.a");
+    assert!(
+        lib.exists(),
+        "{} is missing: run `cargo build` first",
+        lib.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("replay_static");
+    let status = Command::new("cc")
+        .arg(root().join("examples/c/replay.c"))
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(&lib)
+        // tract-linalg's x86-64 assembly kernels carry no `.note.GNU-stack`
+        // section, so without this flag ld warns and marks the stack executable.
+        .args(["-lpthread", "-ldl", "-lm", "-Wl,-z,noexecstack", "-o"])
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_stack_not_executable(&exe);
+    let trace = root().join("fixtures/example_trace.jsonl");
+    let out = Command::new(&exe)
+        .current_dir(root().join("models"))
+        .arg("config.json")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        cli_replay("models/config.json", &trace)
+    );
+}

@@ -1,0 +1,15 @@
+//! The integration tests, one binary: the CLI end to end, ONNX Runtime parity
+//! (shipped model, layouts, exporter families), recurrent stepping, reviewed
+//! replay snapshots, snapshots across restarts, the C ABI, load and faults.
+//! Shared helpers live in `common`. The counting-allocator test is its own
+//! binary (`tests/alloc.rs`): it installs a global allocator.
+
+mod cli;
+mod common;
+mod families;
+mod ffi;
+mod load;
+mod parity;
+mod persist;
+mod recurrent;
+mod snapshots;
