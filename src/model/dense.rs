@@ -5,9 +5,8 @@
 //! allocations dominate at this size). Batch 1 only. Anything else: `None`,
 //! and tract runs the model.
 
-use tract_onnx::pb;
-
-use crate::model::ModelError;
+use super::engine::GraphView;
+use super::ModelError;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Layer {
@@ -36,49 +35,6 @@ pub(crate) struct DenseChain {
     pub(crate) output: String,
 }
 
-fn initializer<'p>(g: &'p pb::GraphProto, name: &str) -> Option<&'p pb::TensorProto> {
-    g.initializer.iter().find(|t| t.name == name)
-}
-
-/// f32 data and dims of an initializer (raw or typed storage).
-fn floats(t: &pb::TensorProto) -> Option<(Vec<f32>, Vec<usize>)> {
-    if t.data_type != 1 {
-        return None;
-    }
-    let dims: Vec<usize> = t
-        .dims
-        .iter()
-        .map(|&d| usize::try_from(d).ok())
-        .collect::<Option<_>>()?;
-    let n: usize = dims.iter().product();
-    let data: Vec<f32> = if !t.raw_data.is_empty() {
-        if t.raw_data.len() != n * 4 {
-            return None;
-        }
-        t.raw_data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    } else {
-        t.float_data.clone()
-    };
-    (data.len() == n).then_some((data, dims))
-}
-
-fn attr_i(node: &pb::NodeProto, name: &str, default: i64) -> i64 {
-    node.attribute
-        .iter()
-        .find(|a| a.name == name)
-        .map_or(default, |a| a.i)
-}
-
-fn attr_f(node: &pb::NodeProto, name: &str, default: f32) -> f32 {
-    node.attribute
-        .iter()
-        .find(|a| a.name == name)
-        .map_or(default, |a| a.f)
-}
-
 /// `W` as `[n_in][n_out]` from a `[k, n]` matrix, transposing when `trans`.
 fn weights(data: Vec<f32>, dims: &[usize], trans: bool) -> Option<(Vec<f32>, usize, usize)> {
     let [r, c] = dims else { return None };
@@ -95,51 +51,47 @@ fn weights(data: Vec<f32>, dims: &[usize], trans: bool) -> Option<(Vec<f32>, usi
     Some((t, c, r))
 }
 
-fn bias(t: Option<&pb::TensorProto>, n_out: usize) -> Option<Vec<f32>> {
-    match t {
+fn bias(data: Option<Vec<f32>>, n_out: usize) -> Option<Vec<f32>> {
+    match data {
         None => Some(vec![0.0; n_out]),
-        Some(t) => {
-            let (data, _) = floats(t)?;
-            match data.len() {
-                1 => Some(vec![data[0]; n_out]),
-                n if n == n_out => Some(data),
-                _ => None,
-            }
-        }
+        Some(data) => match data.len() {
+            1 => Some(vec![data[0]; n_out]),
+            n if n == n_out => Some(data),
+            _ => None,
+        },
     }
 }
 
 impl DenseChain {
-    /// Compiles `proto` when it is a pure dense chain; `None` otherwise.
-    pub(crate) fn compile(proto: &pb::ModelProto) -> Option<DenseChain> {
-        let g = proto.graph.as_ref()?;
-        let inputs: Vec<&pb::ValueInfoProto> = g
-            .input
-            .iter()
-            .filter(|i| initializer(g, &i.name).is_none())
-            .collect();
-        if inputs.len() != 1 || g.output.len() != 1 || g.node.is_empty() {
+    /// Compiles `g` when it is a pure dense chain; `None` otherwise.
+    pub(crate) fn compile(g: GraphView<'_>) -> Option<DenseChain> {
+        let inputs: Vec<&str> = g.inputs().collect();
+        let outputs: Vec<&str> = g.outputs().collect();
+        if inputs.len() != 1 || outputs.len() != 1 || g.nodes().next().is_none() {
             return None;
         }
-        let mut current = inputs[0].name.clone();
+        let mut current = inputs[0].to_owned();
         let mut layers = Vec::new();
-        let mut nodes = g.node.iter().peekable();
+        let mut nodes = g.nodes().peekable();
         let mut width: Option<usize> = None;
         while let Some(node) = nodes.next() {
-            if !node.domain.is_empty()
-                || node.input.first() != Some(&current)
-                || node.output.len() != 1
+            if !node.domain().is_empty()
+                || node.inputs().first() != Some(&current)
+                || node.outputs().len() != 1
             {
                 return None;
             }
-            match node.op_type.as_str() {
+            match node.op() {
                 "Gemm" => {
-                    let ok = attr_i(node, "transA", 0) == 0
-                        && attr_f(node, "alpha", 1.0) == 1.0
-                        && attr_f(node, "beta", 1.0) == 1.0;
-                    let (data, dims) = floats(initializer(g, node.input.get(1)?)?)?;
-                    let (w, n_in, n_out) = weights(data, &dims, attr_i(node, "transB", 0) != 0)?;
-                    let b = bias(node.input.get(2).and_then(|n| initializer(g, n)), n_out)?;
+                    let ok = node.attr_i("transA", 0) == 0
+                        && node.attr_f("alpha", 1.0) == 1.0
+                        && node.attr_f("beta", 1.0) == 1.0;
+                    let (data, dims) = g.initializer_f32(node.inputs().get(1)?)?;
+                    let (w, n_in, n_out) = weights(data, &dims, node.attr_i("transB", 0) != 0)?;
+                    let b = match node.inputs().get(2) {
+                        Some(n) => bias(Some(g.initializer_f32(n)?.0), n_out)?,
+                        None => bias(None, n_out)?,
+                    };
                     if !ok || width.is_some_and(|w| w != n_in) {
                         return None;
                     }
@@ -147,19 +99,20 @@ impl DenseChain {
                     layers.push(Layer::Affine { w, b, n_in, n_out });
                 }
                 "MatMul" => {
-                    let (data, dims) = floats(initializer(g, node.input.get(1)?)?)?;
+                    let (data, dims) = g.initializer_f32(node.inputs().get(1)?)?;
                     let (w, n_in, n_out) = weights(data, &dims, false)?;
                     if width.is_some_and(|w| w != n_in) {
                         return None;
                     }
                     // A following Add of a constant is this layer's bias.
                     let mut b = vec![0.0; n_out];
-                    let mut out = node.output[0].clone();
+                    let mut out = node.outputs()[0].clone();
                     if let Some(add) = nodes.peek() {
-                        if add.op_type == "Add" && add.input.len() == 2 && add.input[0] == out {
-                            if let Some(t) = initializer(g, &add.input[1]) {
-                                b = bias(Some(t), n_out)?;
-                                out = add.output[0].clone();
+                        let ins = add.inputs();
+                        if add.op() == "Add" && ins.len() == 2 && ins[0] == out {
+                            if let Some((data, _)) = g.initializer_f32(&ins[1]) {
+                                b = bias(Some(data), n_out)?;
+                                out = add.outputs().first()?.clone();
                                 nodes.next();
                             }
                         }
@@ -174,9 +127,9 @@ impl DenseChain {
                 "Tanh" => layers.push(Layer::Tanh),
                 _ => return None,
             }
-            current = node.output[0].clone();
+            current = node.outputs()[0].clone();
         }
-        if current != g.output[0].name {
+        if current != outputs[0] {
             return None;
         }
         let n_in = match layers.first()? {
@@ -199,7 +152,7 @@ impl DenseChain {
             n_out,
             a: vec![0.0; widest],
             b: vec![0.0; widest],
-            output: g.output[0].name.clone(),
+            output: outputs[0].to_owned(),
         })
     }
 

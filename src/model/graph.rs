@@ -3,12 +3,10 @@
 //! it checks no feature spec and keeps every output.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use tract_onnx::prelude::*;
-
-use crate::model::dense::DenseChain;
-use crate::model::ModelError;
+use super::dense::DenseChain;
+use super::engine::{guarded, read_model, Decoded, Plan};
+use super::ModelError;
 
 /// One output of a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +33,8 @@ pub enum OutputValues {
 /// An ONNX model loaded for a fixed input shape, outputs in graph order.
 pub struct OnnxGraph {
     path: PathBuf,
-    state: Option<TypedSimpleState>,
-    inputs: Vec<Arc<Tensor>>,
+    /// `None` when the dense fast path runs the model.
+    plan: Option<Plan>,
     outputs: Vec<String>,
     /// Set when the model is a pure dense chain run by edgeintent's own loop.
     dense: Option<DenseChain>,
@@ -75,8 +73,8 @@ impl OnnxGraph {
     }
 
     fn load_with(path: &Path, shapes: &[Vec<usize>], fast: bool) -> Result<OnnxGraph, ModelError> {
-        let bytes = crate::model::read_model(path)?;
-        crate::model::guarded(path, || Self::build(&bytes, path, shapes, fast))
+        let bytes = read_model(path)?;
+        guarded(path, || Self::build(&bytes, path, shapes, fast))
     }
 
     fn build(
@@ -85,28 +83,22 @@ impl OnnxGraph {
         shapes: &[Vec<usize>],
         fast: bool,
     ) -> Result<OnnxGraph, ModelError> {
-        let (onnx, proto) = crate::model::decode_supported(bytes, path)?;
-        let outputs: Vec<String> = proto
-            .graph
-            .as_ref()
-            .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
-            .unwrap_or_default();
-        let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
+        let decoded = Decoded::new(bytes, path)?;
+        let outputs = decoded.output_names();
         if fast {
-            if let Some(chain) = DenseChain::compile(&proto) {
+            if let Some(chain) = decoded.view().and_then(DenseChain::compile) {
                 if shapes.len() == 1 && shapes[0] == [1, chain.n_in] {
                     return Ok(OnnxGraph {
                         path: path.to_owned(),
-                        state: None,
-                        inputs: Vec::new(),
+                        plan: None,
                         outputs,
                         dense: Some(chain),
                     });
                 }
             }
         }
-        let mut model = onnx.model_for_proto_model(&proto).map_err(engine)?;
-        let n_inputs = model.input_outlets().map_err(engine)?.len();
+        let mut graph = decoded.into_graph()?;
+        let n_inputs = graph.input_names()?.len();
         if n_inputs != shapes.len() {
             return Err(ModelError::Shape {
                 path: path.to_owned(),
@@ -117,27 +109,18 @@ impl OnnxGraph {
             });
         }
         for (ix, shape) in shapes.iter().enumerate() {
-            model
-                .set_input_fact(ix, f32::fact(shape).into())
-                .map_err(engine)?;
+            graph.fix_input(ix, shape)?;
         }
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
+        let plan = graph
+            .into_typed()
             .map_err(|e| ModelError::Shape {
                 path: path.to_owned(),
-                why: format!("does not run on f32 inputs of shapes {shapes:?}: {e:#}"),
-            })?;
-        let state = plan.spawn().map_err(engine)?;
-        let inputs = shapes
-            .iter()
-            .map(|s| Tensor::zero::<f32>(s).map(Arc::new))
-            .collect::<TractResult<Vec<_>>>()
-            .map_err(engine)?;
+                why: format!("does not run on f32 inputs of shapes {shapes:?}: {e}"),
+            })?
+            .into_plan()?;
         Ok(OnnxGraph {
             path: path.to_owned(),
-            state: Some(state),
-            inputs,
+            plan: Some(plan),
             outputs,
             dense: None,
         })
@@ -145,9 +128,10 @@ impl OnnxGraph {
 
     /// The input shapes fixed at load time.
     pub fn input_shapes(&self) -> Vec<Vec<usize>> {
-        match &self.dense {
-            Some(d) => vec![vec![1, d.n_in]],
-            None => self.inputs.iter().map(|t| t.shape().to_vec()).collect(),
+        match (&self.dense, &self.plan) {
+            (Some(d), _) => vec![vec![1, d.n_in]],
+            (None, Some(p)) => p.input_shapes(),
+            (None, None) => Vec::new(),
         }
     }
 
@@ -178,41 +162,17 @@ impl OnnxGraph {
                 values: OutputValues::Float(y.iter().map(|v| f64::from(*v)).collect()),
             }]);
         }
-        let raw = self.run_raw(xs)?;
-        let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
-        raw.iter()
+        let plan = self.run_plan(xs)?;
+        Ok(plan
+            .outputs()?
+            .into_iter()
             .zip(&self.outputs)
-            .map(|(t, name)| {
-                let values = match t.datum_type() {
-                    DatumType::String => OutputValues::Text(
-                        t.try_as_plain_ram()
-                            .and_then(|v| Ok(v.as_slice::<String>()?.to_vec()))
-                            .map_err(engine)?,
-                    ),
-                    dt if dt.is_float() => {
-                        let c = t.cast_to::<f64>().map_err(engine)?;
-                        OutputValues::Float(
-                            c.try_as_plain_ram()
-                                .and_then(|v| Ok(v.as_slice::<f64>()?.to_vec()))
-                                .map_err(engine)?,
-                        )
-                    }
-                    _ => {
-                        let c = t.cast_to::<i64>().map_err(engine)?;
-                        OutputValues::Int(
-                            c.try_as_plain_ram()
-                                .and_then(|v| Ok(v.as_slice::<i64>()?.to_vec()))
-                                .map_err(engine)?,
-                        )
-                    }
-                };
-                Ok(GraphOutput {
-                    name: name.clone(),
-                    shape: t.shape().to_vec(),
-                    values,
-                })
+            .map(|((shape, values), name)| GraphOutput {
+                name: name.clone(),
+                shape,
+                values,
             })
-            .collect()
+            .collect())
     }
 
     /// Runs the model and discards the outputs: what benchmarks time.
@@ -226,31 +186,25 @@ impl OnnxGraph {
             };
             return d.run(x).map(|_| ());
         }
-        self.run_raw(xs).map(drop)
+        self.run_plan(xs).map(drop)
     }
 
-    /// Runs the model on tract and returns its output tensors as they are.
-    fn run_raw(&mut self, xs: &[&[f32]]) -> Result<TVec<TValue>, ModelError> {
-        let Some(state) = self.state.as_mut() else {
+    /// Runs the tract plan on `xs`; its outputs stay readable in the plan.
+    fn run_plan(&mut self, xs: &[&[f32]]) -> Result<&Plan, ModelError> {
+        let Some(plan) = self.plan.as_mut() else {
             return Err(ModelError::Engine("no tract plan".into()));
         };
-        if xs.len() != self.inputs.len() {
+        let n = plan.input_shapes().len();
+        if xs.len() != n {
             return Err(ModelError::Engine(format!(
-                "{} inputs given, the model has {}",
-                xs.len(),
-                self.inputs.len()
+                "{} inputs given, the model has {n}",
+                xs.len()
             )));
         }
-        for (t, x) in self.inputs.iter_mut().zip(xs) {
-            crate::model::fill(t, x, None)?;
+        for (ix, x) in xs.iter().enumerate() {
+            plan.set_input(ix, x, None)?;
         }
-        let values: TVec<TValue> = self
-            .inputs
-            .iter()
-            .map(|t| TValue::from_const(t.clone()))
-            .collect();
-        let out = state.run(values);
-        crate::model::clear_upper_simd_state();
-        out.map_err(|e| ModelError::Engine(format!("{e:#}")))
+        plan.run()?;
+        Ok(plan)
     }
 }

@@ -5,13 +5,13 @@
 //! in our code (tract allocates its outputs).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tract_onnx::prelude::*;
 
+use super::engine::{guarded, read_model, Decoded, Plan};
+use super::package::{check_spec, ModelMetadata};
+use super::{ModelError, ModelOptions};
 use crate::features::FeatureSpec;
-use crate::model::{ModelError, ModelMetadata, ModelOptions};
 
 /// Metadata key (or config `model.recurrent`) naming the recurrent interface.
 pub const META_RECURRENT: &str = "edgeintent.recurrent";
@@ -60,11 +60,11 @@ impl Default for RecurrentOptions {
 
 /// A recurrent model with its carried state.
 pub struct RecurrentModel {
-    plan_state: TypedSimpleState,
-    event: Arc<Tensor>,
-    state: Arc<Tensor>,
-    /// Whether the event is the model's first input.
-    event_first: bool,
+    plan: Plan,
+    /// Plan input indexes of the event id and the state.
+    event_ix: usize,
+    state_ix: usize,
+    state_len: usize,
     last_score: Option<f32>,
     metadata: ModelMetadata,
 }
@@ -72,7 +72,7 @@ pub struct RecurrentModel {
 impl std::fmt::Debug for RecurrentModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecurrentModel")
-            .field("state_shape", &self.state.shape())
+            .field("state_len", &self.state_len)
             .field("last_score", &self.last_score)
             .finish_non_exhaustive()
     }
@@ -105,7 +105,7 @@ impl RecurrentModel {
         spec: &FeatureSpec,
         rec: &RecurrentOptions,
     ) -> Result<RecurrentModel, ModelError> {
-        Self::from_bytes(&crate::model::read_model(&opts.path)?, opts, spec, rec)
+        Self::from_bytes(&read_model(&opts.path)?, opts, spec, rec)
     }
 
     /// Like [`RecurrentModel::load`], from bytes already in memory.
@@ -115,35 +115,22 @@ impl RecurrentModel {
         spec: &FeatureSpec,
         rec: &RecurrentOptions,
     ) -> Result<RecurrentModel, ModelError> {
-        crate::model::guarded(&opts.path, || build(bytes, &opts.path, opts, spec, rec))
+        guarded(&opts.path, || build(bytes, &opts.path, opts, spec, rec))
     }
 
     /// Feeds one event (its sequence id, see [`crate::EventType::sequence_id`]),
     /// carries the new state, and returns the new score.
     pub fn step(&mut self, event_id: u32) -> Result<f32, ModelError> {
-        crate::model::fill(&mut self.event, &[event_id as f32], None)?;
-        let event = TValue::from_const(self.event.clone());
-        let state = TValue::from_const(self.state.clone());
-        let inputs = if self.event_first {
-            tvec![event, state]
-        } else {
-            tvec![state, event]
-        };
-        let out = self.plan_state.run(inputs);
-        crate::model::clear_upper_simd_state();
-        let out = out.map_err(|e| ModelError::Engine(format!("{e:#}")))?;
-        let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
-        let score = out[0]
-            .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<f32>().map(|s| s.first().copied()))
-            .map_err(engine)?
+        self.plan
+            .set_input(self.event_ix, &[event_id as f32], None)?;
+        self.plan.run()?;
+        let score = self
+            .plan
+            .output_f32(0)?
+            .first()
+            .copied()
             .ok_or_else(|| ModelError::Engine("empty score".into()))?;
-        let view = out[1].try_as_plain_ram().map_err(engine)?;
-        crate::model::fill(
-            &mut self.state,
-            view.as_slice::<f32>().map_err(engine)?,
-            None,
-        )?;
+        self.plan.carry(1, self.state_ix)?;
         if !(score.is_finite() && (0.0..=1.0).contains(&score)) {
             self.last_score = None;
             return Err(ModelError::BadScore(score));
@@ -159,8 +146,8 @@ impl RecurrentModel {
 
     /// Forgets the carried state (zeros) and the last score.
     pub fn reset(&mut self) -> Result<(), ModelError> {
-        let zeros = vec![0.0; self.state.len()];
-        crate::model::fill(&mut self.state, &zeros, None)?;
+        let zeros = vec![0.0; self.state_len];
+        self.plan.set_input(self.state_ix, &zeros, None)?;
         self.last_score = None;
         Ok(())
     }
@@ -182,26 +169,17 @@ fn build(
         path: PathBuf::from(path),
         why,
     };
-    let (onnx, proto) = crate::model::decode_supported(bytes, path)?;
-    let metadata = ModelMetadata::from_proto(&proto);
-    crate::model::check_spec(&metadata, path, opts, spec)?;
-    let report_inputs = crate::model::inspect_proto_inputs(&proto);
-    let state_dims: Vec<usize> = report_inputs
-        .iter()
-        .find(|i| i.name == rec.state_input)
+    let decoded = Decoded::new(bytes, path)?;
+    let metadata = decoded.metadata();
+    check_spec(&metadata, path, opts, spec)?;
+    let state_dims: Vec<usize> = decoded
+        .input_dims(&rec.state_input)
         .ok_or_else(|| shape_err(format!("has no state input `{}`", rec.state_input)))?
-        .dims
-        .iter()
-        .map(|d| d.parse::<usize>().unwrap_or(1))
+        .into_iter()
+        .map(|d| d.unwrap_or(1))
         .collect();
-    let engine = |e: TractError| ModelError::Engine(format!("{e:#}"));
-    let mut model = onnx.model_for_proto_model(&proto).map_err(engine)?;
-    let names: Vec<String> = model
-        .input_outlets()
-        .map_err(engine)?
-        .iter()
-        .map(|o| model.node(o.node).name.clone())
-        .collect();
+    let mut graph = decoded.into_graph()?;
+    let names = graph.input_names()?;
     if names.len() != 2 {
         return Err(shape_err(format!(
             "a recurrent model needs exactly the event and state inputs, found {}",
@@ -216,45 +194,30 @@ fn build(
     };
     let event_ix = position(&rec.event_input)?;
     let state_ix = position(&rec.state_input)?;
-    model
-        .set_input_fact(event_ix, f32::fact([1, 1]).into())
-        .map_err(engine)?;
-    model
-        .set_input_fact(state_ix, f32::fact(&state_dims).into())
-        .map_err(engine)?;
-    let mut typed = model
-        .into_typed()
-        .map_err(|e| shape_err(format!("{e:#}")))?;
-    let find_out = |n: &str| -> Result<OutletId, ModelError> {
-        let outlets = typed.output_outlets().map_err(engine)?;
-        outlets
+    graph.fix_input(event_ix, &[1, 1])?;
+    graph.fix_input(state_ix, &state_dims)?;
+    let mut typed = graph.into_typed().map_err(shape_err)?;
+    let outputs = typed.outputs()?;
+    let find_out = |n: &str| {
+        outputs
             .iter()
-            .copied()
-            .find(|o| typed.outlet_label(*o) == Some(n) || typed.node(o.node).name == n)
+            .position(|o| o.name == n)
             .ok_or_else(|| shape_err(format!("has no output `{n}`")))
     };
     let score = find_out(&rec.score_output)?;
     let state_out = find_out(&rec.state_output)?;
-    let state_fact = typed.outlet_fact(state_out).map_err(engine)?;
-    if state_fact.shape.as_concrete() != Some(&state_dims[..]) {
+    if outputs[state_out].shape.as_deref() != Some(&state_dims[..]) {
         return Err(shape_err(format!(
-            "state output `{}` has shape {:?}, the state input {state_dims:?}",
-            rec.state_output, state_fact.shape
+            "state output `{}` has shape {}, the state input {state_dims:?}",
+            rec.state_output, outputs[state_out].describe
         )));
     }
-    typed
-        .select_output_outlets(&[score, state_out])
-        .map_err(engine)?;
-    let plan = typed
-        .into_optimized()
-        .and_then(|m| m.into_runnable())
-        .map_err(engine)?;
-    let plan_state = plan.spawn().map_err(engine)?;
+    typed.keep_outputs(&[score, state_out])?;
     Ok(RecurrentModel {
-        plan_state,
-        event: Arc::new(Tensor::zero::<f32>(&[1, 1]).map_err(engine)?),
-        state: Arc::new(Tensor::zero::<f32>(&state_dims).map_err(engine)?),
-        event_first: event_ix < state_ix,
+        plan: typed.into_plan()?,
+        event_ix,
+        state_ix,
+        state_len: state_dims.iter().product(),
         last_score: None,
         metadata,
     })

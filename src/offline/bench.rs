@@ -9,8 +9,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::model::graph::OnnxGraph;
 use crate::model::ModelError;
+use crate::model::OnnxGraph;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -114,11 +114,7 @@ pub struct BenchReport {
 
 /// The model's declared input shapes, symbolic dimensions taken as 1.
 pub fn declared_input_shapes(path: &Path) -> Result<Vec<Vec<usize>>, ModelError> {
-    let bytes = crate::model::read_model(path)?;
-    let inputs = crate::model::guarded(path, || {
-        crate::model::decode(&crate::model::ops::importer(), &bytes, path)
-            .map(|p| crate::model::inspect_proto_inputs(&p))
-    })?;
+    let inputs = crate::model::declared_inputs(path)?;
     if inputs.is_empty() {
         return Err(ModelError::Shape {
             path: path.to_owned(),

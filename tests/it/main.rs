@@ -4,6 +4,7 @@
 //! Shared helpers live in `common`. The counting-allocator test is its own
 //! binary (`tests/alloc.rs`): it installs a global allocator.
 
+mod architecture;
 mod cli;
 mod common;
 mod families;

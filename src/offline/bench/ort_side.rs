@@ -9,7 +9,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::error::Error;
-use crate::model::graph::{OnnxGraph, OutputValues};
+use crate::model::{OnnxGraph, OutputValues};
 
 fn ort_err(what: &str) -> impl Fn(ort::Error) -> Error + '_ {
     move |e| Error::Usage(format!("onnxruntime: {what}: {e}"))

@@ -1,0 +1,283 @@
+//! The model package: the metadata an ONNX file carries so that it can be used
+//! safely (feature-spec hash and names, normalisation), read and checked
+//! against the runtime's feature spec.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::{metadata_of, read_model};
+use super::{ModelError, ModelOptions};
+use crate::features::FeatureSpec;
+
+/// Metadata key (in ONNX `metadata_props`) holding the feature-spec hash.
+pub const META_SPEC_HASH: &str = "edgeintent.feature_spec_hash";
+
+/// Metadata key holding the feature-spec version.
+pub const META_SPEC_VERSION: &str = "edgeintent.feature_spec_version";
+
+/// Metadata key holding the feature names as a JSON array.
+pub const META_FEATURE_NAMES: &str = "edgeintent.feature_names";
+
+/// Metadata key holding `{"mean": [...], "scale": [...]}` fitted in training.
+pub const META_NORMALIZATION: &str = "edgeintent.normalization";
+
+/// Metadata key holding the model's own version label.
+pub const META_MODEL_VERSION: &str = "edgeintent.model_version";
+
+/// The model-package metadata edgeintent reads from `metadata_props`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelMetadata {
+    /// Every `metadata_props` entry, by key.
+    pub props: BTreeMap<String, String>,
+    /// Producer name and version, from the ONNX header.
+    pub producer: String,
+}
+
+impl ModelMetadata {
+    /// The value of one metadata key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.props.get(key).map(String::as_str)
+    }
+}
+
+/// Per-feature affine normalisation fitted in training: `(x - mean) / scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    /// Subtracted from each feature.
+    pub mean: Vec<f32>,
+    /// Each feature is divided by this (non-zero).
+    pub scale: Vec<f32>,
+}
+
+impl Normalization {
+    /// Writes the normalised `src` into `dst`: `(x - mean) / scale` per feature.
+    /// Both hold one row of as many features as the normalisation has.
+    pub fn apply(&self, src: &[f32], dst: &mut [f32]) {
+        let params = self.mean.iter().zip(&self.scale);
+        for ((d, s), (m, k)) in dst.iter_mut().zip(src).zip(params) {
+            *d = (s - m) / k;
+        }
+    }
+
+    /// Features it normalises.
+    pub fn len(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Whether it normalises no feature.
+    pub fn is_empty(&self) -> bool {
+        self.mean.is_empty()
+    }
+}
+
+/// What a model file's package metadata says about its input, read and checked
+/// without building a plan: the feature names it was trained on and the
+/// normalisation fitted in training (what `predict` needs to compute what the
+/// runtime computes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelPackage {
+    metadata: ModelMetadata,
+    feature_names: Option<Vec<String>>,
+    normalization: Option<Normalization>,
+}
+
+impl ModelPackage {
+    /// Reads a model file's package metadata; a malformed entry is an error.
+    pub fn read(path: &Path) -> Result<ModelPackage, ModelError> {
+        let bytes = read_model(path)?;
+        let metadata = metadata_of(&bytes, path)?;
+        let feature_names = match metadata.get(META_FEATURE_NAMES) {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<Vec<String>>(text).map_err(|e| {
+                ModelError::Metadata {
+                    path: path.to_owned(),
+                    why: format!("`{META_FEATURE_NAMES}` is not a JSON string array: {e}"),
+                }
+            })?),
+        };
+        let width = match (&feature_names, metadata.get(META_NORMALIZATION)) {
+            (Some(names), _) => names.len(),
+            (None, Some(text)) => serde_json::from_str::<Normalization>(text)
+                .map(|n| n.len())
+                .unwrap_or(0),
+            (None, None) => 0,
+        };
+        let normalization = read_normalization(&metadata, path, width)?;
+        Ok(ModelPackage {
+            metadata,
+            feature_names,
+            normalization,
+        })
+    }
+
+    /// Every metadata entry.
+    pub fn metadata(&self) -> &ModelMetadata {
+        &self.metadata
+    }
+
+    /// The feature names it was trained on, in input order (`edgeintent.feature_names`).
+    pub fn feature_names(&self) -> Option<&[String]> {
+        self.feature_names.as_deref()
+    }
+
+    /// The normalisation to apply to raw features (`edgeintent.normalization`).
+    pub fn normalization(&self) -> Option<&Normalization> {
+        self.normalization.as_ref()
+    }
+}
+
+pub(crate) fn check_spec(
+    meta: &ModelMetadata,
+    path: &Path,
+    opts: &ModelOptions,
+    spec: &FeatureSpec,
+) -> Result<(), ModelError> {
+    let meta_err = |why: String| ModelError::Metadata {
+        path: path.to_owned(),
+        why,
+    };
+    match meta.get(META_SPEC_HASH) {
+        Some(h) if h == spec.hash() => {}
+        Some(h) => {
+            return Err(ModelError::SpecMismatch {
+                path: path.to_owned(),
+                model_hash: h.to_owned(),
+                model_version: meta.get(META_SPEC_VERSION).unwrap_or("?").to_owned(),
+                runtime_hash: spec.hash(),
+                runtime_version: spec.version.clone(),
+            })
+        }
+        None if opts.require_spec_hash => {
+            return Err(meta_err(format!(
+                "metadata has no `{META_SPEC_HASH}`, so the features it expects cannot be checked; \
+                 export it with training/export.py, or set model.require_spec_hash to false at your own risk"
+            )))
+        }
+        None => {}
+    }
+    if let Some(names) = meta.get(META_FEATURE_NAMES) {
+        let names: Vec<String> = serde_json::from_str(names).map_err(|e| {
+            meta_err(format!(
+                "`{META_FEATURE_NAMES}` is not a JSON string array: {e}"
+            ))
+        })?;
+        let ours: Vec<&str> = spec.names().collect();
+        if names.len() != ours.len() {
+            return Err(meta_err(format!(
+                "model expects {} features, the spec has {}",
+                names.len(),
+                ours.len()
+            )));
+        }
+        if let Some((i, (m, r))) = names
+            .iter()
+            .zip(&ours)
+            .enumerate()
+            .find(|(_, (m, r))| m != *r)
+        {
+            return Err(meta_err(format!(
+                "feature #{i} is `{m}` in the model but `{r}` in the spec"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn read_normalization(
+    meta: &ModelMetadata,
+    path: &Path,
+    width: usize,
+) -> Result<Option<Normalization>, ModelError> {
+    let Some(text) = meta.get(META_NORMALIZATION) else {
+        return Ok(None);
+    };
+    let bad = |why: String| ModelError::Metadata {
+        path: path.to_owned(),
+        why: format!("`{META_NORMALIZATION}`: {why}"),
+    };
+    let n: Normalization = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    if n.mean.len() != width || n.scale.len() != width {
+        return Err(bad(format!(
+            "has {} means and {} scales for {width} features",
+            n.mean.len(),
+            n.scale.len()
+        )));
+    }
+    if n.mean.iter().any(|m| !m.is_finite()) || n.scale.iter().any(|s| !s.is_finite() || *s == 0.0)
+    {
+        return Err(bad(
+            "means must be finite and scales finite and non-zero".into()
+        ));
+    }
+    Ok(Some(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{InputOptions, OutputOptions};
+
+    fn spec(seq: usize) -> FeatureSpec {
+        FeatureSpec::from_json(&format!(
+            r#"{{"version":"t","sequence_length":{seq},"features":[{{"name":"a","kind":"home_visible"}},{{"name":"b","kind":"home_visible"}}]}}"#
+        ))
+        .unwrap()
+    }
+
+    fn meta(key: &str, value: &str) -> ModelMetadata {
+        ModelMetadata {
+            props: [(key.to_owned(), value.to_owned())].into_iter().collect(),
+            producer: String::new(),
+        }
+    }
+
+    #[test]
+    fn normalization_must_fit_the_spec_and_be_usable() {
+        let p = Path::new("m.onnx");
+        let ok = meta(META_NORMALIZATION, r#"{"mean":[1,2],"scale":[0.5,4]}"#);
+        let n = read_normalization(&ok, p, 2).unwrap().unwrap();
+        assert_eq!(n.scale, [0.5, 4.0]);
+        assert_eq!(
+            read_normalization(&ModelMetadata::default(), p, 2),
+            Ok(None)
+        );
+        for bad in [
+            r#"{"mean":[1],"scale":[1]}"#,
+            r#"{"mean":[1,2],"scale":[1,0]}"#,
+            r#"{"mean":[1,2]}"#,
+        ] {
+            let err = read_normalization(&meta(META_NORMALIZATION, bad), p, 2).unwrap_err();
+            assert!(err.to_string().contains(META_NORMALIZATION), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn feature_names_are_checked_one_by_one() {
+        let p = Path::new("m.onnx");
+        let s = spec(0);
+        let mut m = meta(META_FEATURE_NAMES, r#"["a","c"]"#);
+        m.props.insert(META_SPEC_HASH.into(), s.hash());
+        let opts = ModelOptions {
+            path: p.into(),
+            required: true,
+            require_spec_hash: true,
+            output: OutputOptions::default(),
+            inputs: InputOptions::default(),
+            recurrent: None,
+        };
+        let err = check_spec(&m, p, &opts, &s).unwrap_err().to_string();
+        assert!(
+            err.contains("feature #1 is `c` in the model but `b`"),
+            "{err}"
+        );
+        let no_hash = ModelMetadata::default();
+        assert!(check_spec(&no_hash, p, &opts, &s).is_err());
+        let lax = ModelOptions {
+            require_spec_hash: false,
+            ..opts
+        };
+        assert!(check_spec(&no_hash, p, &lax, &s).is_ok());
+    }
+}
