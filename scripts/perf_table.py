@@ -8,6 +8,12 @@ with ONNX Runtime side by side in the same process (interleaved), measures the
 stripped sizes of the CLI and the cdylib, and rewrites the block between the
 `<!-- perf-table -->` markers of README.md. The raw JSON goes to
 `benchmarks/latest.json`. Nothing in the table is typed by hand.
+
+    .venv/bin/python scripts/perf_table.py --sizes-only
+
+measures only the stripped sizes (CLI; cdylib with default features and the
+device library alone, `--no-default-features`) and rewrites the
+`<!-- sizes -->` block of README.md and the `sizes` of `benchmarks/latest.json`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
+SIZES_START, SIZES_END = "<!-- sizes:start -->", "<!-- sizes:end -->"
 
 # (label, model, target ratio against ONNX Runtime or None)
 MODELS = [
@@ -64,12 +71,46 @@ def stripped_size(path: Path) -> int:
 
 
 def sizes() -> dict:
+    """Stripped release sizes: the CLI, the cdylib as built by default, and the
+    cdylib of the device library alone (no CLI, no offline tools)."""
     run(["cargo", "build", "--release", "--quiet", "--bin", "edgeintent"])
-    run(["cargo", "rustc", "--release", "--quiet", "--lib", "--crate-type", "cdylib"])
-    return {
-        "cli_stripped_bytes": stripped_size(ROOT / "target/release/edgeintent"),
-        "cdylib_stripped_bytes": stripped_size(ROOT / "target/release/libedgeintent.so"),
-    }
+    cli = stripped_size(ROOT / "target/release/edgeintent")
+    run(["cargo", "build", "--release", "--quiet", "--lib"])
+    full = stripped_size(ROOT / "target/release/libedgeintent.so")
+    run(["cargo", "build", "--release", "--quiet", "--lib", "--no-default-features"])
+    device = stripped_size(ROOT / "target/release/libedgeintent.so")
+    return {"cli_stripped_bytes": cli, "cdylib_stripped_bytes": full, "device_cdylib_stripped_bytes": device}
+
+
+def sizes_block(sz: dict) -> str:
+    mib = lambda b: f"{b / 2**20:.1f} MiB"  # noqa: E731
+    return "\n".join([
+        SIZES_START,
+        f"Sizes (release, stripped, {platform.machine()}, measured by `scripts/perf_table.py --sizes-only` on {date.today()}): "
+        f"CLI {mib(sz['cli_stripped_bytes'])}; library as cdylib {mib(sz['cdylib_stripped_bytes'])} with default features, "
+        f"{mib(sz['device_cdylib_stripped_bytes'])} as the device library alone (`--no-default-features`).",
+        SIZES_END,
+    ])
+
+
+def replace_block(text: str, start: str, end: str, block: str) -> str:
+    if start not in text or end not in text:
+        sys.exit(f"perf_table: README.md lacks the {start} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + block + tail
+
+
+def sizes_only() -> None:
+    sz = sizes()
+    latest = ROOT / "benchmarks" / "latest.json"
+    raw = json.loads(latest.read_text()) if latest.exists() else {}
+    raw["sizes"] = sz
+    raw["sizes_date"] = str(date.today())
+    latest.write_text(json.dumps(raw, indent=1) + "\n")
+    readme = ROOT / "README.md"
+    readme.write_text(replace_block(readme.read_text(), SIZES_START, SIZES_END, sizes_block(sz)))
+    print(f"perf_table: sizes {sz}; README.md and benchmarks/latest.json updated")
 
 
 def us(ns: float) -> str:
@@ -79,7 +120,11 @@ def us(ns: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=20000)
+    ap.add_argument("--sizes-only", action="store_true", help="measure and record only the library and CLI sizes")
     a = ap.parse_args()
+    if a.sizes_only:
+        sizes_only()
+        return
     run(["cargo", "build", "--release", "--quiet", "--features", "ort-compare", "--bin", "edgeintent"])
     binary = ROOT / "target/release/edgeintent"
     lib = ort_lib()
@@ -114,16 +159,12 @@ def main() -> None:
         "",
         f"Recurrent stepping: one GRU step costs {step_ratio:.2f}× a full-window re-run ({us(step['p50_ns'])} against {us(window['p50_ns'])}; target ≤ 0.25×).",
         "",
-        f"Sizes (release, stripped): CLI {sz['cli_stripped_bytes'] / 2**20:.1f} MiB; library as cdylib {sz['cdylib_stripped_bytes'] / 2**20:.1f} MiB. "
         "ONNX Runtime comparison (`ort-compare`) is an optional feature and not in the default build.",
         END,
     ]
-    readme = (ROOT / "README.md").read_text()
-    if START not in readme or END not in readme:
-        sys.exit("perf_table: README.md lacks the perf-table markers")
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    (ROOT / "README.md").write_text(head + "\n".join(lines) + tail)
+    readme = replace_block((ROOT / "README.md").read_text(), START, END, "\n".join(lines))
+    readme = replace_block(readme, SIZES_START, SIZES_END, sizes_block(sz))
+    (ROOT / "README.md").write_text(readme)
     print("perf_table: README.md updated")
 
 

@@ -57,6 +57,75 @@ pub enum Error {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     /// The API was used in a way that cannot work (wrong order, missing setting).
-    #[error("usage: {0}")]
-    Usage(String),
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
+    /// A geofence setting (such as a coverage circle from the server) is invalid.
+    #[error(transparent)]
+    Geo(#[from] crate::geo::GeoError),
+    /// The worker thread could not be started.
+    #[error("cannot start the worker thread: {0}")]
+    WorkerThread(#[source] std::io::Error),
+    /// Offline work (evaluation, benchmarks) cannot proceed.
+    #[cfg(feature = "offline")]
+    #[error(transparent)]
+    Offline(#[from] OfflineError),
+}
+
+/// Ways of calling the API that cannot work, apart from bad data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// `RuntimeBuilder::build` without a config.
+    #[error("no config: call RuntimeBuilder::config or RuntimeBuilder::config_file")]
+    NoConfig,
+    /// `Runtime::spawn_worker` without a decision callback.
+    #[error("a worker needs RuntimeBuilder::on_decision to deliver its decisions")]
+    WorkerWithoutCallback,
+    /// The worker thread panicked, so its runtime is lost.
+    #[error("the worker thread panicked; its runtime is lost")]
+    WorkerPanicked,
+    /// `Runtime::set_coverage` on a runtime configured without geofencing.
+    #[error("set_coverage needs a `geofence` section in the config")]
+    NoGeofence,
+}
+
+/// Why offline work (`edgeintent::offline`) cannot proceed, apart from bad
+/// files and configs. It lives here, beside the other layers' errors, so the
+/// error module needs nothing from `offline`.
+#[cfg(feature = "offline")]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OfflineError {
+    /// An evaluation's first candidate must be the configured policy.
+    #[error("the first candidate must be the configured policy (PolicyKind::Ours)")]
+    FirstCandidateNotOurs,
+    /// A threshold to sweep is not a valid policy threshold.
+    #[error("threshold {threshold}: {source}")]
+    SweepThreshold {
+        /// The threshold asked for.
+        threshold: f32,
+        /// Why the policy refuses it.
+        #[source]
+        source: crate::policy::PolicyError,
+    },
+    /// A benchmark needs at least one timed run.
+    #[error("a benchmark needs at least one timed run")]
+    NoIterations,
+    /// Comparing with ONNX Runtime was asked of a build without it.
+    #[error("comparing with ONNX Runtime needs a build with the `ort-compare` feature (cargo build --release --features ort-compare)")]
+    OrtNotBuilt,
+    /// The ONNX Runtime library to compare with does not exist.
+    #[error("ONNX Runtime library {path}: no such file (use site-packages/onnxruntime/capi/libonnxruntime.so.* of the onnxruntime wheel)")]
+    OrtLibMissing {
+        /// The path given.
+        path: std::path::PathBuf,
+    },
+    /// ONNX Runtime failed.
+    #[error("onnxruntime: {what}: {why}")]
+    Ort {
+        /// What it was doing.
+        what: &'static str,
+        /// Its message.
+        why: String,
+    },
 }

@@ -43,7 +43,7 @@ mod triggers;
 pub use config::{Config, ConfigError, IngestConfig};
 pub use decision::{Action, Decision, FallbackCause, Reason};
 pub use dedup::{DedupConfig, DedupError, SlotArbiter, SlotSettings, Strategy};
-pub use error::Error;
+pub use error::{Error, Misuse};
 pub use event::{
     parse_line, Event, EventError, EventKind, EventType, FeedbackKind, Parsed, RecItem, TraceError,
     TraceReader,

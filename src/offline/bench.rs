@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::OfflineError;
 use crate::error::Error;
 use crate::model::ModelError;
 use crate::model::OnnxGraph;
@@ -165,7 +166,7 @@ pub fn run(
     allocations: Option<&dyn AllocationCounter>,
 ) -> Result<BenchReport, Error> {
     if opts.iters == 0 {
-        return Err(Error::Usage("--iters must be at least 1".into()));
+        return Err(OfflineError::NoIterations.into());
     }
     let shapes = match &opts.input_shapes {
         Some(s) => s.clone(),
@@ -189,9 +190,7 @@ pub fn run(
     };
     #[cfg(not(feature = "ort-compare"))]
     if opts.ort_lib.is_some() {
-        return Err(Error::Usage(
-            "--ort-lib needs a build with the ort-compare feature: cargo build --release --features ort-compare".into(),
-        ));
+        return Err(OfflineError::OrtNotBuilt.into());
     }
 
     for _ in 0..opts.warmup {

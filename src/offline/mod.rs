@@ -10,13 +10,13 @@ pub mod geo_eval;
 pub mod refresh_eval;
 pub mod replay;
 
+pub use crate::error::OfflineError;
 pub use dedup_eval::{dedup_eval, DedupReport};
 pub use featurize::{featurize, FeaturizeOptions, FeaturizeSummary};
 pub use replay::{load_trace, replay, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary};
 
-use std::io::BufRead;
-
 use crate::error::Error;
+use std::io::BufRead;
 
 /// Opens a file for buffered reading; the error names it.
 pub(crate) fn open(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>, Error> {

@@ -15,7 +15,7 @@
 
 use std::io::BufRead;
 
-use super::{open, read_records};
+use super::{open, read_records, OfflineError};
 
 use serde::{Deserialize, Serialize};
 
@@ -136,7 +136,10 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
         c.policy.buckets = None;
         c.policy
             .validate()
-            .map_err(|e| Error::Usage(format!("--sweep-threshold {t}: {e}")))?;
+            .map_err(|source| OfflineError::SweepThreshold {
+                threshold: t,
+                source,
+            })?;
         out.push(Candidate {
             name: format!("ours@{t}"),
             kind: PolicyKind::OursSweep,
@@ -488,7 +491,7 @@ pub fn evaluate(
     mut progress: impl FnMut(u64),
 ) -> Result<Report, Error> {
     if candidates.first().map(|c| c.kind) != Some(PolicyKind::Ours) {
-        return Err(Error::Usage("the first candidate must be ours".into()));
+        return Err(OfflineError::FirstCandidateNotOurs.into());
     }
     let home_view = |e: &Event| matches!(&e.kind, EventKind::PageView { page } if page == "home");
     if !scenarios.iter().any(|s| s.events.iter().any(home_view)) {

@@ -7,7 +7,7 @@ use super::{Counters, DecisionCallback, ModelStatus, RowSink, Runtime};
 use crate::config::Config;
 use crate::decision::Decision;
 use crate::dedup::SlotArbiter;
-use crate::error::Error;
+use crate::error::{Error, Misuse};
 use crate::features::FeatureState;
 use crate::geo::Geo;
 use crate::ingest::Ingest;
@@ -80,11 +80,7 @@ impl RuntimeBuilder {
         let config = match (self.config, self.config_file) {
             (Some(c), _) => c,
             (None, Some(p)) => Config::from_file(p)?,
-            (None, None) => {
-                return Err(Error::Usage(
-                    "no config: call RuntimeBuilder::config or ::config_file".into(),
-                ))
-            }
+            (None, None) => return Err(Misuse::NoConfig.into()),
         };
         let (model, model_status) = match (&config.model, self.without_model) {
             (Some(opts), false) => match load_scorer(opts, &config.features) {

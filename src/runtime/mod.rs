@@ -9,10 +9,10 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::decision::{Action, Decision, Reason, REASON_COUNT};
 use crate::dedup::SlotArbiter;
-use crate::error::Error;
+use crate::error::{Error, Misuse};
 use crate::event::{Event, EventError, EventKind};
 use crate::features::FeatureState;
-use crate::geo::{Coverage, FenceZone, Geo, GeoError, GeoEvent};
+use crate::geo::{Coverage, FenceZone, Geo, GeoEvent};
 use crate::ingest::{Ingest, Producer};
 use crate::metrics::LatencyHistogram;
 use crate::model::Scorer;
@@ -271,11 +271,8 @@ impl Runtime {
     /// Installs a new coverage circle from the server (after a
     /// `request_coverage` decision). An error leaves the old one in place.
     pub fn set_coverage(&mut self, lat: f64, lon: f64, radius_m: f64) -> Result<(), Error> {
-        let geo = self.geo.as_mut().ok_or_else(|| {
-            Error::Usage("set_coverage needs a `geofence` section in the config".into())
-        })?;
-        geo.set_coverage(Coverage { lat, lon, radius_m })
-            .map_err(|e: GeoError| Error::Usage(e.to_string()))
+        let geo = self.geo.as_mut().ok_or(Misuse::NoGeofence)?;
+        Ok(geo.set_coverage(Coverage { lat, lon, radius_m })?)
     }
 
     /// The coverage circle in use (`None` without geofencing or before the first).
@@ -619,6 +616,9 @@ mod tests {
     #[test]
     fn worker_without_callback_is_a_usage_error() {
         let rt = Runtime::builder().config(config()).build().unwrap();
-        assert!(matches!(rt.spawn_worker(), Err(Error::Usage(_))));
+        assert!(matches!(
+            rt.spawn_worker(),
+            Err(Error::Misuse(crate::error::Misuse::WorkerWithoutCallback))
+        ));
     }
 }

@@ -3,7 +3,7 @@
 use std::thread::JoinHandle;
 
 use super::Runtime;
-use crate::error::Error;
+use crate::error::{Error, Misuse};
 use crate::ingest::Producer;
 
 impl Runtime {
@@ -11,16 +11,14 @@ impl Runtime {
     /// pushed and runs ticks on the wall clock. Requires a decision callback.
     pub fn spawn_worker(self) -> Result<Worker, Error> {
         if self.on_decision.is_none() {
-            return Err(Error::Usage(
-                "a worker needs RuntimeBuilder::on_decision to deliver decisions".into(),
-            ));
+            return Err(Misuse::WorkerWithoutCallback.into());
         }
         let producer = self.producer();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let handle = std::thread::Builder::new()
             .name("edgeintent".into())
             .spawn(move || worker_loop(self, stop_rx))
-            .map_err(|e| Error::Usage(format!("cannot start worker thread: {e}")))?;
+            .map_err(Error::WorkerThread)?;
         Ok(Worker {
             producer,
             stop: stop_tx,
@@ -77,6 +75,6 @@ impl Worker {
         let _ = self.stop.send(());
         self.handle
             .join()
-            .map_err(|_| Error::Usage("the worker thread panicked".into()))
+            .map_err(|_| Misuse::WorkerPanicked.into())
     }
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use edgeintent::Error;
 
+use crate::common::Error;
 use crate::counting_alloc;
 
 /// Benchmark a model: load time, latency percentiles, throughput, peak RSS,

@@ -7,7 +7,41 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use edgeintent::offline::{self, ReadCounts};
-use edgeintent::{Config, Error, TraceReader};
+use edgeintent::{Config, ConfigError, ModelError, TraceReader};
+
+/// What a subcommand can fail with: the library's errors, or a command line
+/// that asks for something impossible (the CLI's own words, naming its flags).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The library refused.
+    #[error(transparent)]
+    Lib(#[from] edgeintent::Error),
+    /// The command line asks for something impossible.
+    #[error("{0}")]
+    Usage(String),
+    /// An input file of the CLI's own (such as `predict`'s CSV) is malformed.
+    #[error("{path}: line {line}: {why}")]
+    Input {
+        /// The file.
+        path: String,
+        /// 1-based line (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Lib(e.into())
+    }
+}
+
+impl From<ModelError> for Error {
+    fn from(e: ModelError) -> Self {
+        Error::Lib(e.into())
+    }
+}
 
 /// The config used when `--config` is not given: the one shipped in `models/`.
 pub const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/config.json");
@@ -15,23 +49,26 @@ pub const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/co
 pub const SHIPPED_GEO_CONFIG: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/geo/config.json");
 
+/// An I/O error on `path`, named.
 pub fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::Io {
-        path: path.display().to_string(),
-        why: e.to_string(),
+    move |e| {
+        Error::Lib(edgeintent::Error::Io {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        })
     }
 }
 
-/// Names the file in an error about "the trace".
-pub fn in_file(path: &Path, e: Error) -> Error {
-    match e {
-        Error::NothingTo { missing, task, .. } => Error::NothingTo {
+/// Names the file in a library error about "the trace".
+pub fn in_file(path: &Path, e: edgeintent::Error) -> Error {
+    Error::Lib(match e {
+        edgeintent::Error::NothingTo { missing, task, .. } => edgeintent::Error::NothingTo {
             input: path.display().to_string(),
             missing,
             task,
         },
         other => other,
-    }
+    })
 }
 
 /// JSON (with `--json`) or the table, on stdout.
@@ -41,7 +78,8 @@ pub fn print_report<R: serde::Serialize>(
     table: impl Fn(&R) -> String,
 ) -> Result<ExitCode, Error> {
     if json {
-        let text = serde_json::to_string_pretty(report).map_err(|e| Error::Usage(e.to_string()))?;
+        // Reports are plain data: serialising them cannot fail.
+        let text = serde_json::to_string_pretty(report).unwrap_or_default();
         println!("{text}");
     } else {
         print!("{}", table(report));

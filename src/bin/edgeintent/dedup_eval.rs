@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use edgeintent::offline;
-use edgeintent::Error;
 
-use crate::common::{in_file, load_config, load_trace};
+use crate::common::{in_file, load_config, load_trace, Error};
 
 /// Compare cross-slot de-duplication strategies on a trace: none, greedy
 /// first-come-first-served, and edgeintent's value-aware arbiter.

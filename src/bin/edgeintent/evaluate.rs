@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use edgeintent::offline::refresh_eval as eval;
-use edgeintent::Error;
 
-use crate::common::{check_pairs, load_config, load_trace, print_report, progress_bar};
+use crate::common::{check_pairs, load_config, load_trace, print_report, progress_bar, Error};
 
 /// Score the configured refresh policy against ground truth, next to the
 /// baselines: fixed intervals (30/60/120/300/600 s), every home view, and one

@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use edgeintent::offline::{self, ReadOptions};
-use edgeintent::Error;
 
-use crate::common::{io_err, load_config, open_trace, warn_read};
+use crate::common::{io_err, load_config, open_trace, warn_read, Error};
 use crate::spec::spec_identity;
 
 /// Write one CSV row of raw features per decision point, for training.

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 use edgeintent::offline::geo_eval as eval;
-use edgeintent::{Config, Error};
+use edgeintent::Config;
 
-use crate::common::{check_pairs, load_trace, print_report, progress_bar, SHIPPED_GEO_CONFIG};
+use crate::common::{
+    check_pairs, load_trace, print_report, progress_bar, Error, SHIPPED_GEO_CONFIG,
+};
 
 /// Score geofencing on location traces with ground truth: entry delay,
 /// missed entries, false transitions and fixes per hour, for adaptive

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use edgeintent::{Config, Error, Runtime};
+
+use crate::common::Error;
+use edgeintent::{Config, Runtime};
 
 /// Print a model's inputs, outputs, metadata and operator support.
 ///

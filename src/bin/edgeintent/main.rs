@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use edgeintent::{Error, TraceError};
+use common::Error;
+use edgeintent::TraceError;
 
 mod bench;
 mod common;
@@ -63,11 +64,13 @@ fn main() -> ExitCode {
         Err(e) => {
             let bad_line = matches!(
                 &e,
-                Error::Trace(TraceError::Line { .. })
-                    | Error::TraceFile {
-                        source: TraceError::Line { .. },
-                        ..
-                    }
+                Error::Lib(
+                    edgeintent::Error::Trace(TraceError::Line { .. })
+                        | edgeintent::Error::TraceFile {
+                            source: TraceError::Line { .. },
+                            ..
+                        }
+                )
             );
             let hint = if bad_line {
                 " (use --skip-invalid to skip and count bad lines)"

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use edgeintent::{Error, OnnxGraph, OutputValues};
+use edgeintent::{OnnxGraph, OutputValues};
 
 use crate::common::io_err;
+use crate::common::Error;
 
 /// Run any ONNX model on CSV rows: one JSON object per row, each output's values as a flat array.
 ///
@@ -53,9 +54,10 @@ struct Rows {
 /// is a feature. Empty and `nan` cells are missing values.
 fn read_rows(path: &Path, names: Option<&[String]>) -> Result<Rows, Error> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let bad = |line: usize, why: String| Error::Io {
+    let bad = |line: usize, why: String| Error::Input {
         path: path.display().to_string(),
-        why: format!("line {line}: {why}"),
+        line,
+        why,
     };
     let parse = |f: &str| -> Option<f32> {
         let f = f.trim();

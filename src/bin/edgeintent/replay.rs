@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use edgeintent::offline::{self, ReadOptions, ReplaySummary};
-use edgeintent::{Error, ModelStatus, Runtime};
+use edgeintent::{ModelStatus, Runtime};
 
-use crate::common::{io_err, load_config, open_trace, warn_read};
+use crate::common::{io_err, load_config, open_trace, warn_read, Error};
 
 /// Replay a trace: decisions as JSON Lines on stdout, a summary on stderr.
 #[derive(Args)]

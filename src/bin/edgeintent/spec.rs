@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use edgeintent::Error;
 
 use crate::common::load_config;
+use crate::common::Error;
 
 /// Print the feature spec's hash, version and names as JSON.
 #[derive(Args)]

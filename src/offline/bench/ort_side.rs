@@ -10,9 +10,16 @@ use ort::value::TensorRef;
 
 use crate::error::Error;
 use crate::model::{OnnxGraph, OutputValues};
+use crate::offline::OfflineError;
 
-fn ort_err(what: &str) -> impl Fn(ort::Error) -> Error + '_ {
-    move |e| Error::Usage(format!("onnxruntime: {what}: {e}"))
+fn ort_err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Error {
+    move |e| {
+        OfflineError::Ort {
+            what,
+            why: e.to_string(),
+        }
+        .into()
+    }
 }
 
 /// Session inputs by name, in graph order.
@@ -41,20 +48,20 @@ pub(crate) struct OrtSide {
 impl OrtSide {
     pub(crate) fn load(lib: &Path, model: &Path, shapes: &[Vec<usize>]) -> Result<OrtSide, Error> {
         if !lib.exists() {
-            return Err(Error::Usage(format!(
-                "--ort-lib {}: no such file (use site-packages/onnxruntime/capi/libonnxruntime.so.* of the onnxruntime wheel)",
-                lib.display()
-            )));
+            return Err(OfflineError::OrtLibMissing {
+                path: lib.to_owned(),
+            }
+            .into());
         }
         let env = ort::init_from(lib)
-            .map_err(|e| Error::Usage(format!("onnxruntime: cannot load {}: {e}", lib.display())))?
+            .map_err(ort_err("loading the library"))?
             .build()
             .map_err(ort_err("environment"))?;
         let started = Instant::now();
         let session = Session::builder(&env)
             .map_err(ort_err("session builder"))?
             .with_intra_threads(1)
-            .map_err(|e| Error::Usage(format!("onnxruntime: threads: {e}")))?
+            .map_err(ort_err("threads"))?
             .commit_from_file(model)
             .map_err(ort_err("load model"))?;
         let names = session
@@ -75,8 +82,13 @@ impl OrtSide {
             .iter()
             .zip(xs)
             .map(|(shape, x)| {
-                let view = ndarray::ArrayViewD::from_shape(ndarray::IxDyn(shape), x)
-                    .map_err(|e| Error::Usage(format!("input shape: {e}")))?;
+                let view =
+                    ndarray::ArrayViewD::from_shape(ndarray::IxDyn(shape), x).map_err(|e| {
+                        Error::from(OfflineError::Ort {
+                            what: "input shape",
+                            why: e.to_string(),
+                        })
+                    })?;
                 TensorRef::from_array_view(view).map_err(ort_err("input tensor"))
             })
             .collect()
