@@ -299,9 +299,8 @@ impl Triggers {
         Ok(())
     }
 
-    /// The first rule the event matches, if it is not debounced.
-    pub(crate) fn fire(&mut self, now_ms: i64, event: &EventKind) -> Option<Fired> {
-        let ty = event.event_type();
+    /// The first rule the event (of type `ty`) matches, if it is not debounced.
+    pub(crate) fn fire(&mut self, now_ms: i64, ty: EventType, event: &EventKind) -> Option<Fired> {
         let c = self
             .rules
             .iter_mut()
@@ -358,6 +357,10 @@ fn matches(w: &TriggerWhen, event: &EventKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fire(t: &mut Triggers, now_ms: i64, e: &EventKind) -> Option<Fired> {
+        t.fire(now_ms, e.event_type(), e)
+    }
 
     fn rule(json: &str) -> TriggerRule {
         serde_json::from_str(json).unwrap()
@@ -416,22 +419,22 @@ mod tests {
             name: name.into(),
             value,
         };
-        assert_eq!(t.fire(0, &custom("share", Some(3.0))), None);
-        assert_eq!(t.fire(0, &custom("cart_add", Some(0.5))), None);
-        assert_eq!(t.fire(0, &custom("cart_add", None)), None);
-        let f = t.fire(1_000, &custom("cart_add", Some(2.0))).unwrap();
+        assert_eq!(fire(&mut t, 0, &custom("share", Some(3.0))), None);
+        assert_eq!(fire(&mut t, 0, &custom("cart_add", Some(0.5))), None);
+        assert_eq!(fire(&mut t, 0, &custom("cart_add", None)), None);
+        let f = fire(&mut t, 1_000, &custom("cart_add", Some(2.0))).unwrap();
         assert_eq!(
             (f.ty, f.action),
             (EventType::Custom, TriggerAction::Refresh)
         );
-        assert_eq!(t.fire(10_999, &custom("cart_add", Some(2.0))), None);
+        assert_eq!(fire(&mut t, 10_999, &custom("cart_add", Some(2.0))), None);
         assert_eq!(t.debounced, 1);
-        assert!(t.fire(11_000, &custom("cart_add", Some(2.0))).is_some());
+        assert!(fire(&mut t, 11_000, &custom("cart_add", Some(2.0))).is_some());
         let note = |topic: &str| EventKind::Notification {
             topic: topic.into(),
         };
-        assert_eq!(t.fire(0, &note("promo")), None);
-        let f = t.fire(5_000, &note("feed")).unwrap();
+        assert_eq!(fire(&mut t, 0, &note("promo")), None);
+        let f = fire(&mut t, 5_000, &note("feed")).unwrap();
         assert_eq!(
             (f.action, f.not_before_ms),
             (TriggerAction::MarkStale, 65_000)

@@ -22,8 +22,9 @@ impl Selector {
         }
     }
 
-    fn matches(&self, e: &EventKind) -> bool {
-        e.event_type() == self.ty
+    /// Whether the event (of type `ty`, computed once per event) matches.
+    fn matches(&self, ty: EventType, e: &EventKind) -> bool {
+        ty == self.ty
             && match &self.page {
                 None => true,
                 Some(p) => e.page() == Some(p.as_str()),
@@ -254,8 +255,12 @@ impl FeatureState {
 
     /// Folds one event into the state. `now_ms` must never decrease between calls.
     pub fn update(&mut self, event: &Event, now_ms: i64) {
+        self.update_typed(event, event.kind.event_type(), now_ms);
+    }
+
+    /// [`FeatureState::update`] with the event's type already known.
+    pub(crate) fn update_typed(&mut self, event: &Event, ty: EventType, now_ms: i64) {
         let kind = &event.kind;
-        let ty = kind.event_type();
         match kind {
             EventKind::AppForeground => {
                 if let Some(bg) = self.background_since_ms.take() {
@@ -288,8 +293,8 @@ impl FeatureState {
         }
         for slot in self.slots.iter_mut() {
             match slot {
-                Slot::Window { sel, ring } if sel.matches(kind) => ring.add(now_ms),
-                Slot::SinceLast { sel, last_ms, .. } if sel.matches(kind) => {
+                Slot::Window { sel, ring } if sel.matches(ty, kind) => ring.add(now_ms),
+                Slot::SinceLast { sel, last_ms, .. } if sel.matches(ty, kind) => {
                     *last_ms = Some(now_ms)
                 }
                 Slot::Decayed {
@@ -298,7 +303,7 @@ impl FeatureState {
                     lambda,
                     value,
                     at_ms,
-                } if sel.matches(kind) => {
+                } if sel.matches(ty, kind) => {
                     let w = match (weight, kind) {
                         (Weight::Count, _) => 1.0,
                         (Weight::AbsDyKpx, EventKind::Scroll { dy_px, .. }) => dy_px.abs() / 1000.0,
@@ -319,7 +324,7 @@ impl FeatureState {
                 Slot::CountSince { sel, reset, n } => {
                     if ty == *reset {
                         *n = 0;
-                    } else if sel.matches(kind) {
+                    } else if sel.matches(ty, kind) {
                         *n = n.saturating_add(1);
                     }
                 }

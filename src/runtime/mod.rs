@@ -157,17 +157,19 @@ impl Runtime {
         let now = self.newest_ms.map_or(event.ts_ms, |n| n.max(event.ts_ms));
         self.newest_ms = Some(now);
         self.run_ticks(now);
-        self.features.update(&event, now);
+        // The event's type, computed once for every component below.
+        let ty = event.kind.event_type();
+        self.features.update_typed(&event, ty, now);
         self.counters.processed += 1;
         if let Some(Scorer::Stepped(m)) = self.model.as_mut() {
             // One step per event; decision points then read the carried score.
             self.counters.model_calls += 1;
-            if let Err(e) = m.step(event.kind.event_type().sequence_id()) {
+            if let Err(e) = m.step(ty.sequence_id()) {
                 self.counters.model_errors += 1;
                 self.last_model_error = Some(e.to_string());
             }
         }
-        if let Some(fired) = self.triggers.fire(now, &event.kind) {
+        if let Some(fired) = self.triggers.fire(now, ty, &event.kind) {
             match fired.action {
                 TriggerAction::Refresh => {
                     let d = self.gate.trigger(now, fired.ty);
