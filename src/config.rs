@@ -11,7 +11,7 @@ use crate::features::{FeatureSpec, SpecError};
 use crate::geo::{GeoError, GeofenceConfig};
 use crate::model::ModelOptions;
 use crate::policy::{PolicyConfig, PolicyError};
-use crate::triggers::{default_triggers, TriggerError, TriggerRule};
+use crate::triggers::{default_triggers, RawTriggerRule, TriggerError, TriggerRule};
 
 /// Ingestion settings: the `ingest` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ struct ConfigFile {
     #[serde(default)]
     dedup: DedupConfig,
     #[serde(default)]
-    triggers: Option<Vec<TriggerRule>>,
+    triggers: Option<Vec<RawTriggerRule>>,
     #[serde(default)]
     geofence: Option<GeofenceConfig>,
 }
@@ -213,7 +213,15 @@ impl Config {
             policy: raw.policy,
             ingest: raw.ingest,
             dedup: raw.dedup,
-            triggers: raw.triggers.unwrap_or_else(default_triggers),
+            triggers: match raw.triggers {
+                Some(rules) => {
+                    crate::triggers::parse(rules).map_err(|source| ConfigError::Trigger {
+                        origin: origin.to_owned(),
+                        source,
+                    })?
+                }
+                None => default_triggers(),
+            },
             geofence: raw.geofence,
         };
         cfg.validate(origin)?;
@@ -233,7 +241,11 @@ impl Config {
         }
     }
 
-    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+    /// Checks every section; `origin` names the config in errors. Configs read
+    /// from files are checked when read; [`crate::RuntimeBuilder::build`]
+    /// checks the one it is given again, so a config assembled in code is held
+    /// to the same rules.
+    pub(crate) fn validate(&self, origin: &str) -> Result<(), ConfigError> {
         self.policy
             .validate()
             .map_err(|source| ConfigError::Policy {
@@ -325,6 +337,12 @@ mod tests {
                     r#"{{"features":{SPEC},"triggers":[{{"event":"teleport","action":"refresh"}}]}}"#
                 ),
                 "triggers[0].event: unknown event type \"teleport\"",
+            ),
+            (
+                format!(
+                    r#"{{"features":{SPEC},"triggers":[{{"event":"pull_to_refesh","action":"refresh"}}]}}"#
+                ),
+                "triggers[0].event: unknown event type \"pull_to_refesh\" (did you mean \"pull_to_refresh\"?)",
             ),
             (
                 format!(

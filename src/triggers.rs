@@ -62,7 +62,7 @@ pub struct TriggerWhen {
 #[serde(deny_unknown_fields)]
 pub struct TriggerRule {
     /// The event type it listens to (the trace contract's `type`).
-    pub event: String,
+    pub event: EventType,
     /// Conditions on that event.
     #[serde(default, skip_serializing_if = "is_default")]
     pub when: TriggerWhen,
@@ -77,6 +77,56 @@ pub struct TriggerRule {
     /// happens meanwhile) folds into one request.
     #[serde(default)]
     pub coalesce_s: f64,
+}
+
+/// A rule as written in the config file, its event type still a name: parsed
+/// by [`parse`], so an unknown name is an error naming its index, never dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTriggerRule {
+    event: String,
+    #[serde(default)]
+    when: TriggerWhen,
+    action: TriggerAction,
+    #[serde(default)]
+    debounce_s: f64,
+    #[serde(default)]
+    coalesce_s: f64,
+}
+
+/// Parses the config's rules and checks them ([`validate`]); the first problem
+/// is an error naming its index and field.
+pub(crate) fn parse(raw: Vec<RawTriggerRule>) -> Result<Vec<TriggerRule>, TriggerError> {
+    let rules = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| {
+            let Some(event) = EventType::from_name(&r.event) else {
+                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
+                let hint = EventType::closest(&r.event).map_or(String::new(), |t| {
+                    format!(" (did you mean {:?}?)", t.name())
+                });
+                return Err(TriggerError {
+                    index,
+                    field: "event",
+                    why: format!(
+                        "unknown event type {:?}{hint}; expected one of {}",
+                        r.event,
+                        known.join(", ")
+                    ),
+                });
+            };
+            Ok(TriggerRule {
+                event,
+                when: r.when,
+                action: r.action,
+                debounce_s: r.debounce_s,
+                coalesce_s: r.coalesce_s,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    validate(&rules)?;
+    Ok(rules)
 }
 
 fn is_default(w: &TriggerWhen) -> bool {
@@ -103,14 +153,14 @@ pub struct TriggerError {
 pub fn default_triggers() -> Vec<TriggerRule> {
     vec![
         TriggerRule {
-            event: "pull_to_refresh".into(),
+            event: EventType::PullToRefresh,
             when: TriggerWhen::default(),
             action: TriggerAction::Refresh,
             debounce_s: 2.0,
             coalesce_s: 0.0,
         },
         TriggerRule {
-            event: "feedback".into(),
+            event: EventType::Feedback,
             when: TriggerWhen {
                 kind: Some(FeedbackKind::Dislike),
                 ..TriggerWhen::default()
@@ -120,7 +170,7 @@ pub fn default_triggers() -> Vec<TriggerRule> {
             coalesce_s: 0.0,
         },
         TriggerRule {
-            event: "notification".into(),
+            event: EventType::Notification,
             when: TriggerWhen::default(),
             action: TriggerAction::MarkStale,
             debounce_s: 0.0,
@@ -133,17 +183,7 @@ pub fn default_triggers() -> Vec<TriggerRule> {
 pub fn validate(rules: &[TriggerRule]) -> Result<(), TriggerError> {
     for (index, r) in rules.iter().enumerate() {
         let err = |field, why: String| Err(TriggerError { index, field, why });
-        let Some(ty) = EventType::from_name(&r.event) else {
-            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
-            return err(
-                "event",
-                format!(
-                    "unknown event type {:?}; expected one of {}",
-                    r.event,
-                    known.join(", ")
-                ),
-            );
-        };
+        let ty = r.event;
         for (field, v) in [("debounce_s", r.debounce_s), ("coalesce_s", r.coalesce_s)] {
             if !v.is_finite() || v < 0.0 {
                 return err(
@@ -166,7 +206,7 @@ pub fn validate(rules: &[TriggerRule]) -> Result<(), TriggerError> {
                 Err(TriggerError {
                     index,
                     field,
-                    why: format!("applies to {types} events, not {}", r.event),
+                    why: format!("applies to {types} events, not {}", r.event.name()),
                 })
             }
         };
@@ -217,7 +257,7 @@ pub fn validate(rules: &[TriggerRule]) -> Result<(), TriggerError> {
                 format!(
                     "{} needs an event that names an item (feedback or click), not {}",
                     r.action.name(),
-                    r.event
+                    r.event.name()
                 ),
             );
         }
@@ -255,21 +295,18 @@ pub(crate) struct Triggers {
 }
 
 impl Triggers {
-    /// Compiles validated rules (rules with unknown types are skipped; the
-    /// config validation has already rejected them).
+    /// Compiles validated rules, one for one.
     pub(crate) fn new(rules: &[TriggerRule]) -> Triggers {
         let ms = |s: f64| (s * 1000.0).round() as i64;
         Triggers {
             rules: rules
                 .iter()
-                .filter_map(|r| {
-                    Some(Compiled {
-                        ty: EventType::from_name(&r.event)?,
-                        rule: r.clone(),
-                        debounce_ms: ms(r.debounce_s),
-                        coalesce_ms: ms(r.coalesce_s),
-                        last_fired_ms: None,
-                    })
+                .map(|r| Compiled {
+                    ty: r.event,
+                    rule: r.clone(),
+                    debounce_ms: ms(r.debounce_s),
+                    coalesce_ms: ms(r.coalesce_s),
+                    last_fired_ms: None,
                 })
                 .collect(),
             debounced: 0,
@@ -400,7 +437,8 @@ mod tests {
             ),
         ];
         for (json, field) in cases {
-            let e = validate(&[rule(json)]).unwrap_err().to_string();
+            let raw: RawTriggerRule = serde_json::from_str(json).unwrap();
+            let e = parse(vec![raw]).unwrap_err().to_string();
             assert!(e.starts_with(field), "{json}: {e}");
         }
     }

@@ -109,7 +109,7 @@ pub struct Candidate {
 
 fn ptr_only() -> Vec<TriggerRule> {
     vec![TriggerRule {
-        event: EventType::PullToRefresh.name().into(),
+        event: EventType::PullToRefresh,
         when: TriggerWhen::default(),
         action: TriggerAction::Refresh,
         debounce_s: 2.0,
@@ -189,7 +189,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
     });
     let mut per_note = ptr_only();
     per_note.push(TriggerRule {
-        event: EventType::Notification.name().into(),
+        event: EventType::Notification,
         when: TriggerWhen::default(),
         action: TriggerAction::Refresh,
         debounce_s: 0.0,

@@ -78,7 +78,10 @@ impl RuntimeBuilder {
     /// error when `model.required` is true; otherwise the runtime uses its rules.
     pub fn build(self) -> Result<Runtime, Error> {
         let config = match (self.config, self.config_file) {
-            (Some(c), _) => c,
+            (Some(c), _) => {
+                c.validate("given to RuntimeBuilder::config")?;
+                c
+            }
             (None, Some(p)) => Config::from_file(p)?,
             (None, None) => return Err(Misuse::NoConfig.into()),
         };

@@ -623,4 +623,12 @@ mod tests {
             Err(Error::Misuse(crate::error::Misuse::WorkerWithoutCallback))
         ));
     }
+
+    #[test]
+    fn build_refuses_a_config_assembled_in_code_with_bad_values() {
+        let mut c = config();
+        c.policy.threshold = 1.5;
+        let err = Runtime::builder().config(c).build().unwrap_err();
+        assert!(err.to_string().contains("policy.threshold"), "{err}");
+    }
 }
