@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::event::RecItem;
-use crate::features::fnv1a64;
+use crate::hash::fnv1a64;
+use crate::snapshot::{Persist, StateError};
 
 /// The `dedup` section of the runtime config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -323,32 +324,6 @@ impl SlotArbiter {
         self.slots.get(usize::from(id)).is_some_and(|s| s.changed)
     }
 
-    /// The slots' lists and exposures, for snapshots.
-    pub(crate) fn export(&self) -> Vec<Slot> {
-        self.slots.clone()
-    }
-
-    /// Restores exported slots; refuses lists whose parts do not line up.
-    pub(crate) fn import(&mut self, slots: Vec<Slot>) -> Result<(), String> {
-        for s in &slots {
-            let n = s.candidates.len();
-            if s.keys.len() != n
-                || s.values.len() != n
-                || s.exposed.len() != n
-                || s.shown.len() > s.size.max(n)
-                || s.shown.iter().any(|&i| i as usize >= n)
-                || !s.weight.is_finite()
-            {
-                return Err(format!("dedup slot {:?} is inconsistent", s.name));
-            }
-        }
-        if slots.len() > usize::from(u16::MAX) {
-            return Err("too many dedup slots".into());
-        }
-        self.slots = slots;
-        Ok(())
-    }
-
     /// The slot that shows `item` now, if any.
     pub(crate) fn slot_showing(&self, item: &str) -> Option<u16> {
         self.slots
@@ -455,6 +430,46 @@ pub struct Snapshot {
     pub shown: u64,
     /// Items the live slots could show.
     pub capacity: u64,
+}
+
+impl Persist for SlotArbiter {
+    /// The slots' lists and exposures (the settings are the config's).
+    type State = Vec<Slot>;
+
+    fn save_state(&self) -> Vec<Slot> {
+        self.slots.clone()
+    }
+
+    fn restore_state(&mut self, slots: Vec<Slot>) -> Result<(), StateError> {
+        let impossible = |what| StateError::Impossible {
+            component: "dedup",
+            what,
+        };
+        for s in &slots {
+            let n = s.candidates.len();
+            if s.keys.len() != n
+                || s.values.len() != n
+                || s.exposed.len() != n
+                || s.shown.len() > s.size.max(n)
+                || s.shown.iter().any(|&i| i as usize >= n)
+            {
+                return Err(impossible("a slot's lists (of different lengths)"));
+            }
+            if !s.weight.is_finite() {
+                return Err(impossible("a slot's weight"));
+            }
+        }
+        if slots.len() > usize::from(u16::MAX) {
+            return Err(StateError::Size {
+                component: "dedup",
+                what: "slots",
+                got: slots.len(),
+                want: usize::from(u16::MAX),
+            });
+        }
+        self.slots = slots;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod event;
 mod features;
 pub mod ffi;
 mod geo;
+mod hash;
 mod ingest;
 mod metrics;
 mod model;

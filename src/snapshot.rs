@@ -23,7 +23,7 @@ use serde::Serialize;
 /// The file's first bytes.
 pub const MAGIC: &[u8; 8] = b"EISNAP\r\n";
 /// The container and payload version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8;
 /// Payloads larger than this are refused (and never allocated when decoding).
 pub const MAX_PAYLOAD: usize = 64 << 20;
@@ -68,9 +68,61 @@ pub enum SnapshotError {
         "snapshot was made for another configuration (feature spec or fences differ); start fresh"
     )]
     ConfigMismatch,
-    /// The payload does not decode into valid state.
-    #[error("snapshot payload is invalid: {0}")]
-    Invalid(String),
+    /// The payload (or the file) is larger than any snapshot.
+    #[error("snapshot of {bytes} bytes exceeds the {MAX_PAYLOAD}-byte limit")]
+    TooLarge {
+        /// Its size.
+        bytes: u64,
+    },
+    /// The payload does not decode.
+    #[error("snapshot payload does not decode: {0}")]
+    Decode(String),
+    /// Bytes follow the decoded state.
+    #[error("snapshot payload has {0} trailing bytes after the state")]
+    TrailingBytes(usize),
+    /// A component's saved state does not fit its settings.
+    #[error("snapshot state does not fit the configuration: {0}")]
+    State(#[from] StateError),
+}
+
+/// Why a component refuses a saved state: it does not fit the component's
+/// settings (another ring size, another number of rules or fences).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// A table of the state has another size than the settings give it.
+    #[error("{component}: {what} has {got} entries, the configuration gives {want}")]
+    Size {
+        /// The component (`features`, `policy`, `triggers`, `dedup`, `geofence`).
+        component: &'static str,
+        /// Which table.
+        what: &'static str,
+        /// Entries in the saved state.
+        got: usize,
+        /// Entries the settings give.
+        want: usize,
+    },
+    /// A value of the state is impossible (out of range, not finite, of another kind).
+    #[error("{component}: {what} is impossible")]
+    Impossible {
+        /// The component.
+        component: &'static str,
+        /// Which value.
+        what: &'static str,
+    },
+}
+
+/// A component that survives a restart. Every stateful component is
+/// `{settings, state}`: settings come from the config and are never saved; a
+/// snapshot holds only states, which [`Persist::restore_state`] checks against
+/// the settings before taking them.
+pub(crate) trait Persist {
+    /// What a snapshot holds of this component.
+    type State: Serialize + DeserializeOwned;
+    /// A copy of the current state.
+    fn save_state(&self) -> Self::State;
+    /// Checks `state` against the settings and installs it; on error nothing changes.
+    fn restore_state(&mut self, state: Self::State) -> Result<(), StateError>;
 }
 
 fn config() -> impl bincode::config::Config {
@@ -78,13 +130,13 @@ fn config() -> impl bincode::config::Config {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    crate::features::fnv1a64(bytes)
+    crate::hash::fnv1a64(bytes)
 }
 
 /// Wraps a state in the container; `fingerprint` identifies the configuration.
 pub(crate) fn encode<T: Serialize>(state: &T, fingerprint: u64) -> Result<Vec<u8>, SnapshotError> {
     let payload = bincode::serde::encode_to_vec(state, config())
-        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+        .map_err(|e| SnapshotError::Decode(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -128,9 +180,7 @@ pub fn open(bytes: &[u8], fingerprint: u64) -> Result<&[u8], SnapshotError> {
     }
     let len = u64_at(bytes, 20);
     if len > MAX_PAYLOAD as u64 {
-        return Err(SnapshotError::Invalid(format!(
-            "payload of {len} bytes exceeds the {MAX_PAYLOAD}-byte limit"
-        )));
+        return Err(SnapshotError::TooLarge { bytes: len });
     }
     let want = HEADER_LEN + len as usize;
     if bytes.len() < want {
@@ -166,12 +216,9 @@ pub fn reseal(base: &[u8], payload: &[u8]) -> Vec<u8> {
 /// allocates beyond [`MAX_PAYLOAD`].
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, SnapshotError> {
     let (state, used) = bincode::serde::decode_from_slice::<T, _>(payload, config())
-        .map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+        .map_err(|e| SnapshotError::Decode(e.to_string()))?;
     if used != payload.len() {
-        return Err(SnapshotError::Invalid(format!(
-            "{} trailing bytes after the state",
-            payload.len() - used
-        )));
+        return Err(SnapshotError::TrailingBytes(payload.len() - used));
     }
     Ok(state)
 }
@@ -216,9 +263,7 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, SnapshotError> {
         })?
         .len();
     if len > (HEADER_LEN + MAX_PAYLOAD) as u64 {
-        return Err(SnapshotError::Invalid(format!(
-            "file of {len} bytes is larger than any snapshot"
-        )));
+        return Err(SnapshotError::TooLarge { bytes: len });
     }
     std::fs::read(path).map_err(|e| SnapshotError::Io {
         path: path.to_owned(),
@@ -250,16 +295,30 @@ mod tests {
         *flipped.last_mut().unwrap() ^= 0x40;
         assert!(matches!(open(&flipped, 7), Err(SnapshotError::Checksum)));
         let mut future = bytes.clone();
-        future[8] = 2;
+        future[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let e = open(&future, 7).unwrap_err();
-        assert!(matches!(e, SnapshotError::Version { found: 2, .. }), "{e}");
+        assert!(
+            matches!(e, SnapshotError::Version { found, .. } if found == FORMAT_VERSION + 1),
+            "{e}"
+        );
+        // A snapshot of the previous format (whole feature state) is refused
+        // by its version, not misread.
+        let mut old = bytes.clone();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        assert!(matches!(
+            open(&old, 7),
+            Err(SnapshotError::Version { found: 1, .. })
+        ));
         assert!(matches!(
             open(b"PK\x03\x04 not ours", 7),
             Err(SnapshotError::BadMagic)
         ));
         let mut huge = bytes.clone();
         huge[20..28].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(open(&huge, 7), Err(SnapshotError::Invalid(_))));
+        assert!(matches!(
+            open(&huge, 7),
+            Err(SnapshotError::TooLarge { .. })
+        ));
     }
 
     #[test]

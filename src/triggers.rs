@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::event::{EventKind, EventType, FeedbackKind};
+use crate::snapshot::{Persist, StateError};
 
 /// What a matching event does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,7 +273,6 @@ struct Compiled {
     rule: TriggerRule,
     debounce_ms: i64,
     coalesce_ms: i64,
-    last_fired_ms: Option<i64>,
 }
 
 /// What a matched event asks for.
@@ -289,9 +289,17 @@ pub(crate) struct Fired {
 /// The compiled rules and their debounce state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Triggers {
+    /// Settings: the compiled rules.
     rules: Vec<Compiled>,
-    /// Matching events ignored by a debounce window.
-    pub debounced: u64,
+    state: TriggerState,
+}
+
+/// What the triggers remember: when each rule last fired, and how many
+/// matching events a debounce window ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TriggerState {
+    last_fired_ms: Vec<Option<i64>>,
+    debounced: u64,
 }
 
 impl Triggers {
@@ -306,47 +314,32 @@ impl Triggers {
                     rule: r.clone(),
                     debounce_ms: ms(r.debounce_s),
                     coalesce_ms: ms(r.coalesce_s),
-                    last_fired_ms: None,
                 })
                 .collect(),
-            debounced: 0,
+            state: TriggerState {
+                last_fired_ms: vec![None; rules.len()],
+                debounced: 0,
+            },
         }
     }
 
-    /// When each rule last fired, and the debounce count, for snapshots.
-    pub(crate) fn export(&self) -> (Vec<Option<i64>>, u64) {
-        (
-            self.rules.iter().map(|c| c.last_fired_ms).collect(),
-            self.debounced,
-        )
-    }
-
-    /// Restores exported state; refuses a different number of rules.
-    pub(crate) fn import(
-        &mut self,
-        (fired, debounced): (Vec<Option<i64>>, u64),
-    ) -> Result<(), String> {
-        if fired.len() != self.rules.len() {
-            return Err("trigger rules differ from the snapshot's".into());
-        }
-        for (c, t) in self.rules.iter_mut().zip(fired) {
-            c.last_fired_ms = t;
-        }
-        self.debounced = debounced;
-        Ok(())
+    /// Matching events ignored by a debounce window.
+    pub(crate) fn debounced(&self) -> u64 {
+        self.state.debounced
     }
 
     /// The first rule the event (of type `ty`) matches, if it is not debounced.
     pub(crate) fn fire(&mut self, now_ms: i64, ty: EventType, event: &EventKind) -> Option<Fired> {
-        let c = self
+        let i = self
             .rules
-            .iter_mut()
-            .find(|c| c.ty == ty && matches(&c.rule.when, event))?;
-        if c.last_fired_ms.is_some_and(|t| now_ms - t < c.debounce_ms) {
-            self.debounced += 1;
+            .iter()
+            .position(|c| c.ty == ty && matches(&c.rule.when, event))?;
+        let (c, last) = (&self.rules[i], &mut self.state.last_fired_ms[i]);
+        if last.is_some_and(|t| now_ms - t < c.debounce_ms) {
+            self.state.debounced += 1;
             return None;
         }
-        c.last_fired_ms = Some(now_ms);
+        *last = Some(now_ms);
         Some(Fired {
             ty,
             action: c.rule.action,
@@ -389,6 +382,27 @@ fn matches(w: &TriggerWhen, event: &EventKind) -> bool {
         )
         && w.min.is_none_or(|lo| number.is_some_and(|v| v >= lo))
         && w.max.is_none_or(|hi| number.is_some_and(|v| v <= hi))
+}
+
+impl Persist for Triggers {
+    type State = TriggerState;
+
+    fn save_state(&self) -> TriggerState {
+        self.state.clone()
+    }
+
+    fn restore_state(&mut self, state: TriggerState) -> Result<(), StateError> {
+        if state.last_fired_ms.len() != self.rules.len() {
+            return Err(StateError::Size {
+                component: "triggers",
+                what: "rules",
+                got: state.last_fired_ms.len(),
+                want: self.rules.len(),
+            });
+        }
+        self.state = state;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -466,7 +480,7 @@ mod tests {
             (EventType::Custom, TriggerAction::Refresh)
         );
         assert_eq!(fire(&mut t, 10_999, &custom("cart_add", Some(2.0))), None);
-        assert_eq!(t.debounced, 1);
+        assert_eq!(t.debounced(), 1);
         assert!(fire(&mut t, 11_000, &custom("cart_add", Some(2.0))).is_some());
         let note = |topic: &str| EventKind::Notification {
             topic: topic.into(),

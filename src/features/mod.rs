@@ -7,6 +7,5 @@
 mod spec;
 mod state;
 
-pub(crate) use spec::fnv1a64;
 pub use spec::{CyclicPart, FeatureDef, FeatureKind, FeatureSpec, SpecError, Weight};
 pub use state::FeatureState;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hash::fnv1a64;
+
 use crate::event::EventType;
 
 /// The spec file format version this build reads.
@@ -335,14 +337,4 @@ impl FeatureSpec {
         let canonical = serde_json::to_string(self).unwrap_or_default();
         format!("fnv1a64:{:016x}", fnv1a64(canonical.as_bytes()))
     }
-}
-
-/// 64-bit FNV-1a: tiny, stable across platforms and releases.
-pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }

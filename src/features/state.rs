@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::{fnv1a64, CyclicPart, FeatureKind, FeatureSpec, Weight};
+use super::spec::{CyclicPart, FeatureKind, FeatureSpec, Weight};
 use crate::event::{Event, EventKind, EventType};
+use crate::hash::fnv1a64;
+use crate::snapshot::{Persist, StateError};
 
 /// Matches events by type and, optionally, page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,28 +34,26 @@ impl Selector {
     }
 }
 
-/// Counts events per time bucket in a ring; the window is the newest `len` buckets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Counts events per time bucket in a ring; the window is the newest `len`
+/// buckets. The bucket width is a setting, passed in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct BucketRing {
-    width_ms: i64,
     counts: Box<[u32]>,
     head: i64,
     sum: u32,
 }
 
 impl BucketRing {
-    fn new(window_s: f64, buckets: u32) -> BucketRing {
-        let width_ms = ((window_s * 1000.0) / f64::from(buckets)).ceil().max(1.0) as i64;
+    fn new(buckets: usize) -> BucketRing {
         BucketRing {
-            width_ms,
-            counts: vec![0; buckets as usize].into_boxed_slice(),
+            counts: vec![0; buckets].into_boxed_slice(),
             head: i64::MIN,
             sum: 0,
         }
     }
 
-    fn advance(&mut self, now_ms: i64) {
-        let b = now_ms.div_euclid(self.width_ms);
+    fn advance(&mut self, width_ms: i64, now_ms: i64) {
+        let b = now_ms.div_euclid(width_ms);
         if self.head == i64::MIN {
             self.head = b;
             return;
@@ -71,37 +71,35 @@ impl BucketRing {
         self.head = b;
     }
 
-    fn add(&mut self, now_ms: i64) {
-        self.advance(now_ms);
+    fn add(&mut self, width_ms: i64, now_ms: i64) {
+        self.advance(width_ms, now_ms);
         let slot = self.head.rem_euclid(self.counts.len() as i64) as usize;
         self.counts[slot] = self.counts[slot].saturating_add(1);
         self.sum = self.sum.saturating_add(1);
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum Slot {
+/// How one feature is computed: its settings, compiled from the spec.
+#[derive(Debug, Clone)]
+enum SlotDef {
     Window {
         sel: Selector,
-        ring: BucketRing,
+        width_ms: i64,
+        buckets: usize,
     },
     SinceLast {
         sel: Selector,
         cap_s: f64,
-        last_ms: Option<i64>,
     },
     Decayed {
         sel: Selector,
         weight: Weight,
         /// ln 2 / half-life, per ms.
         lambda: f64,
-        value: f64,
-        at_ms: i64,
     },
     CountSince {
         sel: Selector,
         reset: EventType,
-        n: u32,
     },
     SessionAge(f64),
     Absence(f64),
@@ -113,17 +111,72 @@ enum Slot {
     DayOfWeek(CyclicPart),
 }
 
+impl SlotDef {
+    /// The memory a fresh feature of this kind starts with.
+    fn fresh(&self) -> SlotMemory {
+        match self {
+            SlotDef::Window { buckets, .. } => SlotMemory::Window(BucketRing::new(*buckets)),
+            SlotDef::SinceLast { .. } => SlotMemory::SinceLast(None),
+            SlotDef::Decayed { .. } => SlotMemory::Decayed {
+                value: 0.0,
+                at_ms: 0,
+            },
+            SlotDef::CountSince { .. } => SlotMemory::CountSince(0),
+            _ => SlotMemory::Stateless,
+        }
+    }
+
+    /// Whether `m` is memory this feature could have (kind and sizes).
+    fn fits(&self, m: &SlotMemory) -> bool {
+        match (self, m) {
+            (SlotDef::Window { buckets, .. }, SlotMemory::Window(r)) => {
+                r.counts.len() == *buckets
+                    && r.sum == r.counts.iter().fold(0u32, |s, c| s.saturating_add(*c))
+            }
+            (SlotDef::SinceLast { .. }, SlotMemory::SinceLast(_)) => true,
+            (SlotDef::Decayed { .. }, SlotMemory::Decayed { value, .. }) => value.is_finite(),
+            (SlotDef::CountSince { .. }, SlotMemory::CountSince(_)) => true,
+            (
+                SlotDef::Window { .. }
+                | SlotDef::SinceLast { .. }
+                | SlotDef::Decayed { .. }
+                | SlotDef::CountSince { .. },
+                _,
+            ) => false,
+            (_, m) => *m == SlotMemory::Stateless,
+        }
+    }
+}
+
+/// What one feature remembers between events: its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum SlotMemory {
+    Window(BucketRing),
+    SinceLast(Option<i64>),
+    Decayed {
+        value: f64,
+        at_ms: i64,
+    },
+    CountSince(u32),
+    /// The feature reads only session-wide facts.
+    Stateless,
+}
+
 const SEEN_SLOTS: usize = 4096;
 
-/// Incremental feature state for one user, compiled from a [`FeatureSpec`].
-///
-/// Call [`FeatureState::update`] for every event and [`FeatureState::write`] at
-/// decision points; both are O(1) per feature and allocation-free.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FeatureState {
-    slots: Box<[Slot]>,
+/// The feature state's settings: one definition per feature, from the spec.
+#[derive(Debug, Clone)]
+struct FeatureSettings {
+    slots: Box<[SlotDef]>,
     utc_offset_ms: i64,
-    // Session-wide facts shared by several features.
+    sequence_length: usize,
+}
+
+/// What the feature state remembers: per-feature memory and the session-wide
+/// facts several features share. This, and only this, is saved in snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FeatureMemory {
+    slots: Box<[SlotMemory]>,
     session_start_ms: Option<i64>,
     background_since_ms: Option<i64>,
     absence_ms: i64,
@@ -139,10 +192,20 @@ pub struct FeatureState {
     seq_next: usize,
 }
 
+/// Incremental feature state for one user, compiled from a [`FeatureSpec`].
+///
+/// Call [`FeatureState::update`] for every event and [`FeatureState::write`] at
+/// decision points; both are O(1) per feature and allocation-free.
+#[derive(Debug, Clone)]
+pub struct FeatureState {
+    settings: FeatureSettings,
+    state: FeatureMemory,
+}
+
 impl FeatureState {
     /// Compiles a validated spec into fresh state.
     pub fn new(spec: &FeatureSpec) -> FeatureState {
-        let slots = spec
+        let slots: Box<[SlotDef]> = spec
             .features
             .iter()
             .map(|f| match &f.kind {
@@ -151,106 +214,71 @@ impl FeatureState {
                     page,
                     window_s,
                     buckets,
-                } => Slot::Window {
+                } => SlotDef::Window {
                     sel: Selector::new(event, page),
-                    ring: BucketRing::new(*window_s, *buckets),
+                    width_ms: ((window_s * 1000.0) / f64::from(*buckets)).ceil().max(1.0) as i64,
+                    buckets: *buckets as usize,
                 },
-                FeatureKind::SinceLast { event, page, cap_s } => Slot::SinceLast {
+                FeatureKind::SinceLast { event, page, cap_s } => SlotDef::SinceLast {
                     sel: Selector::new(event, page),
                     cap_s: *cap_s,
-                    last_ms: None,
                 },
                 FeatureKind::DecayedRate {
                     event,
                     page,
                     half_life_s,
                     weight,
-                } => Slot::Decayed {
+                } => SlotDef::Decayed {
                     sel: Selector::new(event, page),
                     weight: *weight,
                     lambda: std::f64::consts::LN_2 / (half_life_s * 1000.0),
-                    value: 0.0,
-                    at_ms: 0,
                 },
                 FeatureKind::CountSince {
                     event,
                     page,
                     reset_on,
-                } => Slot::CountSince {
+                } => SlotDef::CountSince {
                     sel: Selector::new(event, page),
+                    // Validated specs name known types only.
                     reset: EventType::from_name(reset_on).unwrap_or(EventType::Custom),
-                    n: 0,
                 },
-                FeatureKind::SessionAge { cap_s } => Slot::SessionAge(*cap_s),
-                FeatureKind::Absence { cap_s } => Slot::Absence(*cap_s),
-                FeatureKind::HomeViewsSession => Slot::HomeViews,
-                FeatureKind::SinceRefresh { cap_s } => Slot::SinceRefresh(*cap_s),
-                FeatureKind::ExposureNovelty => Slot::Novelty,
-                FeatureKind::HomeVisible => Slot::HomeVisible,
-                FeatureKind::TimeOfDay { part } => Slot::TimeOfDay(*part),
-                FeatureKind::DayOfWeek { part } => Slot::DayOfWeek(*part),
+                FeatureKind::SessionAge { cap_s } => SlotDef::SessionAge(*cap_s),
+                FeatureKind::Absence { cap_s } => SlotDef::Absence(*cap_s),
+                FeatureKind::HomeViewsSession => SlotDef::HomeViews,
+                FeatureKind::SinceRefresh { cap_s } => SlotDef::SinceRefresh(*cap_s),
+                FeatureKind::ExposureNovelty => SlotDef::Novelty,
+                FeatureKind::HomeVisible => SlotDef::HomeVisible,
+                FeatureKind::TimeOfDay { part } => SlotDef::TimeOfDay(*part),
+                FeatureKind::DayOfWeek { part } => SlotDef::DayOfWeek(*part),
             })
             .collect();
-        FeatureState {
-            slots,
+        let settings = FeatureSettings {
             utc_offset_ms: i64::from(spec.utc_offset_min) * 60_000,
-            session_start_ms: None,
-            background_since_ms: None,
-            absence_ms: 0,
-            home_views: 0,
-            last_refresh_ms: None,
-            home_visible: true,
-            last_page_home: true,
-            last_novelty: 0.0,
-            seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
-            seq: vec![0; spec.sequence_length].into_boxed_slice(),
-            seq_next: 0,
-        }
-    }
-
-    /// Whether restored state fits the spec `fresh` was compiled from: the
-    /// same features with the same buffer sizes, and finite numbers.
-    pub(crate) fn same_shape(&self, fresh: &FeatureState) -> bool {
-        let slots_fit = self.slots.len() == fresh.slots.len()
-            && self.slots.iter().zip(fresh.slots.iter()).all(|(a, b)| {
-                std::mem::discriminant(a) == std::mem::discriminant(b)
-                    && match (a, b) {
-                        (Slot::Window { ring: r, .. }, Slot::Window { ring: f, .. }) => {
-                            r.counts.len() == f.counts.len()
-                                && r.width_ms == f.width_ms
-                                && r.sum == r.counts.iter().fold(0u32, |s, c| s.saturating_add(*c))
-                        }
-                        (Slot::Decayed { value, lambda, .. }, Slot::Decayed { lambda: l2, .. }) => {
-                            value.is_finite() && lambda == l2
-                        }
-                        _ => true,
-                    }
-            });
-        slots_fit
-            && self.seen.len() == fresh.seen.len()
-            && self.seq.len() == fresh.seq.len()
-            && (self.seq.is_empty() || self.seq_next < self.seq.len())
-            && self.last_novelty.is_finite()
+            sequence_length: spec.sequence_length,
+            slots,
+        };
+        let state = settings.fresh();
+        FeatureState { settings, state }
     }
 
     /// Number of features written by [`FeatureState::write`].
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.settings.slots.len()
     }
 
     /// True when there are no features.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.settings.slots.is_empty()
     }
 
     /// Length of the sequence written by [`FeatureState::write_sequence`].
     pub fn sequence_len(&self) -> usize {
-        self.seq.len()
+        self.state.seq.len()
     }
 
     /// Whether the homepage is currently shown (as far as events tell).
     pub fn home_visible(&self) -> bool {
-        self.home_visible
+        self.state.home_visible
     }
 
     /// Folds one event into the state. `now_ms` must never decrease between calls.
@@ -261,49 +289,57 @@ impl FeatureState {
     /// [`FeatureState::update`] with the event's type already known.
     pub(crate) fn update_typed(&mut self, event: &Event, ty: EventType, now_ms: i64) {
         let kind = &event.kind;
+        let st = &mut self.state;
         match kind {
             EventKind::AppForeground => {
-                if let Some(bg) = self.background_since_ms.take() {
-                    self.absence_ms = now_ms - bg;
+                if let Some(bg) = st.background_since_ms.take() {
+                    st.absence_ms = now_ms - bg;
                 }
-                self.session_start_ms = Some(now_ms);
-                self.home_views = 0;
+                st.session_start_ms = Some(now_ms);
+                st.home_views = 0;
                 // The app resumes on the page it left.
-                self.home_visible = self.last_page_home;
+                st.home_visible = st.last_page_home;
             }
             EventKind::AppBackground => {
-                self.background_since_ms = Some(now_ms);
-                self.home_visible = false;
+                st.background_since_ms = Some(now_ms);
+                st.home_visible = false;
             }
             EventKind::PageView { page } => {
-                self.home_visible = page == "home";
-                self.last_page_home = self.home_visible;
-                if self.home_visible {
-                    self.home_views = self.home_views.saturating_add(1);
+                st.home_visible = page == "home";
+                st.last_page_home = st.home_visible;
+                if st.home_visible {
+                    st.home_views = st.home_views.saturating_add(1);
                 }
             }
             EventKind::Exposure { items, .. } => {
-                self.last_novelty = self.observe_exposure(items);
+                st.last_novelty = st.observe_exposure(items);
             }
             _ => {}
         }
-        if !self.seq.is_empty() {
-            self.seq[self.seq_next] = ty.sequence_id();
-            self.seq_next = (self.seq_next + 1) % self.seq.len();
+        if !st.seq.is_empty() {
+            st.seq[st.seq_next] = ty.sequence_id();
+            st.seq_next = (st.seq_next + 1) % st.seq.len();
         }
-        for slot in self.slots.iter_mut() {
-            match slot {
-                Slot::Window { sel, ring } if sel.matches(ty, kind) => ring.add(now_ms),
-                Slot::SinceLast { sel, last_ms, .. } if sel.matches(ty, kind) => {
+        for (def, mem) in self.settings.slots.iter().zip(st.slots.iter_mut()) {
+            match (def, mem) {
+                (SlotDef::Window { sel, width_ms, .. }, SlotMemory::Window(ring))
+                    if sel.matches(ty, kind) =>
+                {
+                    ring.add(*width_ms, now_ms)
+                }
+                (SlotDef::SinceLast { sel, .. }, SlotMemory::SinceLast(last_ms))
+                    if sel.matches(ty, kind) =>
+                {
                     *last_ms = Some(now_ms)
                 }
-                Slot::Decayed {
-                    sel,
-                    weight,
-                    lambda,
-                    value,
-                    at_ms,
-                } if sel.matches(ty, kind) => {
+                (
+                    SlotDef::Decayed {
+                        sel,
+                        weight,
+                        lambda,
+                    },
+                    SlotMemory::Decayed { value, at_ms },
+                ) if sel.matches(ty, kind) => {
                     let w = match (weight, kind) {
                         (Weight::Count, _) => 1.0,
                         (Weight::AbsDyKpx, EventKind::Scroll { dy_px, .. }) => dy_px.abs() / 1000.0,
@@ -321,7 +357,7 @@ impl FeatureState {
                         .clamp(-MAX_DECAYED, MAX_DECAYED);
                     *at_ms = now_ms;
                 }
-                Slot::CountSince { sel, reset, n } => {
+                (SlotDef::CountSince { sel, reset }, SlotMemory::CountSince(n)) => {
                     if ty == *reset {
                         *n = 0;
                     } else if sel.matches(ty, kind) {
@@ -335,41 +371,47 @@ impl FeatureState {
 
     /// Records that fresh content was fetched at `now_ms`.
     pub fn note_refresh(&mut self, now_ms: i64) {
-        self.last_refresh_ms = Some(now_ms);
+        self.state.last_refresh_ms = Some(now_ms);
     }
 
     /// Writes the feature vector as of `now_ms` into `out` (which must hold
     /// [`FeatureState::len`] values).
     pub fn write(&mut self, now_ms: i64, out: &mut [f32]) {
-        for (slot, out) in self.slots.iter_mut().zip(out.iter_mut()) {
-            *out = match slot {
-                Slot::Window { ring, .. } => {
-                    ring.advance(now_ms);
+        let st = &mut self.state;
+        let offset = self.settings.utc_offset_ms;
+        let slots = self.settings.slots.iter().zip(st.slots.iter_mut());
+        for ((def, mem), out) in slots.zip(out.iter_mut()) {
+            *out = match (def, mem) {
+                (SlotDef::Window { width_ms, .. }, SlotMemory::Window(ring)) => {
+                    ring.advance(*width_ms, now_ms);
                     ring.sum as f32
                 }
-                Slot::SinceLast { cap_s, last_ms, .. } => log_age(*last_ms, now_ms, *cap_s),
-                Slot::Decayed {
-                    lambda,
-                    value,
-                    at_ms,
-                    ..
-                } => decay(*value, *lambda, now_ms - *at_ms) as f32,
-                Slot::CountSince { n, .. } => (f64::from(*n)).ln_1p() as f32,
-                Slot::SessionAge(cap) => log_age(self.session_start_ms, now_ms, *cap),
-                Slot::Absence(cap) => (ms_to_s(self.absence_ms).min(*cap)).ln_1p() as f32,
-                Slot::HomeViews => f64::from(self.home_views).ln_1p() as f32,
-                Slot::SinceRefresh(cap) => log_age(self.last_refresh_ms, now_ms, *cap),
-                Slot::Novelty => self.last_novelty,
-                Slot::HomeVisible => f32::from(u8::from(self.home_visible)),
-                Slot::TimeOfDay(part) => {
-                    let local = now_ms + self.utc_offset_ms;
+                (SlotDef::SinceLast { cap_s, .. }, SlotMemory::SinceLast(last_ms)) => {
+                    log_age(*last_ms, now_ms, *cap_s)
+                }
+                (SlotDef::Decayed { lambda, .. }, SlotMemory::Decayed { value, at_ms }) => {
+                    decay(*value, *lambda, now_ms - *at_ms) as f32
+                }
+                (SlotDef::CountSince { .. }, SlotMemory::CountSince(n)) => {
+                    (f64::from(*n)).ln_1p() as f32
+                }
+                (SlotDef::SessionAge(cap), _) => log_age(st.session_start_ms, now_ms, *cap),
+                (SlotDef::Absence(cap), _) => (ms_to_s(st.absence_ms).min(*cap)).ln_1p() as f32,
+                (SlotDef::HomeViews, _) => f64::from(st.home_views).ln_1p() as f32,
+                (SlotDef::SinceRefresh(cap), _) => log_age(st.last_refresh_ms, now_ms, *cap),
+                (SlotDef::Novelty, _) => st.last_novelty,
+                (SlotDef::HomeVisible, _) => f32::from(u8::from(st.home_visible)),
+                (SlotDef::TimeOfDay(part), _) => {
+                    let local = now_ms + offset;
                     cyclic(local.rem_euclid(86_400_000) as f64 / 86_400_000.0, *part)
                 }
-                Slot::DayOfWeek(part) => {
-                    let local = now_ms + self.utc_offset_ms;
+                (SlotDef::DayOfWeek(part), _) => {
+                    let local = now_ms + offset;
                     let week = 7 * 86_400_000;
                     cyclic(local.rem_euclid(week) as f64 / week as f64, *part)
                 }
+                // Memory always matches its definition (built and restored so).
+                _ => 0.0,
             };
         }
     }
@@ -377,12 +419,35 @@ impl FeatureState {
     /// Writes the last-N event types as sequence ids (oldest first, 0-padded)
     /// into `out` (which must hold [`FeatureState::sequence_len`] values).
     pub fn write_sequence(&self, out: &mut [f32]) {
-        let n = self.seq.len();
+        let st = &self.state;
+        let n = st.seq.len();
         for (i, out) in out.iter_mut().enumerate().take(n) {
-            *out = self.seq[(self.seq_next + i) % n] as f32;
+            *out = st.seq[(st.seq_next + i) % n] as f32;
         }
     }
+}
 
+impl FeatureSettings {
+    /// The memory of a user never seen.
+    fn fresh(&self) -> FeatureMemory {
+        FeatureMemory {
+            slots: self.slots.iter().map(SlotDef::fresh).collect(),
+            session_start_ms: None,
+            background_since_ms: None,
+            absence_ms: 0,
+            home_views: 0,
+            last_refresh_ms: None,
+            home_visible: true,
+            last_page_home: true,
+            last_novelty: 0.0,
+            seen: vec![0; SEEN_SLOTS].into_boxed_slice(),
+            seq: vec![0; self.sequence_length].into_boxed_slice(),
+            seq_next: 0,
+        }
+    }
+}
+
+impl FeatureMemory {
     fn observe_exposure(&mut self, items: &[String]) -> f32 {
         if items.is_empty() {
             return self.last_novelty;
@@ -397,6 +462,48 @@ impl FeatureState {
             self.seen[slot] = h;
         }
         seen as f32 / items.len() as f32
+    }
+}
+
+impl Persist for FeatureState {
+    type State = FeatureMemory;
+
+    fn save_state(&self) -> FeatureMemory {
+        self.state.clone()
+    }
+
+    fn restore_state(&mut self, m: FeatureMemory) -> Result<(), StateError> {
+        let size = |what, got, want| StateError::Size {
+            component: "features",
+            what,
+            got,
+            want,
+        };
+        let impossible = |what| StateError::Impossible {
+            component: "features",
+            what,
+        };
+        let defs = &self.settings.slots;
+        if m.slots.len() != defs.len() {
+            return Err(size("features", m.slots.len(), defs.len()));
+        }
+        if !defs.iter().zip(m.slots.iter()).all(|(d, s)| d.fits(s)) {
+            return Err(impossible("a feature's memory (another kind or window)"));
+        }
+        if m.seen.len() != SEEN_SLOTS {
+            return Err(size("seen items", m.seen.len(), SEEN_SLOTS));
+        }
+        if m.seq.len() != self.settings.sequence_length {
+            return Err(size("sequence", m.seq.len(), self.settings.sequence_length));
+        }
+        if !m.seq.is_empty() && m.seq_next >= m.seq.len() {
+            return Err(impossible("sequence position"));
+        }
+        if !m.last_novelty.is_finite() {
+            return Err(impossible("novelty"));
+        }
+        self.state = m;
+        Ok(())
     }
 }
 

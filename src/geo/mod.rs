@@ -21,6 +21,8 @@ pub use index::{FenceIndex, Nearest};
 
 use serde::{Deserialize, Serialize};
 
+use crate::snapshot::{Persist, StateError};
+
 /// Beyond this distance from the index's plane origin a fix re-centres it.
 const REPROJECT_M: f64 = 200_000.0;
 
@@ -111,19 +113,13 @@ pub struct GeoStats {
 /// sampling interval. Allocates nothing per fix.
 #[derive(Debug, Clone)]
 pub(crate) struct Geo {
+    /// Settings: the geofence config and the index built from it.
     cfg: GeofenceConfig,
     index: FenceIndex,
-    states: Vec<FenceState>,
-    /// Fences not `Outside` or with a transition pending.
-    active: Vec<u32>,
+    /// Working buffers, reused for every fix.
     scratch: Vec<u32>,
     generation: u32,
-    coverage: Option<Coverage>,
-    coverage_requested: bool,
-    last_fix: Option<(i64, f64, f64, f64)>,
-    interval_s: f64,
-    emitted_interval_s: Option<f64>,
-    pub(crate) stats: GeoStats,
+    state: GeoState,
 }
 
 impl Geo {
@@ -135,16 +131,18 @@ impl Geo {
                 Some(c) => FenceIndex::centred_at(&cfg.fences, c.lat, c.lon),
                 None => FenceIndex::new(&cfg.fences),
             },
-            states: vec![FenceState::default(); n],
-            active: Vec::with_capacity(n.min(4096)),
             scratch: Vec::with_capacity(n.min(4096)),
             generation: 0,
-            coverage: cfg.coverage,
-            coverage_requested: false,
-            last_fix: None,
-            interval_s: cfg.sampling.max_interval_s,
-            emitted_interval_s: None,
-            stats: GeoStats::default(),
+            state: GeoState {
+                states: vec![FenceState::default(); n],
+                active: Vec::with_capacity(n.min(4096)),
+                coverage: cfg.coverage,
+                coverage_requested: false,
+                last_fix: None,
+                interval_s: cfg.sampling.max_interval_s,
+                emitted_interval_s: None,
+                stats: GeoStats::default(),
+            },
             cfg: cfg.clone(),
         }
     }
@@ -159,12 +157,12 @@ impl Geo {
 
     /// The current sampling interval, seconds.
     pub(crate) fn interval_s(&self) -> f64 {
-        self.interval_s
+        self.state.interval_s
     }
 
     /// Where the device is relative to fence `index`.
     pub(crate) fn zone(&self, index: u32) -> Option<FenceZone> {
-        self.states.get(index as usize).map(|s| s.zone)
+        self.state.states.get(index as usize).map(|s| s.zone)
     }
 
     /// Where the device is relative to the fence with this id.
@@ -175,57 +173,24 @@ impl Geo {
 
     /// The coverage circle in use.
     pub(crate) fn coverage(&self) -> Option<Coverage> {
-        self.coverage
+        self.state.coverage
     }
 
     /// Whether the device left the coverage circle and no new one came yet.
     pub(crate) fn coverage_requested(&self) -> bool {
-        self.coverage_requested
+        self.state.coverage_requested
     }
 
-    /// The engine's changing state, for snapshots.
-    pub(crate) fn export(&self) -> GeoState {
-        GeoState {
-            states: self.states.clone(),
-            active: self.active.clone(),
-            coverage: self.coverage,
-            coverage_requested: self.coverage_requested,
-            last_fix: self.last_fix,
-            interval_s: self.interval_s,
-            emitted_interval_s: self.emitted_interval_s,
-            stats: self.stats,
-        }
-    }
-
-    /// Restores exported state; refuses state for another fence list.
-    pub(crate) fn import(&mut self, s: GeoState) -> Result<(), String> {
-        let n = self.states.len();
-        if s.states.len() != n || s.active.iter().any(|&i| i as usize >= n) {
-            return Err("fences differ from the snapshot's".into());
-        }
-        if !s.interval_s.is_finite() || s.interval_s <= 0.0 {
-            return Err("location interval is not a positive number".into());
-        }
-        if let Some(c) = &s.coverage {
-            c.validate("coverage.").map_err(|e| e.to_string())?;
-        }
-        self.states = s.states;
-        self.active.clear();
-        self.active.extend(s.active);
-        self.coverage = s.coverage;
-        self.coverage_requested = s.coverage_requested;
-        self.last_fix = s.last_fix;
-        self.interval_s = s.interval_s;
-        self.emitted_interval_s = s.emitted_interval_s;
-        self.stats = s.stats;
-        Ok(())
+    /// The geofence counters.
+    pub(crate) fn stats(&self) -> GeoStats {
+        self.state.stats
     }
 
     /// A new coverage circle from the server.
     pub(crate) fn set_coverage(&mut self, c: Coverage) -> Result<(), GeoError> {
         c.validate("coverage.")?;
-        self.coverage = Some(c);
-        self.coverage_requested = false;
+        self.state.coverage = Some(c);
+        self.state.coverage_requested = false;
         Ok(())
     }
 
@@ -240,7 +205,7 @@ impl Geo {
         speed_mps: Option<f64>,
         mut emit: impl FnMut(GeoEvent),
     ) {
-        self.stats.fixes += 1;
+        self.state.stats.fixes += 1;
         self.generation = self.generation.wrapping_add(1).max(1);
         let generation = self.generation;
         let (olat, olon) = self.index.origin();
@@ -254,20 +219,20 @@ impl Geo {
         // Candidates: fences possibly within reach given the accuracy, and
         // every fence already active (it may be far now).
         self.scratch.clear();
-        let (states, scratch) = (&mut self.states, &mut self.scratch);
+        let (states, scratch) = (&mut self.state.states, &mut self.scratch);
         self.index.within(p, accuracy_m + margin, |i| {
             if states[i as usize].seen != generation {
                 states[i as usize].seen = generation;
                 scratch.push(i);
             }
         });
-        for &i in &self.active {
+        for &i in &self.state.active {
             if states[i as usize].seen != generation {
                 states[i as usize].seen = generation;
                 scratch.push(i);
             }
         }
-        self.active.clear();
+        self.state.active.clear();
         let mut buffer_edge_m = f64::INFINITY;
         let mut zone_edge_m = f64::INFINITY;
         let mut pending_left_ms = i64::MAX;
@@ -278,7 +243,7 @@ impl Geo {
             let i = self.scratch[k];
             let f = &self.cfg.fences[i as usize];
             let d = distance_m(lat, lon, f.lat, f.lon);
-            let st = &mut self.states[i as usize];
+            let st = &mut self.state.states[i as usize];
             let surely_in = d + accuracy_m <= f.radius_m;
             let surely_out = d - accuracy_m >= f.radius_m + margin;
             let near = d - accuracy_m <= f.radius_m + f.buffer_m;
@@ -293,7 +258,7 @@ impl Geo {
                                 FenceZone::Outside
                             };
                             st.pending_since_ms = None;
-                            self.stats.exits += 1;
+                            self.state.stats.exits += 1;
                             emit(GeoEvent::Exit(i));
                         }
                     } else {
@@ -309,7 +274,7 @@ impl Geo {
                         if now_ms - since >= dwell_enter {
                             st.zone = FenceZone::Inside;
                             st.pending_since_ms = None;
-                            self.stats.enters += 1;
+                            self.state.stats.enters += 1;
                             emit(GeoEvent::Enter(i));
                             inside_exit_m = inside_exit_m.min(f.radius_m + margin - d);
                         } else {
@@ -342,17 +307,17 @@ impl Geo {
                 pending_left_ms = pending_left_ms.min(dwell - (now_ms - since));
             }
             if st.zone != FenceZone::Outside || st.pending_since_ms.is_some() {
-                self.active.push(i);
+                self.state.active.push(i);
             }
         }
         // Coverage: ask once per circle, when surely outside it.
         let mut coverage_left_m = f64::INFINITY;
-        if let Some(c) = self.coverage {
+        if let Some(c) = self.state.coverage {
             let d = distance_m(lat, lon, c.lat, c.lon);
             if d - accuracy_m > c.radius_m {
-                if !self.coverage_requested {
-                    self.coverage_requested = true;
-                    self.stats.coverage_requests += 1;
+                if !self.state.coverage_requested {
+                    self.state.coverage_requested = true;
+                    self.state.stats.coverage_requests += 1;
                     emit(GeoEvent::CoverageExit);
                 }
             } else {
@@ -360,8 +325,8 @@ impl Geo {
             }
         }
         let speed = self.speed(now_ms, lat, lon, accuracy_m, speed_mps);
-        self.last_fix = Some((now_ms, lat, lon, accuracy_m));
-        self.interval_s = self.next_interval(
+        self.state.last_fix = Some((now_ms, lat, lon, accuracy_m));
+        self.state.interval_s = self.next_interval(
             p,
             accuracy_m,
             speed,
@@ -373,12 +338,53 @@ impl Geo {
             },
         );
         let changed = self
+            .state
             .emitted_interval_s
-            .is_none_or(|e| (self.interval_s - e).abs() > 0.1 * e);
+            .is_none_or(|e| (self.state.interval_s - e).abs() > 0.1 * e);
         if changed {
-            self.emitted_interval_s = Some(self.interval_s);
-            emit(GeoEvent::Interval(self.interval_s as f32));
+            self.state.emitted_interval_s = Some(self.state.interval_s);
+            emit(GeoEvent::Interval(self.state.interval_s as f32));
         }
+    }
+}
+
+impl Persist for Geo {
+    type State = GeoState;
+
+    fn save_state(&self) -> GeoState {
+        self.state.clone()
+    }
+
+    fn restore_state(&mut self, mut s: GeoState) -> Result<(), StateError> {
+        let n = self.state.states.len();
+        if s.states.len() != n {
+            return Err(StateError::Size {
+                component: "geofence",
+                what: "fences",
+                got: s.states.len(),
+                want: n,
+            });
+        }
+        let impossible = |what| StateError::Impossible {
+            component: "geofence",
+            what,
+        };
+        if s.active.iter().any(|&i| i as usize >= n) {
+            return Err(impossible("an active fence index"));
+        }
+        if !s.interval_s.is_finite() || s.interval_s <= 0.0 {
+            return Err(impossible("the location interval"));
+        }
+        if s.coverage.is_some_and(|c| c.validate("coverage.").is_err()) {
+            return Err(impossible("the coverage circle"));
+        }
+        // Keep the preallocated list, so later fixes do not allocate.
+        let mut active = std::mem::take(&mut self.state.active);
+        active.clear();
+        active.append(&mut s.active);
+        s.active = active;
+        self.state = s;
+        Ok(())
     }
 }
 
@@ -467,7 +473,7 @@ mod tests {
             [GeoEvent::Exit(0)]
         );
         assert_eq!(g.zone(0), Some(FenceZone::Buffer));
-        assert_eq!((g.stats.enters, g.stats.exits), (1, 1));
+        assert_eq!((g.stats().enters, g.stats().exits), (1, 1));
     }
 
     /// Standing `at_m` from the centre of a 150 m fence, fixes every 10 s with

@@ -17,7 +17,7 @@ impl Geo {
         if let Some(v) = reported.filter(|v| v.is_finite() && *v >= 0.0) {
             return Some(v);
         }
-        match self.last_fix {
+        match self.state.last_fix {
             Some((t, la, lo, a)) if now_ms > t => {
                 let moved = (distance_m(la, lo, lat, lon) - a - acc).max(0.0);
                 Some(moved / ((now_ms - t) as f64 / 1000.0))

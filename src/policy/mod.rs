@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::{Action, Decision, FallbackCause, Reason};
 use crate::event::EventType;
+use crate::snapshot::{Persist, StateError};
 
 /// Refresh-gate settings: the `policy` section of the runtime config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +58,7 @@ impl Buckets {
     /// The bucket of a user: FNV-1a of `salt:user_id`, modulo the bucket count.
     pub fn bucket_of(&self, user_id: &str) -> usize {
         let key = format!("{}:{user_id}", self.salt);
-        (crate::features::fnv1a64(key.as_bytes()) % self.thresholds.len().max(1) as u64) as usize
+        (crate::hash::fnv1a64(key.as_bytes()) % self.thresholds.len().max(1) as u64) as usize
     }
 }
 
@@ -284,20 +285,22 @@ pub(crate) struct GateState {
     counters: GateCounters,
 }
 
-/// Decides refreshes; remembers when the content was last refreshed, whether
-/// the model is armed, recent refreshes (budget) and a pending stale mark.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct RefreshGate {
+/// The gate's settings, from the policy config and the user's bucket.
+#[derive(Debug, Clone)]
+struct GateSettings {
     threshold: f32,
     hysteresis: Option<f32>,
     cooldown_ms: i64,
     max_staleness_ms: i64,
     fallback_ms: i64,
-    last_refresh_ms: Option<i64>,
-    armed: bool,
-    budget: Budget,
-    pending: Option<Pending>,
-    pub(crate) counters: GateCounters,
+}
+
+/// Decides refreshes; remembers when the content was last refreshed, whether
+/// the model is armed, recent refreshes (budget) and a pending stale mark.
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshGate {
+    settings: GateSettings,
+    state: GateState,
 }
 
 fn ms(s: f64) -> i64 {
@@ -307,46 +310,50 @@ fn ms(s: f64) -> i64 {
 impl RefreshGate {
     pub(crate) fn new(cfg: &PolicyConfig, threshold: f32) -> RefreshGate {
         RefreshGate {
-            threshold,
-            hysteresis: cfg.hysteresis,
-            cooldown_ms: ms(cfg.cooldown_s),
-            max_staleness_ms: ms(cfg.max_staleness_s),
-            fallback_ms: ms(cfg.fallback_interval_s),
-            last_refresh_ms: None,
-            armed: true,
-            budget: Budget::new(cfg.budget_per_hour),
-            pending: None,
-            counters: GateCounters::default(),
+            settings: GateSettings {
+                threshold,
+                hysteresis: cfg.hysteresis,
+                cooldown_ms: ms(cfg.cooldown_s),
+                max_staleness_ms: ms(cfg.max_staleness_s),
+                fallback_ms: ms(cfg.fallback_interval_s),
+            },
+            state: GateState {
+                last_refresh_ms: None,
+                armed: true,
+                budget: Budget::new(cfg.budget_per_hour),
+                pending: None,
+                counters: GateCounters::default(),
+            },
         }
     }
 
     /// The threshold in use (the bucket's, when bucketed).
     pub(crate) fn threshold(&self) -> f32 {
-        self.threshold
+        self.settings.threshold
     }
 
     /// Age of the content in ms, `None` if it was never refreshed.
     fn age_ms(&self, now_ms: i64) -> Option<i64> {
-        self.last_refresh_ms.map(|t| now_ms - t)
+        self.state.last_refresh_ms.map(|t| now_ms - t)
     }
 
     fn refreshed(&mut self, now_ms: i64, slot: Option<u16>) {
-        self.budget.record(now_ms);
+        self.state.budget.record(now_ms);
         if slot.is_none() {
-            self.last_refresh_ms = Some(now_ms);
-            self.armed = self.hysteresis.is_none();
+            self.state.last_refresh_ms = Some(now_ms);
+            self.state.armed = self.settings.hysteresis.is_none();
         }
-        if let Some(p) = self.pending {
+        if let Some(p) = self.state.pending {
             if slot.is_none() || p.slot == slot {
-                self.pending = None;
+                self.state.pending = None;
             }
         }
     }
 
     /// An explicit trigger that refreshes now, overriding cooldown and budget.
     pub(crate) fn trigger(&mut self, now_ms: i64, ty: EventType) -> Decision {
-        if self.pending.is_some_and(|p| p.slot.is_none()) {
-            self.counters.marks_absorbed += 1;
+        if self.state.pending.is_some_and(|p| p.slot.is_none()) {
+            self.state.counters.marks_absorbed += 1;
         }
         self.refreshed(now_ms, None);
         Decision {
@@ -370,8 +377,8 @@ impl RefreshGate {
         not_before_ms: i64,
         slot: Option<u16>,
     ) {
-        self.counters.stale_marks += 1;
-        self.pending = Some(match self.pending {
+        self.state.counters.stale_marks += 1;
+        self.state.pending = Some(match self.state.pending {
             None => Pending {
                 ty,
                 since_ms: now_ms,
@@ -387,12 +394,13 @@ impl RefreshGate {
 
     /// A new session began: the model is armed again.
     pub(crate) fn session_start(&mut self) {
-        self.armed = true;
+        self.state.armed = true;
     }
 
     /// Whether a decision point now would be suppressed by the cooldown.
     pub(crate) fn cooling_down(&self, now_ms: i64) -> bool {
-        self.age_ms(now_ms).is_some_and(|a| a < self.cooldown_ms)
+        self.age_ms(now_ms)
+            .is_some_and(|a| a < self.settings.cooldown_ms)
     }
 
     /// A decision point; `visible` when the user sees the homepage now
@@ -417,26 +425,27 @@ impl RefreshGate {
             fence: None,
             interval_s: None,
         };
-        let decision = if age.is_none_or(|a| a >= self.max_staleness_ms) {
+        let decision = if age.is_none_or(|a| a >= self.settings.max_staleness_ms) {
             Some(refresh(Reason::Staleness, None, None))
         } else {
             let s = score();
             let model = match s {
                 Score::Value(p) => {
-                    if let Some(h) = self.hysteresis {
-                        self.armed |= p < self.threshold - h;
+                    if let Some(h) = self.settings.hysteresis {
+                        self.state.armed |= p < self.settings.threshold - h;
                     }
-                    (self.armed && p >= self.threshold)
+                    (self.state.armed && p >= self.settings.threshold)
                         .then(|| refresh(Reason::Model, Some(p), None))
                 }
                 _ => None,
             };
             let pending = self
+                .state
                 .pending
                 .filter(|p| visible && now_ms >= p.not_before_ms)
                 .map(|p| refresh(Reason::Trigger(p.ty), None, p.slot));
             let fallback = |cause| {
-                age.is_some_and(|a| a >= self.fallback_ms)
+                age.is_some_and(|a| a >= self.settings.fallback_ms)
                     .then(|| refresh(Reason::Fallback(cause), None, None))
             };
             model.or(pending).or_else(|| match s {
@@ -447,48 +456,56 @@ impl RefreshGate {
         };
         let d = decision?;
         // The first refresh ever is never held back: there is no content yet.
-        if age.is_some() && !self.budget.allows(now_ms) {
-            self.counters.suppressed_by_budget += 1;
+        if age.is_some() && !self.state.budget.allows(now_ms) {
+            self.state.counters.suppressed_by_budget += 1;
             return None;
         }
         if d.slot.is_none()
             && !matches!(d.reason, Reason::Trigger(_))
-            && self.pending.is_some_and(|p| p.since_ms <= now_ms)
+            && self.state.pending.is_some_and(|p| p.since_ms <= now_ms)
         {
-            self.counters.marks_absorbed += 1;
+            self.state.counters.marks_absorbed += 1;
         }
         self.refreshed(now_ms, d.slot);
         Some(d)
     }
 
-    /// The gate's changing state, for snapshots.
-    pub(crate) fn export(&self) -> GateState {
-        GateState {
-            last_refresh_ms: self.last_refresh_ms,
-            armed: self.armed,
-            budget: self.budget.clone(),
-            pending: self.pending,
-            counters: self.counters,
-        }
-    }
-
-    /// Restores exported state; refuses state that does not fit this gate.
-    pub(crate) fn import(&mut self, s: GateState) -> Result<(), String> {
-        let cap = self.budget.times.len();
-        if s.budget.times.len() != cap || s.budget.len > cap || (cap > 0 && s.budget.next >= cap) {
-            return Err("policy budget ring does not fit the configured budget".into());
-        }
-        self.last_refresh_ms = s.last_refresh_ms;
-        self.armed = s.armed;
-        self.budget = s.budget;
-        self.pending = s.pending;
-        self.counters = s.counters;
-        Ok(())
+    /// The gate's counters.
+    pub(crate) fn counters(&self) -> &GateCounters {
+        &self.state.counters
     }
 
     /// When the content was last refreshed.
     pub(crate) fn last_refresh_ms(&self) -> Option<i64> {
-        self.last_refresh_ms
+        self.state.last_refresh_ms
+    }
+}
+
+impl Persist for RefreshGate {
+    type State = GateState;
+
+    fn save_state(&self) -> GateState {
+        self.state.clone()
+    }
+
+    fn restore_state(&mut self, s: GateState) -> Result<(), StateError> {
+        let cap = self.state.budget.times.len();
+        if s.budget.times.len() != cap {
+            return Err(StateError::Size {
+                component: "policy",
+                what: "budget ring",
+                got: s.budget.times.len(),
+                want: cap,
+            });
+        }
+        if s.budget.len > cap || (cap > 0 && s.budget.next >= cap) {
+            return Err(StateError::Impossible {
+                component: "policy",
+                what: "budget ring position",
+            });
+        }
+        self.state = s;
+        Ok(())
     }
 }
 
@@ -715,7 +732,7 @@ mod tests {
         );
         assert!(g.decide(1_000, true, || Score::Value(0.9)).is_some());
         assert_eq!(g.decide(2_000, true, || Score::Value(0.9)), None);
-        assert_eq!(g.counters.suppressed_by_budget, 1);
+        assert_eq!(g.counters().suppressed_by_budget, 1);
         assert_eq!(
             g.trigger(3_000, EventType::PullToRefresh).reason.as_str(),
             "trigger:pull_to_refresh"
@@ -742,12 +759,12 @@ mod tests {
         );
         let d = g.decide(101_000, true, || Score::Value(0.1)).unwrap();
         assert_eq!(d.reason.as_str(), "trigger:notification");
-        assert_eq!(g.counters.stale_marks, 2);
+        assert_eq!(g.counters().stale_marks, 2);
         // A later mark folds into the model's refresh instead of its own request.
         g.mark_stale(170_000, EventType::Notification, 170_000, None);
         let d = g.decide(200_000, true, || Score::Value(0.9)).unwrap();
         assert_eq!(d.reason, Reason::Model);
-        assert_eq!(g.counters.marks_absorbed, 1);
+        assert_eq!(g.counters().marks_absorbed, 1);
         assert_eq!(g.decide(300_000, true, || Score::Value(0.1)), None);
     }
 

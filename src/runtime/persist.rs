@@ -1,22 +1,34 @@
 //! Persistence: the runtime's snapshot is the states of its components.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Runtime;
+use crate::dedup::SlotArbiter;
 use crate::features::FeatureState;
 use crate::geo::Geo;
-use crate::snapshot::SnapshotError;
+use crate::policy::RefreshGate;
+use crate::snapshot::{Persist, SnapshotError};
+use crate::triggers::Triggers;
 
-/// What a snapshot holds (see [`Runtime::snapshot`]).
-#[derive(Serialize, serde::Deserialize)]
+/// What a snapshot holds (see [`Runtime::snapshot`]): the state of every
+/// stateful component, never their settings, which come from the config.
+#[derive(Serialize, Deserialize)]
 struct SavedState {
-    features: FeatureState,
-    gate: crate::policy::GateState,
-    triggers: (Vec<Option<i64>>, u64),
-    arbiter: Vec<crate::dedup::Slot>,
-    geo: Option<crate::geo::GeoState>,
+    features: <FeatureState as Persist>::State,
+    gate: <RefreshGate as Persist>::State,
+    triggers: <Triggers as Persist>::State,
+    arbiter: <SlotArbiter as Persist>::State,
+    geo: Option<<Geo as Persist>::State>,
     newest_ms: Option<i64>,
     next_tick_ms: Option<i64>,
+}
+
+/// `component` with `state` installed, checked on a copy: on error the
+/// original is untouched.
+fn restored<C: Persist + Clone>(component: &C, state: C::State) -> Result<C, SnapshotError> {
+    let mut c = component.clone();
+    c.restore_state(state)?;
+    Ok(c)
 }
 
 impl Runtime {
@@ -36,7 +48,7 @@ impl Runtime {
             c.policy.budget_per_hour,
             fences,
         ]);
-        crate::features::fnv1a64(key.to_string().as_bytes())
+        crate::hash::fnv1a64(key.to_string().as_bytes())
     }
 
     /// The state that survives an app restart, as snapshot bytes: features,
@@ -46,11 +58,11 @@ impl Runtime {
     pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         crate::snapshot::encode(
             &SavedState {
-                features: self.features.clone(),
-                gate: self.gate.export(),
-                triggers: self.triggers.export(),
-                arbiter: self.arbiter.export(),
-                geo: self.geo.as_ref().map(Geo::export),
+                features: self.features.save_state(),
+                gate: self.gate.save_state(),
+                triggers: self.triggers.save_state(),
+                arbiter: self.arbiter.save_state(),
+                geo: self.geo.as_ref().map(Geo::save_state),
                 newest_ms: self.newest_ms,
                 next_tick_ms: self.next_tick_ms,
             },
@@ -64,32 +76,17 @@ impl Runtime {
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let payload = crate::snapshot::open(bytes, self.fingerprint())?;
         let s: SavedState = crate::snapshot::decode_payload(payload)?;
-        if !s
-            .features
-            .same_shape(&FeatureState::new(&self.config.features))
-        {
-            return Err(SnapshotError::Invalid(
-                "feature state does not fit the feature spec".into(),
-            ));
-        }
         // Everything is checked on copies first, so a failure changes nothing.
-        let invalid = SnapshotError::Invalid;
-        let mut gate = self.gate.clone();
-        gate.import(s.gate).map_err(invalid)?;
-        let mut triggers = self.triggers.clone();
-        triggers.import(s.triggers).map_err(invalid)?;
-        let mut arbiter = self.arbiter.clone();
-        arbiter.import(s.arbiter).map_err(invalid)?;
+        let features = restored(&self.features, s.features)?;
+        let gate = restored(&self.gate, s.gate)?;
+        let triggers = restored(&self.triggers, s.triggers)?;
+        let arbiter = restored(&self.arbiter, s.arbiter)?;
         let geo = match (self.geo.as_ref(), s.geo) {
-            (Some(g), Some(state)) => {
-                let mut g = g.clone();
-                g.import(state).map_err(invalid)?;
-                Some(g)
-            }
+            (Some(g), Some(state)) => Some(restored(g, state)?),
             (None, None) => None,
             _ => return Err(SnapshotError::ConfigMismatch),
         };
-        self.features = s.features;
+        self.features = features;
         self.gate = gate;
         self.triggers = triggers;
         self.arbiter = arbiter;

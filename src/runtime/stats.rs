@@ -111,10 +111,10 @@ impl Runtime {
             ticks: c.ticks,
             ticks_skipped: c.ticks_skipped,
             suppressed_by_cooldown: c.suppressed,
-            suppressed_by_budget: self.gate.counters.suppressed_by_budget,
-            triggers_debounced: self.triggers.debounced,
-            stale_marks: self.gate.counters.stale_marks,
-            stale_marks_absorbed: self.gate.counters.marks_absorbed,
+            suppressed_by_budget: self.gate.counters().suppressed_by_budget,
+            triggers_debounced: self.triggers.debounced(),
+            stale_marks: self.gate.counters().stale_marks,
+            stale_marks_absorbed: self.gate.counters().marks_absorbed,
             threshold: self.gate.threshold(),
             bucket: self.bucket,
             model_calls: c.model_calls,
@@ -133,7 +133,7 @@ impl Runtime {
                 .map(|i| c.by_reason[i])
                 .sum(),
             model: self.model_status.clone(),
-            geofence: self.geo.as_ref().map(|g| g.stats),
+            geofence: self.geo.as_ref().map(|g| g.stats()),
         }
     }
 }
