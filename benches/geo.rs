@@ -59,15 +59,16 @@ fn bench(c: &mut Criterion) {
         r#"{"version":"b","features":[{"name":"v","kind":"home_visible"}]}"#,
     )
     .expect("spec");
-    let mut cfg = Config::rules_only(spec);
-    cfg.geofence = Some(GeofenceConfig {
-        coverage: None,
-        fences: fs,
-        dwell_enter_s: 5.0,
-        dwell_exit_s: 30.0,
-        exit_margin_m: 25.0,
-        sampling: SamplingConfig::default(),
-    });
+    let cfg = Config::rules_only(spec)
+        .with_geofence(Some(GeofenceConfig {
+            coverage: None,
+            fences: fs,
+            dwell_enter_s: 5.0,
+            dwell_exit_s: 30.0,
+            exit_margin_m: 25.0,
+            sampling: SamplingConfig::default(),
+        }))
+        .expect("a valid geofence config");
     let mut rt = Runtime::builder().config(cfg).build().expect("runtime");
     let mut t = 0i64;
     let mut k = 0;

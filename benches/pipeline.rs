@@ -33,7 +33,7 @@ fn events() -> Vec<Event> {
 fn feature_update(c: &mut Criterion) {
     let cfg = config();
     let events = events();
-    let mut state = FeatureState::new(&cfg.features);
+    let mut state = FeatureState::new(cfg.features());
     let mut i = 0usize;
     // Time keeps moving forward across laps of the trace.
     let span = events.last().unwrap().ts_ms - events[0].ts_ms + 1;
@@ -66,21 +66,27 @@ fn feature_update(c: &mut Criterion) {
 
 fn decision_path(c: &mut Criterion) {
     let cfg = config();
-    let mut model = IntentModel::load(cfg.model.as_ref().unwrap(), &cfg.features).unwrap();
-    let x = vec![0.5f32; cfg.features.len()];
-    let seq = vec![0f32; cfg.features.sequence_length];
+    let mut model = IntentModel::load(cfg.model().unwrap(), cfg.features()).unwrap();
+    let x = vec![0.5f32; cfg.features().len()];
+    let seq = vec![0f32; cfg.features().sequence_length];
     c.bench_function("model_score_only", |b| {
         b.iter(|| model.score(black_box(&x), &seq).unwrap())
     });
 
     // A homepage view scores the moment every time: no cooldown, a threshold no
     // score reaches (so the gate never refreshes and never skips the model).
-    let mut cfg = config();
-    cfg.policy.cooldown_s = 0.0;
-    cfg.policy.threshold = 1.0;
-    cfg.policy.max_staleness_s = 1e9;
-    cfg.policy.fallback_interval_s = 1e9;
-    cfg.policy.tick_interval_s = 0.0;
+    let base = config();
+    let cfg = base
+        .clone()
+        .with_policy(edgeintent::PolicyConfig {
+            cooldown_s: 0.0,
+            threshold: 1.0,
+            max_staleness_s: 1e9,
+            fallback_interval_s: 1e9,
+            tick_interval_s: 0.0,
+            ..base.policy().clone()
+        })
+        .unwrap();
     let mut rt = Runtime::builder().config(cfg).build().unwrap();
     let mut ts = 0;
     for e in events().into_iter().take(500) {

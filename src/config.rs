@@ -46,24 +46,140 @@ impl Default for IngestConfig {
     }
 }
 
-/// Everything the runtime needs, validated.
+/// Everything the runtime needs, validated: a `Config` is only made by
+/// [`Config::from_file`], [`Config::from_json`] or [`Config::rules_only`], and
+/// changed only through the `with_*` methods, which check the result again,
+/// so it cannot hold an invalid value.
+///
+/// ```
+/// use edgeintent::{Config, FeatureSpec, PolicyConfig};
+/// let spec = FeatureSpec::from_json(
+///     r#"{"version":"demo-1","features":[{"name":"home","kind":"home_visible"}]}"#,
+/// )?;
+/// let config = Config::rules_only(spec);
+/// let stricter = PolicyConfig { threshold: 0.6, ..config.policy().clone() };
+/// let config = config.with_policy(stricter)?;
+/// assert_eq!(config.policy().threshold, 0.6);
+/// let bad = PolicyConfig { threshold: 1.5, ..config.policy().clone() };
+/// assert!(config.with_policy(bad).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    model: Option<ModelOptions>,
+    features: FeatureSpec,
+    policy: PolicyConfig,
+    ingest: IngestConfig,
+    dedup: DedupConfig,
+    triggers: Vec<TriggerRule>,
+    geofence: Option<GeofenceConfig>,
+}
+
+/// Where a config changed in code comes from, in error messages.
+const IN_CODE: &str = "changed in code";
+
+impl Config {
     /// The intent model; `None` runs on rules alone.
-    pub model: Option<ModelOptions>,
+    pub fn model(&self) -> Option<&ModelOptions> {
+        self.model.as_ref()
+    }
+
     /// The features the runtime computes (and the model must have been trained on).
-    pub features: FeatureSpec,
+    pub fn features(&self) -> &FeatureSpec {
+        &self.features
+    }
+
     /// Refresh-gate settings.
-    pub policy: PolicyConfig,
+    pub fn policy(&self) -> &PolicyConfig {
+        &self.policy
+    }
+
     /// Channel and clock settings.
-    pub ingest: IngestConfig,
+    pub fn ingest(&self) -> &IngestConfig {
+        &self.ingest
+    }
+
     /// Cross-slot de-duplication settings.
-    pub dedup: DedupConfig,
+    pub fn dedup(&self) -> &DedupConfig {
+        &self.dedup
+    }
+
     /// Event triggers (hard overrides); the built-in defaults when the file
     /// has no `triggers` key.
-    pub triggers: Vec<TriggerRule>,
+    pub fn triggers(&self) -> &[TriggerRule] {
+        &self.triggers
+    }
+
     /// Coverage circle, fences and location sampling; `None`: no geofencing.
-    pub geofence: Option<GeofenceConfig>,
+    pub fn geofence(&self) -> Option<&GeofenceConfig> {
+        self.geofence.as_ref()
+    }
+
+    /// This config with another model (or none); the result is checked.
+    pub fn with_model(mut self, model: Option<ModelOptions>) -> Result<Config, ConfigError> {
+        self.model = model;
+        self.validate(IN_CODE)?;
+        Ok(self)
+    }
+
+    /// This config with other refresh-gate settings; the result is checked.
+    pub fn with_policy(mut self, policy: PolicyConfig) -> Result<Config, ConfigError> {
+        self.policy = policy;
+        self.validate(IN_CODE)?;
+        Ok(self)
+    }
+
+    /// This config with other channel and clock settings; the result is checked.
+    pub fn with_ingest(mut self, ingest: IngestConfig) -> Result<Config, ConfigError> {
+        self.ingest = ingest;
+        self.validate(IN_CODE)?;
+        Ok(self)
+    }
+
+    /// This config with other trigger rules; the result is checked.
+    pub fn with_triggers(mut self, triggers: Vec<TriggerRule>) -> Result<Config, ConfigError> {
+        self.triggers = triggers;
+        self.validate(IN_CODE)?;
+        Ok(self)
+    }
+
+    /// This config with other geofence settings (or none); the result is checked.
+    pub fn with_geofence(
+        mut self,
+        geofence: Option<GeofenceConfig>,
+    ) -> Result<Config, ConfigError> {
+        self.geofence = geofence;
+        self.validate(IN_CODE)?;
+        Ok(self)
+    }
+
+    /// A rules-only baseline of this config for evaluation: no model, the given
+    /// triggers, no cooldown, never stale by age alone beyond `fallback_s`, and
+    /// a refresh at any decision point once content is `fallback_s` old (0:
+    /// at every one).
+    pub fn rules_baseline(
+        &self,
+        fallback_s: f64,
+        tick_s: f64,
+        triggers: Vec<TriggerRule>,
+    ) -> Result<Config, ConfigError> {
+        let policy = PolicyConfig {
+            threshold: 1.0,
+            buckets: None,
+            hysteresis: None,
+            cooldown_s: 0.0,
+            max_staleness_s: fallback_s.max(1.0) * 1000.0,
+            tick_interval_s: tick_s,
+            fallback_interval_s: fallback_s,
+            budget_per_hour: 0,
+        };
+        let mut c = self.clone();
+        c.model = None;
+        c.triggers = triggers;
+        c.policy = policy;
+        c.validate(IN_CODE)?;
+        Ok(c)
+    }
 }
 
 /// The file as written: `features` is a path or an inline spec.

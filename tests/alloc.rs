@@ -129,7 +129,7 @@ fn the_dedup_arbiter_allocates_nothing_per_recommendations_event() {
 /// runtime builds it (input fixed to [1, 34], only the probabilities output).
 fn tract_allocs_per_run() -> u64 {
     let cfg = Config::from_file(root().join("models/config.json")).unwrap();
-    let width = cfg.features.len();
+    let width = cfg.features().len();
     let mut m = edgeintent::onnx_importer()
         .model_for_path(root().join("models/intent.onnx"))
         .unwrap();
@@ -223,15 +223,17 @@ fn location_fixes_among_ten_thousand_fences_allocate_nothing() {
             category: String::new(),
         })
         .collect();
-    let mut cfg = Config::from_file(root().join("fixtures/geo/config.json")).unwrap();
-    cfg.geofence = Some(GeofenceConfig {
-        coverage: None,
-        fences,
-        dwell_enter_s: 5.0,
-        dwell_exit_s: 30.0,
-        exit_margin_m: 25.0,
-        sampling: SamplingConfig::default(),
-    });
+    let cfg = Config::from_file(root().join("fixtures/geo/config.json"))
+        .unwrap()
+        .with_geofence(Some(GeofenceConfig {
+            coverage: None,
+            fences,
+            dwell_enter_s: 5.0,
+            dwell_exit_s: 30.0,
+            exit_margin_m: 25.0,
+            sampling: SamplingConfig::default(),
+        }))
+        .expect("a valid geofence config");
     let mut rt = Runtime::builder().config(cfg).build().unwrap();
     // A 12 m/s drive across the region, one fix a second.
     let fix = |i: usize| Event {

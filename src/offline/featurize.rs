@@ -44,7 +44,7 @@ pub fn featurize<R: BufRead, W: Write>(
     what: FeaturizeOptions,
     mut out: W,
 ) -> Result<FeaturizeSummary, Error> {
-    let spec = config.features.clone();
+    let spec = config.features().clone();
     let with_sequence = what.with_sequence;
     let (tx, rx) = crossbeam_channel::unbounded::<(i64, DecisionPoint, Vec<f32>)>();
     let mut rt = Runtime::builder()

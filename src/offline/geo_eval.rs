@@ -170,8 +170,7 @@ pub fn geo_evaluate(
     mut progress: impl FnMut(u64),
 ) -> Result<GeoReport, Error> {
     let fences = &config
-        .geofence
-        .as_ref()
+        .geofence()
         .ok_or(Error::NothingTo {
             input: "the config".into(),
             missing: "`geofence` section",

@@ -131,15 +131,18 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
         use_model: true,
     }];
     for &t in sweep {
-        let mut c = ours.clone();
-        c.policy.threshold = t;
-        c.policy.buckets = None;
-        c.policy
+        let policy = PolicyConfig {
+            threshold: t,
+            buckets: None,
+            ..ours.policy().clone()
+        };
+        policy
             .validate()
             .map_err(|source| OfflineError::SweepThreshold {
                 threshold: t,
                 source,
             })?;
+        let c = ours.clone().with_policy(policy)?;
         out.push(Candidate {
             name: format!("ours@{t}"),
             kind: PolicyKind::OursSweep,
@@ -147,7 +150,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
             use_model: true,
         });
     }
-    if ours.model.is_some() {
+    if ours.model().is_some() {
         out.push(Candidate {
             name: "ours, no model".into(),
             kind: PolicyKind::OursNoModel,
@@ -157,34 +160,21 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
     }
     // Rules alone: no model, no cooldown, never stale by age alone.
     let rules = |fallback_s: f64, tick_s: f64, triggers: Vec<TriggerRule>| {
-        let mut c = ours.clone();
-        c.model = None;
-        c.triggers = triggers;
-        c.policy = PolicyConfig {
-            threshold: 1.0,
-            buckets: None,
-            hysteresis: None,
-            cooldown_s: 0.0,
-            max_staleness_s: fallback_s.max(1.0) * 1000.0,
-            tick_interval_s: tick_s,
-            fallback_interval_s: fallback_s,
-            budget_per_hour: 0,
-        };
-        c
+        ours.rules_baseline(fallback_s, tick_s, triggers)
     };
-    let tick = ours.policy.tick_interval_s;
+    let tick = ours.policy().tick_interval_s;
     for s in FIXED_INTERVALS_S {
         out.push(Candidate {
             name: format!("fixed {s}s"),
             kind: PolicyKind::FixedInterval,
-            config: rules(s, tick, ptr_only()),
+            config: rules(s, tick, ptr_only())?,
             use_model: false,
         });
     }
     out.push(Candidate {
         name: "every home view".into(),
         kind: PolicyKind::EveryHomeView,
-        config: rules(0.0, 0.0, ptr_only()),
+        config: rules(0.0, 0.0, ptr_only())?,
         use_model: false,
     });
     let mut per_note = ptr_only();
@@ -198,7 +188,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
     out.push(Candidate {
         name: "per notification".into(),
         kind: PolicyKind::PerNotification,
-        config: rules(ours.policy.max_staleness_s, 0.0, per_note),
+        config: rules(ours.policy().max_staleness_s, 0.0, per_note)?,
         use_model: false,
     });
     Ok(out)
@@ -512,9 +502,9 @@ pub fn evaluate(
             name: cand.name.clone(),
             kind: Some(cand.kind),
             interval_s: (cand.kind == PolicyKind::FixedInterval)
-                .then_some(cand.config.policy.fallback_interval_s),
+                .then_some(cand.config.policy().fallback_interval_s),
             threshold: matches!(cand.kind, PolicyKind::Ours | PolicyKind::OursSweep)
-                .then(|| cand.config.policy.threshold),
+                .then(|| cand.config.policy().threshold),
             requests: t.requests,
             foreground_hours: hours,
             requests_per_hour: ratio(t.requests as f64, hours),

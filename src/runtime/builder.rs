@@ -85,8 +85,8 @@ impl RuntimeBuilder {
             (None, Some(p)) => Config::from_file(p)?,
             (None, None) => return Err(Misuse::NoConfig.into()),
         };
-        let (model, model_status) = match (&config.model, self.without_model) {
-            (Some(opts), false) => match load_scorer(opts, &config.features) {
+        let (model, model_status) = match (&config.model(), self.without_model) {
+            (Some(opts), false) => match load_scorer(opts, config.features()) {
                 Ok(m) => (
                     Some(m),
                     ModelStatus::Loaded(opts.path.display().to_string()),
@@ -96,28 +96,28 @@ impl RuntimeBuilder {
             },
             _ => (None, ModelStatus::None),
         };
-        let features = FeatureState::new(&config.features);
-        let (threshold, bucket) = config.policy.threshold_for(self.user_id.as_deref());
+        let features = FeatureState::new(config.features());
+        let (threshold, bucket) = config.policy().threshold_for(self.user_id.as_deref());
         Ok(Runtime {
-            gate: RefreshGate::new(&config.policy, threshold),
+            gate: RefreshGate::new(config.policy(), threshold),
             bucket,
-            triggers: Triggers::new(&config.triggers),
-            geo: config.geofence.as_ref().map(Geo::new),
+            triggers: Triggers::new(config.triggers()),
+            geo: config.geofence().map(Geo::new),
             feature_buf: vec![0.0; features.len()].into_boxed_slice(),
             seq_buf: vec![0.0; features.sequence_len()].into_boxed_slice(),
             features,
             model,
             model_status,
-            arbiter: SlotArbiter::new(config.dedup.clone()),
-            ingest: Ingest::new(config.ingest.channel_capacity),
-            decisions: VecDeque::with_capacity(config.ingest.decision_queue),
-            decision_capacity: config.ingest.decision_queue,
+            arbiter: SlotArbiter::new(config.dedup().clone()),
+            ingest: Ingest::new(config.ingest().channel_capacity),
+            decisions: VecDeque::with_capacity(config.ingest().decision_queue),
+            decision_capacity: config.ingest().decision_queue,
             on_decision: self.on_decision,
             row_sink: self.row_sink,
-            tick_ms: (config.policy.tick_interval_s * 1000.0).round() as i64,
+            tick_ms: (config.policy().tick_interval_s * 1000.0).round() as i64,
             next_tick_ms: None,
             newest_ms: None,
-            max_skew_ms: config.ingest.max_clock_skew_ms,
+            max_skew_ms: config.ingest().max_clock_skew_ms,
             counters: Counters::default(),
             latency: LatencyHistogram::new(),
             last_model_error: None,

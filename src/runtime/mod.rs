@@ -445,16 +445,16 @@ mod tests {
             r#"{"version":"t","features":[{"name":"v","kind":"home_visible"},{"name":"r","kind":"since_refresh"}]}"#,
         )
         .unwrap();
-        let mut c = Config::rules_only(spec);
-        c.policy = PolicyConfig {
-            cooldown_s: 10.0,
-            tick_interval_s: 30.0,
-            fallback_interval_s: 60.0,
-            max_staleness_s: 600.0,
-            threshold: 0.5,
-            ..PolicyConfig::default()
-        };
-        c
+        Config::rules_only(spec)
+            .with_policy(PolicyConfig {
+                cooldown_s: 10.0,
+                tick_interval_s: 30.0,
+                fallback_interval_s: 60.0,
+                max_staleness_s: 600.0,
+                threshold: 0.5,
+                ..PolicyConfig::default()
+            })
+            .unwrap()
     }
 
     fn ev(ts_ms: i64, kind: EventKind) -> Event {
@@ -625,10 +625,12 @@ mod tests {
     }
 
     #[test]
-    fn build_refuses_a_config_assembled_in_code_with_bad_values() {
-        let mut c = config();
-        c.policy.threshold = 1.5;
-        let err = Runtime::builder().config(c).build().unwrap_err();
+    fn a_config_changed_in_code_is_checked_like_a_file() {
+        let bad = PolicyConfig {
+            threshold: 1.5,
+            ..config().policy().clone()
+        };
+        let err = config().with_policy(bad).unwrap_err();
         assert!(err.to_string().contains("policy.threshold"), "{err}");
     }
 }

@@ -37,15 +37,15 @@ impl Runtime {
     fn fingerprint(&self) -> u64 {
         let c = &self.config;
         let fences: Vec<&str> = c
-            .geofence
-            .iter()
+            .geofence()
+            .into_iter()
             .flat_map(|g| g.fences.iter().map(|f| f.id.as_str()))
             .collect();
         let key = serde_json::json!([
-            c.features.hash(),
-            c.triggers,
-            c.dedup,
-            c.policy.budget_per_hour,
+            c.features().hash(),
+            c.triggers(),
+            c.dedup(),
+            c.policy().budget_per_hour,
             fences,
         ]);
         crate::hash::fnv1a64(key.to_string().as_bytes())

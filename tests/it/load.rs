@@ -16,9 +16,13 @@ use proptest::prelude::*;
 fn eight_producers_times_a_million_events_accepted_plus_dropped_equals_sent() {
     const THREADS: usize = 8;
     const PER_THREAD: usize = 1_000_000;
-    let mut cfg = Config::from_file(root().join("models/config.json")).unwrap();
-    cfg.ingest.channel_capacity = 4096;
-    cfg.ingest.max_clock_skew_ms = i64::MAX / 4;
+    let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    let ingest = edgeintent::IngestConfig {
+        channel_capacity: 4096,
+        max_clock_skew_ms: i64::MAX / 4,
+        ..cfg.ingest().clone()
+    };
+    let cfg = cfg.with_ingest(ingest).unwrap();
     let mut rt = Runtime::builder()
         .config(cfg)
         .without_model()

@@ -38,9 +38,9 @@ fn shipped_model_matches_onnx_runtime_on_the_parity_vectors() {
     let root = root();
     let (rows, expected) = fixture("intent.json");
     let cfg = Config::from_file(root.join("models/config.json")).unwrap();
-    let mut model = IntentModel::load(cfg.model.as_ref().unwrap(), &cfg.features).unwrap();
+    let mut model = IntentModel::load(cfg.model().unwrap(), cfg.features()).unwrap();
     assert!(rows.len() >= 32);
-    let seq = vec![0f32; cfg.features.sequence_length];
+    let seq = vec![0f32; cfg.features().sequence_length];
     for (x, want) in rows.iter().zip(expected) {
         let got = model.score(x, &seq).unwrap();
         assert!(
@@ -57,16 +57,16 @@ fn every_output_layout_gives_the_same_probability() {
     let root = root();
     let (rows, expected) = fixture("layouts.json");
     let cfg = Config::from_file(root.join("models/config.json")).unwrap();
-    let seq = vec![3f32; cfg.features.sequence_length];
+    let seq = vec![3f32; cfg.features().sequence_length];
     for name in [
         "layout_probabilities",
         "layout_logit",
         "layout_sigmoid",
         "layout_with_sequence",
     ] {
-        let mut opts = cfg.model.clone().unwrap();
+        let mut opts = cfg.model().cloned().unwrap();
         opts.path = root.join(format!("fixtures/models/{name}.onnx"));
-        let mut model = IntentModel::load(&opts, &cfg.features).unwrap();
+        let mut model = IntentModel::load(&opts, cfg.features()).unwrap();
         for (x, want) in rows.iter().zip(&expected) {
             let got = model.score(x, &seq).unwrap();
             assert!((got - want).abs() <= 1e-5, "{name}: {got} vs {want}");
@@ -78,12 +78,12 @@ fn every_output_layout_gives_the_same_probability() {
 fn a_logit_read_as_a_probability_is_caught_as_a_bad_score() {
     let root = root();
     let cfg = Config::from_file(root.join("models/config.json")).unwrap();
-    let mut opts = cfg.model.clone().unwrap();
+    let mut opts = cfg.model().cloned().unwrap();
     opts.path = root.join("fixtures/models/layout_logit.onnx");
     opts.output.kind = edgeintent::OutputKind::Probability;
-    let mut model = IntentModel::load(&opts, &cfg.features).unwrap();
+    let mut model = IntentModel::load(&opts, cfg.features()).unwrap();
     // Large inputs push the logit far outside [0, 1].
-    let x = vec![50f32; cfg.features.len()];
+    let x = vec![50f32; cfg.features().len()];
     let err = model.score(&x, &[]).unwrap_err();
     assert!(matches!(err, edgeintent::ModelError::BadScore(_)), "{err}");
 }

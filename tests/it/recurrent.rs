@@ -15,21 +15,20 @@ fn fixture() -> serde_json::Value {
 
 /// The shipped config with the benchmark GRU (which carries no package metadata).
 fn gru_config() -> Config {
-    let mut cfg = Config::from_file(root().join("models/config.json")).unwrap();
-    let mut opts: ModelOptions = cfg.model.clone().unwrap();
+    let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    let mut opts: ModelOptions = cfg.model().cloned().unwrap();
     opts.path = root().join("fixtures/bench/gru_step.onnx");
     opts.require_spec_hash = false;
     opts.recurrent = Some(RecurrentOptions::default());
-    cfg.model = Some(opts);
-    cfg
+    cfg.with_model(Some(opts)).unwrap()
 }
 
 #[test]
 fn stepping_reproduces_onnx_runtime_window_scores() {
     let cfg = gru_config();
-    let opts = cfg.model.as_ref().unwrap();
+    let opts = cfg.model().unwrap();
     let mut model =
-        RecurrentModel::load(opts, &cfg.features, &RecurrentOptions::default()).unwrap();
+        RecurrentModel::load(opts, cfg.features(), &RecurrentOptions::default()).unwrap();
     let fx = fixture();
     let seqs = fx["sequences"].as_array().unwrap();
     for (seq, want) in seqs.iter().zip(fx["window_scores"].as_array().unwrap()) {

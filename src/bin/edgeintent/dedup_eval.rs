@@ -26,7 +26,7 @@ pub fn run(a: DedupEvalArgs) -> Result<ExitCode, Error> {
     let (config, json, trace) = (a.config, a.json, a.trace.as_path());
     let config = load_config(config)?;
     let events = load_trace(trace, false)?;
-    let reports = offline::dedup_eval(&config.dedup, &events).map_err(|e| in_file(trace, e))?;
+    let reports = offline::dedup_eval(config.dedup(), &events).map_err(|e| in_file(trace, e))?;
     if json {
         println!(
             "{}",

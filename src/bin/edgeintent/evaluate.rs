@@ -44,9 +44,13 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
         )));
     }
     let mut config = load_config(a.config)?;
-    if let (Some(id), Some(_)) = (&a.user_id, &config.policy.buckets) {
+    if let (Some(id), Some(_)) = (&a.user_id, &config.policy().buckets) {
         // Evaluate the bucket's threshold as "ours".
-        config.policy.threshold = config.policy.threshold_for(Some(id)).0;
+        let policy = edgeintent::PolicyConfig {
+            threshold: config.policy().threshold_for(Some(id)).0,
+            ..config.policy().clone()
+        };
+        config = config.with_policy(policy)?;
     }
     let scenarios = a
         .traces

@@ -40,7 +40,7 @@ pub fn run(a: FeaturizeArgs) -> Result<ExitCode, Error> {
     } = a;
     let (out, trace) = (out.as_path(), trace.as_path());
     let config = load_config(config)?;
-    let spec = config.features.clone();
+    let spec = config.features().clone();
     let reader = open_trace(trace)?;
     let file = File::create(out).map_err(io_err(out))?;
     let mut w = BufWriter::new(file);

@@ -41,21 +41,21 @@ struct RuntimeCheck {
 }
 
 fn check_with_config(model: &Path, config_path: &Path) -> Result<RuntimeCheck, Error> {
-    let mut config = Config::from_file(config_path)?;
+    let config = Config::from_file(config_path)?;
     let model_hash = edgeintent::ModelPackage::read(model).ok().and_then(|p| {
         p.metadata()
             .get(edgeintent::META_SPEC_HASH)
             .map(String::from)
     });
     let mut options = config
-        .model
-        .clone()
+        .model()
+        .cloned()
         .unwrap_or_else(|| edgeintent::ModelOptions::for_path(model));
     options.path = model.to_owned();
     options.required = true;
-    config.model = Some(options);
+    let config = config.with_model(Some(options))?;
     let (runtime_spec_hash, runtime_spec_version) =
-        (config.features.hash(), config.features.version.clone());
+        (config.features().hash(), config.features().version.clone());
     let error = Runtime::builder()
         .config(config)
         .build()

@@ -30,7 +30,7 @@ pub fn run(a: SpecArgs) -> Result<ExitCode, Error> {
     let config = load_config(a.config)?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&spec_identity(&config.features)).unwrap_or_default()
+        serde_json::to_string_pretty(&spec_identity(config.features())).unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
 }
