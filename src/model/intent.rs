@@ -94,10 +94,7 @@ impl IntentModel {
                         features.len()
                     )));
                 }
-                match norm {
-                    Some(n) => n.apply(features, input),
-                    None => input.copy_from_slice(features),
-                }
+                Normalization::apply_or_copy(norm, features, input);
                 chain.run(input)?
             }
             Runner::Plan {
@@ -308,13 +305,7 @@ fn reading_for(opts: &OutputOptions, name: &str, width: usize) -> Result<Reading
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec(seq: usize) -> FeatureSpec {
-        FeatureSpec::from_json(&format!(
-            r#"{{"version":"t","sequence_length":{seq},"features":[{{"name":"a","kind":"home_visible"}},{{"name":"b","kind":"home_visible"}}]}}"#
-        ))
-        .unwrap()
-    }
+    use crate::model::test_spec as spec;
 
     fn names(n: &[&str]) -> Vec<String> {
         n.iter().map(|s| s.to_string()).collect()

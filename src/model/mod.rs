@@ -222,3 +222,12 @@ pub enum ModelError {
         why: String,
     },
 }
+
+/// A two-feature spec with a sequence of `seq` events, for the model tests.
+#[cfg(test)]
+fn test_spec(seq: usize) -> FeatureSpec {
+    FeatureSpec::from_json(&format!(
+        r#"{{"version":"t","sequence_length":{seq},"features":[{{"name":"a","kind":"home_visible"}},{{"name":"b","kind":"home_visible"}}]}}"#
+    ))
+    .unwrap()
+}

@@ -61,6 +61,14 @@ impl Normalization {
         }
     }
 
+    /// Writes `src` into `dst`, normalised when `norm` is given, copied otherwise.
+    pub(crate) fn apply_or_copy(norm: Option<&Normalization>, src: &[f32], dst: &mut [f32]) {
+        match norm {
+            Some(n) => n.apply(src, dst),
+            None => dst.copy_from_slice(src),
+        }
+    }
+
     /// Features it normalises.
     pub fn len(&self) -> usize {
         self.mean.len()
@@ -217,14 +225,8 @@ pub(super) fn read_normalization(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_spec as spec;
     use crate::model::{InputOptions, OutputOptions};
-
-    fn spec(seq: usize) -> FeatureSpec {
-        FeatureSpec::from_json(&format!(
-            r#"{{"version":"t","sequence_length":{seq},"features":[{{"name":"a","kind":"home_visible"}},{{"name":"b","kind":"home_visible"}}]}}"#
-        ))
-        .unwrap()
-    }
 
     fn meta(key: &str, value: &str) -> ModelMetadata {
         ModelMetadata {

@@ -381,8 +381,7 @@ fn predict_on_featurize_output_scores_what_the_runtime_scores() {
     // The runtime's own scorer on the same raw rows: the same numbers.
     let config = edgeintent::Config::from_file(root().join("models/config.json")).unwrap();
     let mut model =
-        edgeintent::IntentModel::load(config.model().unwrap(), config.features())
-            .unwrap();
+        edgeintent::IntentModel::load(config.model().unwrap(), config.features()).unwrap();
     let csv = std::fs::read_to_string(&rows).unwrap();
     let raw: Vec<Vec<f32>> = csv
         .lines()

@@ -379,10 +379,7 @@ fn fill(t: &mut Arc<Tensor>, src: &[f32], norm: Option<&Normalization>) -> Resul
             src.len()
         )));
     }
-    match norm {
-        Some(n) => n.apply(src, dst),
-        None => dst.copy_from_slice(src),
-    }
+    Normalization::apply_or_copy(norm, src, dst);
     Ok(())
 }
 
