@@ -362,6 +362,12 @@ impl Config {
     /// checks the one it is given again, so a config assembled in code is held
     /// to the same rules.
     pub(crate) fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        self.features
+            .validate()
+            .map_err(|source| ConfigError::Spec {
+                origin: origin.to_owned(),
+                source,
+            })?;
         self.policy
             .validate()
             .map_err(|source| ConfigError::Policy {

@@ -63,8 +63,8 @@ pub enum FeatureKind {
     /// Number of matching events in the last `window_s` seconds, at a resolution
     /// of `window_s / buckets`.
     WindowCount {
-        /// Event type name.
-        event: String,
+        /// Event type.
+        event: EventType,
         /// Only events on this page (for types that name a page).
         #[serde(default)]
         page: Option<String>,
@@ -76,8 +76,8 @@ pub enum FeatureKind {
     },
     /// `ln(1 + seconds)` since the last matching event; `ln(1 + cap_s)` if none.
     SinceLast {
-        /// Event type name.
-        event: String,
+        /// Event type.
+        event: EventType,
         /// Only events on this page.
         #[serde(default)]
         page: Option<String>,
@@ -88,8 +88,8 @@ pub enum FeatureKind {
     /// Exponentially decayed sum of matching events (each weighing `weight`)
     /// with half-life `half_life_s`.
     DecayedRate {
-        /// Event type name.
-        event: String,
+        /// Event type.
+        event: EventType,
         /// Only events on this page.
         #[serde(default)]
         page: Option<String>,
@@ -102,12 +102,12 @@ pub enum FeatureKind {
     /// `ln(1 + n)` where n counts matching events since the last `reset_on` event.
     CountSince {
         /// Event type counted.
-        event: String,
+        event: EventType,
         /// Only events on this page.
         #[serde(default)]
         page: Option<String>,
         /// Event type that resets the count.
-        reset_on: String,
+        reset_on: EventType,
     },
     /// `ln(1 + seconds)` since the session started (last `app_foreground`).
     SessionAge {
@@ -194,10 +194,15 @@ pub enum SpecError {
 }
 
 impl FeatureSpec {
-    /// Parses and validates a spec.
+    /// Parses and validates a spec. Event names become [`EventType`]s here: an
+    /// unknown name is an error naming the feature (with the type it most
+    /// likely meant), never a silent default.
     pub fn from_json(text: &str) -> Result<FeatureSpec, SpecError> {
-        let spec: FeatureSpec =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| SpecError::Json(e.to_string()))?;
+        check_event_names(&value)?;
+        let spec: FeatureSpec =
+            serde_json::from_value(value).map_err(|e| SpecError::Json(e.to_string()))?;
         spec.validate()?;
         Ok(spec)
     }
@@ -237,14 +242,6 @@ impl FeatureSpec {
             if self.features[..i].iter().any(|g| g.name == f.name) {
                 return Err(bad("name is used twice".into()));
             }
-            let check_event = |name: &str| {
-                EventType::from_name(name).ok_or_else(|| {
-                    bad(format!(
-                        "unknown event type `{name}`; expected one of: {}",
-                        EventType::ALL.map(|t| t.name()).join(", ")
-                    ))
-                })
-            };
             let positive = |what: &str, v: f64| {
                 if v.is_finite() && v > 0.0 {
                     Ok(())
@@ -256,12 +253,8 @@ impl FeatureSpec {
             };
             match &f.kind {
                 FeatureKind::WindowCount {
-                    event,
-                    window_s,
-                    buckets,
-                    ..
+                    window_s, buckets, ..
                 } => {
-                    check_event(event)?;
                     positive("window_s", *window_s)?;
                     if !(1..=10_000).contains(buckets) {
                         return Err(bad(format!(
@@ -272,35 +265,27 @@ impl FeatureSpec {
                         return Err(bad("each bucket must be at least 1 ms wide".into()));
                     }
                 }
-                FeatureKind::SinceLast { event, cap_s, .. } => {
-                    check_event(event)?;
-                    positive("cap_s", *cap_s)?;
-                }
+                FeatureKind::SinceLast { cap_s, .. } => positive("cap_s", *cap_s)?,
                 FeatureKind::DecayedRate {
                     event,
                     half_life_s,
                     weight,
                     ..
                 } => {
-                    let ty = check_event(event)?;
                     positive("half_life_s", *half_life_s)?;
                     let ok = match weight {
                         Weight::Count => true,
-                        Weight::AbsDyKpx => ty == EventType::Scroll,
-                        Weight::Value => ty == EventType::Custom,
+                        Weight::AbsDyKpx => *event == EventType::Scroll,
+                        Weight::Value => *event == EventType::Custom,
                     };
                     if !ok {
                         return Err(bad(format!(
-                            "weight {weight:?} does not apply to `{event}` events"
+                            "weight {weight:?} does not apply to `{}` events",
+                            event.name()
                         )));
                     }
                 }
-                FeatureKind::CountSince {
-                    event, reset_on, ..
-                } => {
-                    check_event(event)?;
-                    check_event(reset_on)?;
-                }
+                FeatureKind::CountSince { .. } => {}
                 FeatureKind::SessionAge { cap_s }
                 | FeatureKind::Absence { cap_s }
                 | FeatureKind::SinceRefresh { cap_s } => positive("cap_s", *cap_s)?,
@@ -337,4 +322,35 @@ impl FeatureSpec {
         let canonical = serde_json::to_string(self).unwrap_or_default();
         format!("fnv1a64:{:016x}", fnv1a64(canonical.as_bytes()))
     }
+}
+
+/// Event names in a spec as written (`event`, `reset_on`) must be known types;
+/// the error names the feature, so it can be found in a long spec.
+fn check_event_names(spec: &serde_json::Value) -> Result<(), SpecError> {
+    let features = spec.get("features").and_then(|f| f.as_array());
+    for (i, f) in features.into_iter().flatten().enumerate() {
+        for field in ["event", "reset_on"] {
+            let Some(name) = f.get(field).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if EventType::from_name(name).is_some() {
+                continue;
+            }
+            let feature = f
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map_or_else(|| format!("#{i}"), str::to_owned);
+            let hint = EventType::closest(name).map_or(String::new(), |t| {
+                format!(" (did you mean `{}`?)", t.name())
+            });
+            return Err(SpecError::Invalid {
+                feature,
+                why: format!(
+                    "`{field}`: unknown event type `{name}`{hint}; expected one of: {}",
+                    EventType::ALL.map(|t| t.name()).join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -16,10 +16,9 @@ struct Selector {
 }
 
 impl Selector {
-    fn new(event: &str, page: &Option<String>) -> Selector {
+    fn new(ty: EventType, page: &Option<String>) -> Selector {
         Selector {
-            // Only called on validated specs, whose event names all parse.
-            ty: EventType::from_name(event).unwrap_or(EventType::Custom),
+            ty,
             page: page.clone(),
         }
     }
@@ -215,12 +214,12 @@ impl FeatureState {
                     window_s,
                     buckets,
                 } => SlotDef::Window {
-                    sel: Selector::new(event, page),
+                    sel: Selector::new(*event, page),
                     width_ms: ((window_s * 1000.0) / f64::from(*buckets)).ceil().max(1.0) as i64,
                     buckets: *buckets as usize,
                 },
                 FeatureKind::SinceLast { event, page, cap_s } => SlotDef::SinceLast {
-                    sel: Selector::new(event, page),
+                    sel: Selector::new(*event, page),
                     cap_s: *cap_s,
                 },
                 FeatureKind::DecayedRate {
@@ -229,7 +228,7 @@ impl FeatureState {
                     half_life_s,
                     weight,
                 } => SlotDef::Decayed {
-                    sel: Selector::new(event, page),
+                    sel: Selector::new(*event, page),
                     weight: *weight,
                     lambda: std::f64::consts::LN_2 / (half_life_s * 1000.0),
                 },
@@ -238,9 +237,8 @@ impl FeatureState {
                     page,
                     reset_on,
                 } => SlotDef::CountSince {
-                    sel: Selector::new(event, page),
-                    // Validated specs name known types only.
-                    reset: EventType::from_name(reset_on).unwrap_or(EventType::Custom),
+                    sel: Selector::new(*event, page),
+                    reset: *reset_on,
                 },
                 FeatureKind::SessionAge { cap_s } => SlotDef::SessionAge(*cap_s),
                 FeatureKind::Absence { cap_s } => SlotDef::Absence(*cap_s),
@@ -578,7 +576,11 @@ mod tests {
         let cases = [
             (
                 r#"[{"name":"x","kind":"since_last","event":"clik"}]"#,
-                "unknown event type `clik`",
+                "feature `x`: `event`: unknown event type `clik` (did you mean `click`?)",
+            ),
+            (
+                r#"[{"name":"y","kind":"count_since","event":"click","reset_on":"teleport"}]"#,
+                "feature `y`: `reset_on`: unknown event type `teleport`;",
             ),
             (
                 r#"[{"name":"x","kind":"window_count","event":"click","window_s":-1}]"#,
