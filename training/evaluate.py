@@ -10,9 +10,11 @@ them with the given config, and writes:
   fixed-interval baselines as a curve, the other baselines and our policy
   (configured threshold and the sweep) as points.
 
-The table is printed as ``edgeintent evaluate`` prints it.
+The table is printed as ``edgeintent evaluate`` prints it. ``--simulator b``
+evaluates on users of the second, independently written simulator
+(``simulate_b.py``) instead, writing ``heldout_b.json`` and ``heldout_b.png``.
 
-Usage: ``python training/evaluate.py --bin target/release/edgeintent``
+Usage: ``python training/evaluate.py --bin target/release/edgeintent [--simulator b]``
 """
 
 from __future__ import annotations
@@ -24,18 +26,23 @@ import sys
 from pathlib import Path
 
 from generate import Params, generate, write_jsonl
+from simulate_b import PopulationB, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT_SEED0 = 9000
 SWEEP = "0.25,0.4,0.5,0.6,0.7"
 
 
-def make_traces(seeds: range, days: int, folder: Path) -> tuple[list[Path], list[Path]]:
-    """Writes one trace and truth per seed; returns their paths."""
+def make_traces(seeds: range, days: int, folder: Path, simulator: str = "a") -> tuple[list[Path], list[Path]]:
+    """Writes one trace and truth per seed of simulator `a` or `b`; returns their paths."""
     traces, truths = [], []
     for s in seeds:
-        events, truth = generate(s, Params(days=days))
-        t, g = folder / f"heldout_{s}.jsonl", folder / f"heldout_{s}.truth.jsonl"
+        if simulator == "b":
+            events, truth = simulate(s, PopulationB(days=days))
+        else:
+            events, truth = generate(s, Params(days=days))
+        stem = "heldout" if simulator == "a" else "heldout_b"
+        t, g = folder / f"{stem}_{s}.jsonl", folder / f"{stem}_{s}.truth.jsonl"
         write_jsonl(t, events)
         write_jsonl(g, truth)
         traces.append(t)
@@ -101,13 +108,15 @@ def main() -> int:
     ap.add_argument("--sweep", default=SWEEP, help="extra thresholds for our policy, comma-separated ('' for none)")
     ap.add_argument("--traces", type=Path, default=ROOT / "target" / "heldout", help="where to write the generated traces")
     ap.add_argument("--out", type=Path, default=ROOT / "evaluation", help="where the report and plot go")
+    ap.add_argument("--simulator", choices=["a", "b"], default="a", help="a: generate.py (the one the shipped config was tuned on); b: simulate_b.py")
     a = ap.parse_args()
     if a.seed0 < HELD_OUT_SEED0:
         ap.error(f"--seed0 {a.seed0}: seeds below {HELD_OUT_SEED0} are used by training, validation or the example")
     if not a.bin.exists():
         ap.error(f"{a.bin} is missing: run `cargo build --release` first")
     seeds = range(a.seed0, a.seed0 + a.users)
-    traces, truths = make_traces(seeds, a.days, a.traces)
+    traces, truths = make_traces(seeds, a.days, a.traces, a.simulator)
+    name = "heldout" if a.simulator == "a" else "heldout_b"
     args = evaluate_args(a.config, traces, truths, a.sweep)
     folder = a.traces.resolve()
     binary = str(a.bin.resolve())
@@ -120,16 +129,17 @@ def main() -> int:
     report = json.loads(raw.stdout)
     report["seeds"] = [seeds.start, seeds.stop - 1]
     report["days"] = a.days
-    report["command"] = f"python training/evaluate.py --seed0 {a.seed0} --users {a.users} --days {a.days}"
+    report["simulator"] = a.simulator
+    report["command"] = f"python training/evaluate.py --simulator {a.simulator} --seed0 {a.seed0} --users {a.users} --days {a.days}"
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "heldout.json").write_text(json.dumps(report, indent=2) + "\n")
+    (a.out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     c = report["comparison"]
     title = (
         f"held-out seeds {seeds.start}-{seeds.stop - 1}, {a.days} days each: "
         f"{100 * (c['request_reduction_at_equal_recall'] or 0):.0f}% fewer requests at equal recall"
     )
-    plot(report, a.out / "heldout.png", title)
-    print(f"\nwrote {a.out / 'heldout.json'} and {a.out / 'heldout.png'}")
+    plot(report, a.out / f"{name}.png", f"simulator {a.simulator.upper()}, " + title)
+    print(f"\nwrote {a.out / (name + '.json')} and {a.out / (name + '.png')}")
     return 0
 
 

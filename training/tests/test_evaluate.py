@@ -37,3 +37,12 @@ def test_training_seeds_are_refused(edgeintent_bin, tmp_path):
     r = run(edgeintent_bin, tmp_path, "--seed0", "1000")
     assert r.returncode != 0
     assert "used by training" in r.stderr
+
+
+def test_the_second_simulator_is_evaluated_the_same_way(edgeintent_bin, tmp_path):
+    r = run(edgeintent_bin, tmp_path, "--simulator", "b", "--seed0", "9500", "--users", "2", "--days", "2", "--sweep", "")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "out" / "heldout_b.json").read_text())
+    assert report["simulator"] == "b"
+    assert report["traces"] == ["heldout_b_9500.jsonl", "heldout_b_9501.jsonl"]
+    assert (tmp_path / "out" / "heldout_b.png").read_bytes().startswith(b"\x89PNG")
