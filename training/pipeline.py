@@ -244,7 +244,12 @@ def check_reproducible(binary: Path, config: Path, a) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Regenerate data, model and fixtures.")
+    if sys.argv[1:2] == ["fit"]:
+        # Bring your own logs: see training/fit.py.
+        from fit import main as fit_main
+
+        sys.exit(fit_main(sys.argv[2:]))
+    ap = argparse.ArgumentParser(description="Regenerate data, model and fixtures (or `pipeline.py fit --help`: fit to your own logs).")
     ap.add_argument("--train-users", type=int, default=60)
     ap.add_argument("--valid-users", type=int, default=20)
     ap.add_argument("--days", type=int, default=5)

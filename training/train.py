@@ -29,8 +29,8 @@ class Dataset:
     names: list[str]
 
 
-def load_rows(csv_path: Path, truth_path: Path) -> Dataset:
-    """Reads one featurized CSV and labels it from its truth file."""
+def read_rows(csv_path: Path) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """One featurized CSV: (ts_ms, decision points, features, feature names)."""
     with Path(csv_path).open() as f:
         reader = csv.reader(f)
         header = next(reader)
@@ -38,8 +38,13 @@ def load_rows(csv_path: Path, truth_path: Path) -> Dataset:
     names = header[2:]
     ts = np.array([int(r[0]) for r in rows], dtype=np.int64)
     x = np.array([[float(v) for v in r[2:]] for r in rows], dtype=np.float32).reshape(len(rows), len(names))
-    y = label(ts, load_truth(truth_path))
-    return Dataset(ts, [r[1] for r in rows], x, y, names)
+    return ts, [r[1] for r in rows], x, names
+
+
+def load_rows(csv_path: Path, truth_path: Path) -> Dataset:
+    """Reads one featurized CSV and labels it from its truth file."""
+    ts, points, x, names = read_rows(csv_path)
+    return Dataset(ts, points, x, label(ts, load_truth(truth_path)), names)
 
 
 def concat(parts: list[Dataset]) -> Dataset:

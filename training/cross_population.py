@@ -1,0 +1,88 @@
+"""The cross-population table: fit on one simulator's users, test on held-out
+users of both, next to the shipped config.
+
+* fit users (traces only, no truth): A seeds 3100.., B seeds 6100.. (training
+  and validation range of each simulator), ``--fit-users`` of each, 5 days;
+* test users (with truth, for scoring only): A seeds 9000..9009 (10 days),
+  B seeds 9500..9509 (7 days), the held-out sets of ``evaluate.py``;
+* every config is scored by ``edgeintent evaluate`` against the fixed-interval
+  curve at equal recall.
+
+    python training/cross_population.py [--bin target/release/edgeintent] [--fit-users 40]
+
+writes ``evaluation/cross_population.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from evaluate import make_traces  # noqa: E402
+from fit import fit  # noqa: E402
+from generate import Params, generate, write_jsonl  # noqa: E402
+from simulate_b import PopulationB, simulate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FIT_SEED0 = {"a": 3100, "b": 6100}
+TEST = {"a": (9000, 10, 10), "b": (9500, 10, 7)}  # first seed, users, days
+
+
+def fit_users(sim: str, n: int, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in folder.glob("*.jsonl"):
+        f.unlink()
+    for s in range(FIT_SEED0[sim], FIT_SEED0[sim] + n):
+        events, _truth = simulate(s, PopulationB(days=5)) if sim == "b" else generate(s, Params(days=5))
+        write_jsonl(folder / f"user{s}.jsonl", events)
+
+
+def score(binary: Path, config: Path, traces: list[Path], truths: list[Path]) -> dict:
+    args = [str(binary), "evaluate", "--json", "--config", str(config)]
+    for t in truths:
+        args += ["--truth", str(t)]
+    r = json.loads(subprocess.run(args + [str(t) for t in traces], capture_output=True, text=True, check=True).stdout)
+    ours = r["policies"][0]
+    return {
+        "requests_per_hour": round(ours["requests_per_hour"], 2),
+        "recall": round(ours["recall"], 3),
+        "requests_saved_at_equal_recall": r["comparison"]["request_reduction_at_equal_recall"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "edgeintent")
+    ap.add_argument("--fit-users", type=int, default=40)
+    ap.add_argument("--work", type=Path, default=ROOT / "target" / "cross_population")
+    ap.add_argument("--out", type=Path, default=ROOT / "evaluation" / "cross_population.json")
+    a = ap.parse_args()
+    if not a.bin.exists():
+        ap.error(f"{a.bin} is missing: run `cargo build --release` first")
+    configs = {"shipped": ROOT / "models" / "config.json"}
+    for sim in ("a", "b"):
+        fit_users(sim, a.fit_users, a.work / f"fit_{sim}")
+        fit(a.work / f"fit_{sim}", a.work / f"fitted_{sim}", a.bin, ROOT / "models" / "config.json", None)
+        configs[f"fitted on {sim.upper()}"] = a.work / f"fitted_{sim}" / "config.json"
+    tests = {}
+    for sim, (seed0, users, days) in TEST.items():
+        tests[sim] = make_traces(range(seed0, seed0 + users), days, a.work / f"test_{sim}", sim)
+    table = {name: {sim: score(a.bin, cfg, *tests[sim]) for sim in TEST} for name, cfg in configs.items()}
+    report = {"table": table, "fit_users": a.fit_users, "command": f"python training/cross_population.py --fit-users {a.fit_users}"}
+    a.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{'config':<14} {'test':<5} {'req/h':>7} {'recall':>7} {'saved vs fixed':>15}")
+    for name, row in table.items():
+        for sim, r in row.items():
+            saved = r["requests_saved_at_equal_recall"]
+            print(f"{name:<14} {sim.upper():<5} {r['requests_per_hour']:>7.2f} {r['recall']:>7.3f} {'-' if saved is None else f'{saved * 100:+.1f}%':>15}")
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

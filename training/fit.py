@@ -1,0 +1,269 @@
+"""Fit a refresh policy to an app's own logs: traces in, a runnable config out.
+
+    python training/pipeline.py fit --traces DIR --out OUT [--budget-per-hour N]
+
+Steps (nothing here reads a simulator's truth: files named ``*.truth.jsonl``
+are skipped, and a folder of traces alone is all it needs):
+
+1. every ``DIR/*.jsonl`` is one user's trace; each is checked line by line
+   (a bad line is an error naming the file and the line);
+2. the Rust featurizer (``edgeintent featurize``) turns each into one row per
+   decision point, with the feature spec of ``--config`` (the shipped one by
+   default), so training and serving compute the same features;
+3. ``observed_labels.py`` labels every row from what the user did next;
+4. users (not rows) are split: every fourth user, by file name, validates;
+5. the candidates (logistic regression, LightGBM) are trained on the training
+   users and the one with the best validation AUC (against the observed
+   labels) is exported as ``OUT/intent.onnx`` with its package metadata;
+6. threshold, hysteresis and cooldown are calibrated by replaying the
+   validation users through ``edgeintent replay`` for every point of a grid,
+   scored on the observed labels: *served* is the share of positive decision
+   points at which the policy refreshed, *precision* the share of refreshes
+   made at a positive point. With ``--budget-per-hour`` the most-served setting
+   within the budget (requests per foreground hour) wins; without it, the one
+   with the best harmonic mean of served and precision;
+7. ``OUT/config.json`` (the base config with the model and the calibrated
+   policy; relative paths, so ``edgeintent replay --config OUT/config.json``
+   runs it anywhere), ``OUT/feature_spec.json`` and ``OUT/MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from export import to_onnx  # noqa: E402
+from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
+from train import fit_normalization, metrics, read_rows  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+MIN_USERS = 4
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+HYSTERESES = (None, 0.1, 0.2)
+COOLDOWNS_S = (30, 60, 120)
+
+
+class FitError(Exception):
+    """A problem with the input that the user can fix; printed without a traceback."""
+
+
+def say(msg: str) -> None:
+    print(f"fit: {msg}", flush=True)
+
+
+def trace_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise FitError(f"{folder}: not a folder of traces")
+    files = sorted(p for p in folder.glob("*.jsonl") if not p.name.endswith(".truth.jsonl"))
+    if not files:
+        raise FitError(f"{folder}: no trace files (*.jsonl, one user each)")
+    if len(files) < MIN_USERS:
+        raise FitError(f"{folder}: {len(files)} users; at least {MIN_USERS} are needed to train on some and validate on others")
+    return files
+
+
+def candidates() -> dict:
+    from lightgbm import LGBMClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    return {
+        "logreg": lambda: LogisticRegression(C=1.0, max_iter=2000, random_state=0),
+        "lightgbm": lambda: LGBMClassifier(n_estimators=100, num_leaves=15, learning_rate=0.05, min_child_samples=40, random_state=0, n_jobs=1, deterministic=True, verbose=-1),
+    }
+
+
+def featurize_user(binary: Path, config: Path, trace: Path, work: Path) -> dict:
+    events = read_trace(trace)  # names the file and line of a bad event
+    out = work / f"{trace.stem}.csv"
+    r = subprocess.run([str(binary), "featurize", "--config", str(config), "--out", str(out), str(trace)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise FitError(r.stderr.strip().removeprefix("edgeintent: error: "))
+    ts, points, x, names = read_rows(out)
+    y, why = label_trace(events, ts, points)
+    identity = json.loads(Path(f"{out}.spec.json").read_text())
+    return {"trace": trace, "ts": ts, "points": points, "x": x, "y": y, "why": why, "names": names, "identity": identity}
+
+
+def policy_config(base: dict, threshold: float, hysteresis: float | None, cooldown_s: float, budget: int | None) -> dict:
+    policy = dict(base.get("policy", {}))
+    policy.pop("buckets", None)  # one fitted threshold, not the base config's A/B buckets
+    policy.update({"threshold": threshold, "cooldown_s": cooldown_s})
+    if hysteresis is None:
+        policy.pop("hysteresis", None)
+    else:
+        policy["hysteresis"] = hysteresis
+    if budget is not None:
+        policy["budget_per_hour"] = budget
+    return policy
+
+
+def score_replay(binary: Path, config: Path, user: dict, work: Path) -> tuple[int, int, float]:
+    """(refreshes, positive decision points refreshed at, foreground hours)."""
+    summary = work / "summary.json"
+    r = subprocess.run([str(binary), "replay", "--config", str(config), "--summary", str(summary), str(user["trace"])], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise FitError(r.stderr.strip())
+    refresh_ts = {json.loads(line)["ts_ms"] for line in r.stdout.splitlines() if '"action":"refresh"' in line}
+    requests = sum(1 for line in r.stdout.splitlines() if '"action":"refresh"' in line)
+    positive_ts = {int(t) for t, y in zip(user["ts"], user["y"]) if y}
+    served = len(positive_ts & refresh_ts)
+    return requests, served, foreground_ms(read_trace(user["trace"])) / 3.6e6
+
+
+def foreground_ms(events: list[dict]) -> int:
+    total, since = 0, None
+    for e in sorted(events, key=lambda e: e["ts_ms"]):
+        if e["type"] == "app_foreground" and since is None:
+            since = e["ts_ms"]
+        elif e["type"] == "app_background" and since is not None:
+            total += e["ts_ms"] - since
+            since = None
+    return total
+
+
+def calibrate(binary: Path, base: dict, out: Path, valid: list[dict], budget: int | None, work: Path) -> tuple[dict, list[dict]]:
+    grid = [(t, h, c) for t in THRESHOLDS for h in HYSTERESES for c in COOLDOWNS_S if h is None or h < t]
+    positives = sum(int(u["y"].sum()) for u in valid)
+    results = []
+    for k, (t, h, c) in enumerate(grid, 1):
+        cfg = dict(base)
+        cfg["policy"] = policy_config(base, t, h, c, budget)
+        cfg["model"] = {**base.get("model", {}), "path": str(out / "intent.onnx"), "required": True}
+        cfg["features"] = str(out / "feature_spec.json")
+        path = work / "candidate.json"
+        path.write_text(json.dumps(cfg))
+        req = served = 0
+        hours = 0.0
+        for u in valid:
+            r, s, fh = score_replay(binary, path, u, work)
+            req, served, hours = req + r, served + s, hours + fh
+        rate = req / hours if hours > 0 else float("inf")
+        row = {"threshold": t, "hysteresis": h, "cooldown_s": c, "requests_per_hour": round(rate, 2),
+               "served": round(served / max(1, positives), 4), "precision": round(served / max(1, req), 4)}
+        results.append(row)
+        if k % 9 == 0 or k == len(grid):
+            say(f"calibrating on {len(valid)} validation users: {k}/{len(grid)} settings")
+
+    def f1(r: dict) -> float:
+        return 0.0 if r["served"] + r["precision"] == 0 else 2 * r["served"] * r["precision"] / (r["served"] + r["precision"])
+
+    if budget is not None:
+        within = [r for r in results if r["requests_per_hour"] <= budget]
+        if not within:
+            raise FitError(f"no setting stays within {budget} requests per hour on the validation users (lowest: {min(r['requests_per_hour'] for r in results)})")
+        best = max(within, key=lambda r: (r["served"], -r["requests_per_hour"]))
+    else:
+        best = max(results, key=lambda r: (f1(r), -r["requests_per_hour"]))
+    return best, results
+
+
+def model_card(path: Path, summary: dict) -> None:
+    s = summary
+    lines = [
+        "# Fitted refresh policy",
+        "",
+        f"Made by `{s['command']}` from {s['users']} users' traces ({s['train_users']} to train, {s['valid_users']} to validate), {s['rows']} decision points.",
+        "Labels come from observable behaviour only (`training/observed_labels.py`); no simulator truth was read.",
+        "",
+        f"Observed positive rate: {s['positive_rate']:.3f}; positives by rule: " + ", ".join(f"{k} {v}" for k, v in s["reasons"].items()) + ".",
+        "",
+        "| candidate | validation AUC (observed labels) | log-loss |",
+        "|---|---|---|",
+    ]
+    for name, m in s["candidates"].items():
+        mark = f"**{name}**" if name == s["chosen"] else name
+        lines.append(f"| {mark} | {m['auc']} | {m['log_loss']} |")
+    p = s["policy"]
+    lines += [
+        "",
+        f"Calibrated on the validation users: threshold {p['threshold']}, hysteresis {p['hysteresis']}, cooldown {p['cooldown_s']} s"
+        + (f", within a budget of {s['budget_per_hour']} requests per hour" if s["budget_per_hour"] is not None else "") + ".",
+        f"There it made {p['requests_per_hour']} requests per foreground hour, refreshed at {p['served'] * 100:.1f}% of the positive decision points, "
+        f"and {p['precision'] * 100:.1f}% of its refreshes were at one.",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+
+
+def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | None) -> dict:
+    traces, out, binary, base_config = traces.resolve(), out.resolve(), binary.resolve(), base_config.resolve()
+    files = trace_files(traces)
+    if budget is not None and budget < 1:
+        raise FitError(f"--budget-per-hour {budget}: must be at least 1")
+    base = json.loads(base_config.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgeintent-fit-") as tmp:
+        work = Path(tmp)
+        users = []
+        for k, f in enumerate(files, 1):
+            users.append(featurize_user(binary, base_config, f, work))
+            if k % 10 == 0 or k == len(files):
+                say(f"featurized and labelled {k}/{len(files)} users")
+        valid = [u for i, u in enumerate(users) if i % 4 == 3]
+        train = [u for i, u in enumerate(users) if i % 4 != 3]
+        xt = np.concatenate([u["x"] for u in train])
+        yt = np.concatenate([u["y"] for u in train])
+        xv = np.concatenate([u["x"] for u in valid])
+        yv = np.concatenate([u["y"] for u in valid])
+        for name, y in (("training", yt), ("validation", yv)):
+            if len(set(y.tolist())) < 2:
+                raise FitError(f"the {name} users' decision points are all labelled {int(y[0]) if len(y) else '-'}: their traces show no sign of wanting fresh content, or nothing else")
+        mean, scale = fit_normalization(xt)
+        identity = users[0]["identity"]
+        results, models = {}, {}
+        for name, make in candidates().items():
+            clf = make().fit((xt - mean) / scale, yt)
+            results[name] = metrics(clf.predict_proba((xv - mean) / scale)[:, 1], yv)
+            models[name] = clf
+            say(f"trained {name}: validation AUC {results[name]['auc']}")
+        chosen = max(results, key=lambda n: (results[n]["auc"], -results[n]["log_loss"]))
+        onx = to_onnx(models[chosen], identity, mean, scale, f"fitted-{chosen}", results[chosen])
+        onnx.save(onx, str(out / "intent.onnx"))
+        spec = identity["spec"]
+        (out / "feature_spec.json").write_text(json.dumps(spec, indent=2) + "\n")
+        best, grid = calibrate(binary, base, out, valid, budget, work)
+    config = dict(base)
+    config["model"] = {**base.get("model", {}), "path": "intent.onnx", "required": True}
+    config["features"] = "feature_spec.json"
+    config["policy"] = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    reasons = {r: sum(w == r for u in users for w in u["why"]) for r in REASONS}
+    summary = {
+        "command": "python training/pipeline.py fit " + " ".join(sys.argv[2:]),
+        "users": len(users), "train_users": len(train), "valid_users": len(valid),
+        "rows": int(sum(len(u["y"]) for u in users)),
+        "positive_rate": float(np.concatenate([u["y"] for u in users]).mean()),
+        "reasons": reasons, "candidates": results, "chosen": chosen,
+        "policy": best, "budget_per_hour": budget, "grid": grid,
+    }
+    (out / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
+    model_card(out / "MODEL_CARD.md", summary)
+    say(f"wrote {out / 'config.json'} (threshold {best['threshold']}, hysteresis {best['hysteresis']}, cooldown {best['cooldown_s']} s), {out / 'intent.onnx'} ({chosen}), {out / 'MODEL_CARD.md'}")
+    return summary
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="pipeline.py fit", description=__doc__.split("\n")[0])
+    ap.add_argument("--traces", type=Path, required=True, help="folder of trace files (*.jsonl), one user each")
+    ap.add_argument("--out", type=Path, required=True, help="where config.json, intent.onnx and the model card go")
+    ap.add_argument("--budget-per-hour", type=int, help="most refresh requests per foreground hour")
+    ap.add_argument("--config", type=Path, default=ROOT / "models" / "config.json", help="base config: feature spec, triggers, other policy settings")
+    ap.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "edgeintent")
+    a = ap.parse_args(argv)
+    if not a.binary.exists():
+        ap.error(f"{a.binary} is missing: run `cargo build --release` first")
+    try:
+        fit(a.traces, a.out, a.binary, a.config, a.budget_per_hour)
+    except (FitError, ValueError) as e:
+        print(f"fit: error: {e}", file=sys.stderr)
+        return 1
+    return 0

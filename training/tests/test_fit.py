@@ -1,0 +1,66 @@
+"""`pipeline.py fit`: an app's own traces in, a config the runtime runs out,
+without any truth file in sight; clear errors for inputs it cannot use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import TRAINING
+from generate import Params, generate, write_jsonl
+
+
+def fit(edgeintent_bin, traces, out, *extra):
+    return subprocess.run(
+        [sys.executable, str(TRAINING / "pipeline.py"), "fit", "--traces", str(traces), "--out", str(out), "--binary", str(edgeintent_bin), *extra],
+        capture_output=True, text=True,
+    )
+
+
+def users(folder, n, days=2, seed0=3500):
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in range(seed0, seed0 + n):
+        events, _truth = generate(s, Params(days=days))
+        write_jsonl(folder / f"user{s}.jsonl", events)  # the truth is thrown away
+
+
+def test_fit_on_traces_alone_writes_a_config_the_runtime_runs(edgeintent_bin, tmp_path):
+    traces = tmp_path / "logs"
+    users(traces, 8)
+    assert not list(traces.glob("*truth*"))
+    r = fit(edgeintent_bin, traces, tmp_path / "out", "--budget-per-hour", "80")
+    assert r.returncode == 0, r.stderr
+    assert "calibrating on 2 validation users" in r.stdout
+    out = tmp_path / "out"
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["path"] == "intent.onnx" and config["features"] == "feature_spec.json"
+    assert config["policy"]["budget_per_hour"] == 80
+    report = json.loads((out / "fit.json").read_text())
+    assert report["policy"]["requests_per_hour"] <= 80
+    assert (out / "MODEL_CARD.md").read_text().startswith("# Fitted refresh policy")
+    # The runtime takes the fitted config as it is, from anywhere.
+    replay = subprocess.run(
+        [str(edgeintent_bin), "replay", "--config", str(out / "config.json"), str(traces / "user3500.jsonl")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "model: loaded" in replay.stderr
+
+
+def test_fit_says_what_is_wrong_with_its_input(edgeintent_bin, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = fit(edgeintent_bin, empty, tmp_path / "o1")
+    assert r.returncode == 1 and "no trace files" in r.stderr, r.stderr
+    few = tmp_path / "few"
+    users(few, 2)
+    r = fit(edgeintent_bin, few, tmp_path / "o2")
+    assert r.returncode == 1 and "at least 4 are needed" in r.stderr, r.stderr
+    bad = tmp_path / "bad"
+    users(bad, 4)
+    with (bad / "user3501.jsonl").open("a") as f:
+        f.write('{"ts_ms": 1, "type"\n')
+    r = fit(edgeintent_bin, bad, tmp_path / "o3")
+    assert r.returncode == 1, r.stderr
+    assert "user3501.jsonl: line" in r.stderr and "Traceback" not in r.stderr, r.stderr
