@@ -17,6 +17,11 @@ pub struct FeaturizeOptions {
     /// Append the last-N event-type ids (`seq_0` oldest .. `seq_{N-1}` newest)
     /// for sequence models; N is the spec's `sequence_length`.
     pub with_sequence: bool,
+    /// Let the config's model decide refreshes while featurizing, as it will
+    /// when serving, so features that depend on past refreshes
+    /// (`since_refresh`) are what the model will see; otherwise the rules
+    /// decide alone.
+    pub under_model: bool,
 }
 
 /// The result of featurizing a trace.
@@ -35,8 +40,9 @@ pub struct FeaturizeSummary {
 }
 
 /// Writes one CSV row per decision point (`ts_ms,point,<features...>`, raw,
-/// before normalisation) with the runtime's rules deciding refreshes (no model),
-/// so the rows are exactly what the serving runtime computes.
+/// before normalisation), computed by the runtime itself, so the rows are
+/// exactly what the serving runtime computes. Refreshes are decided by the
+/// rules alone, or with `under_model` by the config's model too.
 pub fn featurize<R: BufRead, W: Write>(
     config: Config,
     reader: TraceReader<R>,
@@ -47,9 +53,11 @@ pub fn featurize<R: BufRead, W: Write>(
     let spec = config.features().clone();
     let with_sequence = what.with_sequence;
     let (tx, rx) = crossbeam_channel::unbounded::<(i64, DecisionPoint, Vec<f32>)>();
-    let mut rt = Runtime::builder()
-        .config(config)
-        .without_model()
+    let mut builder = Runtime::builder().config(config);
+    if !what.under_model {
+        builder = builder.without_model();
+    }
+    let mut rt = builder
         .row_sink(Box::new(move |ts, point, row, seq| {
             let mut v = row.to_vec();
             if with_sequence {

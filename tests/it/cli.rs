@@ -433,6 +433,42 @@ fn predict_names_a_feature_column_the_model_needs_but_the_csv_lacks() {
 }
 
 #[test]
+fn featurize_under_the_model_sees_the_refreshes_the_model_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = featurized_example(dir.path());
+    let under = dir.path().join("under.csv");
+    let out = edgeintent(&[
+        "featurize",
+        "--under-model",
+        "--out",
+        under.to_str().unwrap(),
+        "fixtures/example_trace.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (a, b) = (
+        std::fs::read_to_string(rules).unwrap(),
+        std::fs::read_to_string(under).unwrap(),
+    );
+    // Same decision points and header; the model's own refreshes change since_refresh.
+    assert_eq!(a.lines().count(), b.lines().count());
+    assert_eq!(a.lines().next(), b.lines().next());
+    let col = a
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == "since_refresh")
+        .unwrap();
+    let values = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(col).unwrap().to_owned())
+            .collect()
+    };
+    assert_ne!(values(&a), values(&b));
+}
+
+#[test]
 fn inspect_with_a_config_says_whether_the_runtime_accepts_the_model() {
     let ok = edgeintent(&[
         "inspect",

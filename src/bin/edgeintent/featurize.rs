@@ -26,6 +26,11 @@ pub struct FeaturizeArgs {
     /// Also write the last-N event-type ids (columns seq_0..) for sequence models.
     #[arg(long)]
     pub with_sequence: bool,
+    /// Let the config's model decide refreshes while featurizing, as it will
+    /// when serving (so `since_refresh` is what the model will see); by default
+    /// the rules decide alone.
+    #[arg(long)]
+    pub under_model: bool,
     /// Trace file (JSON Lines).
     pub trace: PathBuf,
 }
@@ -36,6 +41,7 @@ pub fn run(a: FeaturizeArgs) -> Result<ExitCode, Error> {
         skip_invalid,
         out,
         with_sequence,
+        under_model,
         trace,
     } = a;
     let (out, trace) = (out.as_path(), trace.as_path());
@@ -51,7 +57,10 @@ pub fn run(a: FeaturizeArgs) -> Result<ExitCode, Error> {
             skip_invalid,
             ..Default::default()
         },
-        offline::FeaturizeOptions { with_sequence },
+        offline::FeaturizeOptions {
+            with_sequence,
+            under_model,
+        },
         &mut w,
     )?;
     w.flush().map_err(io_err(out))?;
