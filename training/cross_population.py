@@ -42,8 +42,8 @@ def fit_users(sim: str, n: int, folder: Path) -> None:
         write_jsonl(folder / f"user{s}.jsonl", events)
 
 
-def score(binary: Path, config: Path, traces: list[Path], truths: list[Path]) -> dict:
-    args = [str(binary), "evaluate", "--json", "--config", str(config)]
+def score(binary: Path, config: Path, traces: list[Path], truths: list[Path], closed: bool = False) -> dict:
+    args = [str(binary), "evaluate", "--json", "--config", str(config)] + (["--closed-loop"] if closed else [])
     for t in truths:
         args += ["--truth", str(t)]
     r = json.loads(subprocess.run(args + [str(t) for t in traces], capture_output=True, text=True, check=True).stdout)
@@ -73,13 +73,15 @@ def main() -> int:
     for sim, (seed0, users, days) in TEST.items():
         tests[sim] = make_traces(range(seed0, seed0 + users), days, a.work / f"test_{sim}", sim)
     table = {name: {sim: score(a.bin, cfg, *tests[sim]) for sim in TEST} for name, cfg in configs.items()}
-    report = {"table": table, "fit_users": a.fit_users, "command": f"python training/cross_population.py --fit-users {a.fit_users}"}
+    closed = {name: {sim: score(a.bin, cfg, *tests[sim], closed=True) for sim in TEST} for name, cfg in configs.items()}
+    report = {"table": table, "closed_loop": closed, "fit_users": a.fit_users, "command": f"python training/cross_population.py --fit-users {a.fit_users}"}
     a.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'config':<14} {'test':<5} {'req/h':>7} {'recall':>7} {'saved vs fixed':>15}")
+    print(f"{'config':<14} {'test':<5} {'req/h':>7} {'recall':>7} {'saved vs fixed':>15} {'closed: recall':>15} {'saved':>8}")
+    pct = lambda v: "-" if v is None else f"{v * 100:+.1f}%"  # noqa: E731
     for name, row in table.items():
         for sim, r in row.items():
-            saved = r["requests_saved_at_equal_recall"]
-            print(f"{name:<14} {sim.upper():<5} {r['requests_per_hour']:>7.2f} {r['recall']:>7.3f} {'-' if saved is None else f'{saved * 100:+.1f}%':>15}")
+            c = closed[name][sim]
+            print(f"{name:<14} {sim.upper():<5} {r['requests_per_hour']:>7.2f} {r['recall']:>7.3f} {pct(r['requests_saved_at_equal_recall']):>15} {c['recall']:>15.3f} {pct(c['requests_saved_at_equal_recall']):>8}")
     print(f"wrote {a.out}")
     return 0
 

@@ -252,10 +252,46 @@ struct Tally {
 
 /// Replays one trace through one policy and scores it against the truth.
 /// `progress` is called with the number of events processed since its last call.
+/// Whether the simulated user reacts to our refreshes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loop {
+    /// The truth as recorded: a need lasts until the user found fresh content
+    /// by themselves, whatever the policy did.
+    #[default]
+    Open,
+    /// A need also ends at the first home view that shows content refreshed
+    /// after the need began: refreshing at the right moment is credited, and
+    /// the views after it no longer count as needing fresh content. (The
+    /// trace's events stay as recorded.)
+    Closed,
+}
+
+/// The want_fresh intervals, each cut (closed loop) at the first home view
+/// at or after the first page refresh inside it.
+fn closed_loop_needs(
+    want: &[(i64, i64)],
+    page_refreshes: &[i64],
+    views: &[i64],
+) -> Vec<(i64, i64)> {
+    want.iter()
+        .map(|&(s, e)| {
+            let r = page_refreshes[page_refreshes.partition_point(|&r| r < s)..]
+                .first()
+                .copied()
+                .filter(|&r| r < e);
+            let shown = r.and_then(|r| views[views.partition_point(|&v| v < r)..].first().copied());
+            // The view that shows fresh content is still inside the need (served).
+            (s, shown.map_or(e, |v| e.min(v + 1)))
+        })
+        .collect()
+}
+
 fn run_one(
     cand: &Candidate,
     events: &[Event],
     truth: &Truth,
+    mode: Loop,
     tally: &mut Tally,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), Error> {
@@ -310,9 +346,17 @@ fn run_one(
     if let Some(s) = fg_since {
         tally.fg_ms += last_ts - s;
     }
+    let closed;
+    let want: &[(i64, i64)] = match mode {
+        Loop::Open => &truth.want_fresh,
+        Loop::Closed => {
+            closed = closed_loop_needs(&truth.want_fresh, &page_refreshes, &views);
+            &closed
+        }
+    };
     // Useful: the first page refresh inside each want_fresh interval.
     let mut useful = vec![false; page_refreshes.len()];
-    for &(s, e) in &truth.want_fresh {
+    for &(s, e) in want {
         let i = page_refreshes.partition_point(|&r| r < s);
         if page_refreshes.get(i).is_some_and(|&r| r <= e) {
             useful[i] = true;
@@ -336,8 +380,8 @@ fn run_one(
             tally.staleness_n += 1;
         }
         // The latest need that covers this view; intervals are sorted by start.
-        let upto = truth.want_fresh.partition_point(|&(s, _)| s <= v);
-        let need = truth.want_fresh[..upto]
+        let upto = want.partition_point(|&(s, _)| s <= v);
+        let need = want[..upto]
             .iter()
             .rev()
             .take_while(|&&(s, _)| v - s <= max_len)
@@ -400,6 +444,9 @@ pub struct Report {
     pub traces: Vec<String>,
     /// Events replayed per policy.
     pub events: u64,
+    /// Whether the simulated user reacted to refreshes.
+    #[serde(rename = "loop")]
+    pub mode: Loop,
     /// One entry per policy (ours first, then sweeps, then baselines).
     pub policies: Vec<PolicyMetrics>,
     /// Ours against the baselines.
@@ -473,11 +520,21 @@ fn compare(policies: &[PolicyMetrics]) -> Comparison {
     }
 }
 
-/// Replays every scenario through every candidate and scores them.
-/// `progress` receives the number of events processed since its last call.
+/// [`evaluate_with`] in the open loop: the truth as recorded.
 pub fn evaluate(
     candidates: &[Candidate],
     scenarios: &[Scenario],
+    progress: impl FnMut(u64),
+) -> Result<Report, Error> {
+    evaluate_with(candidates, scenarios, Loop::Open, progress)
+}
+
+/// Replays every scenario through every candidate and scores them.
+/// `progress` receives the number of events processed since its last call.
+pub fn evaluate_with(
+    candidates: &[Candidate],
+    scenarios: &[Scenario],
+    mode: Loop,
     mut progress: impl FnMut(u64),
 ) -> Result<Report, Error> {
     if candidates.first().map(|c| c.kind) != Some(PolicyKind::Ours) {
@@ -495,7 +552,7 @@ pub fn evaluate(
     for cand in candidates {
         let mut t = Tally::default();
         for sc in scenarios {
-            run_one(cand, &sc.events, &sc.truth, &mut t, &mut progress)?;
+            run_one(cand, &sc.events, &sc.truth, mode, &mut t, &mut progress)?;
         }
         let hours = t.fg_ms as f64 / 3.6e6;
         policies.push(PolicyMetrics {
@@ -524,6 +581,7 @@ pub fn evaluate(
     Ok(Report {
         traces: scenarios.iter().map(|s| s.name.clone()).collect(),
         events: scenarios.iter().map(|s| s.events.len() as u64).sum(),
+        mode,
         comparison: compare(&policies),
         policies,
     })
@@ -533,6 +591,9 @@ pub fn evaluate(
 pub fn render_table(r: &Report) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
+    if r.mode == Loop::Closed {
+        s.push_str("closed loop: a need ends at the first home view showing content refreshed after it began\n");
+    }
     let _ = writeln!(
         s,
         "{:<18} {:>9} {:>9} {:>8} {:>11} {:>9}",
@@ -688,6 +749,19 @@ mod tests {
         assert_eq!(ours.async_requests, 0, "{:?}", ours.by_reason);
         assert_eq!(ours.by_reason.get("fallback:no_model"), Some(&1));
         assert_eq!(r.comparison.async_reduction, Some(1.0));
+    }
+
+    #[test]
+    fn in_the_closed_loop_a_need_ends_at_the_first_view_showing_fresh_content() {
+        let want = [(100, 1000), (2000, 3000), (5000, 6000)];
+        // A refresh at 150 shown at the view at 200; none inside the second
+        // need; a refresh at 5500 shown at once (a view at the same moment).
+        let refreshes = [150, 4000, 5500];
+        let views = [120, 200, 300, 2100, 5500, 5600];
+        assert_eq!(
+            closed_loop_needs(&want, &refreshes, &views),
+            [(100, 201), (2000, 3000), (5000, 5501)]
+        );
     }
 
     #[test]

@@ -868,6 +868,30 @@ fn evaluate_scores_our_policy_next_to_every_baseline() {
 }
 
 #[test]
+fn evaluate_in_the_closed_loop_credits_refreshes_that_end_a_need() {
+    let args = |closed: bool| {
+        let mut a = vec![
+            "evaluate",
+            "--json",
+            "--truth",
+            "fixtures/example_truth.jsonl",
+            "fixtures/example_trace.jsonl",
+        ];
+        if closed {
+            a.push("--closed-loop");
+        }
+        edgeintent_json(&a)
+    };
+    let (open, closed) = (args(false), args(true));
+    assert_eq!(open["loop"], "open");
+    assert_eq!(closed["loop"], "closed");
+    // Same requests (the events do not change), fewer views still needing content.
+    let ours = |r: &serde_json::Value, k: &str| r["policies"][0][k].as_f64().unwrap();
+    assert_eq!(ours(&open, "requests"), ours(&closed, "requests"));
+    assert!(ours(&closed, "views_needing_fresh") < ours(&open, "views_needing_fresh"));
+}
+
+#[test]
 fn evaluate_rejects_mismatched_inputs_and_bad_configs_by_name() {
     let out = edgeintent(&[
         "evaluate",

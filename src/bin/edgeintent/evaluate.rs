@@ -31,6 +31,11 @@ pub struct EvaluateArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Closed loop: a need also ends at the first home view showing content
+    /// refreshed after it began, so a refresh at the right moment is credited
+    /// (default: the open loop, the truth as recorded).
+    #[arg(long)]
+    pub closed_loop: bool,
     /// Trace files (JSON Lines).
     #[arg(required = true)]
     pub traces: Vec<PathBuf>,
@@ -68,7 +73,12 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
     let total: u64 =
         scenarios.iter().map(|s| s.events.len() as u64).sum::<u64>() * candidates.len() as u64;
     let bar = progress_bar(total, "evaluate");
-    let report = eval::evaluate(&candidates, &scenarios, |n| bar.inc(n))?;
+    let mode = if a.closed_loop {
+        eval::Loop::Closed
+    } else {
+        eval::Loop::Open
+    };
+    let report = eval::evaluate_with(&candidates, &scenarios, mode, |n| bar.inc(n))?;
     bar.finish_and_clear();
     print_report(&report, a.json, eval::render_table)
 }
