@@ -37,12 +37,14 @@ here ``payment``, ``coupon``, ``search``, ``long_absence`` or ``drift``, and
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+# The JSON Lines writer is shared plumbing, not part of either story.
+from generate import write_jsonl  # noqa: F401 (re-exported for callers)
 
 # 2026-02-02 00:00:00 UTC (a Monday), a different week from simulator A.
 EPOCH_MS = 1_769_990_400_000
@@ -250,13 +252,6 @@ def simulate(seed: int, pop: PopulationB | None = None) -> tuple[list[dict], lis
     u.events.sort(key=lambda e: e["ts_ms"])
     u.truth.sort(key=lambda r: r.get("ts_ms", r.get("start_ms")))
     return u.events, u.truth
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as f:
-        for r in rows:
-            f.write(json.dumps(r, separators=(",", ":")) + "\n")
 
 
 def main() -> None:
