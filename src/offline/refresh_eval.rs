@@ -28,7 +28,9 @@ use crate::runtime::Runtime;
 use crate::triggers::{TriggerAction, TriggerRule, TriggerWhen};
 
 /// The fixed refresh intervals (seconds) the baselines use.
-pub const FIXED_INTERVALS_S: [f64; 5] = [30.0, 60.0, 120.0, 300.0, 600.0];
+pub const FIXED_INTERVALS_S: [f64; 11] = [
+    5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+];
 
 /// Ground truth for one trace: when fresh content would have been useful.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -9,7 +9,7 @@ use edgeintent::offline::refresh_eval as eval;
 use crate::common::{check_pairs, load_config, load_trace, print_report, progress_bar, Error};
 
 /// Score the configured refresh policy against ground truth, next to the
-/// baselines: fixed intervals (30/60/120/300/600 s), every home view, and one
+/// baselines: fixed intervals (5 s to 1 h), every home view, and one
 /// request per notification. A table on stdout (JSON with --json).
 #[derive(Args)]
 pub struct EvaluateArgs {
