@@ -9,6 +9,7 @@ users of both, next to the shipped config.
   curve at equal recall.
 
     python training/cross_population.py [--bin target/release/edgeintent] [--fit-users 40]
+        [--base-config models/generic/config.json --out evaluation/cross_population_generic.json]
 
 writes ``evaluation/cross_population.json`` and prints the table.
 """
@@ -61,20 +62,23 @@ def main() -> int:
     ap.add_argument("--fit-users", type=int, default=40)
     ap.add_argument("--work", type=Path, default=ROOT / "target" / "cross_population")
     ap.add_argument("--out", type=Path, default=ROOT / "evaluation" / "cross_population.json")
+    ap.add_argument("--base-config", type=Path, default=ROOT / "models" / "config.json", help="the base config fit starts from (its feature spec, triggers, policy)")
     a = ap.parse_args()
     if not a.bin.exists():
         ap.error(f"{a.bin} is missing: run `cargo build --release` first")
     configs = {"shipped": ROOT / "models" / "config.json"}
     for sim in ("a", "b"):
         fit_users(sim, a.fit_users, a.work / f"fit_{sim}")
-        fit(a.work / f"fit_{sim}", a.work / f"fitted_{sim}", a.bin, ROOT / "models" / "config.json", None)
+        fit(a.work / f"fit_{sim}", a.work / f"fitted_{sim}", a.bin, a.base_config, None)
         configs[f"fitted on {sim.upper()}"] = a.work / f"fitted_{sim}" / "config.json"
     tests = {}
     for sim, (seed0, users, days) in TEST.items():
         tests[sim] = make_traces(range(seed0, seed0 + users), days, a.work / f"test_{sim}", sim)
     table = {name: {sim: score(a.bin, cfg, *tests[sim]) for sim in TEST} for name, cfg in configs.items()}
     closed = {name: {sim: score(a.bin, cfg, *tests[sim], closed=True) for sim in TEST} for name, cfg in configs.items()}
-    report = {"table": table, "closed_loop": closed, "fit_users": a.fit_users, "command": f"python training/cross_population.py --fit-users {a.fit_users}"}
+    base = a.base_config.resolve().relative_to(ROOT) if a.base_config.resolve().is_relative_to(ROOT) else a.base_config
+    report = {"table": table, "closed_loop": closed, "fit_users": a.fit_users, "base_config": str(base),
+              "command": f"python training/cross_population.py --fit-users {a.fit_users} --base-config {base}"}
     a.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{'config':<14} {'test':<5} {'req/h':>7} {'recall':>7} {'saved vs fixed':>15} {'closed: recall':>15} {'saved':>8}")
     pct = lambda v: "-" if v is None else f"{v * 100:+.1f}%"  # noqa: E731
