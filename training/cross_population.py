@@ -24,10 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evaluate import make_traces  # noqa: E402
+from evaluate import make_traces, simulated  # noqa: E402
 from fit import fit  # noqa: E402
-from generate import Params, generate, write_jsonl  # noqa: E402
-from simulate_b import PopulationB, simulate  # noqa: E402
+from generate import write_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT_SEED0 = {"a": 3100, "b": 6100}
@@ -39,7 +38,7 @@ def fit_users(sim: str, n: int, folder: Path) -> None:
     for f in folder.glob("*.jsonl"):
         f.unlink()
     for s in range(FIT_SEED0[sim], FIT_SEED0[sim] + n):
-        events, _truth = simulate(s, PopulationB(days=5)) if sim == "b" else generate(s, Params(days=5))
+        events, _truth = simulated(sim, s, 5)
         write_jsonl(folder / f"user{s}.jsonl", events)
 
 

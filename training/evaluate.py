@@ -33,14 +33,16 @@ HELD_OUT_SEED0 = 9000
 SWEEP = "0.25,0.4,0.5,0.6,0.7"
 
 
+def simulated(simulator: str, seed: int, days: int) -> tuple[list[dict], list[dict]]:
+    """(events, truth) of one user of simulator `a` (generate.py) or `b` (simulate_b.py)."""
+    return simulate(seed, PopulationB(days=days)) if simulator == "b" else generate(seed, Params(days=days))
+
+
 def make_traces(seeds: range, days: int, folder: Path, simulator: str = "a") -> tuple[list[Path], list[Path]]:
     """Writes one trace and truth per seed of simulator `a` or `b`; returns their paths."""
     traces, truths = [], []
     for s in seeds:
-        if simulator == "b":
-            events, truth = simulate(s, PopulationB(days=days))
-        else:
-            events, truth = generate(s, Params(days=days))
+        events, truth = simulated(simulator, s, days)
         stem = "heldout" if simulator == "a" else "heldout_b"
         t, g = folder / f"{stem}_{s}.jsonl", folder / f"{stem}_{s}.truth.jsonl"
         write_jsonl(t, events)

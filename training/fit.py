@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from export import to_onnx  # noqa: E402
 from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
+from pipeline import candidates as pipeline_candidates  # noqa: E402
 from train import fit_normalization, metrics, read_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,12 +79,23 @@ def trace_files(folder: Path) -> list[Path]:
 
 
 def candidates() -> dict:
-    from lightgbm import LGBMClassifier
-    from sklearn.linear_model import LogisticRegression
+    """The shipped model's candidate families, without the MLP (slow, and never
+    chosen on these rows)."""
+    return {k: v for k, v in pipeline_candidates().items() if k in ("logreg", "lightgbm")}
 
+
+def split(users: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(training users, validation users): every fourth user, by file name, validates."""
+    return [u for i, u in enumerate(users) if i % 4 != 3], [u for i, u in enumerate(users) if i % 4 == 3]
+
+
+def serving_config(base: dict, out: Path, policy: dict) -> dict:
+    """The base config running the model in `out` under `policy`, absolute paths."""
     return {
-        "logreg": lambda: LogisticRegression(C=1.0, max_iter=2000, random_state=0),
-        "lightgbm": lambda: LGBMClassifier(n_estimators=100, num_leaves=15, learning_rate=0.05, min_child_samples=40, random_state=0, n_jobs=1, deterministic=True, verbose=-1),
+        **base,
+        "model": {**base.get("model", {}), "path": str(out / "intent.onnx"), "required": True},
+        "features": str(out / "feature_spec.json"),
+        "policy": policy,
     }
 
 
@@ -99,7 +111,8 @@ def featurize_user(binary: Path, config: Path, trace: Path, work: Path, under_mo
     ts, points, x, names = read_rows(out)
     y, why = label_trace(events, ts, points)
     identity = json.loads(Path(f"{out}.spec.json").read_text())
-    return {"trace": trace, "ts": ts, "points": points, "x": x, "y": y, "why": why, "names": names, "identity": identity}
+    return {"trace": trace, "ts": ts, "points": points, "x": x, "y": y, "why": why, "names": names, "identity": identity,
+            "fg_hours": foreground_ms(events) / 3.6e6}
 
 
 def policy_config(base: dict, threshold: float, hysteresis: float | None, cooldown_s: float, budget: int | None) -> dict:
@@ -115,17 +128,14 @@ def policy_config(base: dict, threshold: float, hysteresis: float | None, cooldo
     return policy
 
 
-def score_replay(binary: Path, config: Path, user: dict, work: Path) -> tuple[int, int, float]:
-    """(refreshes, positive decision points refreshed at, foreground hours)."""
-    summary = work / "summary.json"
-    r = subprocess.run([str(binary), "replay", "--config", str(config), "--summary", str(summary), str(user["trace"])], capture_output=True, text=True)
+def score_replay(binary: Path, config: Path, user: dict) -> tuple[int, int]:
+    """(refreshes, positive decision points refreshed at) of one replay."""
+    r = subprocess.run([str(binary), "replay", "--config", str(config), str(user["trace"])], capture_output=True, text=True)
     if r.returncode != 0:
         raise FitError(r.stderr.strip())
-    refresh_ts = {json.loads(line)["ts_ms"] for line in r.stdout.splitlines() if '"action":"refresh"' in line}
-    requests = sum(1 for line in r.stdout.splitlines() if '"action":"refresh"' in line)
+    refreshes = [json.loads(line)["ts_ms"] for line in r.stdout.splitlines() if '"action":"refresh"' in line]
     positive_ts = {int(t) for t, y in zip(user["ts"], user["y"]) if y}
-    served = len(positive_ts & refresh_ts)
-    return requests, served, foreground_ms(read_trace(user["trace"])) / 3.6e6
+    return len(refreshes), len(positive_ts.intersection(refreshes))
 
 
 def foreground_ms(events: list[dict]) -> int:
@@ -142,19 +152,15 @@ def foreground_ms(events: list[dict]) -> int:
 def calibrate(binary: Path, base: dict, out: Path, valid: list[dict], budget: int | None, work: Path) -> tuple[dict, list[dict]]:
     grid = [(t, h, c) for t in THRESHOLDS for h in HYSTERESES for c in COOLDOWNS_S if h is None or h < t]
     positives = sum(int(u["y"].sum()) for u in valid)
+    hours = sum(u["fg_hours"] for u in valid)
     results = []
     for k, (t, h, c) in enumerate(grid, 1):
-        cfg = dict(base)
-        cfg["policy"] = policy_config(base, t, h, c, budget)
-        cfg["model"] = {**base.get("model", {}), "path": str(out / "intent.onnx"), "required": True}
-        cfg["features"] = str(out / "feature_spec.json")
         path = work / "candidate.json"
-        path.write_text(json.dumps(cfg))
+        path.write_text(json.dumps(serving_config(base, out, policy_config(base, t, h, c, budget))))
         req = served = 0
-        hours = 0.0
         for u in valid:
-            r, s, fh = score_replay(binary, path, u, work)
-            req, served, hours = req + r, served + s, hours + fh
+            r, s = score_replay(binary, path, u)
+            req, served = req + r, served + s
         rate = req / hours if hours > 0 else float("inf")
         row = {"threshold": t, "hysteresis": h, "cooldown_s": c, "requests_per_hour": round(rate, 2),
                "served": round(served / max(1, positives), 4), "precision": round(served / max(1, req), 4)}
@@ -206,8 +212,7 @@ def model_card(path: Path, summary: dict) -> None:
 def train_and_export(users: list[dict], out: Path) -> tuple[str, dict]:
     """Trains the candidates on the training users, exports the best by
     validation AUC as ``out/intent.onnx``; returns its name and every result."""
-    valid = [u for i, u in enumerate(users) if i % 4 == 3]
-    train = [u for i, u in enumerate(users) if i % 4 != 3]
+    train, valid = split(users)
     xt = np.concatenate([u["x"] for u in train])
     yt = np.concatenate([u["y"] for u in train])
     xv = np.concatenate([u["x"] for u in valid])
@@ -245,31 +250,24 @@ def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | 
             if k % 10 == 0 or k == len(files):
                 say(f"featurized and labelled {k}/{len(files)} users")
         passes = []
-        valid = [u for i, u in enumerate(users) if i % 4 == 3]
-        train = [u for i, u in enumerate(users) if i % 4 != 3]
         for p in range(1, n_passes + 1):
             if p > 1:
                 # Featurize again with the last pass's model and calibrated
                 # policy deciding refreshes, as they will when serving.
                 serving = work / "serving.json"
-                serving.write_text(json.dumps({
-                    **base,
-                    "model": {**base.get("model", {}), "path": str(out / "intent.onnx"), "required": True},
-                    "features": str(out / "feature_spec.json"),
-                    "policy": policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget),
-                }))
+                policy = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
+                serving.write_text(json.dumps(serving_config(base, out, policy)))
                 users = [featurize_user(binary, serving, u["trace"], work, under_model=True) for u in users]
-                valid = [u for i, u in enumerate(users) if i % 4 == 3]
-                train = [u for i, u in enumerate(users) if i % 4 != 3]
                 say(f"pass {p}: featurized {len(users)} users under the pass-{p - 1} model and policy")
             chosen, results = train_and_export(users, out)
-            best, grid = calibrate(binary, base, out, valid, budget, work)
+            best, grid = calibrate(binary, base, out, split(users)[1], budget, work)
             passes.append({"pass": p, "chosen": chosen, "candidates": results, "policy": best})
     config = dict(base)
     config["model"] = {**base.get("model", {}), "path": "intent.onnx", "required": True}
     config["features"] = "feature_spec.json"
     config["policy"] = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    train, valid = split(users)
     reasons = {r: sum(w == r for u in users for w in u["why"]) for r in REASONS}
     summary = {
         "command": "python training/pipeline.py fit " + " ".join(sys.argv[2:]),

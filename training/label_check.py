@@ -29,11 +29,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from generate import Params, generate, write_jsonl  # noqa: E402
+from evaluate import make_traces  # noqa: E402
 from labels import label, load_truth  # noqa: E402
 from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
-from pipeline import featurize  # noqa: E402
-from simulate_b import PopulationB, simulate  # noqa: E402
+from pipeline import candidates, featurize  # noqa: E402
 from train import fit_normalization, load_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,11 +43,7 @@ SEEDS = {"a": (9300, 9400), "b": (9600, 9700)}
 def rows(binary: Path, simulator: str, seeds: range, days: int, folder: Path):
     """Features, observed labels (and their reasons), truth labels, for `seeds`."""
     xs, obs, why, tru = [], [], [], []
-    for s in seeds:
-        events, truth = simulate(s, PopulationB(days=days)) if simulator == "b" else generate(s, Params(days=days))
-        trace, truth_path = folder / f"{simulator}_{s}.jsonl", folder / f"{simulator}_{s}.truth.jsonl"
-        write_jsonl(trace, events)
-        write_jsonl(truth_path, truth)
+    for trace, truth_path in zip(*make_traces(seeds, days, folder, simulator)):
         csv_path, _ = featurize(binary, ROOT / "models" / "config.json", trace)
         d = load_rows(csv_path, truth_path)
         y, reasons = label_trace(read_trace(trace), d.ts_ms, d.points)
@@ -60,11 +55,10 @@ def rows(binary: Path, simulator: str, seeds: range, days: int, folder: Path):
 
 
 def model_auc(x_train, y_train, x_test, y_test) -> float:
-    from lightgbm import LGBMClassifier
     from sklearn.metrics import roc_auc_score
 
     mean, scale = fit_normalization(x_train)
-    clf = LGBMClassifier(n_estimators=100, num_leaves=15, learning_rate=0.05, min_child_samples=40, random_state=0, n_jobs=1, deterministic=True, verbose=-1)
+    clf = candidates()["lightgbm"]()  # the shipped model's family and settings
     clf.fit((x_train - mean) / scale, y_train)
     return float(roc_auc_score(y_test, clf.predict_proba((x_test - mean) / scale)[:, 1]))
 
