@@ -116,39 +116,32 @@ impl Config {
     }
 
     /// This config with another model (or none); the result is checked.
-    pub fn with_model(mut self, model: Option<ModelOptions>) -> Result<Config, ConfigError> {
-        self.model = model;
-        self.validate(IN_CODE)?;
-        Ok(self)
+    pub fn with_model(self, model: Option<ModelOptions>) -> Result<Config, ConfigError> {
+        Config { model, ..self }.checked()
     }
 
     /// This config with other refresh-gate settings; the result is checked.
-    pub fn with_policy(mut self, policy: PolicyConfig) -> Result<Config, ConfigError> {
-        self.policy = policy;
-        self.validate(IN_CODE)?;
-        Ok(self)
+    pub fn with_policy(self, policy: PolicyConfig) -> Result<Config, ConfigError> {
+        Config { policy, ..self }.checked()
     }
 
     /// This config with other channel and clock settings; the result is checked.
-    pub fn with_ingest(mut self, ingest: IngestConfig) -> Result<Config, ConfigError> {
-        self.ingest = ingest;
-        self.validate(IN_CODE)?;
-        Ok(self)
+    pub fn with_ingest(self, ingest: IngestConfig) -> Result<Config, ConfigError> {
+        Config { ingest, ..self }.checked()
     }
 
     /// This config with other trigger rules; the result is checked.
-    pub fn with_triggers(mut self, triggers: Vec<TriggerRule>) -> Result<Config, ConfigError> {
-        self.triggers = triggers;
-        self.validate(IN_CODE)?;
-        Ok(self)
+    pub fn with_triggers(self, triggers: Vec<TriggerRule>) -> Result<Config, ConfigError> {
+        Config { triggers, ..self }.checked()
     }
 
     /// This config with other geofence settings (or none); the result is checked.
-    pub fn with_geofence(
-        mut self,
-        geofence: Option<GeofenceConfig>,
-    ) -> Result<Config, ConfigError> {
-        self.geofence = geofence;
+    pub fn with_geofence(self, geofence: Option<GeofenceConfig>) -> Result<Config, ConfigError> {
+        Config { geofence, ..self }.checked()
+    }
+
+    /// This config, if it passes every check.
+    fn checked(self) -> Result<Config, ConfigError> {
         self.validate(IN_CODE)?;
         Ok(self)
     }
@@ -173,12 +166,13 @@ impl Config {
             fallback_interval_s: fallback_s,
             budget_per_hour: 0,
         };
-        let mut c = self.clone();
-        c.model = None;
-        c.triggers = triggers;
-        c.policy = policy;
-        c.validate(IN_CODE)?;
-        Ok(c)
+        Config {
+            model: None,
+            triggers,
+            policy,
+            ..self.clone()
+        }
+        .checked()
     }
 }
 

@@ -40,13 +40,13 @@ struct RuntimeCheck {
     model_spec_hash: Option<String>,
 }
 
-fn check_with_config(model: &Path, config_path: &Path) -> Result<RuntimeCheck, Error> {
+fn check_with_config(
+    model: &Path,
+    report: &edgeintent::ModelReport,
+    config_path: &Path,
+) -> Result<RuntimeCheck, Error> {
     let config = Config::from_file(config_path)?;
-    let model_hash = edgeintent::ModelPackage::read(model).ok().and_then(|p| {
-        p.metadata()
-            .get(edgeintent::META_SPEC_HASH)
-            .map(String::from)
-    });
+    let model_hash = report.metadata.get(edgeintent::META_SPEC_HASH).cloned();
     let mut options = config
         .model()
         .cloned()
@@ -74,7 +74,9 @@ fn check_with_config(model: &Path, config_path: &Path) -> Result<RuntimeCheck, E
 pub fn run(a: InspectArgs) -> Result<ExitCode, Error> {
     let (path, json, config) = (a.model.as_path(), a.json, a.config.as_deref());
     let report = edgeintent::inspect(path)?;
-    let check = config.map(|c| check_with_config(path, c)).transpose()?;
+    let check = config
+        .map(|c| check_with_config(path, &report, c))
+        .transpose()?;
     let all_supported = report.ops.iter().all(|o| o.supported);
     if json {
         let mut value = serde_json::to_value(&report).unwrap_or_default();
