@@ -7,8 +7,15 @@
 //! * `requests_per_hour`: refresh requests per hour the app was in the foreground;
 //! * `precision` (useful-refresh precision): the share of requests that were the
 //!   first refresh inside a `want_fresh` interval (start and end included);
-//! * `recall`: of the home views inside a `want_fresh` interval, the share that
-//!   saw content refreshed at or after the interval's start;
+//! * `recall` (the judged figure): of the interest shifts (`interest_shift`
+//!   records; the starts of `want_fresh` intervals in truth files without
+//!   them), the share whose first home view afterwards showed content
+//!   refreshed at or after the shift, a refresh up to [`GRACE_MS`] after that
+//!   view included (the view's own request lands a moment later). A shift
+//!   whose first home view comes after the next shift is folded into it;
+//!   one never followed by a home view is not counted;
+//! * `view_recall`: of the home views inside a `want_fresh` interval, the
+//!   share that saw content refreshed at or after the interval's start;
 //! * `mean_staleness_s`: the mean age of the content at home views;
 //! * `async_per_notification`: requests made because of a server notification
 //!   (reason `trigger:notification`), per notification received.
@@ -32,11 +39,17 @@ pub const FIXED_INTERVALS_S: [f64; 11] = [
     5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
 ];
 
+/// How long after a shift's first home view a page refresh still counts as
+/// shown at that view (the request a view triggers completes a moment later).
+pub const GRACE_MS: i64 = 10_000;
+
 /// Ground truth for one trace: when fresh content would have been useful.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Truth {
     /// `[start_ms, end_ms]` of every `want_fresh` record, sorted by start.
     pub want_fresh: Vec<(i64, i64)>,
+    /// `ts_ms` of every `interest_shift` record, sorted.
+    pub shifts: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -46,15 +59,20 @@ enum TruthRecord {
         start_ms: i64,
         end_ms: i64,
     },
+    InterestShift {
+        ts_ms: i64,
+    },
     #[serde(other)]
     Other,
 }
 
 impl Truth {
     /// Reads a truth file (JSON Lines, see `training/generate.py`): records of
-    /// `kind` `want_fresh` with `start_ms` and `end_ms`; other kinds are ignored.
+    /// `kind` `want_fresh` with `start_ms` and `end_ms`, and `interest_shift`
+    /// with `ts_ms`; other kinds are ignored.
     pub fn from_reader(input: impl BufRead, origin: &str) -> Result<Truth, Error> {
         let mut want_fresh = Vec::new();
+        let mut shifts = Vec::new();
         read_records(input, origin, |record, bad| {
             match record {
                 TruthRecord::WantFresh { start_ms, end_ms } if end_ms < start_ms => {
@@ -63,12 +81,14 @@ impl Truth {
                     )))
                 }
                 TruthRecord::WantFresh { start_ms, end_ms } => want_fresh.push((start_ms, end_ms)),
+                TruthRecord::InterestShift { ts_ms } => shifts.push(ts_ms),
                 TruthRecord::Other => {}
             }
             Ok(())
         })?;
         want_fresh.sort_unstable();
-        Ok(Truth { want_fresh })
+        shifts.sort_unstable();
+        Ok(Truth { want_fresh, shifts })
     }
 
     /// Reads a truth file from disk.
@@ -217,6 +237,13 @@ pub struct PolicyMetrics {
     pub useful_requests: u64,
     /// `useful_requests / requests`.
     pub precision: f64,
+    /// Interest shifts followed by a home view (before the next shift).
+    pub shifts_seen: u64,
+    /// Of those, shifts whose first home view afterwards showed content
+    /// refreshed after the shift ([`GRACE_MS`] included).
+    pub shifts_served: u64,
+    /// `shifts_served / shifts_seen`: the judged recall.
+    pub recall: f64,
     /// Home views.
     pub home_views: u64,
     /// Home views inside a `want_fresh` interval.
@@ -224,7 +251,7 @@ pub struct PolicyMetrics {
     /// Of those, views whose content was refreshed after the need began.
     pub views_served: u64,
     /// `views_served / views_needing_fresh`.
-    pub recall: f64,
+    pub view_recall: f64,
     /// Mean age of the content at home views, seconds.
     pub mean_staleness_s: f64,
     /// Server notifications received.
@@ -245,6 +272,8 @@ struct Tally {
     views: u64,
     needing: u64,
     served: u64,
+    shifts_seen: u64,
+    shifts_served: u64,
     staleness_ms: f64,
     staleness_n: u64,
     notifications: u64,
@@ -287,6 +316,38 @@ fn closed_loop_needs(
             (s, shown.map_or(e, |v| e.min(v + 1)))
         })
         .collect()
+}
+
+/// The shifts a recall is computed over: the truth's `interest_shift`
+/// records, or the starts of its needs when it has none.
+fn shift_times(truth: &Truth) -> std::borrow::Cow<'_, [i64]> {
+    if truth.shifts.is_empty() {
+        let mut s: Vec<i64> = truth.want_fresh.iter().map(|&(s, _)| s).collect();
+        s.dedup();
+        std::borrow::Cow::Owned(s)
+    } else {
+        std::borrow::Cow::Borrowed(&truth.shifts)
+    }
+}
+
+/// `(seen, served)` over sorted shifts, page refreshes and home views: a
+/// shift is seen when a home view follows it before the next shift, and
+/// served when a page refresh falls between the shift and that view
+/// (plus [`GRACE_MS`]).
+fn shift_recall(shifts: &[i64], page_refreshes: &[i64], views: &[i64]) -> (u64, u64) {
+    let (mut seen, mut served) = (0, 0);
+    for (i, &s) in shifts.iter().enumerate() {
+        let Some(&v) = views[views.partition_point(|&v| v < s)..].first() else {
+            break;
+        };
+        if shifts.get(i + 1).is_some_and(|&next| next <= v) {
+            continue; // folded into the next shift
+        }
+        seen += 1;
+        let r = page_refreshes.partition_point(|&r| r < s);
+        served += u64::from(page_refreshes.get(r).is_some_and(|&r| r <= v + GRACE_MS));
+    }
+    (seen, served)
 }
 
 fn run_one(
@@ -365,6 +426,9 @@ fn run_one(
         }
     }
     tally.useful += useful.iter().filter(|&&u| u).count() as u64;
+    let (seen, served) = shift_recall(&shift_times(truth), &page_refreshes, &views);
+    tally.shifts_seen += seen;
+    tally.shifts_served += served;
     let max_len = truth
         .want_fresh
         .iter()
@@ -570,9 +634,12 @@ pub fn evaluate_with(
             useful_requests: t.useful,
             precision: ratio(t.useful as f64, t.requests as f64),
             home_views: t.views,
+            shifts_seen: t.shifts_seen,
+            shifts_served: t.shifts_served,
+            recall: ratio(t.shifts_served as f64, t.shifts_seen as f64),
             views_needing_fresh: t.needing,
             views_served: t.served,
-            recall: ratio(t.served as f64, t.needing as f64),
+            view_recall: ratio(t.served as f64, t.needing as f64),
             mean_staleness_s: ratio(t.staleness_ms / 1000.0, t.staleness_n as f64),
             notifications: t.notifications,
             async_requests: t.async_requests,
@@ -598,17 +665,18 @@ pub fn render_table(r: &Report) -> String {
     }
     let _ = writeln!(
         s,
-        "{:<18} {:>9} {:>9} {:>8} {:>11} {:>9}",
-        "policy", "req/hour", "precision", "recall", "staleness_s", "async/ntf"
+        "{:<18} {:>9} {:>9} {:>8} {:>11} {:>11} {:>9}",
+        "policy", "req/hour", "precision", "recall", "view_recall", "staleness_s", "async/ntf"
     );
     for p in &r.policies {
         let _ = writeln!(
             s,
-            "{:<18} {:>9.2} {:>9.3} {:>8.3} {:>11.1} {:>9.3}",
+            "{:<18} {:>9.2} {:>9.3} {:>8.3} {:>11.3} {:>11.1} {:>9.3}",
             p.name,
             p.requests_per_hour,
             p.precision,
             p.recall,
+            p.view_recall,
             p.mean_staleness_s,
             p.async_per_notification
         );
@@ -678,12 +746,15 @@ mod tests {
             r#"{"kind":"session","start_ms":0,"end_ms":9}
 {"kind":"want_fresh","start_ms":50,"end_ms":80,"cause":"interest_shift"}
 {"kind":"want_fresh","start_ms":10,"end_ms":20,"cause":"long_absence"}
+{"kind":"interest_shift","ts_ms":50,"from":1,"to":2}
+{"kind":"interest_shift","ts_ms":5,"from":0,"to":1}
 "#
             .as_bytes(),
             "t",
         )
         .unwrap();
         assert_eq!(t.want_fresh, [(10, 20), (50, 80)]);
+        assert_eq!(t.shifts, [5, 50]);
         let e = Truth::from_reader(
             r#"{"kind":"want_fresh","start_ms":50,"end_ms":10}"#.as_bytes(),
             "t",
@@ -719,6 +790,7 @@ mod tests {
         // Needs: [90 s, 250 s] covers views at 100 s and 200 s.
         let truth = Truth {
             want_fresh: vec![(90_000, 250_000)],
+            shifts: vec![90_000],
         };
         let c = candidates(&cfg(), &[]).unwrap();
         let sc = [Scenario {
@@ -764,6 +836,22 @@ mod tests {
             closed_loop_needs(&want, &refreshes, &views),
             [(100, 201), (2000, 3000), (5000, 5501)]
         );
+    }
+
+    #[test]
+    fn recall_counts_each_shift_at_its_first_home_view() {
+        let views = [1_000, 50_000, 120_000, 300_000];
+        // 10 s: seen at 50 s, refreshed at 55 s (grace) -> served.
+        // 60 s and 100 s: both before the view at 120 s; 60 s folds into 100 s,
+        // which the refresh at 90 s does not serve (it came before the shift).
+        // 200 s: seen at 300 s, refreshed at 250 s -> served.
+        // 400 s: never followed by a home view -> not counted.
+        let shifts = [10_000, 60_000, 100_000, 200_000, 400_000];
+        let refreshes = [0, 55_000, 90_000, 250_000];
+        assert_eq!(shift_recall(&shifts, &refreshes, &views), (3, 2));
+        // A refresh past the grace does not count.
+        assert_eq!(shift_recall(&[10_000], &[60_001], &views), (1, 0));
+        assert_eq!(shift_recall(&[10_000], &[60_000], &views), (1, 1));
     }
 
     #[test]
