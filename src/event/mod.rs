@@ -224,6 +224,23 @@ impl EventType {
             .map(|(_, t)| t)
     }
 
+    /// Whether events of this type are something the user did (a page view,
+    /// a scroll, a click, a pull-to-refresh, feedback, a search, an app's
+    /// custom event), as opposed to the app's lifecycle, what it rendered,
+    /// a sensor or the server.
+    pub fn is_user_action(self) -> bool {
+        matches!(
+            self,
+            EventType::PageView
+                | EventType::Scroll
+                | EventType::Click
+                | EventType::PullToRefresh
+                | EventType::Feedback
+                | EventType::Search
+                | EventType::Custom
+        )
+    }
+
     /// Dense index in `0..13`, used for per-type tables.
     pub fn index(self) -> usize {
         self as usize

@@ -26,7 +26,11 @@ pub struct PolicyConfig {
     /// Absent: the model may refresh whenever the score passes the threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hysteresis: Option<f32>,
-    /// No model- or rule-driven refresh within this many seconds of the last one.
+    /// No refresh the runtime decides on its own (model, staleness, fallback,
+    /// a server hint's stale mark) within this many seconds of the last one.
+    /// What the user asked for goes through: pull-to-refresh, and stale marks
+    /// from user actions (a search, a custom event, feedback), which each
+    /// rule's `debounce_s` bounds instead.
     #[serde(default = "default_cooldown")]
     pub cooldown_s: f64,
     /// Refresh at the next decision point once content is this old, whatever the score.
@@ -385,6 +389,14 @@ impl RefreshGate {
                 not_before_ms,
                 slot,
             },
+            // A user action's mark speaks for the merged one: it may pass
+            // the cooldown, and need not wait out a server hint's coalescing.
+            Some(p) if ty.is_user_action() && !p.ty.is_user_action() => Pending {
+                ty,
+                not_before_ms: not_before_ms.min(p.not_before_ms),
+                slot: if p.slot == slot { slot } else { None },
+                ..p
+            },
             Some(p) => Pending {
                 slot: if p.slot == slot { slot } else { None },
                 ..p
@@ -412,7 +424,13 @@ impl RefreshGate {
         visible: bool,
         score: impl FnOnce() -> Score,
     ) -> Option<Decision> {
-        if self.cooling_down(now_ms) {
+        let ready = |p: &Pending| visible && now_ms >= p.not_before_ms;
+        if self.cooling_down(now_ms)
+            && !self
+                .state
+                .pending
+                .is_some_and(|p| ready(&p) && p.ty.is_user_action())
+        {
             return None;
         }
         let age = self.age_ms(now_ms);
@@ -425,7 +443,12 @@ impl RefreshGate {
             fence: None,
             interval_s: None,
         };
-        let decision = if age.is_none_or(|a| a >= self.settings.max_staleness_ms) {
+        let decision = if self.cooling_down(now_ms) {
+            // Only a user action's stale mark gets here (checked above).
+            self.state
+                .pending
+                .map(|p| refresh(Reason::Trigger(p.ty), None, p.slot))
+        } else if age.is_none_or(|a| a >= self.settings.max_staleness_ms) {
             Some(refresh(Reason::Staleness, None, None))
         } else {
             let s = score();
@@ -442,7 +465,7 @@ impl RefreshGate {
             let pending = self
                 .state
                 .pending
-                .filter(|p| visible && now_ms >= p.not_before_ms)
+                .filter(ready)
                 .map(|p| refresh(Reason::Trigger(p.ty), None, p.slot));
             let fallback = |cause| {
                 age.is_some_and(|a| a >= self.settings.fallback_ms)
@@ -766,6 +789,26 @@ mod tests {
         assert_eq!(d.reason, Reason::Model);
         assert_eq!(g.counters().marks_absorbed, 1);
         assert_eq!(g.decide(300_000, true, || Score::Value(0.1)), None);
+    }
+
+    #[test]
+    fn a_user_action_s_mark_passes_the_cooldown_a_server_hint_s_does_not() {
+        // Cooldown 60 s from the refresh at 0.
+        let mut g = gate();
+        g.decide(0, true, || Score::NoModel);
+        g.mark_stale(10_000, EventType::Notification, 10_000, None);
+        assert_eq!(g.decide(20_000, true, || panic!("cooldown")), None);
+        g.mark_stale(25_000, EventType::Search, 25_000, None);
+        assert_eq!(
+            g.decide(26_000, false, || panic!("cooldown")),
+            None,
+            "not seen yet"
+        );
+        let d = g.decide(30_000, true, || panic!("cooldown")).unwrap();
+        assert_eq!(d.reason.as_str(), "trigger:search");
+        // The cooldown starts again from that refresh; the model waits it out.
+        assert_eq!(g.decide(80_000, true, || panic!("cooldown")), None);
+        assert!(g.decide(91_000, true, || Score::Value(0.9)).is_some());
     }
 
     #[test]
