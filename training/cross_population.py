@@ -6,7 +6,9 @@ users of both, next to the shipped config.
 * test users (with truth, for scoring only): A seeds 9000..9009 (10 days),
   B seeds 9500..9509 (7 days), the held-out sets of ``evaluate.py``;
 * every config is scored by ``edgeintent evaluate`` against the fixed-interval
-  curve at equal recall.
+  curve at equal recall (open loop), the same config with its model switched
+  off next to it, and again in the closed loop (``closed_loop.py``: the test
+  users react to each policy's refreshes, the fixed curve re-run likewise).
 
     python training/cross_population.py [--bin target/release/edgeintent] [--fit-users 40]
         [--base-config models/generic/config.json --out evaluation/cross_population_generic.json]
@@ -24,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from closed_loop import closed_loop_table, load_library, saved_at_equal_recall  # noqa: E402
 from evaluate import make_traces, simulated  # noqa: E402
 from fit import fit  # noqa: E402
 from generate import write_jsonl  # noqa: E402
@@ -42,16 +45,22 @@ def fit_users(sim: str, n: int, folder: Path) -> None:
         write_jsonl(folder / f"user{s}.jsonl", events)
 
 
-def score(binary: Path, config: Path, traces: list[Path], truths: list[Path], closed: bool = False) -> dict:
-    args = [str(binary), "evaluate", "--json", "--config", str(config)] + (["--closed-loop"] if closed else [])
+def score(binary: Path, config: Path, traces: list[Path], truths: list[Path]) -> dict:
+    """Open-loop figures of one config: ours, and ours without the model."""
+    args = [str(binary), "evaluate", "--json", "--config", str(config)]
     for t in truths:
         args += ["--truth", str(t)]
     r = json.loads(subprocess.run(args + [str(t) for t in traces], capture_output=True, text=True, check=True).stdout)
     ours = r["policies"][0]
+    fixed = [p for p in r["policies"] if p["kind"] == "fixed_interval"]
+    bare = next((p for p in r["policies"] if p["kind"] == "ours_no_model"), None)
     return {
         "requests_per_hour": round(ours["requests_per_hour"], 2),
         "recall": round(ours["recall"], 3),
-        "requests_saved_at_equal_recall": r["comparison"]["request_reduction_at_equal_recall"],
+        "requests_saved_at_equal_recall": saved_at_equal_recall(ours, fixed),
+        "no_model": None if bare is None else {
+            "requests_per_hour": round(bare["requests_per_hour"], 2), "recall": round(bare["recall"], 3),
+            "requests_saved_at_equal_recall": saved_at_equal_recall(bare, fixed)},
     }
 
 
@@ -74,17 +83,25 @@ def main() -> int:
     for sim, (seed0, users, days) in TEST.items():
         tests[sim] = make_traces(range(seed0, seed0 + users), days, a.work / f"test_{sim}", sim)
     table = {name: {sim: score(a.bin, cfg, *tests[sim]) for sim in TEST} for name, cfg in configs.items()}
-    closed = {name: {sim: score(a.bin, cfg, *tests[sim], closed=True) for sim in TEST} for name, cfg in configs.items()}
+    lib = load_library(a.bin.parent / "libedgeintent.so")
+    closed = {}
+    for sim, (seed0, users, days) in TEST.items():
+        t = closed_loop_table(a.bin, lib, configs, sim, range(seed0, seed0 + users), days, a.work / "closed_loop", say=lambda m: None)
+        for name, row in t["policies"].items():
+            closed.setdefault(name, {})[sim] = {"requests_per_hour": row["requests_per_hour"], "recall": round(row["recall"], 3),
+                                                "requests_saved_at_equal_recall": row["requests_saved_at_equal_recall"]}
     base = a.base_config.resolve().relative_to(ROOT) if a.base_config.resolve().is_relative_to(ROOT) else a.base_config
     report = {"table": table, "closed_loop": closed, "fit_users": a.fit_users, "base_config": str(base),
               "command": f"python training/cross_population.py --fit-users {a.fit_users} --base-config {base}"}
     a.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'config':<14} {'test':<5} {'req/h':>7} {'recall':>7} {'saved vs fixed':>15} {'closed: recall':>15} {'saved':>8}")
+    print(f"{'config':<14} {'test':<5} {'req/h':>7} {'recall':>7} {'saved vs fixed':>15} {'no model: saved':>16} {'closed: req/h':>14} {'recall':>7} {'saved':>8}")
     pct = lambda v: "-" if v is None else f"{v * 100:+.1f}%"  # noqa: E731
     for name, row in table.items():
         for sim, r in row.items():
             c = closed[name][sim]
-            print(f"{name:<14} {sim.upper():<5} {r['requests_per_hour']:>7.2f} {r['recall']:>7.3f} {pct(r['requests_saved_at_equal_recall']):>15} {c['recall']:>15.3f} {pct(c['requests_saved_at_equal_recall']):>8}")
+            bare = pct(r["no_model"]["requests_saved_at_equal_recall"]) + f" @{r['no_model']['recall']:.3f}" if r["no_model"] else "-"
+            print(f"{name:<14} {sim.upper():<5} {r['requests_per_hour']:>7.2f} {r['recall']:>7.3f} {pct(r['requests_saved_at_equal_recall']):>15} {bare:>16} "
+                  f"{c['requests_per_hour']:>14.2f} {c['recall']:>7.3f} {pct(c['requests_saved_at_equal_recall']):>8}")
     print(f"wrote {a.out}")
     return 0
 

@@ -50,13 +50,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export import to_onnx  # noqa: E402
 from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
 from pipeline import candidates as pipeline_candidates  # noqa: E402
+from rules_from_logs import (  # noqa: E402
+    MAX_RULES, MIN_SUPPORT, MIN_Z, RULE_WINDOW_S, contradicted, learned_rules, rule_stats, write_observed_truth)
 from train import fit_normalization, metrics, read_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_USERS = 4
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 HYSTERESES = (None, 0.1, 0.2)
-COOLDOWNS_S = (30, 60, 120)
+COOLDOWNS_S = (5, 15, 30, 60)
+MIN_RECALL = 0.65
 
 
 class FitError(Exception):
@@ -89,14 +92,22 @@ def split(users: list[dict]) -> tuple[list[dict], list[dict]]:
     return [u for i, u in enumerate(users) if i % 4 != 3], [u for i, u in enumerate(users) if i % 4 == 3]
 
 
-def serving_config(base: dict, out: Path, policy: dict) -> dict:
-    """The base config running the model in `out` under `policy`, absolute paths."""
-    return {
+def serving_config(base: dict, out: Path, policy: dict, rules: list[dict], relative: bool = False,
+                   model: bool = True) -> dict:
+    """The base config running the model in `out` under `policy` (or, without
+    `model`, the rules alone), with the learned `rules` ahead of the base
+    config's triggers (the first rule an event matches decides); absolute
+    paths unless `relative`."""
+    config = {
         **base,
-        "model": {**base.get("model", {}), "path": str(out / "intent.onnx"), "required": True},
-        "features": str(out / "feature_spec.json"),
+        "model": {**base.get("model", {}), "path": "intent.onnx" if relative else str(out / "intent.onnx"), "required": True},
+        "features": "feature_spec.json" if relative else str(out / "feature_spec.json"),
         "policy": policy,
+        "triggers": rules + list(base.get("triggers", [])),
     }
+    if not model:
+        del config["model"]
+    return config
 
 
 def featurize_user(binary: Path, config: Path, trace: Path, work: Path, under_model: bool = False) -> dict:
@@ -111,14 +122,16 @@ def featurize_user(binary: Path, config: Path, trace: Path, work: Path, under_mo
     ts, points, x, names = read_rows(out)
     y, why = label_trace(events, ts, points)
     identity = json.loads(Path(f"{out}.spec.json").read_text())
-    return {"trace": trace, "ts": ts, "points": points, "x": x, "y": y, "why": why, "names": names, "identity": identity,
+    return {"trace": trace, "events": events, "ts": ts, "points": points, "x": x, "y": y, "why": why, "names": names, "identity": identity,
             "fg_hours": foreground_ms(events) / 3.6e6}
 
 
-def policy_config(base: dict, threshold: float, hysteresis: float | None, cooldown_s: float, budget: int | None) -> dict:
+def policy_config(base: dict, threshold: float | None, hysteresis: float | None, cooldown_s: float, budget: int | None) -> dict:
     policy = dict(base.get("policy", {}))
     policy.pop("buckets", None)  # one fitted threshold, not the base config's A/B buckets
-    policy.update({"threshold": threshold, "cooldown_s": cooldown_s})
+    policy["cooldown_s"] = cooldown_s
+    if threshold is not None:  # None: no model, the threshold does not matter
+        policy["threshold"] = threshold
     if hysteresis is None:
         policy.pop("hysteresis", None)
     else:
@@ -128,14 +141,34 @@ def policy_config(base: dict, threshold: float, hysteresis: float | None, cooldo
     return policy
 
 
-def score_replay(binary: Path, config: Path, user: dict) -> tuple[int, int]:
-    """(refreshes, positive decision points refreshed at) of one replay."""
-    r = subprocess.run([str(binary), "replay", "--config", str(config), str(user["trace"])], capture_output=True, text=True)
+def evaluate_observed(binary: Path, config: Path, users: list[dict], truths: list[Path]) -> dict:
+    """``edgeintent evaluate`` of one config on ``users`` against ``truths``: our
+    requests per hour, recall, and requests saved against the fixed-interval
+    curve at equal recall (``None`` when no fixed interval reaches it)."""
+    args = [str(binary), "evaluate", "--json", "--config", str(config)]
+    for t in truths:
+        args += ["--truth", str(t)]
+    r = subprocess.run(args + [str(u["trace"]) for u in users], capture_output=True, text=True)
     if r.returncode != 0:
-        raise FitError(r.stderr.strip())
-    refreshes = [json.loads(line)["ts_ms"] for line in r.stdout.splitlines() if '"action":"refresh"' in line]
-    positive_ts = {int(t) for t, y in zip(user["ts"], user["y"]) if y}
-    return len(refreshes), len(positive_ts.intersection(refreshes))
+        raise FitError(r.stderr.strip().removeprefix("edgeintent: error: "))
+    report = json.loads(r.stdout)
+    ours = report["policies"][0]
+    c = report["comparison"]
+    saved = c["request_reduction_at_equal_recall"]
+    return {"requests_per_hour": round(ours["requests_per_hour"], 2), "recall": ours["recall"],
+            "saved": saved if saved is not None else c["request_reduction_above_the_curve"]}
+
+
+def estimate(binary: Path, config: Path, users: list[dict], truths: list[tuple[Path, Path]]) -> dict:
+    """The mean of :func:`evaluate_observed` at both ends of the observed truth
+    (``rules_from_logs.observed_truth``); ``saved`` is ``None`` when either end
+    has none."""
+    ends = [evaluate_observed(binary, config, users, [t[i] for t in truths]) for i in (0, 1)]
+    saved = [e["saved"] for e in ends]
+    return {"requests_per_hour": ends[0]["requests_per_hour"],
+            "recall": round(sum(e["recall"] for e in ends) / 2, 4),
+            "recall_at_start": round(ends[0]["recall"], 4), "recall_at_evidence": round(ends[1]["recall"], 4),
+            "saved": None if None in saved else round(sum(saved) / 2, 4)}
 
 
 def foreground_ms(events: list[dict]) -> int:
@@ -149,36 +182,40 @@ def foreground_ms(events: list[dict]) -> int:
     return total
 
 
-def calibrate(binary: Path, base: dict, out: Path, valid: list[dict], budget: int | None, work: Path) -> tuple[dict, list[dict]]:
+def calibrate(binary: Path, base: dict, out: Path, valid: list[dict], rules: list[dict], budget: int | None,
+              min_recall: float, work: Path) -> tuple[dict, list[dict]]:
+    """Replays the validation users through every setting of the grid (threshold,
+    hysteresis, cooldown; the learned rules always on: each passed its
+    significance test, and pruning them on a few validation users proved
+    noisier than keeping them) with ``edgeintent evaluate``, scored on their
+    observed truth, and picks one: within ``budget`` the one
+    with the best recall; otherwise the one that saves the most requests
+    against the fixed-interval curve at equal recall among those reaching
+    ``min_recall`` (or, if none does, the one with the best recall)."""
+    truths = [write_observed_truth(u, work) for u in valid]
+    # Threshold None: the rules alone, so that the model must earn its place.
     grid = [(t, h, c) for t in THRESHOLDS for h in HYSTERESES for c in COOLDOWNS_S if h is None or h < t]
-    positives = sum(int(u["y"].sum()) for u in valid)
-    hours = sum(u["fg_hours"] for u in valid)
+    grid += [(None, None, c) for c in COOLDOWNS_S]
     results = []
-    for k, (t, h, c) in enumerate(grid, 1):
-        path = work / "candidate.json"
-        path.write_text(json.dumps(serving_config(base, out, policy_config(base, t, h, c, budget))))
-        req = served = 0
-        for u in valid:
-            r, s = score_replay(binary, path, u)
-            req, served = req + r, served + s
-        rate = req / hours if hours > 0 else float("inf")
-        row = {"threshold": t, "hysteresis": h, "cooldown_s": c, "requests_per_hour": round(rate, 2),
-               "served": round(served / max(1, positives), 4), "precision": round(served / max(1, req), 4)}
+    path = work / "candidate.json"
+    for n, (t, h, c) in enumerate(grid, 1):
+        config = serving_config(base, out, policy_config(base, t, h, c, budget), rules, model=t is not None)
+        path.write_text(json.dumps(config))
+        row = {"threshold": t, "hysteresis": h, "cooldown_s": c, **estimate(binary, path, valid, truths)}
         results.append(row)
-        if k % 9 == 0 or k == len(grid):
-            say(f"calibrating on {len(valid)} validation users: {k}/{len(grid)} settings")
-
-    def f1(r: dict) -> float:
-        return 0.0 if r["served"] + r["precision"] == 0 else 2 * r["served"] * r["precision"] / (r["served"] + r["precision"])
-
+        if n % 50 == 0 or n == len(grid):
+            say(f"calibrating on {len(valid)} validation users: {n}/{len(grid)} settings")
     if budget is not None:
         within = [r for r in results if r["requests_per_hour"] <= budget]
         if not within:
             raise FitError(f"no setting stays within {budget} requests per hour on the validation users (lowest: {min(r['requests_per_hour'] for r in results)})")
-        best = max(within, key=lambda r: (r["served"], -r["requests_per_hour"]))
-    else:
-        best = max(results, key=lambda r: (f1(r), -r["requests_per_hour"]))
-    return best, results
+        return max(within, key=lambda r: (r["recall"], -r["requests_per_hour"])), results
+    reaching = [r for r in results if r["recall"] >= min_recall and r["saved"] is not None]
+    if not reaching:
+        best = max(results, key=lambda r: (r["recall"], -r["requests_per_hour"]))
+        say(f"no setting reaches recall {min_recall} on the validation users' observed truth; taking the best, {best['recall']}")
+        return best, results
+    return max(reaching, key=lambda r: (r["saved"], -r["requests_per_hour"])), results
 
 
 def model_card(path: Path, summary: dict) -> None:
@@ -197,13 +234,33 @@ def model_card(path: Path, summary: dict) -> None:
     for name, m in s["candidates"].items():
         mark = f"**{name}**" if name == s["chosen"] else name
         lines.append(f"| {mark} | {m['auc']} | {m['log_loss']} |")
-    p = s["policy"]
     lines += [
         "",
-        f"Calibrated on the validation users: threshold {p['threshold']}, hysteresis {p['hysteresis']}, cooldown {p['cooldown_s']} s"
-        + (f", within a budget of {s['budget_per_hour']} requests per hour" if s["budget_per_hour"] is not None else "") + ".",
-        f"There it made {p['requests_per_hour']} requests per foreground hour, refreshed at {p['served'] * 100:.1f}% of the positive decision points, "
-        f"and {p['precision'] * 100:.1f}% of its refreshes were at one.",
+        f"Event kinds that announce stale content on the training users (the next home view within {RULE_WINDOW_S:g} s labelled stale, "
+        f"against {s['home_view_stale_share'] * 100:.1f}% of all home views; top {MAX_RULES} with support >= {MIN_SUPPORT} and a stale share {MIN_Z:g} standard errors above that are rule candidates):",
+        "",
+        "| event | matches | support | stale share | lift | z |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k in s["event_kinds"][:10]:
+        lines.append(f"| {k['event']} | {k['field'] + ' ' + k['value'] if k['field'] else '-'} | {k['support']} | {k['stale_share']} | {k['lift']} | {k['z']} |")
+    p = s["policy"]
+    rules = ", ".join(f"`{r['event']}{''.join(f' {v}' for v in r.get('when', {}).values())}`" for r in s["rules"]) or "none"
+    if s["dropped_base_rules"]:
+        lines += ["", "Base-config rules the logs contradict, dropped: " + ", ".join(
+            f"`{d['rule']['event']}` (the next home view was stale {d['stale_share'] * 100:.1f}% of {d['support']} times, z {d['z']})"
+            for d in s["dropped_base_rules"]) + "."]
+    lines += [
+        "",
+        ("The rules alone did better on the validation users than the model at any threshold, "
+         "so `config.json` runs without it (`intent.onnx` is kept for reference). " if p["threshold"] is None else "")
+        + f"Calibrated on the validation users: threshold {p['threshold']}, hysteresis {p['hysteresis']}, cooldown {p['cooldown_s']} s, "
+        f"learned `mark_stale` rules: {rules}"
+        + (f", within a budget of {s['budget_per_hour']} requests per hour" if s["budget_per_hour"] is not None else f", for recall >= {s['min_recall']}") + ".",
+        f"There, scored by `edgeintent evaluate` against their observed truth (`training/rules_from_logs.py`), it made {p['requests_per_hour']} requests "
+        f"per foreground hour at recall {p['recall']}, "
+        + ("which no fixed interval reaches" if p["saved"] is None else f"{p['saved'] * 100:.1f}% fewer than the fixed-interval curve at equal recall") + ".",
+        "These are estimates on labels inferred from behaviour; the judged figures need a truth no app has (see the README's cross-population table).",
         "",
     ]
     path.write_text("\n".join(lines))
@@ -235,11 +292,14 @@ def train_and_export(users: list[dict], out: Path) -> tuple[str, dict]:
     return chosen, results
 
 
-def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | None, n_passes: int = 1) -> dict:
+def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | None, n_passes: int = 1,
+        min_recall: float = MIN_RECALL) -> dict:
     traces, out, binary, base_config = traces.resolve(), out.resolve(), binary.resolve(), base_config.resolve()
     files = trace_files(traces)
     if budget is not None and budget < 1:
         raise FitError(f"--budget-per-hour {budget}: must be at least 1")
+    if not 0.0 < min_recall <= 1.0:
+        raise FitError(f"--min-recall {min_recall}: must be in (0, 1]")
     base = json.loads(base_config.read_text())
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgeintent-fit-") as tmp:
@@ -249,23 +309,33 @@ def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | 
             users.append(featurize_user(binary, base_config, f, work))
             if k % 10 == 0 or k == len(files):
                 say(f"featurized and labelled {k}/{len(files)} users")
+        base_rate, stats = rule_stats(split(users)[0])
+        rules = learned_rules(stats)
+        dropped = contradicted(base.get("triggers", []), split(users)[0], base_rate)
+        if dropped:
+            base = {**base, "triggers": [t for t in base["triggers"] if all(t is not d["rule"] for d in dropped)]}
+            say("the logs contradict base rules, dropped: " + ", ".join(
+                f"{d['rule']['event']} (next home view stale {d['stale_share'] * 100:.0f}% of {d['support']}, z {d['z']})" for d in dropped))
+        say(f"{len(rules)} event kinds announce stale content on the training users (z >= {MIN_Z}): "
+            + (", ".join(f"{r['event']}{''.join(f' {v}' for v in r.get('when', {}).values())}" for r in rules) or "none"))
         passes = []
         for p in range(1, n_passes + 1):
+            if p > 1 and best["threshold"] is None:
+                say(f"pass {p}: skipped, the rules alone serve (no model to featurize under)")
+                break
             if p > 1:
                 # Featurize again with the last pass's model and calibrated
                 # policy deciding refreshes, as they will when serving.
                 serving = work / "serving.json"
                 policy = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
-                serving.write_text(json.dumps(serving_config(base, out, policy)))
+                serving.write_text(json.dumps(serving_config(base, out, policy, rules)))
                 users = [featurize_user(binary, serving, u["trace"], work, under_model=True) for u in users]
                 say(f"pass {p}: featurized {len(users)} users under the pass-{p - 1} model and policy")
             chosen, results = train_and_export(users, out)
-            best, grid = calibrate(binary, base, out, split(users)[1], budget, work)
+            best, grid = calibrate(binary, base, out, split(users)[1], rules, budget, min_recall, work)
             passes.append({"pass": p, "chosen": chosen, "candidates": results, "policy": best})
-    config = dict(base)
-    config["model"] = {**base.get("model", {}), "path": "intent.onnx", "required": True}
-    config["features"] = "feature_spec.json"
-    config["policy"] = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
+    policy = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
+    config = serving_config(base, out, policy, rules, relative=True, model=best["threshold"] is not None)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     train, valid = split(users)
     reasons = {r: sum(w == r for u in users for w in u["why"]) for r in REASONS}
@@ -275,11 +345,16 @@ def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | 
         "rows": int(sum(len(u["y"]) for u in users)),
         "positive_rate": float(np.concatenate([u["y"] for u in users]).mean()),
         "reasons": reasons, "candidates": passes[-1]["candidates"], "chosen": passes[-1]["chosen"], "passes": passes,
-        "policy": best, "budget_per_hour": budget, "grid": grid,
+        "home_view_stale_share": round(base_rate, 4), "event_kinds": [{k: v for k, v in s.items() if k != "views"} for s in stats], "rules": rules,
+        "dropped_base_rules": dropped, "policy": best, "budget_per_hour": budget, "min_recall": min_recall, "grid": grid,
     }
     (out / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
     model_card(out / "MODEL_CARD.md", summary)
-    say(f"wrote {out / 'config.json'} (threshold {best['threshold']}, hysteresis {best['hysteresis']}, cooldown {best['cooldown_s']} s), {out / 'intent.onnx'} ({passes[-1]['chosen']}), {out / 'MODEL_CARD.md'}")
+    if best["threshold"] is None:
+        say("the rules alone beat every threshold on the validation users: config.json runs without the model "
+            f"({out / 'intent.onnx'} is kept for reference)")
+    say(f"wrote {out / 'config.json'} (threshold {best['threshold']}, hysteresis {best['hysteresis']}, cooldown {best['cooldown_s']} s, "
+        f"{len(rules)} learned rules), {out / 'intent.onnx'} ({passes[-1]['chosen']}), {out / 'MODEL_CARD.md'}")
     return summary
 
 
@@ -291,11 +366,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--config", type=Path, default=ROOT / "models" / "config.json", help="base config: feature spec, triggers, other policy settings")
     ap.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "edgeintent")
     ap.add_argument("--passes", type=int, default=1, choices=[1, 2, 3], help="featurize-and-train passes; later ones featurize under the previous model")
+    ap.add_argument("--min-recall", type=float, default=MIN_RECALL, help="without a budget: the recall (on observed labels) the calibrated policy must reach")
     a = ap.parse_args(argv)
     if not a.binary.exists():
         ap.error(f"{a.binary} is missing: run `cargo build --release` first")
     try:
-        fit(a.traces, a.out, a.binary, a.config, a.budget_per_hour, a.passes)
+        fit(a.traces, a.out, a.binary, a.config, a.budget_per_hour, a.passes, a.min_recall)
     except (FitError, ValueError) as e:
         print(f"fit: error: {e}", file=sys.stderr)
         return 1

@@ -37,6 +37,11 @@ Ground truth (``--truth``): JSON Lines records:
 A decision point at time ``t`` is labelled positive when ``t`` lies inside a
 ``want_fresh`` interval (see ``labels.py``).
 
+Closed loop (``generate(seed, params, policy)``, used by ``closed_loop.py``):
+every event goes to a live policy as it happens, and a page refresh it
+decides brings the feed to the user's current interest (ending the
+``want_fresh`` interval), so the user behaves as with content that fits.
+
 Usage: ``python training/generate.py --seed 7 --days 5 --out trace.jsonl --truth truth.jsonl``
 """
 
@@ -84,9 +89,23 @@ class Sim:
     want_cause: str = ""
     lat: float = 31.2304
     lon: float = 121.4737
+    # Closed loop (``closed_loop.py``): the policy that sees each event as it
+    # happens; its page refreshes bring the feed to the current interest.
+    policy: object | None = None
 
     def emit(self, t: float, type_: str, **fields) -> None:
-        self.events.append({"ts_ms": int(round(t * 1000)), "type": type_, **fields})
+        event = {"ts_ms": int(round(t * 1000)), "type": type_, **fields}
+        if self.policy is None:
+            self.events.append(event)
+            return
+        # A live policy sees time move forward only (a session can end
+        # before the detail page that overran it).
+        if self.events and event["ts_ms"] < self.events[-1]["ts_ms"]:
+            event["ts_ms"] = self.events[-1]["ts_ms"]
+        self.events.append(event)
+        for d in self.policy.push(event):
+            if d.get("action") == "refresh" and d.get("slot") is None:
+                self.fresh_feed(d["ts_ms"] / 1000.0)
 
     # -- latent state -------------------------------------------------------
     @property
@@ -223,11 +242,13 @@ def session(sim: Sim, start: float, length: float) -> None:
     sim.emit(end, "app_background")
 
 
-def generate(seed: int, params: Params | None = None) -> tuple[list[dict], list[dict]]:
-    """Returns (events, truth) for one simulated user."""
+def generate(seed: int, params: Params | None = None, policy: object | None = None) -> tuple[list[dict], list[dict]]:
+    """Returns (events, truth) for one simulated user; with ``policy`` (an
+    object whose ``push(event)`` returns the decisions it caused) the user
+    reacts to its page refreshes (closed loop)."""
     p = params or Params()
     rng = np.random.default_rng(seed)
-    sim = Sim(rng=rng, p=p, interest=int(rng.integers(TOPICS)))
+    sim = Sim(rng=rng, p=p, interest=int(rng.integers(TOPICS)), policy=policy)
     sim.feed_topic = sim.interest
     t0 = EPOCH_MS / 1000.0
     last_end = None

@@ -65,6 +65,13 @@ def outcome(events: list[dict], start: int, t_ms: int, home_view: bool) -> str |
     ``events`` are sorted by time; ``start`` is the index of the first event
     after ``t_ms``.
     """
+    found = evidence(events, start, t_ms, home_view)
+    return None if found is None else found[0]
+
+
+def evidence(events: list[dict], start: int, t_ms: int, home_view: bool) -> tuple[str, int] | None:
+    """Like :func:`outcome`, with the time of the event that showed it: the
+    rule and its ``ts_ms``, or ``None``."""
     end_ms = t_ms + int(HORIZON_S * 1000)
     scrolled = 0.0
     on_home = home_view
@@ -77,19 +84,19 @@ def outcome(events: list[dict], start: int, t_ms: int, home_view: bool) -> str |
             return None
         if kind == "app_background":
             if home_view and on_home and ts - t_ms <= QUICK_EXIT_S * 1000:
-                return "quick_exit"
+                return "quick_exit", ts
             return None
         if kind == "pull_to_refresh" and e.get("page") == "home":
-            return "pull_to_refresh"
+            return "pull_to_refresh", ts
         if kind == "feedback" and e.get("kind") == "dislike":
-            return "dislike"
+            return "dislike", ts
         if kind == "scroll" and e.get("page") == "home":
             scrolled += abs(float(e.get("dy_px", 0.0)))
             if scrolled >= LONG_SCROLL_PX:
-                return "long_scroll"
+                return "long_scroll", ts
         if kind == "page_view":
             if e.get("page") != "home" and on_home and home_view and ts - t_ms <= QUICK_EXIT_S * 1000:
-                return "quick_exit"
+                return "quick_exit", ts
             on_home = e.get("page") == "home"
     return None
 

@@ -21,9 +21,14 @@ It exists so that a policy is never judged only on the story it was tuned on
 * **Some server hints mean something.** ``notification`` events with topic
   ``feed`` announce that the server has content for the user's new need (they
   arrive shortly after a need shift, one time in three); other topics are noise.
-* **Open loop**, like A: the user's need ends when the user pulls to refresh,
-  when a new need replaces it, or after ``NEED_TTL_S`` (it survives a short
-  absence), whatever a policy did; a closed-loop variant is not written yet.
+* **Open loop** by default, like A: the user's need ends when the user pulls
+  to refresh, when a new need replaces it, or after ``NEED_TTL_S`` (it
+  survives a short absence), whatever a policy did. **Closed loop** with a
+  ``policy`` (``closed_loop.py``): every event goes to the policy as it
+  happens, and a page refresh it decides after the need began ends the need
+  (``ended``: ``refreshed``), so the user then behaves as with content that
+  fits. The trace is then written in the order the policy saw it (a
+  notification announced for later waits until its time).
 
 The trace follows the contract of DESIGN.md. Ground truth uses the same
 records as A (``session``, ``interest_shift``, ``want_fresh`` with ``cause``:
@@ -37,6 +42,7 @@ here ``payment``, ``coupon``, ``search``, ``long_absence`` or ``drift``, and
 from __future__ import annotations
 
 import argparse
+import heapq
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,9 +94,46 @@ class UserB:
     events: list[dict] = field(default_factory=list)
     truth: list[dict] = field(default_factory=list)
     item_seq: int = 0
+    # Closed loop: the policy that sees each event as it happens, and events
+    # announced for later (heap of (ts_ms, seq, event)).
+    policy: object | None = None
+    later: list = field(default_factory=list)
 
     def emit(self, t: float, event_type: str, **fields) -> None:
-        self.events.append({"ts_ms": ms(t), "type": event_type, **fields})
+        event = {"ts_ms": ms(t), "type": event_type, **fields}
+        if self.policy is None:
+            self.events.append(event)
+            return
+        self.release(event["ts_ms"])
+        self.deliver(event)
+
+    def emit_later(self, t: float, event_type: str, **fields) -> None:
+        """An event that happens at ``t``, after what the user does next."""
+        if self.policy is None:
+            self.emit(t, event_type, **fields)
+            return
+        heapq.heappush(self.later, (ms(t), len(self.events) + len(self.later), {"ts_ms": ms(t), "type": event_type, **fields}))
+
+    def release(self, upto_ms: int | None) -> None:
+        while self.later and (upto_ms is None or self.later[0][0] <= upto_ms):
+            self.deliver(heapq.heappop(self.later)[2])
+
+    def deliver(self, event: dict) -> None:
+        # The story sometimes dates an event before the last one (a session's
+        # end before the page visit that overran it); a live policy sees time
+        # move forward only, so it happens then.
+        if self.events and event["ts_ms"] < self.events[-1]["ts_ms"]:
+            event["ts_ms"] = self.events[-1]["ts_ms"]
+        self.events.append(event)
+        for d in self.policy.push(event):
+            if d.get("action") == "refresh" and d.get("slot") is None:
+                self.shown_fresh(d["ts_ms"] / 1000.0)
+
+    def shown_fresh(self, t: float) -> None:
+        """The policy refreshed the page: content for the current need."""
+        if self.need_open_since is not None and t >= self.need_open_since:
+            self.close_need(t, "refreshed")
+            self.fits = True
 
     def shift_need(self, t: float, cause: str) -> None:
         # A new need replaces one still unmet.
@@ -102,7 +145,7 @@ class UserB:
         self.need_open_since = t
         self.need_cause = cause
         if self.rng.random() < self.pop.p_meaningful_hint:
-            self.emit(t + float(self.rng.uniform(5, 60)), "notification", topic="feed")
+            self.emit_later(t + float(self.rng.uniform(5, 60)), "notification", topic="feed")
 
     def close_need(self, t: float, ended: str) -> None:
         if self.need_open_since is None:
@@ -161,6 +204,7 @@ def home_visit(u: UserB, t: float, until: float) -> float:
         t += float(rng.exponential(3.0 if stale else 6.0))
         if t >= leave:
             break
+        stale = not u.fits  # a policy's refresh (closed loop) shows content that fits
         r = rng.random()
         if stale:
             if r < 0.45:
@@ -228,11 +272,13 @@ def session(u: UserB, start: float, length: float) -> None:
     u.emit(end, "app_background")
 
 
-def simulate(seed: int, pop: PopulationB | None = None) -> tuple[list[dict], list[dict]]:
-    """Returns (events, truth) for one user of population B."""
+def simulate(seed: int, pop: PopulationB | None = None, policy: object | None = None) -> tuple[list[dict], list[dict]]:
+    """Returns (events, truth) for one user of population B; with ``policy``
+    (an object whose ``push(event)`` returns the decisions it caused) the
+    user reacts to its refreshes (closed loop)."""
     pop = pop or PopulationB()
     rng = np.random.default_rng(seed)
-    u = UserB(rng=rng, pop=pop, need=int(rng.integers(NEEDS)))
+    u = UserB(rng=rng, pop=pop, need=int(rng.integers(NEEDS)), policy=policy)
     t0 = EPOCH_MS / 1000.0
     last_end: float | None = None
     for day in range(pop.days):
@@ -247,9 +293,12 @@ def simulate(seed: int, pop: PopulationB | None = None) -> tuple[list[dict], lis
             u.truth.append({"kind": "session", "start_ms": ms(s), "end_ms": ms((s + length))})
             session(u, s, length)
             last_end = s + length
+    if policy is not None:
+        u.release(None)
     if u.need_open_since is not None:
         u.close_need(u.need_open_since + NEED_TTL_S, "expired")
-    u.events.sort(key=lambda e: e["ts_ms"])
+    if policy is None:
+        u.events.sort(key=lambda e: e["ts_ms"])
     u.truth.sort(key=lambda r: r.get("ts_ms", r.get("start_ms")))
     return u.events, u.truth
 

@@ -64,3 +64,23 @@ def test_fit_says_what_is_wrong_with_its_input(edgeintent_bin, tmp_path):
     r = fit(edgeintent_bin, bad, tmp_path / "o3")
     assert r.returncode == 1, r.stderr
     assert "user3501.jsonl: line" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_fit_learns_which_app_events_announce_stale_content(edgeintent_bin, tmp_path):
+    from simulate_b import PopulationB, simulate
+
+    traces = tmp_path / "logs"
+    traces.mkdir()
+    for s in range(6500, 6512):
+        events, _truth = simulate(s, PopulationB(days=4))
+        write_jsonl(traces / f"user{s}.jsonl", events)
+    r = fit(edgeintent_bin, traces, tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    learned = [t for t in config["triggers"] if t.get("when") == {"name": "payment_done"}]
+    assert learned and learned[0]["action"] == "mark_stale", config["triggers"]
+    # Learned rules come first: the first rule an event matches decides.
+    assert config["triggers"][0] == learned[0]
+    report = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert all(g["recall"] > 0 for g in report["grid"])
+    assert "payment_done" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
