@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::dense::DenseChain;
-use super::engine::{guarded, read_model, Decoded, Plan};
+use super::engine::{check_shapes, guarded, read_model, Decoded, Plan, MODEL_MEMORY_BUDGET};
 use super::ModelError;
 
 /// One output of a run.
@@ -83,7 +83,8 @@ impl OnnxGraph {
         shapes: &[Vec<usize>],
         fast: bool,
     ) -> Result<OnnxGraph, ModelError> {
-        let decoded = Decoded::new(bytes, path)?;
+        check_shapes(shapes, path, MODEL_MEMORY_BUDGET)?;
+        let decoded = Decoded::new(bytes, path, MODEL_MEMORY_BUDGET)?;
         let outputs = decoded.output_names();
         if fast {
             if let Some(chain) = decoded.view().and_then(DenseChain::compile) {

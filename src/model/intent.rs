@@ -137,7 +137,7 @@ fn load_checked(
         path: path.to_owned(),
         why,
     };
-    let decoded = Decoded::new(bytes, path)?;
+    let decoded = Decoded::new(bytes, path, opts.memory_budget())?;
     let metadata = decoded.metadata();
     check_spec(&metadata, path, opts, spec)?;
     let normalization = read_normalization(&metadata, path, spec.len())?;
@@ -348,6 +348,7 @@ mod tests {
             output: OutputOptions::default(),
             inputs: InputOptions::default(),
             recurrent: None,
+            max_memory_mb: 256,
         };
         for bytes in [&b""[..], b"\x08\x01\x12garbage", &[0xff; 64]] {
             let err = IntentModel::from_bytes(bytes, Path::new("x.onnx"), &opts, &s).unwrap_err();

@@ -23,6 +23,15 @@ mod recurrent;
 pub use graph::{GraphOutput, OnnxGraph, OutputValues};
 #[cfg(feature = "offline")] // for the benchmark harness
 pub(crate) use inspect::declared_inputs;
+
+/// Checks that f32 inputs of `shapes` fit in the default model memory budget.
+#[cfg(feature = "offline")]
+pub(crate) fn check_input_shapes(
+    shapes: &[Vec<usize>],
+    path: &std::path::Path,
+) -> Result<(), ModelError> {
+    engine::check_shapes(shapes, path, engine::MODEL_MEMORY_BUDGET)
+}
 pub use inspect::{inspect, ModelReport, OpInfo, TensorInfo};
 pub use intent::IntentModel;
 pub use ops::importer as onnx_importer;
@@ -79,6 +88,14 @@ pub struct ModelOptions {
     /// `edgeintent.recurrent` metadata).
     #[serde(default)]
     pub recurrent: Option<crate::model::recurrent::RecurrentOptions>,
+    /// The most memory (MiB) the model's declared tensors may take; a file
+    /// declaring more is refused before anything is allocated (default 256).
+    #[serde(default = "default_memory_mb")]
+    pub max_memory_mb: u64,
+}
+
+fn default_memory_mb() -> u64 {
+    engine::MODEL_MEMORY_BUDGET >> 20
 }
 
 fn yes() -> bool {
@@ -86,6 +103,11 @@ fn yes() -> bool {
 }
 
 impl ModelOptions {
+    /// `max_memory_mb` in bytes.
+    pub(crate) fn memory_budget(&self) -> u64 {
+        self.max_memory_mb.saturating_mul(1 << 20)
+    }
+
     /// The defaults for a model file: required, spec hash required, output and
     /// inputs chosen automatically.
     pub fn for_path(path: impl Into<PathBuf>) -> ModelOptions {
@@ -96,6 +118,7 @@ impl ModelOptions {
             output: OutputOptions::default(),
             inputs: InputOptions::default(),
             recurrent: None,
+            max_memory_mb: default_memory_mb(),
         }
     }
 }
@@ -213,6 +236,16 @@ pub enum ModelError {
     /// The model produced a score that is not a probability.
     #[error("model produced {0}, which is not a probability in [0, 1]")]
     BadScore(f32),
+    /// The file declares tensors larger than the memory budget, or
+    /// attributes no engine should be handed: refused before anything is
+    /// allocated.
+    #[error("model {path}: refused: {why}")]
+    Refused {
+        /// The model path.
+        path: PathBuf,
+        /// What is too large or malformed, and the limit.
+        why: String,
+    },
     /// tract panicked; the model is treated as unusable.
     #[error("model {path}: the engine panicked while loading ({why}); the model is not usable")]
     Panic {

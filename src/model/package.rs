@@ -268,6 +268,7 @@ mod tests {
             output: OutputOptions::default(),
             inputs: InputOptions::default(),
             recurrent: None,
+            max_memory_mb: 256,
         };
         let err = check_spec(&m, p, &opts, &s).unwrap_err().to_string();
         assert!(

@@ -169,7 +169,7 @@ fn build(
         path: PathBuf::from(path),
         why,
     };
-    let decoded = Decoded::new(bytes, path)?;
+    let decoded = Decoded::new(bytes, path, opts.memory_budget())?;
     let metadata = decoded.metadata();
     check_spec(&metadata, path, opts, spec)?;
     let state_dims: Vec<usize> = decoded

@@ -172,6 +172,8 @@ pub fn run(
         Some(s) => s.clone(),
         None => declared_input_shapes(path)?,
     };
+    // The inputs are allocated before the model: check their size first.
+    crate::model::check_input_shapes(&shapes, path)?;
     let owned: Vec<Vec<f32>> = shapes
         .iter()
         .enumerate()

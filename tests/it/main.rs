@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod families;
 mod ffi;
+mod hostile;
 mod load;
 mod parity;
 mod persist;

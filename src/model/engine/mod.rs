@@ -15,7 +15,7 @@ use tract_onnx::prelude::*;
 
 #[cfg(feature = "offline")]
 pub(crate) use proto::declared_inputs;
-pub(crate) use proto::{inspect_bytes, GraphView};
+pub(crate) use proto::{check_shapes, inspect_bytes, GraphView, MODEL_MEMORY_BUDGET};
 
 use super::graph::OutputValues;
 use super::package::{ModelMetadata, Normalization};
@@ -71,10 +71,12 @@ pub(crate) struct Decoded {
 }
 
 impl Decoded {
-    /// Decodes `bytes`; an unsupported operator is an error naming it.
-    pub(crate) fn new(bytes: &[u8], path: &Path) -> Result<Decoded, ModelError> {
+    /// Decodes `bytes`; an unsupported operator is an error naming it, and so
+    /// is a declared tensor over `budget` bytes (see [`MODEL_MEMORY_BUDGET`]).
+    pub(crate) fn new(bytes: &[u8], path: &Path, budget: u64) -> Result<Decoded, ModelError> {
         let onnx = super::ops::importer();
         let proto = proto::decode(&onnx, bytes, path)?;
+        proto::check_declared(&proto, path, budget)?;
         let missing = proto::unsupported_ops(&onnx, &proto);
         if !missing.is_empty() {
             return Err(ModelError::UnsupportedOps {
@@ -292,9 +294,20 @@ impl Plan {
             .iter()
             .map(|t| TValue::from_const(t.clone()))
             .collect();
-        let out = self.state.run(values);
+        // A graph that passed every load-time check can still panic inside
+        // tract on some input: that is one failed run (counted, the rules
+        // decide), not a lost event or a crashed host.
+        let out = catch_unwind(AssertUnwindSafe(|| self.state.run(values)));
         clear_upper_simd_state();
-        self.outputs = out.map_err(engine)?;
+        self.outputs = match out {
+            Ok(out) => out.map_err(engine)?,
+            Err(panic) => {
+                return Err(ModelError::Engine(format!(
+                    "the model panicked while running: {}",
+                    panic_message(&panic)
+                )))
+            }
+        };
         Ok(())
     }
 

@@ -33,6 +33,157 @@ pub(super) fn decode(
     Ok(proto)
 }
 
+/// The most memory (bytes) a model's declared tensors and input shapes may
+/// take; checked before anything is allocated, so that a file declaring a
+/// `[2^40, 2^24]` weight is an error instead of an aborted host.
+pub const MODEL_MEMORY_BUDGET: u64 = 256 << 20;
+
+/// Bytes per element of an ONNX `TensorProto.DataType` (0 when unknown).
+fn elem_size(t: i32) -> u64 {
+    match t {
+        1 | 6 | 12 => 4,      // float, int32, uint32
+        2 | 3 | 9 => 1,       // uint8, int8, bool
+        4 | 5 | 10 | 16 => 2, // uint16, int16, float16, bfloat16
+        7 | 11 | 13 => 8,     // int64, double, uint64
+        14 => 8,              // complex64
+        15 => 16,             // complex128
+        _ => 0,
+    }
+}
+
+/// Elements of `dims`, `None` on a negative dimension or overflow.
+fn elements(dims: &[i64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |acc, &d| {
+        u64::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+    })
+}
+
+/// Elements a tensor actually holds in the file.
+fn held(t: &pb::TensorProto) -> u64 {
+    let typed = t.float_data.len()
+        + t.int32_data.len()
+        + t.int64_data.len()
+        + t.double_data.len()
+        + t.uint64_data.len()
+        + t.string_data.len();
+    let raw = if t.raw_data.is_empty() {
+        0
+    } else {
+        t.raw_data.len() as u64 / elem_size(t.data_type).max(1)
+    };
+    typed as u64 + raw
+}
+
+/// Checks a decoded model before any engine sees it: every declared tensor
+/// (initializers, `Constant` values) holds the data its dimensions declare,
+/// they fit in `budget` bytes together, and `Transpose` permutations are
+/// permutations.
+pub(crate) fn check_declared(
+    proto: &pb::ModelProto,
+    path: &Path,
+    budget: u64,
+) -> Result<(), ModelError> {
+    let refuse = |why: String| ModelError::Refused {
+        path: path.to_owned(),
+        why,
+    };
+    let mut total = 0u64;
+    let mut tensor = |t: &pb::TensorProto, what: &str| -> Result<(), ModelError> {
+        let n = elements(&t.dims).ok_or_else(|| {
+            refuse(format!(
+                "{what} `{}` declares dimensions {:?}, which are negative or too large to count",
+                t.name, t.dims
+            ))
+        })?;
+        let bytes = n.saturating_mul(elem_size(t.data_type).max(1));
+        if bytes > budget {
+            return Err(refuse(format!(
+                "{what} `{}` declares {:?} ({bytes} bytes), more than the model memory budget of {budget} bytes",
+                t.name, t.dims
+            )));
+        }
+        if t.data_location == Some(1) {
+            return Err(refuse(format!(
+                "{what} `{}` keeps its data in an external file, which is not supported",
+                t.name
+            )));
+        }
+        if n > 0 && held(t) != n && t.data_type != 8 {
+            return Err(refuse(format!(
+                "{what} `{}` declares {n} elements and holds {}",
+                t.name,
+                held(t)
+            )));
+        }
+        total = total.saturating_add(bytes);
+        Ok(())
+    };
+    let Some(graph) = proto.graph.as_ref() else {
+        return Ok(());
+    };
+    let mut stack = vec![graph];
+    while let Some(g) = stack.pop() {
+        for t in &g.initializer {
+            tensor(t, "initializer")?;
+        }
+        for node in &g.node {
+            for a in &node.attribute {
+                if let Some(t) = a.t.as_ref() {
+                    tensor(t, "attribute tensor")?;
+                }
+                stack.extend(a.g.as_ref());
+                stack.extend(a.graphs.iter());
+            }
+            if node.op_type == "Transpose" {
+                if let Some(perm) = node.attribute.iter().find(|a| a.name == "perm") {
+                    let mut seen = vec![false; perm.ints.len()];
+                    let ok = perm.ints.iter().all(|&p| {
+                        usize::try_from(p)
+                            .ok()
+                            .and_then(|p| seen.get_mut(p))
+                            .is_some_and(|s| !std::mem::replace(s, true))
+                    });
+                    if !ok {
+                        return Err(refuse(format!(
+                            "Transpose `{}` has perm {:?}, which is not a permutation of 0..{}",
+                            node.name,
+                            perm.ints,
+                            perm.ints.len()
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    if total > budget {
+        return Err(refuse(format!(
+            "its tensors take {total} bytes, more than the model memory budget of {budget} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that input shapes of `shapes` (f32) fit in the memory budget.
+pub(crate) fn check_shapes(
+    shapes: &[Vec<usize>],
+    path: &Path,
+    budget: u64,
+) -> Result<(), ModelError> {
+    for s in shapes {
+        let bytes = s
+            .iter()
+            .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64))
+            .unwrap_or(u64::MAX);
+        if bytes > budget {
+            return Err(ModelError::Refused {
+                path: path.to_owned(),
+                why: format!("an input of shape {s:?} takes {bytes} bytes, more than the model memory budget of {budget} bytes"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The package metadata of a decoded model.
 pub(super) fn metadata(proto: &pb::ModelProto) -> ModelMetadata {
     ModelMetadata {
@@ -117,6 +268,7 @@ pub(super) fn input_dims(proto: &pb::ModelProto, name: &str) -> Option<Vec<Optio
 pub(crate) fn inspect_bytes(bytes: &[u8], path: &Path) -> Result<ModelReport, ModelError> {
     let onnx = crate::model::ops::importer();
     let proto = decode(&onnx, bytes, path)?;
+    check_declared(&proto, path, MODEL_MEMORY_BUDGET)?;
     let graph = proto.graph.as_ref();
     let mut ops = Vec::new();
     if let Some(g) = graph {
@@ -165,6 +317,15 @@ fn try_load_plain(onnx: &tract_onnx::Onnx, proto: &pb::ModelProto) -> Result<(),
             .iter()
             .map(|d| d.parse::<usize>().unwrap_or(1))
             .collect();
+        check_shapes(
+            std::slice::from_ref(&dims),
+            Path::new(""),
+            MODEL_MEMORY_BUDGET,
+        )
+        .map_err(|e| match e {
+            ModelError::Refused { why, .. } => why,
+            other => other.to_string(),
+        })?;
         if info.elem_type == "float" && !dims.is_empty() {
             model
                 .set_input_fact(ix, f32::fact(dims).into())

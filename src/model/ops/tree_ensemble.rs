@@ -13,6 +13,9 @@ use super::tree_eval::{
     Aggregate, CompiledEnsemble, Labels, Mode, PostTransform, RawNode, RawWeight,
 };
 
+/// The most classes or regression targets an ensemble may declare.
+const MAX_OUTPUTS: i64 = 1 << 16;
+
 /// Parser for `TreeEnsembleClassifier`.
 pub(crate) fn parse_classifier(
     ctx: &ParsingContext,
@@ -27,6 +30,9 @@ pub(crate) fn parse_classifier(
         _ => bail!("exactly one of classlabels_int64s and classlabels_strings must be set"),
     };
     let n = labels.len();
+    node.expect_attr("classlabels", n as i64 <= MAX_OUTPUTS, || {
+        format!("at most {MAX_OUTPUTS} classes, got {n}")
+    })?;
     let ensemble = parse(ctx, node, "class", n, Some(labels))?;
     Ok((
         expand(TreeEnsembleExpansion(TreeEnsembleOp(Arc::new(ensemble)))),
@@ -39,8 +45,13 @@ pub(crate) fn parse_regressor(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let n_targets: usize = node.get_attr_opt("n_targets")?.unwrap_or(1);
-    let ensemble = parse(ctx, node, "target", n_targets, None)?;
+    let n_targets: i64 = node.get_attr_opt("n_targets")?.unwrap_or(1);
+    // Each target is a column of every output row: bound it before anything
+    // sized by it is allocated.
+    node.expect_attr("n_targets", (1..=MAX_OUTPUTS).contains(&n_targets), || {
+        format!("between 1 and {MAX_OUTPUTS}, got {n_targets}")
+    })?;
+    let ensemble = parse(ctx, node, "target", n_targets as usize, None)?;
     Ok((
         expand(TreeEnsembleExpansion(TreeEnsembleOp(Arc::new(ensemble)))),
         vec![],

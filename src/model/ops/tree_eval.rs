@@ -146,6 +146,14 @@ impl CompiledEnsemble {
         if n_outputs == 0 {
             return Err("no classes or targets".into());
         }
+        if labels.as_ref().is_some_and(|l| l.len() < 2) {
+            // ONNX Runtime's layouts (and ours) need two columns even for a
+            // binary model that votes for one class only.
+            return Err(format!(
+                "a classifier needs at least two class labels, got {}",
+                labels.as_ref().map_or(0, |l| l.len())
+            ));
+        }
         // Index nodes by (tree, id); trees may list nodes in any order.
         let mut order: Vec<usize> = (0..raw_nodes.len()).collect();
         order.sort_by_key(|&i| (raw_nodes[i].tree, raw_nodes[i].id));

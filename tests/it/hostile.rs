@@ -1,0 +1,142 @@
+//! Issue 15's reproducers: hostile models, configs and inputs must be refused
+//! with a clear error, fall back where the config allows it, and never crash,
+//! hang or allocate what they declare. Each CLI run has a deadline.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edgeintent::{Config, Event, EventKind, ModelStatus, Runtime};
+
+use crate::common::root;
+
+/// Runs the CLI with a deadline; panics (failing the test) if it is exceeded.
+fn edgeintent_within(secs: u64, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgeintent"))
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            // Both streams: `inspect` reports a model tract cannot load on stdout.
+            let mut text = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            return (status.code(), text);
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            child.kill().unwrap();
+            panic!("edgeintent {args:?} ran past {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const HOSTILE: [(&str, &str); 5] = [
+    ("one_label_tree.onnx", "at least two class labels"),
+    ("gemm_bomb.onnx", "too large to count"),
+    ("regressor_bomb.onnx", "n_targets"),
+    ("input_bomb.onnx", "memory budget"),
+    ("bad_transpose.onnx", "not a permutation"),
+];
+
+#[test]
+fn inspect_names_what_is_wrong_with_each_hostile_model() {
+    for (file, why) in HOSTILE {
+        let path = format!("fixtures/hostile/{file}");
+        let (code, err) = edgeintent_within(30, &["inspect", &path]);
+        assert_ne!(code, Some(0), "{file}: inspect accepted it");
+        assert!(code.is_some(), "{file}: killed by a signal: {err}");
+        assert!(err.contains(why), "{file}: {err}");
+    }
+}
+
+fn config_for(file: &str, required: bool) -> Config {
+    let json = format!(
+        r#"{{"model": {{"path": "{}", "required": {required}, "require_spec_hash": false}},
+            "features": {{"version": "t", "features": [
+                {{"name": "a", "kind": "home_visible"}},
+                {{"name": "b", "kind": "home_views_session"}}]}}}}"#,
+        root().join("fixtures/hostile").join(file).display()
+    );
+    Config::from_json(&json, &root(), "test").unwrap()
+}
+
+#[test]
+fn a_runtime_falls_back_to_rules_on_each_hostile_model_and_loses_no_event() {
+    // The runtime fixes the input to the spec's shape, so a huge declared
+    // input never reaches it; the other four must be refused.
+    for (file, why) in HOSTILE.into_iter().filter(|(f, _)| *f != "input_bomb.onnx") {
+        let err = Runtime::builder()
+            .config(config_for(file, true))
+            .build()
+            .err()
+            .unwrap_or_else(|| panic!("{file}: a required hostile model loaded"));
+        assert!(err.to_string().contains(why), "{file}: {err}");
+        let mut rt = Runtime::builder()
+            .config(config_for(file, false))
+            .build()
+            .unwrap();
+        assert!(
+            matches!(rt.model_status(), ModelStatus::Failed(_)),
+            "{file}"
+        );
+        let t0 = 1_767_600_000_000;
+        let evs = [
+            EventKind::AppForeground,
+            EventKind::PageView {
+                page: "home".into(),
+            },
+            EventKind::PullToRefresh {
+                page: "home".into(),
+            },
+        ];
+        let mut refreshes = 0;
+        for (i, kind) in evs.into_iter().enumerate() {
+            rt.process(Event {
+                ts_ms: t0 + i as i64 * 10_000,
+                kind,
+            })
+            .unwrap();
+            while let Some(d) = rt.poll() {
+                refreshes += 1;
+                let _ = d;
+            }
+        }
+        let stats = rt.stats();
+        assert_eq!(stats.events_processed, 3, "{file}");
+        assert!(refreshes >= 2, "{file}: first view and the pull-to-refresh");
+    }
+}
+
+#[test]
+fn bench_refuses_inputs_larger_than_the_memory_budget_before_allocating_them() {
+    for args in [
+        &[
+            "bench",
+            "--model",
+            "fixtures/families/sklearn_logreg_binary.onnx",
+            "--input-shape",
+            "1000000x1000000",
+        ][..],
+        &["bench", "--model", "fixtures/hostile/input_bomb.onnx"][..],
+    ] {
+        let (code, text) = edgeintent_within(30, args);
+        assert!(code.is_some_and(|c| c != 0), "{args:?}: {text}");
+        assert!(text.contains("memory budget"), "{args:?}: {text}");
+    }
+}
