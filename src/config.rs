@@ -176,6 +176,18 @@ impl Config {
     }
 }
 
+/// A config or spec file as text: a regular file of at most
+/// [`crate::limits::MAX_CONFIG_BYTES`], in UTF-8.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let io = |why: String| ConfigError::Io {
+        path: path.to_owned(),
+        why,
+    };
+    let bytes = crate::limits::read_regular(path, crate::limits::MAX_CONFIG_BYTES)
+        .map_err(|e| io(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| io(format!("not UTF-8: {e}")))
+}
+
 /// The file as written: `features` is a path or an inline spec.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -278,10 +290,7 @@ impl Config {
     /// Reads a config file; relative paths inside resolve against its folder.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-            path: path.to_owned(),
-            why: e.to_string(),
-        })?;
+        let text = read_text(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_json(&text, base, &path.display().to_string())
     }
@@ -303,10 +312,7 @@ impl Config {
             }
             SpecSource::Path(p) => {
                 let p = resolve(base_dir, &p);
-                let text = std::fs::read_to_string(&p).map_err(|e| ConfigError::Io {
-                    path: p.clone(),
-                    why: e.to_string(),
-                })?;
+                let text = read_text(&p)?;
                 FeatureSpec::from_json(&text).map_err(|source| ConfigError::Spec {
                     origin: p.display().to_string(),
                     source,

@@ -32,6 +32,7 @@ pub mod ffi;
 mod geo;
 mod hash;
 mod ingest;
+pub mod limits;
 mod metrics;
 mod model;
 #[cfg(feature = "offline")]

@@ -223,9 +223,15 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Snapshot
     Ok(state)
 }
 
-/// Writes `bytes` to `path` atomically. `before_rename` runs after the
-/// temporary file is complete and synced; an error from it aborts the write
-/// as a crash would (tests use it to stand for a kill at that moment).
+/// Writes `bytes` to `path` atomically. The temporary file has a name of
+/// its own in the same folder, created exclusively (a symlink or a file
+/// planted at that name is never followed or reused), so two writers to one
+/// path never share it; a snapshot larger than [`read`] accepts is refused
+/// before anything is written; the temporary file is read back and compared
+/// before it replaces the previous snapshot, and removed if anything fails.
+/// `before_rename` runs after the temporary file is complete and synced; an
+/// error from it aborts the write as a crash would (tests use it to stand
+/// for a kill at that moment).
 pub(crate) fn write_atomic(
     path: &Path,
     bytes: &[u8],
@@ -235,16 +241,29 @@ pub(crate) fn write_atomic(
         path: path.to_owned(),
         why: e.to_string(),
     };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+    if bytes.len() > HEADER_LEN + MAX_PAYLOAD {
+        return Err(SnapshotError::TooLarge {
+            bytes: bytes.len() as u64,
+        });
     }
-    before_rename().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    let (tmp, mut f) = create_temp(path).map_err(io)?;
+    let result = (|| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        // Never let a save replace a good snapshot with one that cannot be read back.
+        if read(&tmp).map_err(|e| std::io::Error::other(e.to_string()))? != bytes {
+            return Err(std::io::Error::other(
+                "the temporary file does not read back as written",
+            ));
+        }
+        before_rename()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     // The rename itself must reach the disk.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(d) = std::fs::File::open(dir) {
@@ -254,7 +273,35 @@ pub(crate) fn write_atomic(
     Ok(())
 }
 
-/// Reads a whole snapshot file.
+/// A new temporary file beside `path`, created exclusively under a name no
+/// other writer (thread or process) uses.
+fn create_temp(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut last = None;
+    for _ in 0..16 {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(
+            ".{}.{}.tmp",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let tmp = PathBuf::from(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+}
+
+/// Reads a whole snapshot file (a regular file; a FIFO or a device is refused
+/// rather than read).
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, SnapshotError> {
     let len = std::fs::metadata(path)
         .map_err(|e| SnapshotError::Io {
@@ -265,9 +312,11 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, SnapshotError> {
     if len > (HEADER_LEN + MAX_PAYLOAD) as u64 {
         return Err(SnapshotError::TooLarge { bytes: len });
     }
-    std::fs::read(path).map_err(|e| SnapshotError::Io {
-        path: path.to_owned(),
-        why: e.to_string(),
+    crate::limits::read_regular(path, (HEADER_LEN + MAX_PAYLOAD) as u64).map_err(|e| {
+        SnapshotError::Io {
+            path: path.to_owned(),
+            why: e.to_string(),
+        }
     })
 }
 
@@ -331,9 +380,63 @@ mod tests {
         });
         assert!(crash.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"first");
-        // The next save replaces the leftover temporary file.
         write_atomic(&path, b"third", || Ok(())).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"third");
-        assert!(!dir.path().join("state.snap.tmp").exists());
+        // No temporary file is left behind, by the failed save or the good one.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.snap"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_at_the_old_temporary_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = dir.path().join("s.snap");
+        std::os::unix::fs::symlink(&victim, dir.path().join("s.snap.tmp")).unwrap();
+        write_atomic(&path, b"state", || Ok(())).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&path).unwrap(), b"state");
+    }
+
+    #[test]
+    fn a_snapshot_too_large_to_read_back_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.snap");
+        write_atomic(&path, b"good", || Ok(())).unwrap();
+        let big = vec![0u8; HEADER_LEN + MAX_PAYLOAD + 1];
+        assert!(matches!(
+            write_atomic(&path, &big, || Ok(())),
+            Err(SnapshotError::TooLarge { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"good");
+    }
+
+    #[test]
+    fn two_writers_to_one_path_both_succeed_and_a_reader_sees_a_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.snap");
+        write_atomic(&path, &[1u8; 4096], || Ok(())).unwrap();
+        std::thread::scope(|s| {
+            for k in 2..4u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(path, &[k; 4096], || Ok(())).unwrap();
+                    }
+                });
+            }
+            s.spawn(|| {
+                for _ in 0..200 {
+                    let b = std::fs::read(&path).unwrap();
+                    assert_eq!(b.len(), 4096);
+                    assert!(b.iter().all(|&x| x == b[0]));
+                }
+            });
+        });
     }
 }

@@ -186,11 +186,8 @@ pub fn validate(rules: &[TriggerRule]) -> Result<(), TriggerError> {
         let err = |field, why: String| Err(TriggerError { index, field, why });
         let ty = r.event;
         for (field, v) in [("debounce_s", r.debounce_s), ("coalesce_s", r.coalesce_s)] {
-            if !v.is_finite() || v < 0.0 {
-                return err(
-                    field,
-                    format!("must be a non-negative number of seconds, got {v}"),
-                );
+            if let Some(why) = crate::limits::bad_duration(v) {
+                return err(field, why);
             }
         }
         if r.action == TriggerAction::Refresh && r.coalesce_s > 0.0 {

@@ -326,8 +326,12 @@ impl Event {
     /// beyond ±90°, a negative accuracy, ...). Events built in Rust are checked
     /// by the runtime too, so a host cannot feed it NaN.
     pub fn validate(&self) -> Result<(), EventError> {
-        if self.ts_ms < 0 {
-            return Err(impossible("ts_ms", self.ts_ms as f64, "must be >= 0"));
+        if !crate::limits::ts_in_range(self.ts_ms) {
+            return Err(impossible(
+                "ts_ms",
+                self.ts_ms as f64,
+                "must be Unix milliseconds from 0 to 7258118400000 (year 2200)",
+            ));
         }
         match &self.kind {
             EventKind::Scroll { dy_px, .. } => finite("dy_px", *dy_px),

@@ -20,6 +20,10 @@ use std::io::BufRead;
 
 /// Opens a file for buffered reading; the error names it.
 pub(crate) fn open(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
+    crate::limits::ensure_regular_file(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
     let f = std::fs::File::open(path).map_err(|e| Error::Io {
         path: path.display().to_string(),
         why: e.to_string(),

@@ -81,6 +81,7 @@ pub fn load_trace(path: &Path, skip_invalid: bool) -> Result<LoadedTrace, Error>
         path: path.display().to_string(),
         source,
     };
+    crate::limits::ensure_regular_file(path).map_err(|e| in_file(TraceError::Io(e)))?;
     let file = File::open(path).map_err(|e| in_file(TraceError::Io(e)))?;
     let mut trace = LoadedTrace::default();
     for item in TraceReader::new(BufReader::new(file)) {

@@ -162,11 +162,8 @@ impl PolicyConfig {
             ("fallback_interval_s", self.fallback_interval_s),
         ];
         for (field, v) in secs {
-            if !v.is_finite() || v < 0.0 {
-                return err(
-                    field,
-                    format!("must be a non-negative number of seconds, got {v}"),
-                );
+            if let Some(why) = crate::limits::bad_duration(v) {
+                return err(field, why);
             }
         }
         if self.tick_interval_s > 0.0 && self.tick_interval_s < 1.0 {

@@ -337,11 +337,11 @@ impl Runtime {
         // ticks: only the last hour of missed ticks is run, the rest skipped.
         if let Some(t) = self
             .next_tick_ms
-            .filter(|&t| now_ms - t > MAX_TICK_CATCHUP_MS)
+            .filter(|&t| now_ms.saturating_sub(t) > MAX_TICK_CATCHUP_MS)
         {
-            let skip = (now_ms - t - MAX_TICK_CATCHUP_MS) / self.tick_ms.max(1);
+            let skip = (now_ms.saturating_sub(t) - MAX_TICK_CATCHUP_MS) / self.tick_ms.max(1);
             self.counters.ticks_skipped += skip as u64;
-            self.next_tick_ms = Some(t + skip * self.tick_ms.max(1));
+            self.next_tick_ms = Some(t.saturating_add(skip.saturating_mul(self.tick_ms.max(1))));
         }
         while let Some(t) = self.next_tick_ms {
             if t > now_ms || !self.features.home_visible() {
@@ -349,6 +349,11 @@ impl Runtime {
             }
             self.counters.ticks += 1;
             self.decision_point(t, DecisionPoint::Tick);
+            // Time only moves forward: a tick that did not advance the next
+            // one (saturated arithmetic) must not run again.
+            if self.next_tick_ms.is_some_and(|n| n <= t) {
+                self.next_tick_ms = None;
+            }
         }
     }
 
@@ -398,8 +403,8 @@ impl Runtime {
             }
             self.emit(d);
         }
-        self.next_tick_ms =
-            (self.tick_ms > 0 && self.features.home_visible()).then(|| now_ms + self.tick_ms);
+        self.next_tick_ms = (self.tick_ms > 0 && self.features.home_visible())
+            .then(|| now_ms.saturating_add(self.tick_ms));
         self.latency
             .record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }

@@ -7,7 +7,7 @@ use crate::dedup::SlotArbiter;
 use crate::features::FeatureState;
 use crate::geo::Geo;
 use crate::policy::RefreshGate;
-use crate::snapshot::{Persist, SnapshotError};
+use crate::snapshot::{Persist, SnapshotError, StateError};
 use crate::triggers::Triggers;
 
 /// What a snapshot holds (see [`Runtime::snapshot`]): the state of every
@@ -76,6 +76,17 @@ impl Runtime {
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let payload = crate::snapshot::open(bytes, self.fingerprint())?;
         let s: SavedState = crate::snapshot::decode_payload(payload)?;
+        // Timestamps from a file are input like any other: in range, or the
+        // tick arithmetic could run away.
+        for (what, ts) in [("newest_ms", s.newest_ms), ("next_tick_ms", s.next_tick_ms)] {
+            if ts.is_some_and(|t| !crate::limits::ts_in_range(t)) {
+                return Err(StateError::Impossible {
+                    component: "runtime",
+                    what,
+                }
+                .into());
+            }
+        }
         // Everything is checked on copies first, so a failure changes nothing.
         let features = restored(&self.features, s.features)?;
         let gate = restored(&self.gate, s.gate)?;

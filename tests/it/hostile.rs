@@ -140,3 +140,84 @@ fn bench_refuses_inputs_larger_than_the_memory_budget_before_allocating_them() {
         assert!(text.contains("memory budget"), "{args:?}: {text}");
     }
 }
+
+#[test]
+fn timestamps_at_the_end_of_time_neither_hang_nor_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("far.jsonl");
+    let end = edgeintent::limits::MAX_TS_MS;
+    std::fs::write(
+        &trace,
+        format!(
+            "{{\"ts_ms\":{},\"type\":\"app_foreground\"}}\n\
+             {{\"ts_ms\":{},\"type\":\"page_view\",\"page\":\"home\"}}\n\
+             {{\"ts_ms\":{end},\"type\":\"scroll\",\"page\":\"home\",\"dy_px\":10}}\n\
+             {{\"ts_ms\":9223372036854775807,\"type\":\"page_view\",\"page\":\"home\"}}\n",
+            end - 10,
+            end - 5
+        ),
+    )
+    .unwrap();
+    let t = trace.to_str().unwrap();
+    let (code, text) = edgeintent_within(30, &["replay", "--skip-invalid", t]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("skipped invalid 1"), "{text}");
+    let (code, text) = edgeintent_within(30, &["replay", t]);
+    assert_eq!(code.map(|c| c != 0), Some(true), "{text}");
+    assert!(text.contains("year 2200"), "{text}");
+}
+
+#[test]
+fn durations_beyond_ten_years_are_config_errors() {
+    let base = std::fs::read_to_string(root().join("models/config.json")).unwrap();
+    for (from, to, field) in [
+        (
+            "\"tick_interval_s\": 30",
+            "\"tick_interval_s\": 1e16",
+            "policy.tick_interval_s",
+        ),
+        ("\"coalesce_s\": 600", "\"coalesce_s\": 1e17", "coalesce_s"),
+        (
+            "\"cooldown_s\": 15",
+            "\"cooldown_s\": 1e300",
+            "policy.cooldown_s",
+        ),
+    ] {
+        assert!(base.contains(from), "{from}");
+        let e = Config::from_json(&base.replace(from, to), &root().join("models"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(field) && e.contains("ten years"), "{e}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_device_as_model_spec_config_or_snapshot_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let f = fifo.to_str().unwrap();
+    for args in [
+        &["inspect", f][..],
+        &["inspect", "/dev/zero"][..],
+        &["replay", "--config", f, "fixtures/example_trace.jsonl"][..],
+        &["replay", f][..],
+    ] {
+        let (code, text) = edgeintent_within(30, args);
+        assert!(code.is_some_and(|c| c != 0), "{args:?}: {text}");
+        assert!(text.contains("not a regular file"), "{args:?}: {text}");
+    }
+    let spec_fifo = format!(r#"{{"features": "{f}", "policy": {{}}}}"#);
+    let e = Config::from_json(&spec_fifo, &root(), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let mut rt = crate::common::runtime("models/config.json");
+    let e = rt.load_snapshot(&fifo).unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+}

@@ -142,6 +142,7 @@ pub fn load_config(path: Option<PathBuf>) -> Result<Config, Error> {
 }
 
 pub fn open_trace(path: &Path) -> Result<TraceReader<BufReader<File>>, Error> {
+    edgeintent::limits::ensure_regular_file(path).map_err(io_err(path))?;
     let f = File::open(path).map_err(io_err(path))?;
     Ok(TraceReader::new(BufReader::new(f)))
 }

@@ -53,6 +53,7 @@ struct Rows {
 /// all but `featurize`'s non-feature columns); without a header every column
 /// is a feature. Empty and `nan` cells are missing values.
 fn read_rows(path: &Path, names: Option<&[String]>) -> Result<Rows, Error> {
+    edgeintent::limits::ensure_regular_file(path).map_err(io_err(path))?;
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     let bad = |line: usize, why: String| Error::Input {
         path: path.display().to_string(),

@@ -21,9 +21,14 @@ use super::graph::OutputValues;
 use super::package::{ModelMetadata, Normalization};
 use super::ModelError;
 
-/// Reads a model file; `path` names it in the error.
+/// The largest model file read: the default memory budget (a file larger
+/// than that cannot fit in it anyway).
+const MAX_MODEL_FILE: u64 = MODEL_MEMORY_BUDGET;
+
+/// Reads a model file (a regular file, at most [`MAX_MODEL_FILE`] bytes);
+/// `path` names it in the error.
 pub(crate) fn read_model(path: &Path) -> Result<Vec<u8>, ModelError> {
-    std::fs::read(path).map_err(|e| ModelError::Io {
+    crate::limits::read_regular(path, MAX_MODEL_FILE).map_err(|e| ModelError::Io {
         path: path.to_owned(),
         why: e.to_string(),
     })
