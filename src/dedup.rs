@@ -30,6 +30,21 @@ pub struct DedupConfig {
     /// How conflicts are resolved (the baselines exist for evaluation).
     #[serde(default)]
     pub strategy: Strategy,
+    /// At most this many slots are tracked (the configured ones count first);
+    /// recommendations for a slot beyond them are refused and counted.
+    #[serde(default = "default_max_slots")]
+    pub max_slots: usize,
+    /// Candidates kept per slot from one `recommendations` event (in the order
+    /// given); the rest are dropped and counted.
+    #[serde(default = "default_max_candidates")]
+    pub max_candidates: usize,
+}
+
+fn default_max_slots() -> usize {
+    64
+}
+fn default_max_candidates() -> usize {
+    500
 }
 
 fn default_window() -> f64 {
@@ -46,6 +61,8 @@ impl Default for DedupConfig {
             default_size: default_size(),
             slots: BTreeMap::new(),
             strategy: Strategy::default(),
+            max_slots: default_max_slots(),
+            max_candidates: default_max_candidates(),
         }
     }
 }
@@ -103,6 +120,19 @@ impl DedupConfig {
         }
         if !(1..=1000).contains(&self.default_size) {
             return err("default_size", "must be in 1..=1000");
+        }
+        // Slot ids in decisions are u16: more slots could not be named apart.
+        if !(1..=4096).contains(&self.max_slots) {
+            return err("max_slots", "must be in 1..=4096");
+        }
+        if self.slots.len() > self.max_slots {
+            return err(
+                "max_slots",
+                "must be at least the number of configured slots",
+            );
+        }
+        if !(1..=100_000).contains(&self.max_candidates) {
+            return err("max_candidates", "must be in 1..=100000");
         }
         for (name, s) in &self.slots {
             let (w, size) = match s {
@@ -164,6 +194,12 @@ pub struct SlotArbiter {
     config: DedupConfig,
     window_ms: i64,
     slots: Vec<Slot>,
+    /// Recommendations refused because every slot place was taken.
+    #[serde(default)]
+    refused: u64,
+    /// Candidates dropped past `max_candidates`.
+    #[serde(default)]
+    dropped: u64,
 }
 
 fn key_of(item: &RecItem) -> u64 {
@@ -177,12 +213,30 @@ impl SlotArbiter {
             window_ms: (config.window_s * 1000.0).round() as i64,
             config,
             slots: Vec::new(),
+            refused: 0,
+            dropped: 0,
         }
     }
 
-    fn slot_index(&mut self, name: &str) -> usize {
+    /// Recommendations refused (slot table full) and candidates dropped
+    /// (past `max_candidates`) so far.
+    pub fn limited(&self) -> (u64, u64) {
+        (self.refused, self.dropped)
+    }
+
+    fn slot_index(&mut self, name: &str) -> Option<usize> {
         if let Some(i) = self.slots.iter().position(|s| s.name == name) {
-            return i;
+            return Some(i);
+        }
+        // Unconfigured slots may take only the places configured ones leave.
+        let reserved = self
+            .config
+            .slots
+            .keys()
+            .filter(|k| *k != name && !self.slots.iter().any(|s| &s.name == *k))
+            .count();
+        if self.slots.len() + reserved >= self.config.max_slots {
+            return None;
         }
         // First sight of a slot: the only allocation per slot, not per event.
         let (weight, size) = self.config.slot(name);
@@ -198,15 +252,23 @@ impl SlotArbiter {
             filled_ms: i64::MIN,
             changed: false,
         });
-        self.slots.len() - 1
+        Some(self.slots.len() - 1)
     }
 
     /// A slot received recommendations: resolves its list (and any list that
     /// lost an entity to it). Afterwards [`SlotArbiter::changed`] names them.
-    pub fn recommendations(&mut self, now_ms: i64, slot: &str, items: Vec<RecItem>) {
-        let s = self.slot_index(slot);
+    /// Returns false, changing nothing, when the slot table is full.
+    pub fn recommendations(&mut self, now_ms: i64, slot: &str, mut items: Vec<RecItem>) -> bool {
         for other in &mut self.slots {
             other.changed = false;
+        }
+        let Some(s) = self.slot_index(slot) else {
+            self.refused += 1;
+            return false;
+        };
+        if items.len() > self.config.max_candidates {
+            self.dropped += (items.len() - self.config.max_candidates) as u64;
+            items.truncate(self.config.max_candidates);
         }
         {
             let sl = &mut self.slots[s];
@@ -270,6 +332,7 @@ impl SlotArbiter {
                 }
             }
         }
+        true
     }
 
     /// Tops a slot back up from its own candidates that no other live slot shows.
@@ -459,12 +522,12 @@ impl Persist for SlotArbiter {
                 return Err(impossible("a slot's weight"));
             }
         }
-        if slots.len() > usize::from(u16::MAX) {
+        if slots.len() > self.config.max_slots {
             return Err(StateError::Size {
                 component: "dedup",
                 what: "slots",
                 got: slots.len(),
-                want: usize::from(u16::MAX),
+                want: self.config.max_slots,
             });
         }
         self.slots = slots;
@@ -494,6 +557,7 @@ mod tests {
             default_size: size,
             slots,
             strategy,
+            ..DedupConfig::default()
         })
     }
 

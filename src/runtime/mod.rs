@@ -207,7 +207,9 @@ impl Runtime {
         }
         match event.kind {
             EventKind::Recommendations { slot, items } => {
-                self.arbiter.recommendations(now, &slot, items);
+                if !self.arbiter.recommendations(now, &slot, items) {
+                    return Ok(()); // slot table full: refused and counted
+                }
                 // The slot that received the list first, then any that lost an entity to it.
                 let own = self.arbiter.slot_id(&slot);
                 let others = (0..self.arbiter.slot_count()).filter(|&id| Some(id) != own);

@@ -51,6 +51,10 @@ pub struct Stats {
     pub stale_marks: u64,
     /// Stale marks folded into a refresh made for another reason.
     pub stale_marks_absorbed: u64,
+    /// `recommendations` events refused because `dedup.max_slots` slots were taken.
+    pub dedup_slots_refused: u64,
+    /// Candidates dropped past `dedup.max_candidates` in one event.
+    pub dedup_candidates_dropped: u64,
     /// The score threshold in use.
     pub threshold: f32,
     /// The A/B bucket of the user, when buckets are configured and a user id given.
@@ -115,6 +119,8 @@ impl Runtime {
             triggers_debounced: self.triggers.debounced(),
             stale_marks: self.gate.counters().stale_marks,
             stale_marks_absorbed: self.gate.counters().marks_absorbed,
+            dedup_slots_refused: self.arbiter.limited().0,
+            dedup_candidates_dropped: self.arbiter.limited().1,
             threshold: self.gate.threshold(),
             bucket: self.bucket,
             model_calls: c.model_calls,

@@ -221,3 +221,62 @@ fn a_fifo_or_a_device_as_model_spec_config_or_snapshot_is_refused_at_once() {
     let e = rt.load_snapshot(&fifo).unwrap_err().to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
+
+fn recs(slot: &str, n: usize) -> EventKind {
+    EventKind::Recommendations {
+        slot: slot.into(),
+        items: (0..n)
+            .map(|i| edgeintent::RecItem {
+                id: format!("{slot}-{i}"),
+                entity: None,
+                score: None,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn the_slot_table_is_bounded_and_slot_names_are_never_aliased() {
+    let mut rt = crate::common::runtime("fixtures/dedup_config.json");
+    let t0 = 1_767_600_000_000;
+    let mut named = Vec::new();
+    for i in 0..20_000 {
+        let slot = format!("s{i}");
+        rt.process(Event {
+            ts_ms: t0 + i,
+            kind: recs(&slot, 3),
+        })
+        .unwrap();
+        while let Some(d) = rt.poll() {
+            let line: serde_json::Value = serde_json::from_str(&rt.decision_json(&d)).unwrap();
+            named.push((slot.clone(), line["slot"].as_str().unwrap().to_owned()));
+        }
+    }
+    let stats = rt.stats();
+    let max = rt.config().dedup().max_slots as u64;
+    assert!(
+        stats.dedup_slots_refused >= 20_000 - max,
+        "{}",
+        stats.dedup_slots_refused
+    );
+    // Every list shown is for the slot that received it.
+    assert!(!named.is_empty());
+    assert!(
+        named.iter().all(|(sent, shown)| sent == shown),
+        "aliased slot"
+    );
+    assert_eq!(stats.events_processed, 20_000);
+}
+
+#[test]
+fn a_huge_recommendations_event_keeps_only_max_candidates() {
+    let mut rt = crate::common::runtime("fixtures/dedup_config.json");
+    rt.process(Event {
+        ts_ms: 1_767_600_000_000,
+        kind: recs("feed", 1_000_000),
+    })
+    .unwrap();
+    let max = rt.config().dedup().max_candidates as u64;
+    assert_eq!(rt.stats().dedup_candidates_dropped, 1_000_000 - max);
+    assert!(rt.shown("feed").count() > 0);
+}
