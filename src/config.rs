@@ -194,7 +194,7 @@ fn read_text(path: &Path) -> Result<String, ConfigError> {
 struct ConfigFile {
     #[serde(default)]
     model: Option<ModelOptions>,
-    features: SpecSource,
+    features: serde_json::Value,
     #[serde(default)]
     policy: PolicyConfig,
     #[serde(default)]
@@ -205,13 +205,6 @@ struct ConfigFile {
     triggers: Option<Vec<RawTriggerRule>>,
     #[serde(default)]
     geofence: Option<GeofenceConfig>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SpecSource {
-    Path(PathBuf),
-    Inline(Box<FeatureSpec>),
 }
 
 /// What is wrong with a config.
@@ -302,21 +295,29 @@ impl Config {
             origin: origin.to_owned(),
             why: e.to_string(),
         })?;
+        // Read by hand rather than as an untagged enum, so that a bad inline
+        // spec gets the spec's own error (the field and the allowed kinds).
         let features = match raw.features {
-            SpecSource::Inline(spec) => {
-                spec.validate().map_err(|source| ConfigError::Spec {
+            serde_json::Value::Object(_) => FeatureSpec::from_json(&raw.features.to_string())
+                .map_err(|source| ConfigError::Spec {
                     origin: format!("config {origin}: features"),
                     source,
-                })?;
-                *spec
-            }
-            SpecSource::Path(p) => {
-                let p = resolve(base_dir, &p);
+                })?,
+            serde_json::Value::String(p) => {
+                let p = resolve(base_dir, Path::new(&p));
                 let text = read_text(&p)?;
                 FeatureSpec::from_json(&text).map_err(|source| ConfigError::Spec {
                     origin: p.display().to_string(),
                     source,
                 })?
+            }
+            other => {
+                return Err(ConfigError::Json {
+                    origin: origin.to_owned(),
+                    why: format!(
+                        "`features` must be a path to a feature spec or an inline spec object, got {other}"
+                    ),
+                })
             }
         };
         let model = raw.model.map(|mut m| {

@@ -48,7 +48,14 @@ impl Producer {
     /// An unknown `type` is counted and skipped (`Ok`); invalid JSON or
     /// impossible values are counted and returned as [`PushError::Invalid`].
     pub fn push_json(&self, json: &str) -> Result<(), PushError> {
-        match parse_line(json) {
+        let parsed = if json.len() > crate::event::MAX_LINE_BYTES {
+            Err(crate::event::EventError::TooLong {
+                max: crate::event::MAX_LINE_BYTES,
+            })
+        } else {
+            parse_line(json)
+        };
+        match parsed {
             Ok(Parsed::Event(e)) => self.push(e),
             Ok(Parsed::Unknown { .. }) => {
                 self.counters.unknown.fetch_add(1, Ordering::Relaxed);

@@ -48,7 +48,7 @@ pub use dedup::{DedupConfig, DedupError, SlotArbiter, SlotSettings, Strategy};
 pub use error::{Error, Misuse};
 pub use event::{
     parse_line, Event, EventError, EventKind, EventType, FeedbackKind, Parsed, RecItem, TraceError,
-    TraceReader,
+    TraceReader, MAX_LINE_BYTES,
 };
 pub use features::{
     CyclicPart, FeatureDef, FeatureKind, FeatureSpec, FeatureState, SpecError, Weight,

@@ -5,7 +5,7 @@
 
 mod reader;
 
-pub use reader::{parse_line, Parsed, TraceError, TraceReader};
+pub use reader::{parse_line, Parsed, TraceError, TraceReader, MAX_LINE_BYTES};
 
 use serde::{Deserialize, Serialize};
 
@@ -290,6 +290,17 @@ pub enum EventError {
     /// The text is not JSON, or not a JSON object.
     #[error("not a JSON object: {0}")]
     Json(String),
+    /// The line is not UTF-8 text.
+    #[error("not UTF-8 text: {0}")]
+    Utf8(String),
+    /// The line is longer than the reader accepts.
+    #[error(
+        "longer than {max} bytes (the trace reader's limit); skipped without being read whole"
+    )]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
     /// A required field is absent.
     #[error("missing field `{0}`")]
     MissingField(&'static str),

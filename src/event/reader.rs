@@ -62,13 +62,19 @@ pub enum TraceError {
     },
 }
 
+/// The longest line [`TraceReader`] reads by default (1 MiB): an event is a
+/// few hundred bytes, and a longer line is kept out of memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Reads a JSON Lines trace one event at a time, numbering lines from 1.
 /// Blank lines are ignored, and so is a UTF-8 byte-order mark at the start
-/// (some Windows editors write one).
+/// (some Windows editors write one). A line that is not UTF-8, or longer
+/// than the limit, is an error naming it, after which reading goes on.
 pub struct TraceReader<R> {
     input: R,
     line: usize,
-    buf: String,
+    buf: Vec<u8>,
+    max_line: usize,
 }
 
 impl<R: BufRead> TraceReader<R> {
@@ -77,7 +83,43 @@ impl<R: BufRead> TraceReader<R> {
         TraceReader {
             input,
             line: 0,
-            buf: String::new(),
+            buf: Vec::new(),
+            max_line: MAX_LINE_BYTES,
+        }
+    }
+
+    /// The same reader with another line-length limit (bytes).
+    pub fn with_max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes.max(1);
+        self
+    }
+
+    /// Reads one line (its newline excluded) into `buf`, keeping at most
+    /// `max_line + 1` bytes of it; `Ok(false)` at the end of the input.
+    fn read_bounded(&mut self) -> std::io::Result<bool> {
+        self.buf.clear();
+        let mut any = false;
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                return Ok(any);
+            }
+            any = true;
+            let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (&chunk[..i], Some(i + 1)),
+                None => (chunk, None),
+            };
+            let room = (self.max_line + 1).saturating_sub(self.buf.len());
+            self.buf.extend_from_slice(&part[..part.len().min(room)]);
+            let used = done.unwrap_or(chunk.len());
+            self.input.consume(used);
+            if done.is_some() {
+                return Ok(true);
+            }
         }
     }
 
@@ -92,26 +134,33 @@ impl<R: BufRead> Iterator for TraceReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            self.buf.clear();
-            match self.input.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            match self.read_bounded() {
+                Ok(false) => return None,
+                Ok(true) => {}
                 Err(e) => return Some(Err(TraceError::Io(e))),
             }
             self.line += 1;
-            let mut text = self.buf.trim();
+            let line = self.line;
+            let bad = |source| Some(Err(TraceError::Line { line, source }));
+            if self.buf.len() > self.max_line {
+                return bad(EventError::TooLong { max: self.max_line });
+            }
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(t) => t,
+                Err(e) => return bad(EventError::Utf8(e.to_string())),
+            };
+            let mut text = text.trim();
             if self.line == 1 {
                 text = text.trim_start_matches('\u{feff}').trim_start();
             }
             if text.is_empty() {
                 continue;
             }
-            return Some(parse_line(text).map(|p| (self.line, p)).map_err(|source| {
-                TraceError::Line {
-                    line: self.line,
-                    source,
-                }
-            }));
+            return Some(
+                parse_line(text)
+                    .map(|p| (line, p))
+                    .map_err(|source| TraceError::Line { line, source }),
+            );
         }
     }
 }

@@ -280,3 +280,44 @@ fn a_huge_recommendations_event_keeps_only_max_candidates() {
     assert_eq!(rt.stats().dedup_candidates_dropped, 1_000_000 - max);
     assert!(rt.shown("feed").count() > 0);
 }
+
+#[test]
+fn bad_bytes_and_huge_lines_are_named_and_skipped_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"{\"ts_ms\":1767600000000,\"type\":\"app_foreground\"}\n");
+    bytes.extend_from_slice(
+        b"{\"ts_ms\":1767600000001,\"type\":\"page_view\",\"page\":\"\xff\xfe\"}\n",
+    );
+    bytes.extend_from_slice(b"{\"ts_ms\":1767600000002,\"type\":\"custom\",\"name\":\"");
+    bytes.extend(std::iter::repeat_n(b'x', 2 * edgeintent::MAX_LINE_BYTES));
+    bytes.extend_from_slice(b"\"}\n");
+    bytes
+        .extend_from_slice(b"{\"ts_ms\":1767600000003,\"type\":\"page_view\",\"page\":\"home\"}\n");
+    std::fs::write(&trace, bytes).unwrap();
+    let t = trace.to_str().unwrap();
+    let (code, text) = edgeintent_within(30, &["replay", t]);
+    assert_eq!(code.map(|c| c != 0), Some(true));
+    assert!(text.contains("line 2") && text.contains("UTF-8"), "{text}");
+    let (code, text) = edgeintent_within(30, &["replay", "--skip-invalid", t]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("lines 4, events 2, skipped invalid 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_inline_spec_with_an_unknown_kind_names_the_kind_and_the_choices() {
+    let json =
+        r#"{"features": {"version": "t", "features": [{"name": "a", "kind": "telepathy"}]}}"#;
+    let e = Config::from_json(json, &root(), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("telepathy") && e.contains("window_count"), "{e}");
+    let e = Config::from_json(r#"{"features": 7}"#, &root(), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`features` must be a path"), "{e}");
+}
