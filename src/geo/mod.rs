@@ -116,6 +116,11 @@ pub(crate) struct Geo {
     /// Settings: the geofence config and the index built from it.
     cfg: GeofenceConfig,
     index: FenceIndex,
+    /// The index of the last place re-centred away from: a device going back
+    /// and forth between two far places swaps instead of rebuilding.
+    spare: Option<FenceIndex>,
+    /// Index builds after the first (for tests: a swap is not a rebuild).
+    rebuilds: u64,
     /// Working buffers, reused for every fix.
     scratch: Vec<u32>,
     generation: u32,
@@ -131,6 +136,8 @@ impl Geo {
                 Some(c) => FenceIndex::centred_at(&cfg.fences, c.lat, c.lon),
                 None => FenceIndex::new(&cfg.fences),
             },
+            spare: None,
+            rebuilds: 0,
             scratch: Vec::with_capacity(n.min(4096)),
             generation: 0,
             state: GeoState {
@@ -211,8 +218,20 @@ impl Geo {
         let (olat, olon) = self.index.origin();
         if distance_m(lat, lon, olat, olon) > REPROJECT_M {
             // Far from the plane's origin the index's bounds grow loose: move
-            // the plane here (a rebuild, as rare as travelling that far).
-            self.index = FenceIndex::centred_at(&self.cfg.fences, lat, lon);
+            // the plane here. The previous index is kept, so going back costs
+            // a swap; only a third place far from both rebuilds again.
+            let near_spare = self.spare.as_ref().is_some_and(|s| {
+                let (slat, slon) = s.origin();
+                distance_m(lat, lon, slat, slon) <= REPROJECT_M
+            });
+            let next = match self.spare.take() {
+                Some(s) if near_spare => s,
+                _ => {
+                    self.rebuilds += 1;
+                    FenceIndex::centred_at(&self.cfg.fences, lat, lon)
+                }
+            };
+            self.spare = Some(std::mem::replace(&mut self.index, next));
         }
         let p = self.index.project(lat, lon);
         let margin = self.cfg.exit_margin_m;
@@ -390,6 +409,24 @@ impl Persist for Geo {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn going_back_and_forth_between_two_far_places_swaps_instead_of_rebuilding() {
+        let cfg = cfg(vec![
+            fence("sh", 31.23, 121.47, 100.0, 50.0),
+            fence("sf", 37.77, -122.42, 100.0, 50.0),
+        ]);
+        let mut g = Geo::new(&cfg);
+        for k in 0..100 {
+            let (lat, lon) = if k % 2 == 0 {
+                (37.77, -122.42)
+            } else {
+                (31.23, 121.47)
+            };
+            g.on_fix(k * 60_000, lat, lon, 10.0, None, |_| {});
+        }
+        assert!(g.rebuilds <= 2, "{} rebuilds", g.rebuilds);
+    }
     use super::geometry::{Plane, EARTH_RADIUS_M};
     use super::index::plane_distance;
     use super::*;
