@@ -161,7 +161,7 @@ impl Config {
             buckets: None,
             hysteresis: None,
             cooldown_s: 0.0,
-            max_staleness_s: fallback_s.max(1.0) * 1000.0,
+            max_staleness_s: (fallback_s.max(1.0) * 1000.0).min(crate::limits::MAX_DURATION_S),
             tick_interval_s: tick_s,
             fallback_interval_s: fallback_s,
             budget_per_hour: 0,

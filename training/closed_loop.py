@@ -98,7 +98,7 @@ def fixed_interval(config: dict, interval_s: float) -> dict:
     no model, refresh at any decision point once content is ``interval_s`` old,
     pull-to-refresh honoured, ticks as in ``config``."""
     c = {k: v for k, v in config.items() if k not in ("model", "triggers", "policy")}
-    c["policy"] = {"threshold": 1.0, "cooldown_s": 0.0, "max_staleness_s": max(interval_s, 1.0) * 1000.0,
+    c["policy"] = {"threshold": 1.0, "cooldown_s": 0.0, "max_staleness_s": min(max(interval_s, 1.0) * 1000.0, 315_360_000.0),
                    "tick_interval_s": config.get("policy", {}).get("tick_interval_s", 30.0),
                    "fallback_interval_s": interval_s, "budget_per_hour": 0}
     c["triggers"] = [{"event": "pull_to_refresh", "action": "refresh", "debounce_s": 2.0}]

@@ -98,14 +98,8 @@ class Sim:
         if self.policy is None:
             self.events.append(event)
             return
-        # A live policy sees time move forward only (a session can end
-        # before the detail page that overran it).
-        if self.events and event["ts_ms"] < self.events[-1]["ts_ms"]:
-            event["ts_ms"] = self.events[-1]["ts_ms"]
-        self.events.append(event)
-        for d in self.policy.push(event):
-            if d.get("action") == "refresh" and d.get("slot") is None:
-                self.fresh_feed(d["ts_ms"] / 1000.0)
+        for r in deliver_live(self.events, self.policy, event):
+            self.fresh_feed(r)
 
     # -- latent state -------------------------------------------------------
     @property
@@ -269,6 +263,17 @@ def generate(seed: int, params: Params | None = None, policy: object | None = No
     sim.events.sort(key=lambda e: e["ts_ms"])
     sim.truth.sort(key=lambda r: r.get("ts_ms", r.get("start_ms")))
     return sim.events, sim.truth
+
+
+def deliver_live(events: list[dict], policy, event: dict) -> list[float]:
+    """Closed loop: appends `event` to `events` and hands it to `policy`;
+    returns the times (s) of the page refreshes it decided. A live policy
+    sees time move forward only, so an event the story dates before the last
+    one (a session's end before the page visit that overran it) happens then."""
+    if events and event["ts_ms"] < events[-1]["ts_ms"]:
+        event["ts_ms"] = events[-1]["ts_ms"]
+    events.append(event)
+    return [d["ts_ms"] / 1000.0 for d in policy.push(event) if d.get("action") == "refresh" and d.get("slot") is None]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 # The JSON Lines writer is shared plumbing, not part of either story.
-from generate import write_jsonl  # noqa: F401 (re-exported for callers)
+from generate import deliver_live, write_jsonl  # noqa: F401 (write_jsonl re-exported for callers)
 
 # 2026-02-02 00:00:00 UTC (a Monday), a different week from simulator A.
 EPOCH_MS = 1_769_990_400_000
@@ -119,15 +119,8 @@ class UserB:
             self.deliver(heapq.heappop(self.later)[2])
 
     def deliver(self, event: dict) -> None:
-        # The story sometimes dates an event before the last one (a session's
-        # end before the page visit that overran it); a live policy sees time
-        # move forward only, so it happens then.
-        if self.events and event["ts_ms"] < self.events[-1]["ts_ms"]:
-            event["ts_ms"] = self.events[-1]["ts_ms"]
-        self.events.append(event)
-        for d in self.policy.push(event):
-            if d.get("action") == "refresh" and d.get("slot") is None:
-                self.shown_fresh(d["ts_ms"] / 1000.0)
+        for r in deliver_live(self.events, self.policy, event):
+            self.shown_fresh(r)
 
     def shown_fresh(self, t: float) -> None:
         """The policy refreshed the page: content for the current need."""

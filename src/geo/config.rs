@@ -235,23 +235,6 @@ impl GeofenceConfig {
         }
         check_non_negative("dwell_enter_s".into(), self.dwell_enter_s)?;
         check_non_negative("dwell_exit_s".into(), self.dwell_exit_s)?;
-        let s = &self.sampling;
-        for (name, v) in [
-            ("dwell_enter_s", self.dwell_enter_s),
-            ("dwell_exit_s", self.dwell_exit_s),
-            ("sampling.min_interval_s", s.min_interval_s),
-            ("sampling.max_interval_s", s.max_interval_s),
-            (
-                "sampling.stationary_max_interval_s",
-                s.stationary_max_interval_s,
-            ),
-            ("sampling.buffer_interval_s", s.buffer_interval_s),
-            ("sampling.inside_interval_s", s.inside_interval_s),
-        ] {
-            if let Some(why) = crate::limits::bad_duration(v) {
-                return geo_err(name, why);
-            }
-        }
         check_non_negative("exit_margin_m".into(), self.exit_margin_m)?;
         let s = &self.sampling;
         for (name, v) in [
@@ -267,6 +250,22 @@ impl GeofenceConfig {
             ),
         ] {
             check_positive(format!("sampling.{name}"), v)?;
+            // Durations (the `_s` fields) stay within the global bound.
+            if let Some(why) = name
+                .ends_with("_s")
+                .then(|| crate::limits::bad_duration(v))
+                .flatten()
+            {
+                return geo_err(format!("sampling.{name}"), why);
+            }
+        }
+        for (name, v) in [
+            ("dwell_enter_s", self.dwell_enter_s),
+            ("dwell_exit_s", self.dwell_exit_s),
+        ] {
+            if let Some(why) = crate::limits::bad_duration(v) {
+                return geo_err(name, why);
+            }
         }
         check_non_negative(
             "sampling.stationary_speed_mps".into(),

@@ -860,6 +860,19 @@ mod tests {
     }
 
     #[test]
+    fn baselines_stay_valid_for_a_policy_that_is_never_stale() {
+        // "Never stale by age alone" is 1000x the interval, capped at the
+        // ten-year duration limit, so a long max_staleness still evaluates.
+        let policy = PolicyConfig {
+            max_staleness_s: 3e8,
+            fallback_interval_s: 3e8,
+            ..cfg().policy().clone()
+        };
+        let c = cfg().with_policy(policy).unwrap();
+        assert!(candidates(&c, &[]).is_ok());
+    }
+
+    #[test]
     fn recall_counts_each_shift_at_its_first_home_view() {
         let views = [1_000, 50_000, 120_000, 300_000];
         // 10 s: seen at 50 s, refreshed at 55 s (grace) -> served.
