@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy (with and without default
 # features), the Rust tests (unit, integration, doc), the device library alone,
-# and the Python tests of training/ in a pinned venv.
+# valgrind memcheck of the release cdylib, and the Python tests of training/ in
+# a pinned venv.
 # Usage: scripts/test.sh   (from anywhere; needs the Rust toolchain, Python 3.11
 # and a C compiler). Each step prints its duration; a long step reports every
 # minute that it is still running; the last lines sum up steps and tests.
@@ -15,7 +16,7 @@ LOG="$LOG_DIR/test.log"
 : >"$LOG"
 T0=$SECONDS
 STEPS_OK=0
-STEPS_TOTAL=9
+STEPS_TOTAL=10
 # What the tree looked like before: the tests must leave it as they found it.
 STATUS_BEFORE=$(git status --porcelain 2>/dev/null || true)
 
@@ -121,6 +122,13 @@ device_library() {
     echo "the device library builds and passes without default features"
 }
 
+release_memcheck() {
+    # Issue 15: valgrind on the optimised cdylib, not only the debug one.
+    cargo build --release --lib --quiet
+    EDGEINTENT_RELEASE_LIB="$(cd "$TARGET_DIR" && pwd)/release" \
+        cargo test --test it --quiet -- --exact ffi::the_c_example_is_memcheck_clean_with_the_release_library --nocapture
+}
+
 pytests() {
     # pytest drives the debug binary that cargo test built.
     EDGEINTENT_BIN="$(cd "$TARGET_DIR" && pwd)/debug/edgeintent" .venv/bin/python -m pytest -q training/tests
@@ -144,6 +152,7 @@ step "cargo build (the CLI, and the cdylib and staticlib the C example links aga
 step "cargo test (unit, integration, doc)" rust_tests
 step "cargo doc, warnings denied" docs
 step "device library alone (--no-default-features)" device_library
+step "release cdylib under valgrind memcheck" release_memcheck
 step "pytest training/tests" pytests
 step "git status: the tests left the tree as they found it" tree_unchanged
 finish 0

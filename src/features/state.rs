@@ -287,6 +287,16 @@ impl FeatureState {
     /// [`FeatureState::update`] with the event's type already known.
     pub(crate) fn update_typed(&mut self, event: &Event, ty: EventType, now_ms: i64) {
         let kind = &event.kind;
+        // Payload weights, read once and only for their own kind. Written
+        // inside the per-slot loop, the optimiser hoisted the reads of
+        // `Custom { value }` out of it and branched on that Option's tag for
+        // events of every kind: harmless (the result was then unused), but
+        // valgrind reported it as a jump on uninitialised memory.
+        let (abs_dy_kpx, custom_value) = match kind {
+            EventKind::Scroll { dy_px, .. } => (dy_px.abs() / 1000.0, 0.0),
+            EventKind::Custom { value: Some(v), .. } => (0.0, *v),
+            _ => (0.0, 0.0),
+        };
         let st = &mut self.state;
         match kind {
             EventKind::AppForeground => {
@@ -340,8 +350,8 @@ impl FeatureState {
                 ) if sel.matches(ty, kind) => {
                     let w = match (weight, kind) {
                         (Weight::Count, _) => 1.0,
-                        (Weight::AbsDyKpx, EventKind::Scroll { dy_px, .. }) => dy_px.abs() / 1000.0,
-                        (Weight::Value, EventKind::Custom { value, .. }) => value.unwrap_or(0.0),
+                        (Weight::AbsDyKpx, EventKind::Scroll { .. }) => abs_dy_kpx,
+                        (Weight::Value, EventKind::Custom { .. }) => custom_value,
                         _ => 0.0,
                     };
                     // Absurd inputs (a scroll of 1e200 px) must not overflow the

@@ -145,7 +145,11 @@ fn the_header_declares_exactly_what_the_library_exports() {
 
 /// Compiles the C example against the cdylib; extra flags first (sanitizers).
 fn build_example(out: &Path, extra: &[&str]) -> bool {
-    let lib = lib_dir();
+    build_example_with(&lib_dir(), out, extra)
+}
+
+fn build_example_with(lib: &Path, out: &Path, extra: &[&str]) -> bool {
+    let lib = lib.to_owned();
     assert!(
         lib.join("libedgeintent.so").exists(),
         "{}/libedgeintent.so is missing: run `cargo build` before `cargo test` \
@@ -193,6 +197,56 @@ fn the_c_example_replays_the_example_trace_like_the_cli() {
         .build()
         .unwrap();
     rt.load_snapshot(&snap).unwrap();
+}
+
+/// Issue 15: memcheck on the optimised library, where the optimiser once
+/// hoisted a branch on a `Custom` event's `Option<f64>` tag out of the
+/// feature loop and ran it for events of every kind. scripts/test.sh builds
+/// the release cdylib and sets `EDGEINTENT_RELEASE_LIB` to its folder.
+#[test]
+fn the_c_example_is_memcheck_clean_with_the_release_library() {
+    let Some(lib) = std::env::var_os("EDGEINTENT_RELEASE_LIB").map(PathBuf::from) else {
+        eprintln!("SKIPPED: EDGEINTENT_RELEASE_LIB is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let has_valgrind = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_valgrind {
+        eprintln!("SKIPPED: valgrind is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("head.jsonl");
+    let text = std::fs::read_to_string(root().join("fixtures/example_trace.jsonl")).unwrap();
+    std::fs::write(
+        &trace,
+        text.lines().take(600).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    let exe = dir.path().join("replay");
+    assert!(build_example_with(&lib, &exe, &[]));
+    let out = Command::new("valgrind")
+        .args([
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--track-origins=yes",
+            "--errors-for-leak-kinds=definite,indirect",
+            "--quiet",
+        ])
+        .arg(&exe)
+        .arg("config.json")
+        .arg(&trace)
+        .current_dir(root().join("models"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "memcheck errors: {stderr}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        cli_replay("models/config.json", &trace)
+    );
 }
 
 #[test]
