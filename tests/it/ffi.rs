@@ -149,6 +149,10 @@ fn build_example(out: &Path, extra: &[&str]) -> bool {
 }
 
 fn build_example_with(lib: &Path, out: &Path, extra: &[&str]) -> bool {
+    build_c("examples/c/replay.c", lib, out, extra)
+}
+
+fn build_c(source: &str, lib: &Path, out: &Path, extra: &[&str]) -> bool {
     let lib = lib.to_owned();
     assert!(
         lib.join("libedgeintent.so").exists(),
@@ -158,7 +162,7 @@ fn build_example_with(lib: &Path, out: &Path, extra: &[&str]) -> bool {
     );
     let status = Command::new("cc")
         .args(extra)
-        .arg(root().join("examples/c/replay.c"))
+        .arg(root().join(source))
         .arg(format!("-I{}", root().join("include").display()))
         .arg(format!("-L{}", lib.display()))
         .arg("-ledgeintent")
@@ -247,6 +251,39 @@ fn the_c_example_is_memcheck_clean_with_the_release_library() {
         String::from_utf8(out.stdout).unwrap(),
         cli_replay("models/config.json", &trace)
     );
+    // The multi-threaded host: four producers, a polling thread, a snapshot
+    // round trip, the stats.
+    let threaded = dir.path().join("threaded");
+    assert!(build_c(
+        "examples/c/threaded.c",
+        &lib,
+        &threaded,
+        &["-lpthread"]
+    ));
+    let out = Command::new("valgrind")
+        .args([
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--track-origins=yes",
+            "--errors-for-leak-kinds=definite,indirect",
+            "--quiet",
+        ])
+        .arg(&threaded)
+        .arg("config.json")
+        .arg(&trace)
+        .arg(dir.path().join("t.snap"))
+        .arg("4")
+        .current_dir(root().join("models"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "memcheck errors (threads): {stderr}"
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.contains("600 lines, 600 pushed"), "{line}");
 }
 
 #[test]
