@@ -203,6 +203,39 @@ fn the_c_example_replays_the_example_trace_like_the_cli() {
     rt.load_snapshot(&snap).unwrap();
 }
 
+/// The first 600 events of the example trace (they keep instrumented runs short).
+fn trace_head(dir: &Path) -> PathBuf {
+    let trace = dir.join("head.jsonl");
+    let text = std::fs::read_to_string(root().join("fixtures/example_trace.jsonl")).unwrap();
+    std::fs::write(
+        &trace,
+        text.lines().take(600).collect::<Vec<_>>().join("\n") + "\n",
+    )
+    .unwrap();
+    trace
+}
+
+/// Whether `tool --version` runs.
+fn has_tool(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// valgrind memcheck with every check on; errors and definite leaks fail.
+fn memcheck() -> Command {
+    let mut c = Command::new("valgrind");
+    c.args([
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--track-origins=yes",
+        "--errors-for-leak-kinds=definite,indirect",
+        "--quiet",
+    ]);
+    c
+}
+
 /// Issue 15: memcheck on the optimised library, where the optimiser once
 /// hoisted a branch on a `Custom` event's `Option<f64>` tag out of the
 /// feature loop and ran it for events of every kind. scripts/test.sh builds
@@ -213,32 +246,15 @@ fn the_c_example_is_memcheck_clean_with_the_release_library() {
         eprintln!("SKIPPED: EDGEINTENT_RELEASE_LIB is not set (scripts/test.sh sets it)");
         return;
     };
-    let has_valgrind = Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_valgrind {
+    if !has_tool("valgrind") {
         eprintln!("SKIPPED: valgrind is not installed");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("head.jsonl");
-    let text = std::fs::read_to_string(root().join("fixtures/example_trace.jsonl")).unwrap();
-    std::fs::write(
-        &trace,
-        text.lines().take(600).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
+    let trace = trace_head(dir.path());
     let exe = dir.path().join("replay");
     assert!(build_example_with(&lib, &exe, &[]));
-    let out = Command::new("valgrind")
-        .args([
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--track-origins=yes",
-            "--errors-for-leak-kinds=definite,indirect",
-            "--quiet",
-        ])
+    let out = memcheck()
         .arg(&exe)
         .arg("config.json")
         .arg(&trace)
@@ -260,14 +276,7 @@ fn the_c_example_is_memcheck_clean_with_the_release_library() {
         &threaded,
         &["-lpthread"]
     ));
-    let out = Command::new("valgrind")
-        .args([
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--track-origins=yes",
-            "--errors-for-leak-kinds=definite,indirect",
-            "--quiet",
-        ])
+    let out = memcheck()
         .arg(&threaded)
         .arg("config.json")
         .arg(&trace)
@@ -289,31 +298,12 @@ fn the_c_example_is_memcheck_clean_with_the_release_library() {
 #[test]
 fn the_c_example_is_clean_under_valgrind_or_asan() {
     let dir = tempfile::tempdir().unwrap();
-    // The first 600 events keep the instrumented run short.
-    let trace = dir.path().join("head.jsonl");
-    let text = std::fs::read_to_string(root().join("fixtures/example_trace.jsonl")).unwrap();
-    std::fs::write(
-        &trace,
-        text.lines().take(600).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
+    let trace = trace_head(dir.path());
     let expected = cli_replay("models/config.json", &trace);
-    let has = |tool: &str| {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
     let exe = dir.path().join("replay");
-    let out = if has("valgrind") {
+    let out = if has_tool("valgrind") {
         assert!(build_example(&exe, &[]));
-        Command::new("valgrind")
-            .args([
-                "--error-exitcode=99",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite,indirect",
-                "--quiet",
-            ])
+        memcheck()
             .arg(&exe)
             .arg("config.json")
             .arg(&trace)
