@@ -31,8 +31,14 @@ pub(crate) fn ts_in_range(ts_ms: i64) -> bool {
 /// An error unless `path` is a regular file: opening a FIFO blocks until a
 /// writer comes, and a device such as `/dev/zero` never ends.
 pub fn ensure_regular_file(path: &std::path::Path) -> std::io::Result<()> {
-    if std::fs::metadata(path)?.is_file() {
-        Ok(())
+    regular_metadata(path).map(|_| ())
+}
+
+/// The metadata of `path`, or an error unless it is a regular file.
+fn regular_metadata(path: &std::path::Path) -> std::io::Result<std::fs::Metadata> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        Ok(meta)
     } else {
         Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -49,8 +55,7 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// is an error that says so, before a byte is read.
 pub(crate) fn read_regular(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    ensure_regular_file(path)?;
-    let meta = std::fs::metadata(path)?;
+    let meta = regular_metadata(path)?;
     if meta.len() > max_bytes {
         return Err(too_large(meta.len(), max_bytes));
     }

@@ -87,14 +87,7 @@ impl IntentModel {
         let norm = self.normalization.as_ref();
         let view: &[f32] = match &mut self.runner {
             Runner::Dense { chain, input } => {
-                if input.len() != features.len() {
-                    return Err(ModelError::Engine(format!(
-                        "input holds {} values, got {}",
-                        input.len(),
-                        features.len()
-                    )));
-                }
-                Normalization::apply_or_copy(norm, features, input);
+                Normalization::apply_or_copy(norm, features, input)?;
                 chain.run(input)?
             }
             Runner::Plan {
@@ -341,15 +334,7 @@ mod tests {
     #[test]
     fn garbage_bytes_are_a_parse_error_not_a_panic() {
         let s = spec(0);
-        let opts = ModelOptions {
-            path: "x.onnx".into(),
-            required: true,
-            require_spec_hash: true,
-            output: OutputOptions::default(),
-            inputs: InputOptions::default(),
-            recurrent: None,
-            max_memory_mb: 256,
-        };
+        let opts = ModelOptions::for_path("x.onnx");
         for bytes in [&b""[..], b"\x08\x01\x12garbage", &[0xff; 64]] {
             let err = IntentModel::from_bytes(bytes, Path::new("x.onnx"), &opts, &s).unwrap_err();
             assert!(

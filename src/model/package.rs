@@ -61,12 +61,25 @@ impl Normalization {
         }
     }
 
-    /// Writes `src` into `dst`, normalised when `norm` is given, copied otherwise.
-    pub(crate) fn apply_or_copy(norm: Option<&Normalization>, src: &[f32], dst: &mut [f32]) {
+    /// Writes `src` into `dst`, normalised when `norm` is given, copied
+    /// otherwise; an input of another length than `dst` is an error.
+    pub(crate) fn apply_or_copy(
+        norm: Option<&Normalization>,
+        src: &[f32],
+        dst: &mut [f32],
+    ) -> Result<(), ModelError> {
+        if dst.len() != src.len() {
+            return Err(ModelError::Engine(format!(
+                "input holds {} values, got {}",
+                dst.len(),
+                src.len()
+            )));
+        }
         match norm {
             Some(n) => n.apply(src, dst),
             None => dst.copy_from_slice(src),
         }
+        Ok(())
     }
 
     /// Features it normalises.
@@ -226,7 +239,6 @@ pub(super) fn read_normalization(
 mod tests {
     use super::*;
     use crate::model::test_spec as spec;
-    use crate::model::{InputOptions, OutputOptions};
 
     fn meta(key: &str, value: &str) -> ModelMetadata {
         ModelMetadata {
@@ -261,15 +273,7 @@ mod tests {
         let s = spec(0);
         let mut m = meta(META_FEATURE_NAMES, r#"["a","c"]"#);
         m.props.insert(META_SPEC_HASH.into(), s.hash());
-        let opts = ModelOptions {
-            path: p.into(),
-            required: true,
-            require_spec_hash: true,
-            output: OutputOptions::default(),
-            inputs: InputOptions::default(),
-            recurrent: None,
-            max_memory_mb: 256,
-        };
+        let opts = ModelOptions::for_path(p);
         let err = check_spec(&m, p, &opts, &s).unwrap_err().to_string();
         assert!(
             err.contains("feature #1 is `c` in the model but `b`"),

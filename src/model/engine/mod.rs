@@ -390,15 +390,7 @@ fn fill(t: &mut Arc<Tensor>, src: &[f32], norm: Option<&Normalization>) -> Resul
         Arc::get_mut(t).ok_or_else(|| ModelError::Engine("input tensor is shared".into()))?;
     let mut plain = tensor.try_as_plain_ram_mut().map_err(engine)?;
     let dst = plain.as_slice_mut::<f32>().map_err(engine)?;
-    if dst.len() != src.len() {
-        return Err(ModelError::Engine(format!(
-            "input holds {} values, got {}",
-            dst.len(),
-            src.len()
-        )));
-    }
-    Normalization::apply_or_copy(norm, src, dst);
-    Ok(())
+    Normalization::apply_or_copy(norm, src, dst)
 }
 
 /// tract's AVX-512 kernels return without `vzeroupper`, leaving the upper

@@ -163,25 +163,32 @@ pub(crate) fn check_declared(
     Ok(())
 }
 
+/// Why an f32 input of `shape` does not fit in `budget` bytes, if it does not.
+fn oversized_input(shape: &[usize], budget: u64) -> Option<String> {
+    let bytes = shape
+        .iter()
+        .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
+    (bytes > budget).then(|| {
+        format!(
+            "an input of shape {shape:?} takes {bytes} bytes, more than the model memory budget of {budget} bytes"
+        )
+    })
+}
+
 /// Checks that input shapes of `shapes` (f32) fit in the memory budget.
 pub(crate) fn check_shapes(
     shapes: &[Vec<usize>],
     path: &Path,
     budget: u64,
 ) -> Result<(), ModelError> {
-    for s in shapes {
-        let bytes = s
-            .iter()
-            .try_fold(4u64, |acc, &d| acc.checked_mul(d as u64))
-            .unwrap_or(u64::MAX);
-        if bytes > budget {
-            return Err(ModelError::Refused {
-                path: path.to_owned(),
-                why: format!("an input of shape {s:?} takes {bytes} bytes, more than the model memory budget of {budget} bytes"),
-            });
-        }
+    match shapes.iter().find_map(|s| oversized_input(s, budget)) {
+        Some(why) => Err(ModelError::Refused {
+            path: path.to_owned(),
+            why,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The package metadata of a decoded model.
@@ -317,15 +324,9 @@ fn try_load_plain(onnx: &tract_onnx::Onnx, proto: &pb::ModelProto) -> Result<(),
             .iter()
             .map(|d| d.parse::<usize>().unwrap_or(1))
             .collect();
-        check_shapes(
-            std::slice::from_ref(&dims),
-            Path::new(""),
-            MODEL_MEMORY_BUDGET,
-        )
-        .map_err(|e| match e {
-            ModelError::Refused { why, .. } => why,
-            other => other.to_string(),
-        })?;
+        if let Some(why) = oversized_input(&dims, MODEL_MEMORY_BUDGET) {
+            return Err(why);
+        }
         if info.elem_type == "float" && !dims.is_empty() {
             model
                 .set_input_fact(ix, f32::fact(dims).into())
