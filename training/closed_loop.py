@@ -28,14 +28,13 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from generate import Params, generate, write_jsonl  # noqa: E402
-from simulate_b import PopulationB, simulate  # noqa: E402
+from evaluate import evaluate_json, simulated  # noqa: E402
+from generate import write_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # First seed and days of the held-out users of evaluate.py and cross_population.py.
@@ -105,13 +104,6 @@ def fixed_interval(config: dict, interval_s: float) -> dict:
     return c
 
 
-def live(simulator: str, seed: int, days: int, policy: LivePolicy) -> tuple[list[dict], list[dict]]:
-    """(events, truth) of one user of simulator `a` or `b` with `policy` in the loop."""
-    if simulator == "b":
-        return simulate(seed, PopulationB(days=days), policy=policy)
-    return generate(seed, Params(days=days), policy=policy)
-
-
 def run_policy(binary: Path, lib: ctypes.CDLL, name: str, config: dict, simulator: str, seeds: range, days: int,
                work: Path) -> dict:
     """Simulates every seed with the policy in the loop, then scores the
@@ -122,7 +114,7 @@ def run_policy(binary: Path, lib: ctypes.CDLL, name: str, config: dict, simulato
     for s in seeds:
         policy = LivePolicy(lib, config)
         try:
-            events, truth = live(simulator, s, days, policy)
+            events, truth = simulated(simulator, s, days, policy)
         finally:
             policy.close()
         t, g = folder / f"{simulator}_{s}.jsonl", folder / f"{simulator}_{s}.truth.jsonl"
@@ -132,11 +124,7 @@ def run_policy(binary: Path, lib: ctypes.CDLL, name: str, config: dict, simulato
         truths.append(g)
     path = folder / "config.json"
     path.write_text(json.dumps(config))
-    args = [str(binary), "evaluate", "--json", "--config", str(path)]
-    for g in truths:
-        args += ["--truth", str(g)]
-    r = json.loads(subprocess.run(args + [str(t) for t in traces], capture_output=True, text=True, check=True).stdout)
-    ours = r["policies"][0]
+    ours = evaluate_json(binary, path, traces, truths)["policies"][0]
     return {"name": name, "requests_per_hour": round(ours["requests_per_hour"], 2), "recall": round(ours["recall"], 4),
             "shifts_seen": ours["shifts_seen"], "requests": ours["requests"], "by_reason": ours["by_reason"]}
 

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from closed_loop import closed_loop_table, load_library, saved_at_equal_recall  # noqa: E402
-from evaluate import make_traces, simulated  # noqa: E402
+from evaluate import evaluate_json, make_traces, requests_saved, simulated  # noqa: E402
 from fit import fit  # noqa: E402
 from generate import write_jsonl  # noqa: E402
 
@@ -47,17 +46,14 @@ def fit_users(sim: str, n: int, folder: Path) -> None:
 
 def score(binary: Path, config: Path, traces: list[Path], truths: list[Path]) -> dict:
     """Open-loop figures of one config: ours, and ours without the model."""
-    args = [str(binary), "evaluate", "--json", "--config", str(config)]
-    for t in truths:
-        args += ["--truth", str(t)]
-    r = json.loads(subprocess.run(args + [str(t) for t in traces], capture_output=True, text=True, check=True).stdout)
+    r = evaluate_json(binary, config, traces, truths)
     ours = r["policies"][0]
     fixed = [p for p in r["policies"] if p["kind"] == "fixed_interval"]
     bare = next((p for p in r["policies"] if p["kind"] == "ours_no_model"), None)
     return {
         "requests_per_hour": round(ours["requests_per_hour"], 2),
         "recall": round(ours["recall"], 3),
-        "requests_saved_at_equal_recall": saved_at_equal_recall(ours, fixed),
+        "requests_saved_at_equal_recall": requests_saved(r),
         "no_model": None if bare is None else {
             "requests_per_hour": round(bare["requests_per_hour"], 2), "recall": round(bare["recall"], 3),
             "requests_saved_at_equal_recall": saved_at_equal_recall(bare, fixed)},

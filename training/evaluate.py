@@ -33,9 +33,13 @@ HELD_OUT_SEED0 = 9000
 SWEEP = "0.25,0.4,0.5,0.6,0.7"
 
 
-def simulated(simulator: str, seed: int, days: int) -> tuple[list[dict], list[dict]]:
-    """(events, truth) of one user of simulator `a` (generate.py) or `b` (simulate_b.py)."""
-    return simulate(seed, PopulationB(days=days)) if simulator == "b" else generate(seed, Params(days=days))
+def simulated(simulator: str, seed: int, days: int, policy: object | None = None) -> tuple[list[dict], list[dict]]:
+    """(events, truth) of one user of simulator `a` (generate.py) or `b`
+    (simulate_b.py); with `policy` in the loop (closed_loop.py), the user
+    reacts to its refreshes."""
+    if simulator == "b":
+        return simulate(seed, PopulationB(days=days), policy=policy)
+    return generate(seed, Params(days=days), policy=policy)
 
 
 def make_traces(seeds: range, days: int, folder: Path, simulator: str = "a") -> tuple[list[Path], list[Path]]:
@@ -50,6 +54,27 @@ def make_traces(seeds: range, days: int, folder: Path, simulator: str = "a") -> 
         traces.append(t)
         truths.append(g)
     return traces, truths
+
+
+def evaluate_json(binary: Path, config: Path, traces: list[Path], truths: list[Path]) -> dict:
+    """The report of ``edgeintent evaluate --json`` for `config` on `traces`,
+    each scored against the truth file at the same position. A failure is a
+    ``ValueError`` carrying edgeintent's message."""
+    args = [str(binary), "evaluate", "--json", "--config", str(config)]
+    for t in truths:
+        args += ["--truth", str(t)]
+    r = subprocess.run(args + [str(t) for t in traces], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ValueError(r.stderr.strip().removeprefix("edgeintent: error: "))
+    return json.loads(r.stdout)
+
+
+def requests_saved(report: dict) -> float | None:
+    """Our requests saved against the fixed-interval curve at equal recall;
+    above the whole curve, the lower bound against the closest timer."""
+    c = report["comparison"]
+    saved = c["request_reduction_at_equal_recall"]
+    return saved if saved is not None else c["request_reduction_above_the_curve"]
 
 
 def evaluate_args(config: Path, traces: list[Path], truths: list[Path], sweep: str) -> list[str]:

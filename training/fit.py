@@ -47,6 +47,7 @@ import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from evaluate import evaluate_json, requests_saved  # noqa: E402
 from export import to_onnx  # noqa: E402
 from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
 from pipeline import candidates as pipeline_candidates  # noqa: E402
@@ -145,18 +146,10 @@ def evaluate_observed(binary: Path, config: Path, users: list[dict], truths: lis
     """``edgeintent evaluate`` of one config on ``users`` against ``truths``: our
     requests per hour, recall, and requests saved against the fixed-interval
     curve at equal recall (``None`` when no fixed interval reaches it)."""
-    args = [str(binary), "evaluate", "--json", "--config", str(config)]
-    for t in truths:
-        args += ["--truth", str(t)]
-    r = subprocess.run(args + [str(u["trace"]) for u in users], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise FitError(r.stderr.strip().removeprefix("edgeintent: error: "))
-    report = json.loads(r.stdout)
+    report = evaluate_json(binary, config, [u["trace"] for u in users], truths)
     ours = report["policies"][0]
-    c = report["comparison"]
-    saved = c["request_reduction_at_equal_recall"]
     return {"requests_per_hour": round(ours["requests_per_hour"], 2), "recall": ours["recall"],
-            "saved": saved if saved is not None else c["request_reduction_above_the_curve"]}
+            "saved": requests_saved(report)}
 
 
 def estimate(binary: Path, config: Path, users: list[dict], truths: list[tuple[Path, Path]]) -> dict:

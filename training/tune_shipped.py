@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evaluate import make_traces  # noqa: E402
+from evaluate import evaluate_json, make_traces, requests_saved  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID_SEED0 = 2000
@@ -81,16 +80,11 @@ def main() -> int:
         for n, (t, h, c, x) in enumerate(grid, 1):
             path = work / "candidate.json"
             path.write_text(json.dumps(variant(base, t, h, c, x)))
-            args = [str(a.bin), "evaluate", "--json", "--config", str(path)]
-            for g in truths:
-                args += ["--truth", str(g)]
-            r = json.loads(subprocess.run(args + [str(p) for p in traces], capture_output=True, text=True, check=True).stdout)
+            r = evaluate_json(a.bin, path, traces, truths)
             ours = r["policies"][0]
             rows.append({"threshold": t, "hysteresis": h, "cooldown_s": c, "explicit_actions": x,
                          "requests_per_hour": round(ours["requests_per_hour"], 2), "recall": round(ours["recall"], 4),
-                         "saved": r["comparison"]["request_reduction_at_equal_recall"]
-                         if r["comparison"]["request_reduction_at_equal_recall"] is not None
-                         else r["comparison"]["request_reduction_above_the_curve"]})
+                         "saved": requests_saved(r)})
             if n % 20 == 0 or n == len(grid):
                 print(f"tune: {n}/{len(grid)} settings", flush=True)
     reaching = [r for r in rows if r["recall"] >= a.min_recall and r["saved"] is not None]
