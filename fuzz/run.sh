@@ -4,6 +4,9 @@
 #   cargo install cargo-fuzz            # once
 #   fuzz/run.sh [SECONDS_PER_TARGET]    # default 30
 #
+# A run longer than -timeout (20 s) or above -rss_limit_mb (4 GiB) is a
+# finding, like a panic: hangs and memory growth are what issue 15 found.
+#
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain
 # accept them. Seeds come from the repository's fixtures; crashes land in
 # fuzz/artifacts/<target>/ and make this script fail.
@@ -12,7 +15,8 @@ cd "$(dirname "$0")"
 secs="${1:-30}"
 export RUSTC_BOOTSTRAP=1
 
-mkdir -p corpus/event_parser corpus/model_loader corpus/snapshot_decoder
+targets=(event_parser snapshot_decoder model_loader config_values snapshot_timestamps model_attributes)
+for t in "${targets[@]}"; do mkdir -p "corpus/$t"; done
 # One trace line per seed file.
 head -n 200 ../fixtures/example_trace.jsonl | split -l 1 - corpus/event_parser/example_
 head -n 50 ../fixtures/geo/trace.jsonl | split -l 1 - corpus/event_parser/geo_
@@ -20,9 +24,9 @@ head -n 50 ../fixtures/dedup_trace.jsonl | split -l 1 - corpus/event_parser/dedu
 cp -f ../models/intent.onnx ../fixtures/models/*.onnx ../fixtures/bench/*.onnx corpus/model_loader/
 
 status=0
-for target in event_parser snapshot_decoder model_loader; do
+for target in "${targets[@]}"; do
     log="$(mktemp)"
-    if cargo fuzz run -O "$target" -- -max_total_time="$secs" -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
+    if cargo fuzz run -O "$target" -- -max_total_time="$secs" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 >"$log" 2>&1; then
         runs="$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')"
         echo "fuzz: $target: clean, ${runs:-?} runs in ${secs}s"
     else
