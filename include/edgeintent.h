@@ -14,6 +14,7 @@
 #define EDGEINTENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,6 +28,18 @@ extern "C" {
 #define EI_ERR_SNAPSHOT (-5) /* a snapshot could not be written or read */
 #define EI_ERR_INTERNAL (-6) /* an internal error (a caught panic) */
 #define EI_ERR_CLOSED (-7)   /* the runtime cannot accept events any more */
+#define EI_ERR_STATE (-8)    /* the call does not fit the runtime's state (worker
+                                mode, no geofence, inside the decision callback) */
+#define EI_ERR_ARG (-9)      /* an argument is out of range */
+
+/* The ABI this header describes; compare with ei_abi_version() at start-up. */
+#define EI_ABI_VERSION 2
+
+/* Log levels for ei_set_log_callback, most severe first. */
+#define EI_LOG_ERROR 1
+#define EI_LOG_WARN 2  /* a problem worked around: model fallback, dropped decisions */
+#define EI_LOG_INFO 3  /* worth knowing: a clock jump */
+#define EI_LOG_DEBUG 4 /* per-event detail */
 
 /* Error codes are -1 to -15; a buffer-size answer -(needed) is always -16 or
  * less, so this tells them apart. */
@@ -34,6 +47,14 @@ extern "C" {
 
 /* The opaque runtime handle. */
 typedef struct ei_runtime ei_runtime;
+
+/* Receives one decision in worker mode: a JSON line valid only during the
+ * call, and the user pointer given to ei_start_worker. */
+typedef void (*ei_decision_cb)(void *user, const char *decision_json);
+
+/* Receives one diagnostic: EI_LOG_* level and a message valid only during the
+ * call. */
+typedef void (*ei_log_cb)(void *user, int level, const char *message);
 
 /* Creates a runtime from config JSON (the CLI's --config contents; relative
  * paths resolve against the working directory). NULL on error; see ei_last_error. */
@@ -68,7 +89,51 @@ const char *ei_last_error(void);
 /* The library version, e.g. "0.1.0". */
 const char *ei_version(void);
 
-/* Frees a runtime (NULL is ignored). No other thread may be using it. */
+/* The library's ABI version; a host built against this header expects
+ * EI_ABI_VERSION. */
+int ei_abi_version(void);
+
+/* Processes pushed events, then moves time on to now_ms (the events' clock)
+ * and runs the periodic decisions due by then; poll afterwards. Call it when
+ * ei_next_wakeup_ms comes due. 0 ok, EI_ERR_ARG for a time outside
+ * 0..7258118400000 (2200), EI_ERR_STATE in worker mode (it ticks by itself). */
+int ei_tick(ei_runtime *rt, int64_t now_ms);
+
+/* When the runtime next wants ei_tick (ms, the events' clock): 1 and *out_ms
+ * written, 0 when nothing is due (the homepage is not visible), <0 error. */
+int ei_next_wakeup_ms(ei_runtime *rt, int64_t *out_ms);
+
+/* Installs the coverage circle the server sent after a request_coverage
+ * decision. 0 ok; EI_ERR_ARG for an invalid circle, EI_ERR_STATE without a
+ * geofence config; on error the previous circle stays. */
+int ei_set_coverage(ei_runtime *rt, double lat, double lon, double radius_m);
+
+/* Worker mode: a thread of the runtime's own (named "edgeintent") processes
+ * pushed events as they arrive, runs ticks as time passes (the newest event
+ * time plus the time elapsed since, so events may be stamped by any one
+ * clock) and calls cb(user, decision_json) for every decision, in order, on
+ * that thread only and holding no lock: the callback may call any function
+ * here except ei_stop_worker and ei_runtime_free (those return EI_ERR_STATE
+ * or do nothing from inside it). Decisions queued before the start go to the
+ * callback first. While it runs, ei_poll_decision and ei_tick return
+ * EI_ERR_STATE, and ei_snapshot_save saves what the worker has processed.
+ * 0 ok, <0 error (EI_ERR_STATE if already running). */
+int ei_start_worker(ei_runtime *rt, ei_decision_cb cb, void *user);
+
+/* Stops worker mode once every event already pushed is processed and its
+ * decisions delivered; then decisions are polled again. 0 stopped, 1 none was
+ * running, <0 error. ei_runtime_free stops it too. */
+int ei_stop_worker(ei_runtime *rt);
+
+/* Routes the library's diagnostics (model fallbacks, dropped decisions,
+ * clock jumps, caught panics) to cb for levels up to max_level; a NULL cb
+ * turns them off. Process-wide: set it before ei_runtime_new to hear about
+ * the model load. The callback runs on whichever thread the runtime works on,
+ * possibly several at once. 0 ok, EI_ERR_ARG for a bad level. */
+int ei_set_log_callback(ei_log_cb cb, void *user, int max_level);
+
+/* Frees a runtime (NULL is ignored), stopping its worker first. No other
+ * thread may be using it. */
 void ei_runtime_free(ei_runtime *rt);
 
 #ifdef __cplusplus

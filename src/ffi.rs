@@ -7,14 +7,20 @@
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::cell::UnsafeCell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::thread::JoinHandle;
 
 use crate::config::Config;
+use crate::event::Event;
 use crate::ingest::{Producer, PushError};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, WorkerClock};
+
+#[cfg(feature = "java")]
+mod jni;
 
 /// A NULL pointer was passed.
 pub const EI_ERR_NULL: c_int = -1;
@@ -30,9 +36,46 @@ pub const EI_ERR_SNAPSHOT: c_int = -5;
 pub const EI_ERR_INTERNAL: c_int = -6;
 /// The runtime cannot accept events any more.
 pub const EI_ERR_CLOSED: c_int = -7;
+/// The call does not fit the runtime's state (worker mode, no geofence, a
+/// call from inside the decision callback that would wait for itself).
+pub const EI_ERR_STATE: c_int = -8;
+/// An argument is out of range (a timestamp, a coverage circle, a log level).
+pub const EI_ERR_ARG: c_int = -9;
+
+/// The version of this ABI; a host compares it with `EI_ABI_VERSION` from
+/// the header it was compiled against. Raised on any incompatible change.
+pub const EI_ABI_VERSION: c_int = 2;
+
+/// Log levels of [`ei_set_log_callback`], most severe first.
+pub const EI_LOG_ERROR: c_int = 1;
+/// A problem the runtime worked around (a model fallback, dropped decisions).
+pub const EI_LOG_WARN: c_int = 2;
+/// Something worth knowing (a clock jump).
+pub const EI_LOG_INFO: c_int = 3;
+/// Per-event detail (a refused slot list).
+pub const EI_LOG_DEBUG: c_int = 4;
+
+/// Receives one decision (a JSON line, valid only during the call) on the
+/// worker thread; `user` is the pointer given to [`ei_start_worker`].
+pub type EiDecisionCb = unsafe extern "C" fn(user: *mut c_void, decision_json: *const c_char);
+
+/// Receives one diagnostic: a level (`EI_LOG_*`) and a message valid only
+/// during the call.
+pub type EiLogCb = unsafe extern "C" fn(user: *mut c_void, level: c_int, message: *const c_char);
+
+/// The host's opaque pointer, handed back to its callbacks.
+#[derive(Clone, Copy)]
+struct UserPtr(*mut c_void);
+// SAFETY: the pointer is never dereferenced here, only passed back to the
+// host's callback, whose contract (the header) makes thread safety the host's.
+unsafe impl Send for UserPtr {}
+// SAFETY: as above.
+unsafe impl Sync for UserPtr {}
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// Set on a worker-mode thread, whose callback must not wait for itself.
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn set_error(msg: impl Into<Vec<u8>>) {
@@ -57,29 +100,364 @@ fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
                 .map(|s| (*s).to_owned())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
+            log::error!(target: "edgeintent", "internal error (please report): {what}");
             set_error(format!("internal error (please report): {what}"));
             on_panic
         }
     }
 }
 
+/// A mutex on the platform's pthread mutex. Every hand-off of the host's
+/// data between threads goes through one, so that a C host's race detector
+/// (helgrind, DRD), which models pthreads but not the futex under std's
+/// `Mutex`, sees the ordering that makes it safe.
+struct HostMutex<T> {
+    raw: Box<UnsafeCell<libc::pthread_mutex_t>>,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: `value` is reached only through a guard, which holds the mutex.
+unsafe impl<T: Send> Send for HostMutex<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for HostMutex<T> {}
+
+impl<T> HostMutex<T> {
+    fn new(value: T) -> Self {
+        // Boxed: a pthread mutex must not move once initialised.
+        let raw = Box::new(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+        // SAFETY: a fresh mutex with default attributes. Initialised by call,
+        // not only statically, so that DRD knows it even if never locked.
+        unsafe { libc::pthread_mutex_init(raw.get(), std::ptr::null()) };
+        HostMutex {
+            raw,
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    fn lock(&self) -> HostGuard<'_, T> {
+        // SAFETY: an initialised mutex that lives as long as `self`; a
+        // default (non-recursive) mutex fails only on misuse we never do.
+        unsafe { libc::pthread_mutex_lock(self.raw.get()) };
+        HostGuard { m: self }
+    }
+}
+
+impl<T> Drop for HostMutex<T> {
+    fn drop(&mut self) {
+        // SAFETY: no guard outlives the mutex (they borrow it).
+        unsafe { libc::pthread_mutex_destroy(self.raw.get()) };
+    }
+}
+
+struct HostGuard<'a, T> {
+    m: &'a HostMutex<T>,
+}
+
+impl<T> std::ops::Deref for HostGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the mutex.
+        unsafe { &*self.m.value.get() }
+    }
+}
+
+impl<T> std::ops::DerefMut for HostGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the mutex, and `&mut self` is unique.
+        unsafe { &mut *self.m.value.get() }
+    }
+}
+
+impl<T> Drop for HostGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: locked by this guard (also when unwinding from a panic,
+        // which `guard` reports; the state stays usable).
+        unsafe { libc::pthread_mutex_unlock(self.m.raw.get()) };
+    }
+}
+
 /// The opaque runtime handle of the C ABI.
 pub struct EiRuntime {
     producer: Producer,
-    inner: Mutex<Inner>,
+    /// Shared with the worker thread in worker mode.
+    inner: Arc<HostMutex<Inner>>,
+    /// The same gate as `Inner::gate`, reachable without the runtime's lock.
+    gate: Arc<HostMutex<()>>,
+    worker: Mutex<Option<FfiWorker>>,
 }
 
 struct Inner {
     rt: Runtime,
+    /// The channel's receiving end, read here rather than by `Runtime::pump`
+    /// so that each event is handed over through `gate`.
+    events: crossbeam_channel::Receiver<Event>,
+    /// Producers send while holding it and the receiver takes it after each
+    /// event: the ordering a race detector can see (see [`HostMutex`]).
+    gate: Arc<HostMutex<()>>,
     /// A decision that did not fit the caller's buffer, kept for the next call.
     pending: Option<CString>,
+    /// Decisions go to the worker's callback, not to `ei_poll_decision`.
+    worker_mode: bool,
+}
+
+struct FfiWorker {
+    stop: crossbeam_channel::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl Inner {
+    /// Processes every event waiting in the channel (the C ABI's `pump`).
+    fn pump(&mut self) {
+        while let Ok(e) = self.events.try_recv() {
+            drop(self.gate.lock());
+            let _ = self.rt.process(e);
+        }
+    }
 }
 
 impl EiRuntime {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while locked is already reported; the state is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> HostGuard<'_, Inner> {
+        self.inner.lock()
     }
+
+    fn worker(&self) -> MutexGuard<'_, Option<FfiWorker>> {
+        self.worker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the worker after it has processed every event already pushed and
+    /// delivered their decisions. Refused on the worker thread itself (from
+    /// inside the callback), which would wait for itself.
+    fn stop_worker(&self) -> Result<bool, c_int> {
+        if ON_WORKER.get() {
+            set_error("the worker cannot be stopped (or the runtime freed) from inside its decision callback");
+            return Err(EI_ERR_STATE);
+        }
+        // Out of the slot first: the callback may read the slot while we join.
+        let Some(w) = self.worker().take() else {
+            return Ok(false);
+        };
+        let _ = w.stop.send(());
+        let joined = w.handle.join();
+        self.lock().worker_mode = false;
+        if joined.is_err() {
+            set_error("the worker thread panicked; its last decisions may be lost");
+            return Err(EI_ERR_INTERNAL);
+        }
+        Ok(true)
+    }
+}
+
+/// The operations behind the C functions (and the Java binding), on a live
+/// handle: errors are codes with the message already set (`ei_last_error`).
+impl EiRuntime {
+    fn create(config_json: &str) -> Result<EiRuntime, c_int> {
+        let built = Config::from_json(config_json, Path::new("."), "<ei_runtime_new>")
+            .map_err(crate::Error::from)
+            .and_then(|c| Runtime::builder().config(c).build());
+        let rt = built.map_err(|e| {
+            set_error(e.to_string());
+            EI_ERR_ARG
+        })?;
+        let gate = Arc::new(HostMutex::new(()));
+        Ok(EiRuntime {
+            producer: rt.producer(),
+            inner: Arc::new(HostMutex::new(Inner {
+                events: rt.events(),
+                gate: Arc::clone(&gate),
+                rt,
+                pending: None,
+                worker_mode: false,
+            })),
+            gate,
+            worker: Mutex::new(None),
+        })
+    }
+
+    fn push_json(&self, json: &str) -> Result<(), c_int> {
+        let pushed = self.producer.parse_json(json).and_then(|e| match e {
+            Some(e) => {
+                let _sent = self.gate.lock();
+                self.producer.push(e)
+            }
+            None => Ok(()),
+        });
+        pushed.map_err(|e| match e {
+            PushError::Invalid(e) => {
+                set_error(e.to_string());
+                EI_ERR_EVENT
+            }
+            PushError::Full(_) => {
+                set_error(
+                    "ingest channel is full; event dropped (poll more often or raise ingest.channel_capacity)",
+                );
+                EI_ERR_FULL
+            }
+            e => {
+                set_error(e.to_string());
+                EI_ERR_CLOSED
+            }
+        })
+    }
+
+    /// The oldest decision not yet taken (after processing pushed events),
+    /// handed to `take`, which keeps it pending by returning it.
+    fn poll_with<R>(
+        &self,
+        take: impl FnOnce(CString) -> (R, Option<CString>),
+    ) -> Result<Option<R>, c_int> {
+        let mut inner = self.lock();
+        if inner.worker_mode {
+            set_error("the runtime is in worker mode: decisions go to its callback (ei_stop_worker first)");
+            return Err(EI_ERR_STATE);
+        }
+        let line = match inner.pending.take() {
+            Some(l) => l,
+            None => {
+                inner.pump();
+                match inner.rt.poll() {
+                    None => return Ok(None),
+                    Some(d) => to_cstring(inner.rt.decision_json(&d)),
+                }
+            }
+        };
+        let (r, keep) = take(line);
+        inner.pending = keep;
+        Ok(Some(r))
+    }
+
+    fn tick(&self, now_ms: i64) -> Result<(), c_int> {
+        if !crate::limits::ts_in_range(now_ms) {
+            set_error(format!(
+                "now_ms {now_ms} is outside 0..={} (Unix ms up to 2200)",
+                crate::limits::MAX_TS_MS
+            ));
+            return Err(EI_ERR_ARG);
+        }
+        let mut inner = self.lock();
+        if inner.worker_mode {
+            set_error("the runtime is in worker mode, which ticks by itself");
+            return Err(EI_ERR_STATE);
+        }
+        inner.pump();
+        inner.rt.tick(now_ms);
+        Ok(())
+    }
+
+    fn next_wakeup_ms(&self) -> Option<i64> {
+        self.lock().rt.next_wakeup_ms()
+    }
+
+    fn set_coverage(&self, lat: f64, lon: f64, radius_m: f64) -> Result<(), c_int> {
+        self.lock()
+            .rt
+            .set_coverage(lat, lon, radius_m)
+            .map_err(|e| {
+                set_error(e.to_string());
+                match e {
+                    crate::Error::Misuse(_) => EI_ERR_STATE,
+                    _ => EI_ERR_ARG,
+                }
+            })
+    }
+
+    /// Saves after processing pushed events (in worker mode, what the worker
+    /// has processed: only it processes events, so their decisions reach its
+    /// callback).
+    fn save(&self, path: &str) -> Result<(), c_int> {
+        let mut inner = self.lock();
+        if !inner.worker_mode {
+            inner.pump();
+        }
+        inner.rt.save_snapshot(path).map_err(snapshot_error)
+    }
+
+    fn load(&self, path: &str) -> Result<(), c_int> {
+        self.lock().rt.load_snapshot(path).map_err(snapshot_error)
+    }
+
+    fn stats_json(&self) -> CString {
+        let stats = self.lock().rt.stats();
+        to_cstring(serde_json::to_string(&stats).unwrap_or_default())
+    }
+}
+
+fn snapshot_error(e: crate::snapshot::SnapshotError) -> c_int {
+    set_error(e.to_string());
+    EI_ERR_SNAPSHOT
+}
+
+/// 0 for `Ok`, the code for `Err`.
+fn code(r: Result<(), c_int>) -> c_int {
+    r.err().unwrap_or(0)
+}
+
+/// Moves every decision waiting (one kept for a small buffer first) into `out`.
+fn take_decisions(inner: &mut Inner, out: &mut Vec<CString>) {
+    out.extend(inner.pending.take());
+    while let Some(d) = inner.rt.poll() {
+        out.push(to_cstring(inner.rt.decision_json(&d)));
+    }
+}
+
+/// The worker mode's thread: processes events as they come and ticks as time
+/// passes under the lock, then calls the host's callback outside it (so the
+/// callback may call back into the runtime).
+fn worker_loop(
+    inner: Arc<HostMutex<Inner>>,
+    events: crossbeam_channel::Receiver<Event>,
+    stop: crossbeam_channel::Receiver<()>,
+    cb: EiDecisionCb,
+    user: UserPtr,
+) {
+    ON_WORKER.set(true);
+    let mut clock = WorkerClock::default();
+    let mut out = Vec::new();
+    let deliver = |out: &mut Vec<CString>| {
+        for line in out.drain(..) {
+            // SAFETY: the host's callback, called as the header documents.
+            unsafe { cb(user.0, line.as_ptr()) };
+        }
+    };
+    let mut wait = {
+        let mut g = inner.lock();
+        clock.observe(&g.rt);
+        take_decisions(&mut g, &mut out);
+        clock.wait(&g.rt)
+    };
+    deliver(&mut out);
+    loop {
+        let done = crossbeam_channel::select! {
+            recv(events) -> msg => match msg {
+                Ok(e) => {
+                    let mut g = inner.lock();
+                    drop(g.gate.lock());
+                    let _ = g.rt.process(e);
+                    clock.observe(&g.rt);
+                    take_decisions(&mut g, &mut out);
+                    wait = clock.wait(&g.rt);
+                    false
+                }
+                Err(_) => true,
+            },
+            recv(stop) -> _ => true,
+            default(wait) => {
+                let mut g = inner.lock();
+                clock.tick(&mut g.rt);
+                take_decisions(&mut g, &mut out);
+                wait = clock.wait(&g.rt);
+                false
+            }
+        };
+        deliver(&mut out);
+        if done {
+            break;
+        }
+    }
+    let mut g = inner.lock();
+    g.pump();
+    take_decisions(&mut g, &mut out);
+    drop(g);
+    deliver(&mut out);
 }
 
 /// Reads a C string argument.
@@ -145,22 +523,9 @@ fn to_cstring(s: String) -> CString {
 pub unsafe extern "C" fn ei_runtime_new(config_json: *const c_char) -> *mut EiRuntime {
     guard(std::ptr::null_mut(), || {
         // SAFETY: forwarded contract.
-        let text = match unsafe { arg(config_json, "config_json") } {
-            Ok(t) => t,
-            Err(_) => return std::ptr::null_mut(),
-        };
-        let built = Config::from_json(text, Path::new("."), "<ei_runtime_new>")
-            .map_err(crate::Error::from)
-            .and_then(|c| Runtime::builder().config(c).build());
-        match built {
-            Ok(rt) => Box::into_raw(Box::new(EiRuntime {
-                producer: rt.producer(),
-                inner: Mutex::new(Inner { rt, pending: None }),
-            })),
-            Err(e) => {
-                set_error(e.to_string());
-                std::ptr::null_mut()
-            }
+        match unsafe { arg(config_json, "config_json") }.and_then(EiRuntime::create) {
+            Ok(h) => Box::into_raw(Box::new(h)),
+            Err(_) => std::ptr::null_mut(),
         }
     })
 }
@@ -175,26 +540,9 @@ pub unsafe extern "C" fn ei_runtime_new(config_json: *const c_char) -> *mut EiRu
 pub unsafe extern "C" fn ei_push_json(rt: *const EiRuntime, event_json: *const c_char) -> c_int {
     guard(EI_ERR_INTERNAL, || {
         // SAFETY: forwarded contract.
-        let (h, json) = match unsafe { (handle(rt), arg(event_json, "event_json")) } {
-            (Ok(h), Ok(j)) => (h, j),
-            (Err(c), _) | (_, Err(c)) => return c,
-        };
-        match h.producer.push_json(json) {
-            Ok(()) => 0,
-            Err(PushError::Invalid(e)) => {
-                set_error(e.to_string());
-                EI_ERR_EVENT
-            }
-            Err(PushError::Full(_)) => {
-                set_error(
-                    "ingest channel is full; event dropped (poll more often or raise ingest.channel_capacity)",
-                );
-                EI_ERR_FULL
-            }
-            Err(e) => {
-                set_error(e.to_string());
-                EI_ERR_CLOSED
-            }
+        match unsafe { (handle(rt), arg(event_json, "event_json")) } {
+            (Ok(h), Ok(json)) => code(h.push_json(json)),
+            (Err(c), _) | (_, Err(c)) => c,
         }
     })
 }
@@ -218,67 +566,45 @@ pub unsafe extern "C" fn ei_poll_decision(
             Ok(h) => h,
             Err(c) => return c,
         };
-        let mut inner = h.lock();
-        let line = match inner.pending.take() {
-            Some(l) => l,
-            None => {
-                inner.rt.pump();
-                match inner.rt.poll() {
-                    None => return 0,
-                    Some(d) => to_cstring(inner.rt.decision_json(&d)),
-                }
-            }
-        };
         // SAFETY: forwarded contract.
-        match unsafe { write_out(&line, buf, len) } {
-            Ok(_) => 1,
-            Err(needed) => {
-                inner.pending = Some(line);
-                needed
-            }
+        let written = h.poll_with(|line| match unsafe { write_out(&line, buf, len) } {
+            Ok(_) => (1, None),
+            Err(needed) => (needed, Some(line)),
+        });
+        match written {
+            Ok(r) => r.unwrap_or(0),
+            Err(c) => c,
         }
     })
 }
 
-/// A snapshot call: checks the handle and path, then runs `f` on the runtime.
+/// A call with a path argument on a live handle.
 ///
 /// # Safety
 /// `rt` is NULL or a live handle; `path` is NULL or a NUL-terminated string.
-unsafe fn with_snapshot(
+unsafe fn with_path(
     rt: *const EiRuntime,
     path: *const c_char,
-    f: impl FnOnce(&mut Runtime, &str) -> Result<(), crate::snapshot::SnapshotError>,
+    f: impl FnOnce(&EiRuntime, &str) -> Result<(), c_int>,
 ) -> c_int {
     guard(EI_ERR_INTERNAL, || {
         // SAFETY: forwarded contract.
-        let (h, path) = match unsafe { (handle(rt), arg(path, "path")) } {
-            (Ok(h), Ok(p)) => (h, p),
-            (Err(c), _) | (_, Err(c)) => return c,
-        };
-        match f(&mut h.lock().rt, path) {
-            Ok(()) => 0,
-            Err(e) => {
-                set_error(e.to_string());
-                EI_ERR_SNAPSHOT
-            }
+        match unsafe { (handle(rt), arg(path, "path")) } {
+            (Ok(h), Ok(p)) => code(f(h, p)),
+            (Err(c), _) | (_, Err(c)) => c,
         }
     })
 }
 
 /// Saves the runtime's state to `path` atomically (after processing pushed
-/// events). 0 ok, <0 error.
+/// events; in worker mode, the events the worker has processed). 0 ok, <0 error.
 ///
 /// # Safety
 /// `rt` is NULL or a live handle; `path` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn ei_snapshot_save(rt: *const EiRuntime, path: *const c_char) -> c_int {
     // SAFETY: forwarded contract.
-    unsafe {
-        with_snapshot(rt, path, |rt, path| {
-            rt.pump();
-            rt.save_snapshot(path)
-        })
-    }
+    unsafe { with_path(rt, path, EiRuntime::save) }
 }
 
 /// Restores state from a snapshot file. On any error (missing, truncated,
@@ -290,7 +616,7 @@ pub unsafe extern "C" fn ei_snapshot_save(rt: *const EiRuntime, path: *const c_c
 #[no_mangle]
 pub unsafe extern "C" fn ei_snapshot_load(rt: *const EiRuntime, path: *const c_char) -> c_int {
     // SAFETY: forwarded contract.
-    unsafe { with_snapshot(rt, path, |rt, path| rt.load_snapshot(path)) }
+    unsafe { with_path(rt, path, EiRuntime::load) }
 }
 
 /// Writes the runtime's counters as JSON into `buf`: the number of bytes
@@ -311,10 +637,8 @@ pub unsafe extern "C" fn ei_stats_json(
             Ok(h) => h,
             Err(c) => return c,
         };
-        let stats = h.lock().rt.stats();
-        let json = to_cstring(serde_json::to_string(&stats).unwrap_or_default());
         // SAFETY: forwarded contract.
-        match unsafe { write_out(&json, buf, len) } {
+        match unsafe { write_out(&h.stats_json(), buf, len) } {
             Ok(n) => c_int::try_from(n).unwrap_or(c_int::MAX),
             Err(needed) => needed,
         }
@@ -339,19 +663,272 @@ pub extern "C" fn ei_version() -> *const c_char {
     V.as_ptr()
 }
 
-/// Frees a runtime (NULL is ignored). The handle must not be used afterwards,
-/// and no other thread may be using it.
+/// Frees a runtime (NULL is ignored), stopping its worker first. The handle
+/// must not be used afterwards, and no other thread may be using it. Called
+/// from inside the decision callback it frees nothing and sets the error.
 ///
 /// # Safety
 /// `rt` is NULL or a live handle from `ei_runtime_new`, freed once.
 #[no_mangle]
 pub unsafe extern "C" fn ei_runtime_free(rt: *mut EiRuntime) {
     guard((), || {
-        if !rt.is_null() {
-            // SAFETY: created by Box::into_raw in ei_runtime_new, freed once.
-            drop(unsafe { Box::from_raw(rt) });
+        if rt.is_null() {
+            return;
+        }
+        // SAFETY: a live handle per the contract.
+        if unsafe { &*rt }.stop_worker() == Err(EI_ERR_STATE) {
+            return;
+        }
+        // SAFETY: created by Box::into_raw in ei_runtime_new, freed once.
+        drop(unsafe { Box::from_raw(rt) });
+    })
+}
+
+/// This library's ABI version (`EI_ABI_VERSION` when the host was compiled
+/// against the same header).
+#[no_mangle]
+pub extern "C" fn ei_abi_version() -> c_int {
+    EI_ABI_VERSION
+}
+
+/// Processes pushed events, then moves time on to `now_ms` (the events'
+/// clock) and runs the periodic decisions due by then; poll afterwards.
+/// Hosts call it when `ei_next_wakeup_ms` comes due. 0 ok, <0 error
+/// (`EI_ERR_STATE` in worker mode, which ticks by itself).
+///
+/// # Safety
+/// `rt` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ei_tick(rt: *const EiRuntime, now_ms: i64) -> c_int {
+    guard(EI_ERR_INTERNAL, || {
+        // SAFETY: forwarded contract.
+        match unsafe { handle(rt) } {
+            Ok(h) => code(h.tick(now_ms)),
+            Err(c) => c,
         }
     })
+}
+
+/// When the runtime next wants `ei_tick` (ms, the events' clock): 1 and
+/// `*out_ms` written, 0 when nothing is due (the homepage is not visible),
+/// <0 error.
+///
+/// # Safety
+/// `rt` is NULL or a live handle; `out_ms` is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn ei_next_wakeup_ms(rt: *const EiRuntime, out_ms: *mut i64) -> c_int {
+    guard(EI_ERR_INTERNAL, || {
+        // SAFETY: forwarded contract.
+        let h = match unsafe { handle(rt) } {
+            Ok(h) => h,
+            Err(c) => return c,
+        };
+        if out_ms.is_null() {
+            set_error("out_ms is NULL");
+            return EI_ERR_NULL;
+        }
+        match h.next_wakeup_ms() {
+            None => 0,
+            Some(t) => {
+                // SAFETY: non-NULL and valid for a write per the contract.
+                unsafe { out_ms.write(t) };
+                1
+            }
+        }
+    })
+}
+
+/// Installs the coverage circle the server sent after a `request_coverage`
+/// decision. 0 ok; `EI_ERR_ARG` for an invalid circle and `EI_ERR_STATE`
+/// without a geofence config, both keeping the previous circle.
+///
+/// # Safety
+/// `rt` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ei_set_coverage(
+    rt: *const EiRuntime,
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+) -> c_int {
+    guard(EI_ERR_INTERNAL, || {
+        // SAFETY: forwarded contract.
+        match unsafe { handle(rt) } {
+            Ok(h) => code(h.set_coverage(lat, lon, radius_m)),
+            Err(c) => c,
+        }
+    })
+}
+
+/// Starts worker mode: a thread of the runtime's own processes pushed events
+/// as they arrive, runs ticks as time passes (the events' clock carried on by
+/// elapsed time), and calls `cb(user, decision_json)` for every decision, in
+/// order, from that thread only, never holding a lock (the callback may call
+/// any function here but `ei_stop_worker` and `ei_runtime_free`). Decisions
+/// queued before the start go to the callback first. While it runs,
+/// `ei_poll_decision` and `ei_tick` return `EI_ERR_STATE`. 0 ok, <0 error.
+///
+/// # Safety
+/// `rt` is NULL or a live handle; `cb` is NULL or a function safe to call
+/// from another thread with `user` until `ei_stop_worker` returns.
+#[no_mangle]
+pub unsafe extern "C" fn ei_start_worker(
+    rt: *const EiRuntime,
+    cb: Option<EiDecisionCb>,
+    user: *mut c_void,
+) -> c_int {
+    guard(EI_ERR_INTERNAL, || {
+        // SAFETY: forwarded contract.
+        let h = match unsafe { handle(rt) } {
+            Ok(h) => h,
+            Err(c) => return c,
+        };
+        let Some(cb) = cb else {
+            set_error("cb is NULL");
+            return EI_ERR_NULL;
+        };
+        let mut slot = h.worker();
+        if slot.is_some() {
+            set_error("the worker is already running");
+            return EI_ERR_STATE;
+        }
+        let events = {
+            let mut inner = h.lock();
+            inner.worker_mode = true;
+            inner.rt.events()
+        };
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let inner = Arc::clone(&h.inner);
+        let user = UserPtr(user);
+        match std::thread::Builder::new()
+            .name("edgeintent".into())
+            .spawn(move || worker_loop(inner, events, stop_rx, cb, user))
+        {
+            Ok(handle) => {
+                *slot = Some(FfiWorker {
+                    stop: stop_tx,
+                    handle,
+                });
+                0
+            }
+            Err(e) => {
+                h.lock().worker_mode = false;
+                set_error(format!("cannot start the worker thread: {e}"));
+                EI_ERR_INTERNAL
+            }
+        }
+    })
+}
+
+/// Stops worker mode after every event already pushed is processed and its
+/// decisions delivered; afterwards decisions are polled again. 0 stopped,
+/// 1 no worker was running, <0 error (`EI_ERR_STATE` from inside the callback).
+///
+/// # Safety
+/// `rt` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn ei_stop_worker(rt: *const EiRuntime) -> c_int {
+    guard(EI_ERR_INTERNAL, || {
+        // SAFETY: forwarded contract.
+        let h = match unsafe { handle(rt) } {
+            Ok(h) => h,
+            Err(c) => return c,
+        };
+        match h.stop_worker() {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(c) => c,
+        }
+    })
+}
+
+/// Routes the library's diagnostics (model fallbacks, dropped decisions,
+/// clock jumps, caught panics) to `cb(user, level, message)` for levels up to
+/// `max_level` (`EI_LOG_ERROR` .. `EI_LOG_DEBUG`); NULL `cb` turns them off.
+/// Process-wide: set it before `ei_runtime_new` to hear about the model
+/// load. The callback runs on whichever thread the runtime is working on,
+/// possibly several at once. 0 ok; `EI_ERR_ARG` for a bad level;
+/// `EI_ERR_STATE` when the process already has another `log` logger (a Rust
+/// host's own).
+///
+/// # Safety
+/// `cb` is NULL or a function safe to call from any thread with `user` until
+/// it is replaced.
+#[no_mangle]
+pub unsafe extern "C" fn ei_set_log_callback(
+    cb: Option<EiLogCb>,
+    user: *mut c_void,
+    max_level: c_int,
+) -> c_int {
+    guard(EI_ERR_INTERNAL, || {
+        let filter = match max_level {
+            EI_LOG_ERROR => log::LevelFilter::Error,
+            EI_LOG_WARN => log::LevelFilter::Warn,
+            EI_LOG_INFO => log::LevelFilter::Info,
+            EI_LOG_DEBUG => log::LevelFilter::Debug,
+            other => {
+                set_error(format!(
+                    "max_level {other} is not a level (EI_LOG_ERROR 1 .. EI_LOG_DEBUG 4)"
+                ));
+                return EI_ERR_ARG;
+            }
+        };
+        if !C_LOGGER.install() {
+            set_error("another logger is installed in this process (log::set_logger); edgeintent's diagnostics go there");
+            return EI_ERR_STATE;
+        }
+        *C_LOGGER.sink.write().unwrap_or_else(|e| e.into_inner()) =
+            cb.map(|cb| (cb, UserPtr(user)));
+        log::set_max_level(if cb.is_some() {
+            filter
+        } else {
+            log::LevelFilter::Off
+        });
+        0
+    })
+}
+
+/// Forwards `log` records from this crate to the host's callback.
+struct CLogger {
+    sink: RwLock<Option<(EiLogCb, UserPtr)>>,
+    installed: OnceLock<bool>,
+}
+
+static C_LOGGER: CLogger = CLogger {
+    sink: RwLock::new(None),
+    installed: OnceLock::new(),
+};
+
+impl CLogger {
+    /// Makes this the process's logger once; false if another one is.
+    fn install(&'static self) -> bool {
+        *self.installed.get_or_init(|| log::set_logger(self).is_ok())
+    }
+}
+
+impl log::Log for CLogger {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        meta.target().starts_with("edgeintent")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let sink = *self.sink.read().unwrap_or_else(|e| e.into_inner());
+        let Some((cb, user)) = sink else { return };
+        let level = match record.level() {
+            log::Level::Error => EI_LOG_ERROR,
+            log::Level::Warn => EI_LOG_WARN,
+            log::Level::Info => EI_LOG_INFO,
+            log::Level::Debug | log::Level::Trace => EI_LOG_DEBUG,
+        };
+        let msg = to_cstring(record.args().to_string().replace('\0', " "));
+        // SAFETY: the host's callback, called as the header documents.
+        unsafe { cb(user.0, level, msg.as_ptr()) };
+    }
+
+    fn flush(&self) {}
 }
 
 #[cfg(test)]

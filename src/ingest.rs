@@ -48,6 +48,15 @@ impl Producer {
     /// An unknown `type` is counted and skipped (`Ok`); invalid JSON or
     /// impossible values are counted and returned as [`PushError::Invalid`].
     pub fn push_json(&self, json: &str) -> Result<(), PushError> {
+        match self.parse_json(json)? {
+            Some(e) => self.push(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The parsing half of [`Producer::push_json`], counted the same way: the
+    /// event to push, `None` for an unknown `type`, or the error.
+    pub fn parse_json(&self, json: &str) -> Result<Option<Event>, PushError> {
         let parsed = if json.len() > crate::event::MAX_LINE_BYTES {
             Err(crate::event::EventError::TooLong {
                 max: crate::event::MAX_LINE_BYTES,
@@ -56,10 +65,10 @@ impl Producer {
             parse_line(json)
         };
         match parsed {
-            Ok(Parsed::Event(e)) => self.push(e),
+            Ok(Parsed::Event(e)) => Ok(Some(e)),
             Ok(Parsed::Unknown { .. }) => {
                 self.counters.unknown.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(None)
             }
             Err(e) => {
                 self.counters.invalid.fetch_add(1, Ordering::Relaxed);

@@ -92,7 +92,10 @@ impl RuntimeBuilder {
                     ModelStatus::Loaded(opts.path.display().to_string()),
                 ),
                 Err(e) if opts.required => return Err(e.into()),
-                Err(e) => (None, ModelStatus::Failed(e.to_string())),
+                Err(e) => {
+                    log::warn!(target: "edgeintent", "model {} did not load, deciding by rules (model.required is false): {e}", opts.path.display());
+                    (None, ModelStatus::Failed(e.to_string()))
+                }
             },
             _ => (None, ModelStatus::None),
         };

@@ -28,6 +28,7 @@ mod worker;
 pub use builder::RuntimeBuilder;
 pub use stats::{ModelStatus, Stats};
 pub use worker::Worker;
+pub(crate) use worker::WorkerClock;
 
 /// Ticks further behind than this are skipped rather than run (see `run_ticks`).
 const MAX_TICK_CATCHUP_MS: i64 = 3_600_000;
@@ -151,6 +152,9 @@ impl Runtime {
     pub fn process(&mut self, event: Event) -> Result<(), EventError> {
         if let Err(e) = self.check(&event) {
             self.counters.rejected += 1;
+            if self.counters.rejected.is_power_of_two() {
+                log::warn!(target: "edgeintent", "event rejected ({} so far): {e}", self.counters.rejected);
+            }
             return Err(e);
         }
         // Within the allowed skew, time does not go backwards.
@@ -166,6 +170,9 @@ impl Runtime {
             self.counters.model_calls += 1;
             if let Err(e) = m.step(ty.sequence_id()) {
                 self.counters.model_errors += 1;
+                if self.counters.model_errors.is_power_of_two() {
+                    log::warn!(target: "edgeintent", "model step failed ({} so far), deciding by rules: {e}", self.counters.model_errors);
+                }
                 self.last_model_error = Some(e.to_string());
             }
         }
@@ -208,6 +215,7 @@ impl Runtime {
         match event.kind {
             EventKind::Recommendations { slot, items } => {
                 if !self.arbiter.recommendations(now, &slot, items) {
+                    log::debug!(target: "edgeintent", "recommendations for slot {slot:?} refused: the slot table is full (dedup.max_slots)");
                     return Ok(()); // slot table full: refused and counted
                 }
                 // The slot that received the list first, then any that lost an entity to it.
@@ -343,6 +351,7 @@ impl Runtime {
         {
             let skip = (now_ms.saturating_sub(t) - MAX_TICK_CATCHUP_MS) / self.tick_ms.max(1);
             self.counters.ticks_skipped += skip as u64;
+            log::info!(target: "edgeintent", "clock jumped {} ms ahead: {skip} ticks skipped", now_ms.saturating_sub(t));
             self.next_tick_ms = Some(t.saturating_add(skip.saturating_mul(self.tick_ms.max(1))));
         }
         while let Some(t) = self.next_tick_ms {
@@ -393,6 +402,9 @@ impl Runtime {
                 Ok(p) => Score::Value(p),
                 Err(e) => {
                     counters.model_errors += 1;
+                    if counters.model_errors.is_power_of_two() {
+                        log::warn!(target: "edgeintent", "model failed ({} so far), deciding by rules: {e}", counters.model_errors);
+                    }
                     // Allocates only on failure, which is not the steady state.
                     *last_error = Some(e.to_string());
                     Score::Failed
@@ -421,6 +433,9 @@ impl Runtime {
         if self.decisions.len() == self.decision_capacity {
             self.decisions.pop_front();
             self.counters.decisions_dropped += 1;
+            if self.counters.decisions_dropped.is_power_of_two() {
+                log::warn!(target: "edgeintent", "decision queue full ({} decisions dropped so far): poll more often or raise ingest.decision_queue", self.counters.decisions_dropped);
+            }
         }
         self.decisions.push_back(d);
     }

@@ -1,14 +1,67 @@
-//! The runtime on its own thread: the only place that reads the wall clock.
+//! The runtime on its own thread: the only place that reads the clock to
+//! drive time.
 
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::Runtime;
 use crate::error::{Error, Misuse};
+use crate::event::Event;
 use crate::ingest::Producer;
+
+/// How long a worker with nothing due sleeps before it looks again.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
+/// The event clock between events: the newest time the runtime has seen plus
+/// the time elapsed since. Events may be stamped by any millisecond clock
+/// (Unix time, time since boot) as long as the host keeps to one, and the
+/// worker's ticks stay on that clock.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerClock {
+    seen: Option<(i64, Instant)>,
+}
+
+impl WorkerClock {
+    /// Notes the runtime's newest time after it processed something.
+    pub(crate) fn observe(&mut self, rt: &Runtime) {
+        if let Some(t) = rt.newest_ms {
+            if self.seen.is_none_or(|(s, _)| s != t) {
+                self.seen = Some((t, Instant::now()));
+            }
+        }
+    }
+
+    /// Now on the event clock (`None` before the first event).
+    pub(crate) fn now_ms(&self) -> Option<i64> {
+        self.seen.map(|(t, at)| {
+            t.saturating_add(i64::try_from(at.elapsed().as_millis()).unwrap_or(i64::MAX))
+        })
+    }
+
+    /// How long to wait for the next tick.
+    pub(crate) fn wait(&self, rt: &Runtime) -> Duration {
+        match (rt.next_wakeup_ms(), self.now_ms()) {
+            (Some(due), Some(now)) => {
+                Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0))
+                    .min(IDLE_WAIT)
+            }
+            _ => IDLE_WAIT,
+        }
+    }
+
+    /// Runs the ticks due by now.
+    pub(crate) fn tick(&mut self, rt: &mut Runtime) {
+        if let Some(now) = self.now_ms() {
+            rt.tick(now);
+            self.observe(rt);
+        }
+    }
+}
 
 impl Runtime {
     /// Moves the runtime onto its own thread, which processes events as they are
-    /// pushed and runs ticks on the wall clock. Requires a decision callback.
+    /// pushed and runs ticks as time passes (see [`Runtime::next_wakeup_ms`]).
+    /// Requires a decision callback, which that thread calls.
     pub fn spawn_worker(self) -> Result<Worker, Error> {
         if self.on_decision.is_none() {
             return Err(Misuse::WorkerWithoutCallback.into());
@@ -25,30 +78,27 @@ impl Runtime {
             handle,
         })
     }
-}
 
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    /// The channel a worker thread receives pushed events from.
+    pub(crate) fn events(&self) -> crossbeam_channel::Receiver<Event> {
+        self.ingest.receiver().clone()
+    }
 }
 
 fn worker_loop(mut rt: Runtime, stop: crossbeam_channel::Receiver<()>) -> Runtime {
-    let events = rt.ingest.receiver().clone();
+    let events = rt.events();
+    let mut clock = WorkerClock::default();
     loop {
-        // The worker is the host's driver, so it is the one place that reads the clock.
-        let wait = rt
-            .next_wakeup_ms()
-            .map_or(std::time::Duration::from_secs(3600), |t| {
-                std::time::Duration::from_millis(u64::try_from(t - wall_ms()).unwrap_or(0))
-            });
         crossbeam_channel::select! {
             recv(events) -> msg => match msg {
-                Ok(e) => { let _ = rt.process(e); }
+                Ok(e) => {
+                    let _ = rt.process(e);
+                    clock.observe(&rt);
+                }
                 Err(_) => break,
             },
             recv(stop) -> _ => break,
-            default(wait) => rt.tick(wall_ms()),
+            default(clock.wait(&rt)) => clock.tick(&mut rt),
         }
     }
     rt.pump();
@@ -76,5 +126,38 @@ impl Worker {
         self.handle
             .join()
             .map_err(|_| Misuse::WorkerPanicked.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_clock_follows_the_events_clock() {
+        let cfg = crate::Config::from_json(
+            r#"{"features":{"version":"t","features":[{"name":"v","kind":"home_visible"}]}}"#,
+            std::path::Path::new("."),
+            "test",
+        )
+        .unwrap();
+        let mut rt = Runtime::builder().config(cfg).build().unwrap();
+        let mut clock = WorkerClock::default();
+        assert_eq!(clock.now_ms(), None);
+        assert_eq!(clock.wait(&rt), IDLE_WAIT);
+        // Events stamped by time since boot, not Unix time.
+        let kind = crate::EventKind::PageView {
+            page: "home".into(),
+        };
+        rt.process(Event { ts_ms: 5_000, kind }).unwrap();
+        clock.observe(&rt);
+        let now = clock.now_ms().unwrap();
+        assert!((5_000..5_000 + 60_000).contains(&now), "{now}");
+        // The next tick is one interval after the home view, on that clock.
+        let wait = clock.wait(&rt);
+        assert!(
+            wait <= Duration::from_secs(30) && wait > Duration::from_secs(20),
+            "{wait:?}"
+        );
     }
 }

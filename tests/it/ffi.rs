@@ -43,7 +43,9 @@ fn header_prototypes() -> Vec<(String, String)> {
     no_comments
         .split(';')
         .map(normalise)
-        .filter(|d| d.contains("ei_") && d.contains('(') && !d.starts_with('#'))
+        .filter(|d| {
+            d.contains("ei_") && d.contains('(') && !d.starts_with('#') && !d.starts_with("typedef")
+        })
         .map(|d| {
             let d = d.rsplit('}').next().unwrap().trim().to_owned();
             let name = d
@@ -69,6 +71,12 @@ fn rust_prototypes() -> Vec<(String, String)> {
             "*mut c_char" => "char *".into(),
             "usize" => "size_t".into(),
             "c_int" => "int".into(),
+            "i64" => "int64_t".into(),
+            "*mut i64" => "int64_t *".into(),
+            "f64" => "double".into(),
+            "*mut c_void" => "void *".into(),
+            "Option<EiDecisionCb>" => "ei_decision_cb".into(),
+            "Option<EiLogCb>" => "ei_log_cb".into(),
             "" => "void".into(),
             other => panic!("no C type for {other}"),
         }
@@ -125,7 +133,7 @@ fn the_header_declares_exactly_what_the_library_exports() {
     h.sort();
     r.sort();
     assert_eq!(h, r, "include/edgeintent.h and src/ffi.rs drifted apart");
-    assert_eq!(r.len(), 9);
+    assert_eq!(r.len(), 16);
     let header = std::fs::read_to_string(root().join("include/edgeintent.h")).unwrap();
     for (name, value) in [
         ("EI_ERR_NULL", ffi::EI_ERR_NULL),
@@ -135,12 +143,40 @@ fn the_header_declares_exactly_what_the_library_exports() {
         ("EI_ERR_SNAPSHOT", ffi::EI_ERR_SNAPSHOT),
         ("EI_ERR_INTERNAL", ffi::EI_ERR_INTERNAL),
         ("EI_ERR_CLOSED", ffi::EI_ERR_CLOSED),
+        ("EI_ERR_STATE", ffi::EI_ERR_STATE),
+        ("EI_ERR_ARG", ffi::EI_ERR_ARG),
     ] {
         assert!(
             header.contains(&format!("#define {name} ({value})")),
             "{name} must be ({value}) in the header"
         );
     }
+    for (name, value) in [
+        ("EI_ABI_VERSION", ffi::EI_ABI_VERSION),
+        ("EI_LOG_ERROR", ffi::EI_LOG_ERROR),
+        ("EI_LOG_WARN", ffi::EI_LOG_WARN),
+        ("EI_LOG_INFO", ffi::EI_LOG_INFO),
+        ("EI_LOG_DEBUG", ffi::EI_LOG_DEBUG),
+    ] {
+        assert!(
+            header.contains(&format!("#define {name} {value}")),
+            "{name} must be {value} in the header"
+        );
+    }
+    // The callback types, as src/ffi.rs declares them.
+    for typedef in [
+        "typedef void (*ei_decision_cb)(void *user, const char *decision_json);",
+        "typedef void (*ei_log_cb)(void *user, int level, const char *message);",
+    ] {
+        assert!(header.contains(typedef), "the header lacks `{typedef}`");
+    }
+    let src = std::fs::read_to_string(root().join("src/ffi.rs")).unwrap();
+    assert!(src.contains(
+        "pub type EiDecisionCb = unsafe extern \"C\" fn(user: *mut c_void, decision_json: *const c_char);"
+    ));
+    assert!(src.contains(
+        "pub type EiLogCb = unsafe extern \"C\" fn(user: *mut c_void, level: c_int, message: *const c_char);"
+    ));
 }
 
 /// Compiles the C example against the cdylib; extra flags first (sanitizers).
@@ -293,6 +329,10 @@ fn the_c_example_is_memcheck_clean_with_the_release_library() {
     );
     let line = String::from_utf8(out.stdout).unwrap();
     assert!(line.contains("600 lines, 600 pushed"), "{line}");
+    // The whole-ABI host (worker mode, callbacks, ticks, coverage).
+    let host = dir.path().join("host");
+    assert!(build_c("examples/c/host.c", &lib, &host, &["-lpthread"]));
+    run_host(&host, &trace, &dir.path().join("h.snap"), Some(memcheck()));
 }
 
 #[test]
@@ -458,4 +498,280 @@ fn the_c_example_links_against_the_staticlib_too() {
         String::from_utf8(out.stdout).unwrap(),
         cli_replay("models/config.json", &trace)
     );
+}
+
+/// Runs the C host of issue 20 (examples/c/host.c) on `trace` under `tool`
+/// (None: natively) and returns its summary line.
+fn run_host(exe: &Path, trace: &Path, snap: &Path, tool: Option<Command>) -> String {
+    let mut cmd = match tool {
+        Some(mut t) => {
+            t.arg(exe);
+            t
+        }
+        None => Command::new(exe),
+    };
+    let out = cmd
+        .arg(trace)
+        .arg(snap)
+        .arg("4")
+        .current_dir(root().join("models"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "host failed: {stderr}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.contains("failures=0"), "{line}");
+    line
+}
+
+/// Issue 20: the whole host (config as a JSON string, log callback, worker
+/// mode whose callback calls back in, four producers, snapshots while the
+/// worker runs, a restore, ticks, tiny buffers) runs natively, and cleanly
+/// under memcheck, helgrind and DRD. The race tools get
+/// examples/c/race.supp, which hides only crossbeam-channel's internals.
+#[test]
+fn the_c_host_is_clean_under_memcheck_helgrind_and_drd() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("host");
+    assert!(build_c(
+        "examples/c/host.c",
+        &lib_dir(),
+        &exe,
+        &["-lpthread"]
+    ));
+    let trace = root().join("fixtures/example_trace.jsonl");
+    let snap = dir.path().join("h.snap");
+    let line = run_host(&exe, &trace, &snap, None);
+    assert!(line.contains("lines=3871 pushed=3871"), "{line}");
+    assert!(line.contains("coverage_requests=1"), "{line}");
+    if !has_tool("valgrind") {
+        eprintln!("SKIPPED: valgrind is not installed");
+        return;
+    }
+    let head = trace_head(dir.path());
+    run_host(&exe, &head, &snap, Some(memcheck()));
+    let supp = format!(
+        "--suppressions={}",
+        root().join("examples/c/race.supp").display()
+    );
+    for tool in ["helgrind", "drd"] {
+        let mut c = Command::new("valgrind");
+        c.args([
+            &format!("--tool={tool}"),
+            "--error-exitcode=99",
+            "--quiet",
+            &supp,
+        ]);
+        run_host(&exe, &head, &snap, Some(c));
+    }
+}
+
+unsafe extern "C" fn collect(user: *mut std::ffi::c_void, json: *const c_char) {
+    // SAFETY: `user` is the Mutex<Vec<String>> the test passed; `json` is a
+    // valid C string for the call.
+    let lines = unsafe { &*(user as *const std::sync::Mutex<Vec<String>>) };
+    let line = unsafe { CStr::from_ptr(json) }
+        .to_string_lossy()
+        .into_owned();
+    lines.lock().unwrap().push(line);
+}
+
+fn shipped_config_json() -> std::ffi::CString {
+    // The shipped config with its relative paths made absolute.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("models/config.json")).unwrap())
+            .unwrap();
+    v["model"]["path"] = root()
+        .join("models/intent.onnx")
+        .display()
+        .to_string()
+        .into();
+    v["features"] = root()
+        .join("models/feature_spec.json")
+        .display()
+        .to_string()
+        .into();
+    std::ffi::CString::new(v.to_string()).unwrap()
+}
+
+/// Worker mode delivers, through the callback, exactly the decisions
+/// `edgeintent replay` prints, in order.
+#[test]
+fn worker_mode_delivers_the_decisions_the_cli_prints() {
+    let trace = root().join("fixtures/example_trace.jsonl");
+    let expected = cli_replay("models/config.json", &trace);
+    let cfg = shipped_config_json();
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    // SAFETY: valid C strings; `lines` outlives the worker (stopped below).
+    unsafe {
+        let rt = ffi::ei_runtime_new(cfg.as_ptr());
+        assert!(!rt.is_null());
+        let user = &lines as *const _ as *mut std::ffi::c_void;
+        assert_eq!(ffi::ei_start_worker(rt, Some(collect), user), 0);
+        let mut full = 0;
+        for line in std::fs::read_to_string(&trace).unwrap().lines() {
+            let c = std::ffi::CString::new(line).unwrap();
+            // A host that must not lose events backs off while the worker catches up.
+            loop {
+                match ffi::ei_push_json(rt, c.as_ptr()) {
+                    0 => break,
+                    ffi::EI_ERR_FULL => {
+                        full += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    e => {
+                        ffi::ei_runtime_free(rt); // stops the worker before `lines` goes
+                        panic!("push failed: {e}");
+                    }
+                }
+            }
+        }
+        eprintln!("{full} pushes found the channel full and were retried");
+        assert_eq!(ffi::ei_stop_worker(rt), 0);
+        assert_eq!(ffi::ei_stop_worker(rt), 1);
+        let mut buf = vec![0 as c_char; 4096];
+        assert_eq!(ffi::ei_poll_decision(rt, buf.as_mut_ptr(), buf.len()), 0);
+        ffi::ei_runtime_free(rt);
+    }
+    let got: String = lines
+        .into_inner()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+/// The host drives time with `ei_tick` when `ei_next_wakeup_ms` comes due;
+/// bad arguments are typed errors that change nothing.
+#[test]
+fn ticks_wakeups_and_coverage_through_the_c_abi() {
+    let cfg = std::ffi::CString::new(format!(
+        r#"{{"features":"{}","policy":{{"tick_interval_s":30}},
+            "geofence":{{"fences":[{{"id":"a","lat":0.01,"lon":0,"radius_m":200,"buffer_m":300}}]}}}}"#,
+        root().join("models/feature_spec.json").display()
+    ))
+    .unwrap();
+    // SAFETY: valid C strings and out-pointers; a live handle until freed.
+    unsafe {
+        assert_eq!(ffi::ei_abi_version(), ffi::EI_ABI_VERSION);
+        let rt = ffi::ei_runtime_new(cfg.as_ptr());
+        assert!(!rt.is_null());
+        let mut wake = 0i64;
+        assert_eq!(ffi::ei_next_wakeup_ms(rt, &mut wake), 0);
+        assert_eq!(
+            ffi::ei_next_wakeup_ms(rt, std::ptr::null_mut()),
+            ffi::EI_ERR_NULL
+        );
+        for line in [
+            c"{\"ts_ms\":1000,\"type\":\"app_foreground\"}",
+            c"{\"ts_ms\":2000,\"type\":\"page_view\",\"page\":\"home\"}",
+        ] {
+            assert_eq!(ffi::ei_push_json(rt, line.as_ptr()), 0);
+        }
+        // The wake-up follows the events just pushed (tick processes them first).
+        assert_eq!(ffi::ei_tick(rt, 2_000), 0);
+        assert_eq!(ffi::ei_next_wakeup_ms(rt, &mut wake), 1);
+        assert_eq!(wake, 32_000);
+        let mut stats = vec![0 as c_char; 65536];
+        let mut ticks = |rt| {
+            assert!(ffi::ei_stats_json(rt, stats.as_mut_ptr(), stats.len()) > 0);
+            let s: serde_json::Value =
+                serde_json::from_str(CStr::from_ptr(stats.as_ptr()).to_str().unwrap()).unwrap();
+            s["ticks"].as_u64().unwrap()
+        };
+        assert_eq!(ticks(rt), 0);
+        assert_eq!(ffi::ei_tick(rt, wake), 0);
+        assert_eq!(ticks(rt), 1);
+        assert_eq!(ffi::ei_tick(rt, -1), ffi::EI_ERR_ARG);
+        assert_eq!(ffi::ei_tick(rt, i64::MAX), ffi::EI_ERR_ARG);
+        assert_eq!(ticks(rt), 1);
+        assert_eq!(ffi::ei_set_coverage(rt, 0.0, 0.0, 5_000.0), 0);
+        assert_eq!(ffi::ei_set_coverage(rt, 0.0, 0.0, -1.0), ffi::EI_ERR_ARG);
+        assert!(CStr::from_ptr(ffi::ei_last_error())
+            .to_str()
+            .unwrap()
+            .contains("radius"));
+        assert_eq!(
+            ffi::ei_set_coverage(std::ptr::null(), 0.0, 0.0, 1.0),
+            ffi::EI_ERR_NULL
+        );
+        ffi::ei_runtime_free(rt);
+        // Without a geofence there is no coverage to set.
+        let plain = std::ffi::CString::new(format!(
+            r#"{{"features":"{}"}}"#,
+            root().join("models/feature_spec.json").display()
+        ))
+        .unwrap();
+        let rt = ffi::ei_runtime_new(plain.as_ptr());
+        assert_eq!(
+            ffi::ei_set_coverage(rt, 0.0, 0.0, 5_000.0),
+            ffi::EI_ERR_STATE
+        );
+        assert_eq!(
+            ffi::ei_start_worker(rt, None, std::ptr::null_mut()),
+            ffi::EI_ERR_NULL
+        );
+        ffi::ei_runtime_free(rt);
+    }
+}
+
+unsafe extern "C" fn log_line(
+    user: *mut std::ffi::c_void,
+    level: std::ffi::c_int,
+    msg: *const c_char,
+) {
+    // SAFETY: as in `collect`.
+    let lines = unsafe { &*(user as *const std::sync::Mutex<Vec<String>>) };
+    let msg = unsafe { CStr::from_ptr(msg) }.to_string_lossy();
+    lines.lock().unwrap().push(format!("{level} {msg}"));
+}
+
+/// The log callback hears the runtime's fallbacks: a model that does not
+/// load with `required: false`, and rejected events.
+#[test]
+fn diagnostics_reach_the_log_callback() {
+    static LINES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let cfg = std::ffi::CString::new(format!(
+        r#"{{"features":"{}","model":{{"path":"{}","required":false}}}}"#,
+        root().join("models/feature_spec.json").display(),
+        root()
+            .join("fixtures/hostile/one_label_tree.onnx")
+            .display()
+    ))
+    .unwrap();
+    // SAFETY: valid C strings; LINES is static.
+    unsafe {
+        let user = &LINES as *const _ as *mut std::ffi::c_void;
+        assert_eq!(
+            ffi::ei_set_log_callback(Some(log_line), user, 0),
+            ffi::EI_ERR_ARG
+        );
+        assert_eq!(
+            ffi::ei_set_log_callback(Some(log_line), user, ffi::EI_LOG_WARN),
+            0
+        );
+        let rt = ffi::ei_runtime_new(cfg.as_ptr());
+        assert!(!rt.is_null());
+        for line in [
+            c"{\"ts_ms\":100000,\"type\":\"search\"}",
+            c"{\"ts_ms\":1,\"type\":\"search\"}",
+        ] {
+            assert_eq!(ffi::ei_push_json(rt, line.as_ptr()), 0);
+        }
+        let mut buf = vec![0 as c_char; 4096];
+        while ffi::ei_poll_decision(rt, buf.as_mut_ptr(), buf.len()) == 1 {}
+        ffi::ei_runtime_free(rt);
+        assert_eq!(
+            ffi::ei_set_log_callback(None, std::ptr::null_mut(), ffi::EI_LOG_DEBUG),
+            0
+        );
+    }
+    let lines = LINES.lock().unwrap();
+    let joined = lines.join("\n");
+    assert!(
+        joined.contains("2 model") && joined.contains("deciding by rules"),
+        "{joined}"
+    );
+    assert!(joined.contains("2 event rejected (1 so far)"), "{joined}");
 }

@@ -1,6 +1,7 @@
 //! The integration tests, one binary: the CLI end to end, ONNX Runtime parity
 //! (shipped model, layouts, exporter families), recurrent stepping, reviewed
-//! replay snapshots, snapshots across restarts, the C ABI, load and faults.
+//! replay snapshots, snapshots across restarts, the C ABI, the Java binding,
+//! load and faults.
 //! Shared helpers live in `common`. The counting-allocator test is its own
 //! binary (`tests/alloc.rs`): it installs a global allocator.
 
@@ -10,6 +11,7 @@ mod common;
 mod families;
 mod ffi;
 mod hostile;
+mod java;
 mod load;
 mod parity;
 mod persist;

@@ -1,0 +1,238 @@
+//! The JNI entry points of `bindings/java` (`dev.edgeintent.EdgeIntent`), a
+//! thin layer over the same operations as the C functions: a Java exception
+//! (`EdgeIntentException`, carrying the C error code and message) wherever C
+//! returns a negative code, and no panic across the boundary.
+
+use std::ffi::c_int;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use jni::objects::{JClass, JString, JThrowable, JValue};
+use jni::sys::{jdouble, jint, jlong, jstring};
+use jni::JNIEnv;
+
+use super::{clear_error, handle, set_error, EiRuntime, EI_ERR_INTERNAL, EI_ERR_NULL, LAST_ERROR};
+
+const EXCEPTION: &str = "dev/edgeintent/EdgeIntentException";
+
+/// `Long.MIN_VALUE`: what `nativeNextWakeup` returns when nothing is due.
+const NO_WAKEUP: jlong = jlong::MIN;
+
+/// Throws an `EdgeIntentException` with `code` and this thread's last error.
+fn throw(env: &mut JNIEnv<'_>, code: c_int) {
+    let msg = LAST_ERROR.with(|e| e.borrow().to_string_lossy().into_owned());
+    let Ok(jmsg) = env.new_string(&msg) else {
+        return; // an OutOfMemoryError is pending instead
+    };
+    let built = env.new_object(
+        EXCEPTION,
+        "(Ljava/lang/String;I)V",
+        &[JValue::Object(&jmsg), JValue::Int(code)],
+    );
+    match built {
+        Ok(e) => {
+            let _ = env.throw(JThrowable::from(e));
+        }
+        Err(_) => {
+            let _ = env.throw_new("java/lang/IllegalStateException", msg);
+        }
+    }
+}
+
+/// Runs `f`; an error code or a caught panic becomes a pending Java exception
+/// and `on_error` is returned.
+fn run<T>(
+    env: &mut JNIEnv<'_>,
+    on_error: T,
+    f: impl FnOnce(&mut JNIEnv<'_>) -> Result<T, c_int>,
+) -> T {
+    clear_error();
+    let code = match catch_unwind(AssertUnwindSafe(|| f(env))) {
+        Ok(Ok(v)) => return v,
+        Ok(Err(code)) => code,
+        Err(_) => {
+            set_error("internal error (please report): a panic in the JNI layer");
+            EI_ERR_INTERNAL
+        }
+    };
+    throw(env, code);
+    on_error
+}
+
+/// The handle behind a `long` from `nativeCreate`.
+fn live<'a>(h: jlong) -> Result<&'a EiRuntime, c_int> {
+    // SAFETY: the Java class passes only handles from nativeCreate, and its
+    // read-write lock keeps nativeFree from running while any other call does.
+    unsafe { handle(h as *const EiRuntime) }
+}
+
+fn string(env: &mut JNIEnv<'_>, s: &JString<'_>, name: &str) -> Result<String, c_int> {
+    if s.is_null() {
+        set_error(format!("{name} is null"));
+        return Err(EI_ERR_NULL);
+    }
+    env.get_string(s).map(String::from).map_err(|e| {
+        set_error(format!("{name}: {e}"));
+        EI_ERR_INTERNAL
+    })
+}
+
+fn jstr(env: &mut JNIEnv<'_>, s: &str) -> Result<jstring, c_int> {
+    env.new_string(s).map(|j| j.into_raw()).map_err(|e| {
+        set_error(format!("cannot make a Java string: {e}"));
+        EI_ERR_INTERNAL
+    })
+}
+
+/// `EdgeIntent.nativeCreate(String configJson)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeCreate<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    config: JString<'l>,
+) -> jlong {
+    run(&mut env, 0, |env| {
+        let text = string(env, &config, "configJson")?;
+        EiRuntime::create(&text).map(|h| Box::into_raw(Box::new(h)) as jlong)
+    })
+}
+
+/// `EdgeIntent.nativePush(long handle, String eventJson)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativePush<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    event: JString<'l>,
+) {
+    run(&mut env, (), |env| {
+        let json = string(env, &event, "eventJson")?;
+        live(h)?.push_json(&json)
+    })
+}
+
+/// `EdgeIntent.nativePoll(long handle)`: the next decision, or null.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativePoll<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) -> jstring {
+    run(&mut env, std::ptr::null_mut(), |env| {
+        match live(h)?.poll_with(|line| (line, None))? {
+            None => Ok(std::ptr::null_mut()),
+            Some(line) => jstr(env, &line.to_string_lossy()),
+        }
+    })
+}
+
+/// `EdgeIntent.nativeTick(long handle, long nowMs)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeTick<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    now_ms: jlong,
+) {
+    run(&mut env, (), |_| live(h)?.tick(now_ms))
+}
+
+/// `EdgeIntent.nativeNextWakeup(long handle)`: ms, or `Long.MIN_VALUE`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeNextWakeup<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) -> jlong {
+    run(&mut env, NO_WAKEUP, |_| {
+        Ok(live(h)?.next_wakeup_ms().unwrap_or(NO_WAKEUP))
+    })
+}
+
+/// `EdgeIntent.nativeSetCoverage(long handle, double lat, double lon, double radiusM)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeSetCoverage<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    lat: jdouble,
+    lon: jdouble,
+    radius_m: jdouble,
+) {
+    run(&mut env, (), |_| live(h)?.set_coverage(lat, lon, radius_m))
+}
+
+/// `EdgeIntent.nativeSnapshotSave(long handle, String path)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeSnapshotSave<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    path: JString<'l>,
+) {
+    run(&mut env, (), |env| {
+        let path = string(env, &path, "path")?;
+        live(h)?.save(&path)
+    })
+}
+
+/// `EdgeIntent.nativeSnapshotLoad(long handle, String path)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeSnapshotLoad<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    path: JString<'l>,
+) {
+    run(&mut env, (), |env| {
+        let path = string(env, &path, "path")?;
+        live(h)?.load(&path)
+    })
+}
+
+/// `EdgeIntent.nativeStats(long handle)`: the counters as JSON.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeStats<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) -> jstring {
+    run(&mut env, std::ptr::null_mut(), |env| {
+        let json = live(h)?.stats_json();
+        jstr(env, &json.to_string_lossy())
+    })
+}
+
+/// `EdgeIntent.nativeFree(long handle)`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeFree<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+) {
+    run(&mut env, (), |_| {
+        // SAFETY: a handle from nativeCreate, freed once (the Java class
+        // clears it under its write lock).
+        unsafe { super::ei_runtime_free(h as *mut EiRuntime) };
+        Ok(())
+    })
+}
+
+/// `EdgeIntent.nativeVersion()`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeVersion<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+) -> jstring {
+    run(&mut env, std::ptr::null_mut(), |env| {
+        jstr(env, env!("CARGO_PKG_VERSION"))
+    })
+}
+
+/// `EdgeIntent.nativeAbiVersion()`.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeAbiVersion<'l>(
+    _env: JNIEnv<'l>,
+    _class: JClass<'l>,
+) -> jint {
+    super::EI_ABI_VERSION
+}
