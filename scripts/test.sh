@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy (with and without default
 # features), the Rust tests (unit, integration, doc), the device library alone,
-# valgrind memcheck of the release cdylib, and the Python tests of training/ in
-# a pinned venv.
-# Usage: scripts/test.sh   (from anywhere; needs the Rust toolchain, Python 3.11
-# and a C compiler). Each step prints its duration; a long step reports every
+# valgrind memcheck of the release cdylib, the timeline page in Chromium
+# (installed with apt-get, playwright-core with npm ci, when missing), and the
+# Python tests of training/ in a pinned venv.
+# Usage: scripts/test.sh   (from anywhere; needs the Rust toolchain, Python 3.11,
+# a C compiler, a JDK for the Java binding's test, and Node.js with npm). Each step prints its duration; a long step reports every
 # minute that it is still running; the last lines sum up steps and tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ LOG="$LOG_DIR/test.log"
 : >"$LOG"
 T0=$SECONDS
 STEPS_OK=0
-STEPS_TOTAL=10
+STEPS_TOTAL=11
 # What the tree looked like before: the tests must leave it as they found it.
 STATUS_BEFORE=$(git status --porcelain 2>/dev/null || true)
 
@@ -153,6 +154,7 @@ step "cargo test (unit, integration, doc)" rust_tests
 step "cargo doc, warnings denied" docs
 step "device library alone (--no-default-features)" device_library
 step "release cdylib under valgrind memcheck" release_memcheck
+step "timeline page in Chromium (playwright-core)" timeline/check.sh
 step "pytest training/tests" pytests
 step "git status: the tests left the tree as they found it" tree_unchanged
 finish 0

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 
 use serde::Serialize;
 
-use super::replay::{drive, ReadCounts, ReadOptions};
+use super::replay::{drive, Accepted, ReadCounts, ReadOptions};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::TraceReader;
@@ -78,7 +78,7 @@ pub fn featurize<R: BufRead, W: Write>(
     writeln!(out, "ts_ms,point,{}", columns.join(",")).map_err(io_err)?;
     let mut rows = 0u64;
     let mut line = String::new();
-    let mut write_rows = |_: &mut Runtime| -> Result<(), Error> {
+    let mut write_rows = |_: &mut Runtime, _: &Accepted| -> Result<(), Error> {
         for (ts, point, row) in rx.try_iter() {
             use std::fmt::Write as _;
             line.clear();
@@ -92,7 +92,7 @@ pub fn featurize<R: BufRead, W: Write>(
         Ok(())
     };
     let read = drive(&mut rt, reader, opts, &mut write_rows)?;
-    write_rows(&mut rt)?;
+    write_rows(&mut rt, &Accepted::none())?;
     Ok(FeaturizeSummary {
         read,
         rows,

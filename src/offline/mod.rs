@@ -9,11 +9,13 @@ pub mod featurize;
 pub mod geo_eval;
 pub mod refresh_eval;
 pub mod replay;
+pub mod timeline;
 
 pub use crate::error::OfflineError;
 pub use dedup_eval::{dedup_eval, DedupReport};
 pub use featurize::{featurize, FeaturizeOptions, FeaturizeSummary};
 pub use replay::{load_trace, replay, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary};
+pub use timeline::{replay_timeline, timeline_html, trace_events_json, Timeline};
 
 use crate::error::Error;
 use std::io::BufRead;

@@ -102,12 +102,32 @@ pub fn load_trace(path: &Path, skip_invalid: bool) -> Result<LoadedTrace, Error>
     Ok(trace)
 }
 
+/// An event the runtime accepted, as `drive` reports it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Accepted {
+    pub(crate) ts_ms: i64,
+    pub(crate) ty: crate::event::EventType,
+    /// Latitude, longitude and accuracy of a location fix.
+    pub(crate) fix: Option<(f64, f64, f64)>,
+}
+
+impl Accepted {
+    /// For a final call after the last event.
+    pub(crate) fn none() -> Accepted {
+        Accepted {
+            ts_ms: 0,
+            ty: crate::event::EventType::Custom,
+            fix: None,
+        }
+    }
+}
+
 /// Feeds a trace into a runtime, calling `after_event` after each accepted event.
 pub(crate) fn drive<R: BufRead>(
     rt: &mut Runtime,
     reader: TraceReader<R>,
     opts: ReadOptions,
-    mut after_event: impl FnMut(&mut Runtime) -> Result<(), Error>,
+    mut after_event: impl FnMut(&mut Runtime, &Accepted) -> Result<(), Error>,
 ) -> Result<ReadCounts, Error> {
     let mut counts = ReadCounts::default();
     let mut next_fix_due = i64::MIN;
@@ -120,8 +140,18 @@ pub(crate) fn drive<R: BufRead>(
             }
             Ok((line, Parsed::Event(e))) => {
                 let fix = match e.kind {
-                    EventKind::Location { lat, lon, .. } => Some((lat, lon)),
+                    EventKind::Location {
+                        lat,
+                        lon,
+                        accuracy_m,
+                        ..
+                    } => Some((lat, lon, accuracy_m)),
                     _ => None,
+                };
+                let accepted = Accepted {
+                    ts_ms: e.ts_ms,
+                    ty: e.kind.event_type(),
+                    fix,
                 };
                 if fix.is_some() {
                     counts.location_fixes += 1;
@@ -133,7 +163,7 @@ pub(crate) fn drive<R: BufRead>(
                 match rt.process(e) {
                     Ok(()) => {
                         counts.events += 1;
-                        if let Some((lat, lon)) = fix {
+                        if let Some((lat, lon, _)) = fix {
                             counts.location_fixes_used += 1;
                             if let Some(s) = rt.location_interval_s() {
                                 next_fix_due = ts + (s * 1000.0).round() as i64;
@@ -146,7 +176,7 @@ pub(crate) fn drive<R: BufRead>(
                                 }
                             }
                         }
-                        after_event(rt)?;
+                        after_event(rt, &accepted)?;
                         continue;
                     }
                     Err(source) => TraceError::Line { line, source },
@@ -176,7 +206,7 @@ pub fn replay<R: BufRead>(
     opts: ReadOptions,
     mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
 ) -> Result<ReplaySummary, Error> {
-    let mut emit = |rt: &mut Runtime| -> Result<(), Error> {
+    let mut emit = |rt: &mut Runtime, _: &Accepted| -> Result<(), Error> {
         while let Some(d) = rt.poll() {
             let json = rt.decision_json(&d);
             on_decision(&d, &json).map_err(|e| Error::Io {
@@ -187,7 +217,7 @@ pub fn replay<R: BufRead>(
         Ok(())
     };
     let read = drive(rt, reader, opts, &mut emit)?;
-    emit(rt)?;
+    emit(rt, &Accepted::none())?;
     Ok(ReplaySummary {
         read,
         runtime: rt.stats(),

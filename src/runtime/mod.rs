@@ -307,6 +307,19 @@ impl Runtime {
         self.geo.as_ref()?.zone_of(id)
     }
 
+    /// Every fence not outside, with its zone (index order), for offline views.
+    #[cfg(feature = "offline")]
+    pub(crate) fn fences_not_outside(&self) -> Vec<(String, FenceZone)> {
+        let Some(geo) = self.geo.as_ref() else {
+            return Vec::new();
+        };
+        (0..)
+            .map_while(|i| geo.zone(i).map(|z| (i, z)))
+            .filter(|(_, z)| *z != FenceZone::Outside)
+            .map(|(i, z)| (geo.fence_id(i).to_owned(), z))
+            .collect()
+    }
+
     /// The items a slot shows now, after de-duplication.
     pub fn shown(&self, slot: &str) -> impl Iterator<Item = &str> {
         self.arbiter.shown(slot)

@@ -17,3 +17,4 @@ mod parity;
 mod persist;
 mod recurrent;
 mod snapshots;
+mod timeline;

@@ -36,9 +36,66 @@ pub struct EvaluateArgs {
     /// (default: the open loop, the truth as recorded).
     #[arg(long)]
     pub closed_loop: bool,
+    /// Also write each trace's decision timeline into this folder (one page
+    /// per trace, and index.html to pick one).
+    #[arg(long, value_name = "DIR")]
+    pub timeline: Option<PathBuf>,
     /// Trace files (JSON Lines).
     #[arg(required = true)]
     pub traces: Vec<PathBuf>,
+}
+
+/// One timeline page per trace (the configured policy), and an index.
+fn write_timelines(
+    dir: &std::path::Path,
+    config: &edgeintent::Config,
+    user_id: Option<&str>,
+    traces: &[PathBuf],
+    skip_invalid: bool,
+) -> Result<(), Error> {
+    use crate::common::{io_err, open_trace};
+    use edgeintent::offline::{replay_timeline, timeline_html, ReadOptions};
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut links = String::new();
+    for (i, trace) in traces.iter().enumerate() {
+        let stem = trace
+            .file_stem()
+            .map_or_else(|| format!("trace{i}"), |s| s.to_string_lossy().into_owned());
+        let file = format!("{i:03}-{stem}.html");
+        let mut builder = edgeintent::Runtime::builder();
+        if let Some(id) = user_id {
+            builder = builder.user_id(id);
+        }
+        let read = ReadOptions {
+            skip_invalid,
+            ..ReadOptions::default()
+        };
+        let name = trace.display().to_string();
+        let (summary, tl) = replay_timeline(
+            config.clone(),
+            builder,
+            &name,
+            open_trace(trace)?,
+            read,
+            |_, _| Ok(()),
+        )?;
+        let path = dir.join(&file);
+        std::fs::write(&path, timeline_html(&tl)).map_err(io_err(&path))?;
+        let esc = name.replace('&', "&amp;").replace('<', "&lt;");
+        links += &format!(
+            "<li><a href=\"{file}\">{esc}</a>: {} events, {} decisions</li>\n",
+            summary.read.events, summary.runtime.decisions
+        );
+    }
+    let index = dir.join("index.html");
+    let page = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>edgeintent timelines</title>\
+         <body style=\"font: 14px system-ui, sans-serif; margin: 16px\">\
+         <h1 style=\"font-size: 18px\">edgeintent timelines</h1><ul>\n{links}</ul></body>\n"
+    );
+    std::fs::write(&index, page).map_err(io_err(&index))?;
+    eprintln!("timelines: {} pages in {}", traces.len(), dir.display());
+    Ok(())
 }
 
 pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
@@ -80,5 +137,14 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
     };
     let report = eval::evaluate_with(&candidates, &scenarios, mode, |n| bar.inc(n))?;
     bar.finish_and_clear();
+    if let Some(dir) = &a.timeline {
+        write_timelines(
+            dir,
+            &config,
+            a.user_id.as_deref(),
+            &a.traces,
+            a.skip_invalid,
+        )?;
+    }
     print_report(&report, a.json, eval::render_table)
 }

@@ -32,6 +32,12 @@ pub struct ReplayArgs {
     /// a fix only when the runtime's sampling interval says one is due.
     #[arg(long)]
     pub sample_locations: bool,
+    /// Also write the decision timeline as one self-contained HTML page.
+    #[arg(long, value_name = "OUT.html")]
+    pub timeline: Option<PathBuf>,
+    /// Also write the timeline in the Trace Event format (opens in Perfetto's UI).
+    #[arg(long, value_name = "OUT.json")]
+    pub trace_events: Option<PathBuf>,
     /// Trace file (JSON Lines).
     pub trace: PathBuf,
 }
@@ -44,6 +50,8 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, Error> {
         no_model,
         user_id,
         sample_locations,
+        timeline,
+        trace_events,
         trace,
     } = a;
     let trace = trace.as_path();
@@ -51,20 +59,20 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, Error> {
         skip_invalid,
         sample_locations,
     };
-    let mut builder = Runtime::builder().config(load_config(config)?);
+    let config = load_config(config)?;
+    let mut builder = Runtime::builder();
     if no_model {
         builder = builder.without_model();
     }
     if let Some(id) = user_id {
         builder = builder.user_id(id);
     }
-    let mut rt = builder.build()?;
     let reader = open_trace(trace)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     // A closed stdout (`| head`) ends the output, not the replay.
     let mut stdout_open = true;
-    let summary = offline::replay(&mut rt, reader, read, |_, json| {
+    let mut print = |_: &edgeintent::Decision, json: &str| {
         if !stdout_open {
             return Ok(());
         }
@@ -75,7 +83,25 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, Error> {
             }
             other => other,
         }
-    })?;
+    };
+    let summary = if timeline.is_some() || trace_events.is_some() {
+        let name = trace.file_name().map_or_else(
+            || trace.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let (summary, tl) =
+            offline::replay_timeline(config, builder, &name, reader, read, &mut print)?;
+        if let Some(p) = &timeline {
+            std::fs::write(p, offline::timeline_html(&tl)).map_err(io_err(p))?;
+        }
+        if let Some(p) = &trace_events {
+            std::fs::write(p, offline::trace_events_json(&tl)).map_err(io_err(p))?;
+        }
+        summary
+    } else {
+        let mut rt = builder.config(config).build()?;
+        offline::replay(&mut rt, reader, read, &mut print)?
+    };
     if stdout_open {
         match out.flush() {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
