@@ -204,6 +204,16 @@ fn location_fixes_through_the_geofences_allocate_nothing() {
 
 #[test]
 fn location_fixes_among_ten_thousand_fences_allocate_nothing() {
+    ten_thousand_fences(None);
+}
+
+#[test]
+fn the_fix_budget_allocates_nothing_once_its_ring_is_full() {
+    // 4,000 fixes a second apart against 500 an hour: the ring fills and cycles.
+    ten_thousand_fences(Some(500));
+}
+
+fn ten_thousand_fences(budget: Option<u32>) {
     use edgeintent::{EventKind, FenceDef, GeofenceConfig, SamplingConfig};
     // A deterministic scatter over 200 km x 200 km, as in `benches/geo.rs`.
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -231,7 +241,10 @@ fn location_fixes_among_ten_thousand_fences_allocate_nothing() {
             dwell_enter_s: 5.0,
             dwell_exit_s: 30.0,
             exit_margin_m: 25.0,
-            sampling: SamplingConfig::default(),
+            sampling: SamplingConfig {
+                max_fixes_per_hour: budget,
+                ..SamplingConfig::default()
+            },
         }))
         .expect("a valid geofence config");
     let mut rt = Runtime::builder().config(cfg).build().unwrap();
@@ -252,7 +265,8 @@ fn location_fixes_among_ten_thousand_fences_allocate_nothing() {
     let (taken, allocs) = count_allocs(|| run(&mut rt, rest));
     let geo = rt.stats().geofence.unwrap();
     assert!(geo.enters >= 3, "{geo:?}");
-    assert!(taken > 100);
+    // Without a budget the interval changes often; with one it is held.
+    assert!(taken > if budget.is_some() { 3 } else { 100 }, "{taken}");
     assert_eq!(
         allocs, 0,
         "allocations in the geofence path with 10,000 fences"

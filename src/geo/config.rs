@@ -103,6 +103,60 @@ pub struct SamplingConfig {
     /// Speed assumed while stationary (it may start moving).
     #[serde(default = "default_stationary_assumed")]
     pub stationary_assumed_speed_mps: f64,
+    /// Schedule by the motion state estimated from the fixes (still,
+    /// walking, cycling, vehicle) instead of assuming `max_speed_mps`
+    /// whenever the device moves.
+    #[serde(default = "default_true")]
+    pub motion_aware: bool,
+    /// The top of cycling pace; faster is a vehicle.
+    #[serde(default = "default_cycling_speed")]
+    pub cycling_speed_mps: f64,
+    /// The least top speed assumed in a vehicle.
+    #[serde(default = "default_vehicle_speed")]
+    pub vehicle_speed_mps: f64,
+    /// The top speed assumed until the next fix: the speed seen times this,
+    /// plus `speed_slack_mps`, at least the motion state's floor and at most
+    /// `max_speed_mps`.
+    #[serde(default = "default_speed_margin")]
+    pub speed_margin: f64,
+    /// See `speed_margin`.
+    #[serde(default = "default_speed_slack")]
+    pub speed_slack_mps: f64,
+    /// How far above a state's lower speed bound the speed seen must be to
+    /// take that faster state at once (reported speeds are noisy: a phone on
+    /// a desk reports 0.3–0.8 m/s now and then).
+    #[serde(default = "default_speed_noise")]
+    pub speed_noise_mps: f64,
+    /// Fixes in a slower motion state before the state slows down (a faster
+    /// state is taken at once).
+    #[serde(default = "default_slowdown_fixes")]
+    pub slowdown_fixes: u32,
+    /// At most this many fixes in any hour (none when absent): the interval
+    /// waits for the oldest of the last hour's fixes to age out.
+    #[serde(default)]
+    pub max_fixes_per_hour: Option<u32>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_cycling_speed() -> f64 {
+    7.0
+}
+fn default_vehicle_speed() -> f64 {
+    30.0
+}
+fn default_speed_margin() -> f64 {
+    1.5
+}
+fn default_speed_slack() -> f64 {
+    1.0
+}
+fn default_speed_noise() -> f64 {
+    0.5
+}
+fn default_slowdown_fixes() -> u32 {
+    2
 }
 
 fn default_min_interval() -> f64 {
@@ -145,6 +199,14 @@ impl Default for SamplingConfig {
             max_speed_mps: default_max_speed(),
             stationary_speed_mps: default_stationary_speed(),
             stationary_assumed_speed_mps: default_stationary_assumed(),
+            motion_aware: true,
+            cycling_speed_mps: default_cycling_speed(),
+            vehicle_speed_mps: default_vehicle_speed(),
+            speed_margin: default_speed_margin(),
+            speed_slack_mps: default_speed_slack(),
+            speed_noise_mps: default_speed_noise(),
+            slowdown_fixes: default_slowdown_fixes(),
+            max_fixes_per_hour: None,
         }
     }
 }
@@ -272,6 +334,47 @@ impl GeofenceConfig {
             s.stationary_speed_mps,
         )?;
         check_non_negative("sampling.walking_speed_mps".into(), s.walking_speed_mps)?;
+        for (name, v) in [
+            ("cycling_speed_mps", s.cycling_speed_mps),
+            ("vehicle_speed_mps", s.vehicle_speed_mps),
+            ("speed_margin", s.speed_margin),
+        ] {
+            check_positive(format!("sampling.{name}"), v)?;
+        }
+        check_non_negative("sampling.speed_slack_mps".into(), s.speed_slack_mps)?;
+        check_non_negative("sampling.speed_noise_mps".into(), s.speed_noise_mps)?;
+        if s.speed_margin < 1.0 {
+            return geo_err(
+                "sampling.speed_margin",
+                format!(
+                    "must be at least 1 (a margin over the speed seen), got {}",
+                    s.speed_margin
+                ),
+            );
+        }
+        if !(s.walking_speed_mps <= s.cycling_speed_mps && s.cycling_speed_mps <= s.max_speed_mps) {
+            return geo_err(
+                "sampling.cycling_speed_mps",
+                format!(
+                    "must be between walking_speed_mps ({}) and max_speed_mps ({}), got {}",
+                    s.walking_speed_mps, s.max_speed_mps, s.cycling_speed_mps
+                ),
+            );
+        }
+        if s.slowdown_fixes > 100 {
+            return geo_err(
+                "sampling.slowdown_fixes",
+                format!("must be at most 100, got {}", s.slowdown_fixes),
+            );
+        }
+        if let Some(n) = s.max_fixes_per_hour {
+            if !(1..=3600).contains(&n) {
+                return geo_err(
+                    "sampling.max_fixes_per_hour",
+                    format!("must be 1 to 3600, got {n}"),
+                );
+            }
+        }
         for (name, v) in [
             ("max_interval_s", s.max_interval_s),
             ("stationary_max_interval_s", s.stationary_max_interval_s),

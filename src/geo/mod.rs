@@ -15,6 +15,10 @@ mod geometry;
 mod index;
 mod sampling;
 
+#[cfg(test)]
+use sampling::Motion;
+use sampling::MotionState;
+
 pub use config::{Coverage, FenceDef, GeoError, GeofenceConfig, SamplingConfig};
 pub use geometry::distance_m;
 pub use index::{FenceIndex, Nearest};
@@ -68,6 +72,8 @@ struct Edges {
     inside_exit_m: f64,
     /// To the coverage circle's edge.
     coverage_m: f64,
+    /// Until a transition waiting out its dwell can fire (s).
+    pending_s: f64,
 }
 
 /// What of the geofence engine changes over time.
@@ -81,6 +87,12 @@ pub(crate) struct GeoState {
     interval_s: f64,
     emitted_interval_s: Option<f64>,
     stats: GeoStats,
+    /// The motion estimate behind the interval.
+    #[serde(default)]
+    motion: MotionState,
+    /// Times of the last hour's fixes, with `sampling.max_fixes_per_hour`.
+    #[serde(default)]
+    recent_fixes: std::collections::VecDeque<i64>,
 }
 
 /// What a fix caused.
@@ -124,6 +136,8 @@ pub(crate) struct Geo {
     /// Working buffers, reused for every fix.
     scratch: Vec<u32>,
     generation: u32,
+    /// The widest buffer of any fence (for the nearest fence edge).
+    max_buffer_m: f64,
     state: GeoState,
 }
 
@@ -140,6 +154,7 @@ impl Geo {
             rebuilds: 0,
             scratch: Vec::with_capacity(n.min(4096)),
             generation: 0,
+            max_buffer_m: cfg.fences.iter().map(|f| f.buffer_m).fold(0.0, f64::max),
             state: GeoState {
                 states: vec![FenceState::default(); n],
                 active: Vec::with_capacity(n.min(4096)),
@@ -149,6 +164,10 @@ impl Geo {
                 interval_s: cfg.sampling.max_interval_s,
                 emitted_interval_s: None,
                 stats: GeoStats::default(),
+                motion: MotionState::default(),
+                recent_fixes: std::collections::VecDeque::with_capacity(
+                    cfg.sampling.max_fixes_per_hour.map_or(0, |n| n as usize),
+                ),
             },
             cfg: cfg.clone(),
         }
@@ -344,18 +363,25 @@ impl Geo {
             }
         }
         let speed = self.speed(now_ms, lat, lon, accuracy_m, speed_mps);
+        self.update_motion(speed);
         self.state.last_fix = Some((now_ms, lat, lon, accuracy_m));
-        self.state.interval_s = self.next_interval(
+        let interval = self.next_interval(
+            (lat, lon),
             p,
             accuracy_m,
-            speed,
             Edges {
                 buffer_m: buffer_edge_m,
                 zone_m: zone_edge_m,
                 inside_exit_m,
                 coverage_m: coverage_left_m,
+                pending_s: if pending_left_ms == i64::MAX {
+                    f64::INFINITY
+                } else {
+                    pending_left_ms.max(0) as f64 / 1000.0
+                },
             },
         );
+        self.state.interval_s = self.within_budget(now_ms, interval);
         let changed = self
             .state
             .emitted_interval_s
@@ -397,6 +423,23 @@ impl Persist for Geo {
         if s.coverage.is_some_and(|c| c.validate("coverage.").is_err()) {
             return Err(impossible("the coverage circle"));
         }
+        if s.recent_fixes
+            .iter()
+            .any(|&t| !crate::limits::ts_in_range(t))
+        {
+            return Err(impossible("a fix time of the budget"));
+        }
+        // The budget as configured now: its newest fixes, room for the rest.
+        let budget = self
+            .cfg
+            .sampling
+            .max_fixes_per_hour
+            .map_or(0, |n| n as usize);
+        while s.recent_fixes.len() > budget {
+            s.recent_fixes.pop_front();
+        }
+        s.recent_fixes
+            .reserve(budget.saturating_sub(s.recent_fixes.len()));
         // Keep the preallocated list, so later fixes do not allocate.
         let mut active = std::mem::take(&mut self.state.active);
         active.clear();
@@ -572,28 +615,137 @@ mod tests {
             .is_err());
     }
 
+    /// The interval after one fix at `m` metres north of the fence, with no
+    /// earlier fix to measure movement from (each call is 10 minutes apart).
+    fn interval_at(g: &mut Geo, t_min: i64, m: f64, speed: Option<f64>) -> f64 {
+        g.on_fix(
+            t_min * 600_000,
+            north(0.0, 0.0, m).0,
+            0.0,
+            10.0,
+            speed,
+            |_| {},
+        );
+        g.interval_s()
+    }
+
     #[test]
-    fn interval_grows_with_distance_and_when_stationary() {
+    fn the_interval_follows_the_motion_state_and_the_fence_edge() {
+        // Fence radius 100 m, buffer 400 m; slack = accuracy 10 + margin 25.
         let mut g = Geo::new(&cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]));
-        let mut iv = |t, m, speed| {
-            g.on_fix(t, north(0.0, 0.0, m).0, 0.0, 10.0, Some(speed), |_| {});
-            g.interval_s()
-        };
-        let near = iv(0, 2_000.0, 10.0);
-        let far = iv(1_000, 20_000.0, 10.0);
-        let still = iv(2_000, 20_000.0, 0.0);
-        assert!(
-            (near - (2_000.0 - 500.0 - 10.0 - 25.0) / 40.0).abs() < 1.0,
-            "{near}"
-        );
-        assert!(far > near && far <= 300.0, "{far}");
-        assert!(still > far, "{still}");
-        assert_eq!(iv(3_000, 300.0, 1.0), 5.0, "buffer, near the edge");
+        // A vehicle at 10 m/s: the fence edge (1,900 m) at max(30, 1.5 × 10 + 1) m/s.
+        let v = interval_at(&mut g, 0, 2_000.0, Some(10.0));
+        assert!((v - (1_900.0 - 35.0) / 30.0).abs() < 0.01, "vehicle {v}");
+        // Walking at 1.4 m/s: 1.5 × 1.4 + 1 = 3.1 m/s; far, so capped.
+        let mut g = Geo::new(&cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]));
         assert_eq!(
-            iv(4_000, 450.0, 0.0),
-            ((350.0 - 35.0) / 10.0_f64).clamp(5.0, 600.0),
-            "buffer, still"
+            interval_at(&mut g, 0, 2_000.0, Some(1.4)),
+            300.0,
+            "walking, far"
         );
+        let w = interval_at(&mut g, 1, 600.0, Some(1.4));
+        assert!((w - (500.0 - 35.0) / 3.1).abs() < 0.01, "walking, near {w}");
+        // Still: the buffer stays a margin (zone edge 100 m at 10 m/s).
+        let mut g = Geo::new(&cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]));
+        let still = interval_at(&mut g, 0, 600.0, Some(0.0));
+        assert!(
+            (still - (100.0 - 35.0) / 10.0).abs() < 0.01,
+            "still {still}"
+        );
+        assert_eq!(
+            interval_at(&mut g, 1, 20_000.0, Some(0.0)),
+            600.0,
+            "still, far"
+        );
+        // No speed evidence: the zone edge at the top speed.
+        let mut g = Geo::new(&cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]));
+        let unknown = interval_at(&mut g, 0, 2_000.0, None);
+        assert!(
+            (unknown - (1_500.0 - 35.0) / 40.0).abs() < 0.01,
+            "unknown {unknown}"
+        );
+        // The fixed bound of the first version, on request.
+        let mut c = cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]);
+        c.sampling.motion_aware = false;
+        let mut g = Geo::new(&c);
+        let fixed = interval_at(&mut g, 0, 2_000.0, Some(10.0));
+        assert!(
+            (fixed - (1_500.0 - 35.0) / 40.0).abs() < 0.01,
+            "fixed bound {fixed}"
+        );
+    }
+
+    #[test]
+    fn the_motion_state_speeds_up_at_once_and_slows_down_after_agreeing_fixes() {
+        let mut g = Geo::new(&cfg(vec![]));
+        let at = |g: &mut Geo, t: i64, v: f64| {
+            g.on_fix(t * 1_000, 10.0, 10.0, 5.0, Some(v), |_| {});
+            g.state.motion.motion
+        };
+        assert_eq!(at(&mut g, 0, 0.1), Motion::Still);
+        // 0.8 m/s is within the noise of still (0.5 + 0.5): still.
+        assert_eq!(at(&mut g, 10, 0.8), Motion::Still);
+        assert_eq!(at(&mut g, 20, 1.4), Motion::Walking);
+        assert_eq!(at(&mut g, 30, 12.0), Motion::Vehicle, "faster at once");
+        assert_eq!(
+            at(&mut g, 40, 1.2),
+            Motion::Vehicle,
+            "one slower fix is not enough"
+        );
+        assert_eq!(at(&mut g, 50, 1.3), Motion::Walking);
+        // A jump no one can make says nothing: unknown.
+        g.on_fix(60_000, 10.5, 10.0, 5.0, None, |_| {});
+        assert_eq!(g.state.motion.motion, Motion::Unknown);
+    }
+
+    #[test]
+    fn the_fix_budget_holds_the_interval_until_the_oldest_fix_ages_out() {
+        let mut c = cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]);
+        c.sampling.max_fixes_per_hour = Some(10);
+        let mut g = Geo::new(&c);
+        for k in 0..9 {
+            g.on_fix(
+                k * 1_000,
+                north(0.0, 0.0, 800.0).0,
+                0.0,
+                10.0,
+                Some(10.0),
+                |_| {},
+            );
+            if k < 4 {
+                assert!(
+                    g.interval_s() < 60.0,
+                    "under half the budget: {}",
+                    g.interval_s()
+                );
+            } else {
+                assert_eq!(g.interval_s(), 360.0, "past half: the budget's pace");
+            }
+        }
+        g.on_fix(
+            9_000,
+            north(0.0, 0.0, 800.0).0,
+            0.0,
+            10.0,
+            Some(10.0),
+            |_| {},
+        );
+        assert!(
+            (g.interval_s() - 3_591.0).abs() < 1e-9,
+            "{}",
+            g.interval_s()
+        );
+        // An hour after the first, half the budget is free again.
+        g.on_fix(
+            3_600_000,
+            north(0.0, 0.0, 800.0).0,
+            0.0,
+            10.0,
+            Some(10.0),
+            |_| {},
+        );
+        assert!(g.interval_s() < 60.0, "{}", g.interval_s());
+        assert!(g.state.recent_fixes.len() <= 10);
     }
 
     #[test]
@@ -637,10 +789,13 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         /// Whatever the fences' spread (two continents here), the next fix is
-        /// due before the device, at the assumed top speed, could reach any zone.
+        /// due before the device could reach a fence edge at the speed
+        /// plausible for its motion (a vehicle seen at 20 m/s: 31 m/s), or,
+        /// without speed evidence, a zone at the top speed.
         #[test]
-        fn the_interval_never_outruns_a_zone(
+        fn the_interval_never_outruns_a_fence(
             at in (0usize..4, -30_000.0f64..30_000.0, -30_000.0f64..30_000.0),
+            reported in prop::option::of(Just(20.0f64)),
         ) {
             let sites = [(50.03, 8.57), (51.47, -0.45), (35.55, 139.78), (34.43, 135.23)];
             let fences: Vec<FenceDef> = sites
@@ -654,14 +809,18 @@ mod tests {
                 la + (at.1 / EARTH_RADIUS_M).to_degrees(),
                 lo + (at.2 / (EARTH_RADIUS_M * la.to_radians().cos())).to_degrees(),
             );
-            g.on_fix(0, p.0, p.1, 10.0, Some(20.0), |_| {});
+            g.on_fix(0, p.0, p.1, 10.0, reported, |_| {});
+            let (speed, boundary) = match reported {
+                Some(_) => (31.0, 0.0),
+                None => (40.0, 1_500.0),
+            };
             let nearest = fences
                 .iter()
-                .map(|f| distance_m(p.0, p.1, f.lat, f.lon) - f.radius_m - f.buffer_m)
+                .map(|f| distance_m(p.0, p.1, f.lat, f.lon) - f.radius_m - boundary)
                 .fold(f64::INFINITY, f64::min);
             if nearest > 0.0 {
-                let reach = g.interval_s() * 40.0;
-                prop_assert!(reach <= (nearest - 35.0).max(5.0 * 40.0) + 1e-6, "{} m in {} s, zone at {} m", reach, g.interval_s(), nearest);
+                let reach = g.interval_s() * speed;
+                prop_assert!(reach <= (nearest - 35.0).max(5.0 * speed) + 1e-6, "{} m in {} s, boundary at {} m", reach, g.interval_s(), nearest);
             }
         }
 

@@ -1,11 +1,55 @@
 //! Adaptive location sampling: when the next fix is due.
+//!
+//! The next fix is scheduled at the earliest time a boundary that matters
+//! (a zone, a fence edge from its buffer, a fence's exit, the coverage edge)
+//! could be reached at the fastest plausible speed, less the fix's accuracy
+//! and the exit margin. The plausible speed comes from a motion state
+//! (still, walking, cycling, vehicle) estimated from the fixes, with
+//! hysteresis: a faster state is taken at once, a slower one only after
+//! `slowdown_fixes` fixes agree. Without evidence (the first fix, a long gap,
+//! an implausible jump) the state is unknown and the bound is the
+//! conservative `max_speed_mps`.
+
+use serde::{Deserialize, Serialize};
 
 use super::geometry::distance_m;
 use super::{Edges, Geo};
 
+/// Fixes further apart than this say nothing about the current speed.
+const SPEED_EVIDENCE_MS: i64 = 300_000;
+
+/// How the device moves, slowest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum Motion {
+    /// No evidence: assume the fastest.
+    #[default]
+    Unknown,
+    /// Below `stationary_speed_mps`.
+    Still,
+    /// Below `walking_speed_mps`.
+    Walking,
+    /// Below `cycling_speed_mps`.
+    Cycling,
+    /// Faster.
+    Vehicle,
+}
+
+/// The motion estimate carried from fix to fix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MotionState {
+    pub(crate) motion: Motion,
+    /// Speed seen at the last fix (m/s), when there was evidence.
+    pub(crate) speed_mps: Option<f64>,
+    /// The fastest slower state seen in the current run of slower fixes, and
+    /// how many fixes that run has.
+    slower: Option<(Motion, u32)>,
+}
+
 impl Geo {
-    /// Reported speed, or movement since the last fix beyond what the two
-    /// accuracies explain; `None` without evidence either way.
+    /// Speed evidence at this fix: the reported speed, or the movement since
+    /// the last fix beyond what the two accuracies explain, whichever is
+    /// larger; `None` without evidence, or when it is implausible (over
+    /// 1.25 × `max_speed_mps`: a jump, not a movement).
     pub(super) fn speed(
         &self,
         now_ms: i64,
@@ -14,26 +58,101 @@ impl Geo {
         acc: f64,
         reported: Option<f64>,
     ) -> Option<f64> {
-        if let Some(v) = reported.filter(|v| v.is_finite() && *v >= 0.0) {
-            return Some(v);
-        }
-        match self.state.last_fix {
-            Some((t, la, lo, a)) if now_ms > t => {
-                let moved = (distance_m(la, lo, lat, lon) - a - acc).max(0.0);
-                Some(moved / ((now_ms - t) as f64 / 1000.0))
+        let reported = reported.filter(|v| v.is_finite() && *v >= 0.0);
+        let moved = match self.state.last_fix {
+            Some((t, la, lo, a)) if now_ms > t && now_ms - t <= SPEED_EVIDENCE_MS => {
+                let beyond = (distance_m(la, lo, lat, lon) - a - acc).max(0.0);
+                Some(beyond / ((now_ms - t) as f64 / 1000.0))
             }
             _ => None,
+        };
+        let v = match (reported, moved) {
+            (Some(r), Some(m)) => r.max(m),
+            (r, m) => r.or(m)?,
+        };
+        (v <= self.cfg.sampling.max_speed_mps * 1.25).then_some(v)
+    }
+
+    /// Folds this fix's speed evidence into the motion state.
+    pub(super) fn update_motion(&mut self, speed: Option<f64>) {
+        let s = &self.cfg.sampling;
+        let m = &mut self.state.motion;
+        let Some(v) = speed else {
+            *m = MotionState::default();
+            return;
+        };
+        let class = |v: f64| {
+            if v < s.stationary_speed_mps {
+                Motion::Still
+            } else if v < s.walking_speed_mps {
+                Motion::Walking
+            } else if v < s.cycling_speed_mps {
+                Motion::Cycling
+            } else {
+                Motion::Vehicle
+            }
+        };
+        // Up at once only when the speed clears the noise; otherwise the
+        // lower reading counts as a slower (or the same) state.
+        let seen = class(v);
+        let seen = if m.motion != Motion::Unknown && seen > m.motion {
+            class(v - s.speed_noise_mps).max(m.motion)
+        } else {
+            seen
+        };
+        m.speed_mps = Some(v);
+        if m.motion == Motion::Unknown || seen >= m.motion {
+            // The same or a faster state: at once.
+            m.motion = seen;
+            m.slower = None;
+            return;
+        }
+        let (fastest, n) = m.slower.map_or((seen, 1), |(f, n)| (f.max(seen), n + 1));
+        if n >= s.slowdown_fixes.max(1) {
+            m.motion = fastest;
+            m.slower = None;
+        } else {
+            m.slower = Some((fastest, n));
+        }
+    }
+
+    /// The fastest speed plausible until the next fix, and whether the
+    /// device counts as stationary.
+    fn plausible_speed(&self) -> (f64, bool) {
+        let s = &self.cfg.sampling;
+        let m = self.state.motion;
+        let seen = m.speed_mps.unwrap_or(0.0);
+        if !s.motion_aware {
+            // The fixed bound: the top speed whenever the device moves.
+            let stationary = m.speed_mps.is_some_and(|v| v < s.stationary_speed_mps);
+            return if stationary {
+                (s.stationary_assumed_speed_mps, true)
+            } else {
+                (s.max_speed_mps.max(seen), false)
+            };
+        }
+        let over = |floor: f64| {
+            (seen * s.speed_margin + s.speed_slack_mps)
+                .max(floor)
+                .min(s.max_speed_mps)
+        };
+        match m.motion {
+            Motion::Unknown => (s.max_speed_mps, false),
+            Motion::Still => (s.stationary_assumed_speed_mps, true),
+            Motion::Walking => (over(s.walking_speed_mps), false),
+            Motion::Cycling => (over(s.cycling_speed_mps), false),
+            Motion::Vehicle => (over(s.vehicle_speed_mps), false),
         }
     }
 
     /// The longest wait before a boundary could be crossed: distance over
-    /// the assumed speed to the nearest zone, fence edge (from a buffer),
-    /// fence exit and coverage edge, within the configured bounds.
+    /// the plausible speed to the nearest zone, fence edge (from a buffer),
+    /// fence exit and coverage edge, a pending dwell, within the bounds.
     pub(super) fn next_interval(
         &self,
+        (lat, lon): (f64, f64),
         p: [f64; 2],
         accuracy_m: f64,
-        speed: Option<f64>,
         edges: Edges,
     ) -> f64 {
         let Edges {
@@ -41,32 +160,106 @@ impl Geo {
             zone_m: zone_edge_m,
             inside_exit_m,
             coverage_m: coverage_left_m,
+            pending_s,
         } = edges;
         let s = &self.cfg.sampling;
-        // Unknown speed counts as moving.
-        let stationary = speed.is_some_and(|v| v < s.stationary_speed_mps);
-        let slow = speed.is_some_and(|v| v < s.walking_speed_mps);
-        let (v, mut cap) = if stationary {
-            (s.stationary_assumed_speed_mps, s.stationary_max_interval_s)
+        let (v, stationary) = self.plausible_speed();
+        let slow = self
+            .state
+            .motion
+            .speed_mps
+            .is_some_and(|v| v < s.walking_speed_mps);
+        let mut cap = if stationary {
+            s.stationary_max_interval_s
         } else {
-            (s.max_speed_mps.max(speed.unwrap_or(0.0)), s.max_interval_s)
+            s.max_interval_s
         };
-        if buffer_edge_m.is_finite() && !stationary {
+        // Without a known motion the buffer ring keeps its own bound; with
+        // one, the distance bound alone is safe.
+        let known = s.motion_aware && self.state.motion.motion != Motion::Unknown;
+        if buffer_edge_m.is_finite() && !stationary && !known {
             cap = cap.min(s.buffer_interval_s);
         }
         let slack = accuracy_m + self.cfg.exit_margin_m;
         let next_zone = self.index.nearest_outside(p).unwrap_or(f64::INFINITY);
-        let entry = next_zone
-            .min(zone_edge_m)
-            .min(coverage_left_m)
-            .min(buffer_edge_m);
+        // What must not be crossed unseen: a fence's edge (its card) and the
+        // coverage edge. The buffer ring is where that edge comes near, not
+        // a boundary of its own; the fixed bound keeps the zones' edges.
+        let moving = matches!(
+            self.state.motion.motion,
+            Motion::Walking | Motion::Cycling | Motion::Vehicle
+        );
+        let entry = if s.motion_aware && moving {
+            self.nearest_fence_edge((lat, lon), p, next_zone)
+        } else {
+            // Still or unknown: how it will move once it starts is not known,
+            // so the buffer ring stays a margin.
+            next_zone.min(zone_edge_m)
+        }
+        .min(coverage_left_m)
+        .min(buffer_edge_m);
         let entry_s = (entry - slack) / v;
-        let mut exit_s = (inside_exit_m - slack) / v;
+        // Leaving is timed at the top speed whatever the motion: a visitor
+        // walks to a car and drives off, and an EXIT missed for a short trip
+        // away would also miss the ENTER on coming back. At walking pace or
+        // slower it is checked at most every `inside_interval_s`.
+        let mut exit_s = (inside_exit_m - slack) / s.max_speed_mps.max(v);
         if slow {
             exit_s = exit_s.max(s.inside_interval_s);
         }
         entry_s
             .min(exit_s)
+            .min(pending_s)
             .clamp(s.min_interval_s, cap.max(s.min_interval_s))
+    }
+
+    /// The distance to the nearest fence edge the device is outside of. The
+    /// nearest zone's fence edge is at most `next_zone` + the widest buffer
+    /// away, and a fence's zone is never farther than its edge, so the fences
+    /// whose zones lie within that reach hold the nearest edge.
+    fn nearest_fence_edge(&self, (lat, lon): (f64, f64), p: [f64; 2], next_zone: f64) -> f64 {
+        let mut best = f64::INFINITY;
+        let reach = next_zone + self.max_buffer_m;
+        if !reach.is_finite() {
+            return best;
+        }
+        self.index.within(p, reach, |i| {
+            if let Some(f) = self.cfg.fences.get(i as usize) {
+                let d = distance_m(lat, lon, f.lat, f.lon) - f.radius_m;
+                if d > 0.0 {
+                    best = best.min(d);
+                }
+            }
+        });
+        best
+    }
+
+    /// Holds the interval to `max_fixes_per_hour`: past half the last hour's
+    /// budget, fixes come no faster than its average pace; with all of it
+    /// spent, the next fix waits for the oldest to age out.
+    pub(super) fn within_budget(&mut self, now_ms: i64, interval_s: f64) -> f64 {
+        let Some(n) = self.cfg.sampling.max_fixes_per_hour else {
+            return interval_s;
+        };
+        let recent = &mut self.state.recent_fixes;
+        while recent.front().is_some_and(|&t| now_ms - t >= 3_600_000) {
+            recent.pop_front();
+        }
+        if recent.len() >= n as usize {
+            recent.pop_front();
+        }
+        recent.push_back(now_ms);
+        if recent.len() < n as usize {
+            // Past half the budget, no faster than its average pace, so that
+            // a busy stretch cannot spend the rest of the hour's fixes.
+            let pace = if recent.len() * 2 >= n as usize {
+                3_600.0 / f64::from(n)
+            } else {
+                0.0
+            };
+            return interval_s.max(pace);
+        }
+        let oldest = recent.front().copied().unwrap_or(now_ms);
+        interval_s.max((oldest + 3_600_000 - now_ms) as f64 / 1000.0)
     }
 }
