@@ -321,3 +321,53 @@ fn an_inline_spec_with_an_unknown_kind_names_the_kind_and_the_choices() {
         .to_string();
     assert!(e.contains("`features` must be a path"), "{e}");
 }
+
+/// The premise of the `snapshot_timestamps` fuzz target: a snapshot's payload
+/// holds the times the runtime was fed as bincode varints, so rewriting
+/// those bytes reaches the timestamp checks of `restore` (here with
+/// `i64::MIN`, which must be refused or survive, never hang).
+#[test]
+fn snapshot_payloads_hold_their_timestamps_as_varints_the_fuzzer_can_rewrite() {
+    let cfg = Config::from_json(
+        r#"{"features": {"version": "t", "features": [{"name": "r", "kind": "since_refresh"}]},
+            "policy": {"tick_interval_s": 30}}"#,
+        std::path::Path::new("."),
+        "test",
+    )
+    .unwrap();
+    let mut rt = Runtime::builder().config(cfg.clone()).build().unwrap();
+    let t = 1_700_000_031_000i64;
+    rt.process(Event {
+        ts_ms: t,
+        kind: EventKind::PageView {
+            page: "home".into(),
+        },
+    })
+    .unwrap();
+    let snap = rt.snapshot().unwrap();
+    let header = 36;
+    let payload = &snap[header..];
+    let enc = |v: i64| bincode::encode_to_vec(v, bincode::config::standard()).unwrap();
+    let found = payload
+        .windows(enc(t).len())
+        .filter(|w| *w == enc(t))
+        .count();
+    assert!(found >= 1, "the fed time is in the payload as a varint");
+    // Rewritten to i64::MIN (a different length: the payload shifts).
+    let mut rewritten = Vec::new();
+    let (from, to) = (enc(t), enc(i64::MIN));
+    let mut i = 0;
+    while i < payload.len() {
+        if payload[i..].starts_with(&from) {
+            rewritten.extend_from_slice(&to);
+            i += from.len();
+        } else {
+            rewritten.push(payload[i]);
+            i += 1;
+        }
+    }
+    let sealed = edgeintent::snapshot::reseal(&snap, &rewritten);
+    let mut fresh = Runtime::builder().config(cfg).build().unwrap();
+    let err = fresh.restore(&sealed).unwrap_err().to_string();
+    assert!(err.contains("time") || err.contains("range"), "{err}");
+}
