@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from generate import write_jsonl
-from geo_traces import dist_m, offset
+from geo_traces import crossings, dist_m, offset
 
 # The city's centre and the day's start (2026-03-02 07:00 UTC).
 CENTRE = (31.2304, 121.4737)
@@ -188,29 +188,13 @@ def day(seed: int, hours: float, pois: list[dict]) -> Day:
 def visits(path: list[tuple[float, float, float] | None], pois: list[dict]) -> list[dict]:
     """Noise-free crossings of each fence radius, second by second (a tunnel
     keeps the last position above ground)."""
-    out = []
     last = None
     pts = []
     for p in path:
         last = (p[0], p[1]) if p is not None else last
         pts.append(last if last is not None else CENTRE)
-    arr = np.array(pts)
-    for q in pois:
-        c = (q["lat"], q["lon"])
-        near = (np.abs(arr[:, 0] - c[0]) < 0.02) & (np.abs(arr[:, 1] - c[1]) < 0.02)
-        inside = np.zeros(len(arr), dtype=bool)
-        for i in np.nonzero(near)[0]:
-            inside[i] = dist_m((arr[i, 0], arr[i, 1]), c) <= q["radius_m"]
-        start = None
-        for i, v in enumerate(inside):
-            if v and start is None:
-                start = i
-            elif not v and start is not None:
-                out.append({"kind": "visit", "fence": q["id"], "enter_ms": EPOCH_MS + start * 1000, "exit_ms": EPOCH_MS + i * 1000})
-                start = None
-        if start is not None:
-            out.append({"kind": "visit", "fence": q["id"], "enter_ms": EPOCH_MS + start * 1000, "exit_ms": EPOCH_MS + len(inside) * 1000})
-    return sorted(out, key=lambda v: v["enter_ms"])
+    fences = [(q["id"], q["lat"], q["lon"], q["radius_m"]) for q in pois]
+    return crossings(np.array(pts), fences, EPOCH_MS)
 
 
 def generate(seed: int, hours: float) -> tuple[list[dict], list[dict]]:

@@ -151,29 +151,36 @@ def trajectory(seed: int, hours: float, airports: list[dict], noise_m: float | N
     return w, rng
 
 
-def visits(path: list[tuple[float, float, float]], airports: list[dict]) -> list[dict]:
-    """Noise-free crossings of each fence radius, second by second."""
+def crossings(pts: np.ndarray, fences: list[tuple[str, float, float, float]], epoch_ms: int) -> list[dict]:
+    """Visits of the noise-free positions ``pts`` (one row of lat, lon per
+    second) to each fence ``(id, lat, lon, radius_m)``: every crossing into
+    the radius and out again, sorted by entry."""
     out = []
-    pts = np.array([(p[0], p[1]) for p in path])
-    for a in airports:
-        c = (a["lat"], a["lon"])
+    for fid, lat, lon, radius in fences:
+        c = (lat, lon)
         # Cheap prefilter in degrees before exact distances.
         near = np.abs(pts[:, 0] - c[0]) < 0.05
         if not near.any():
             continue
         inside = np.zeros(len(pts), dtype=bool)
         for i in np.nonzero(near)[0]:
-            inside[i] = dist_m((pts[i, 0], pts[i, 1]), c) <= FENCE_M
+            inside[i] = dist_m((pts[i, 0], pts[i, 1]), c) <= radius
         start = None
         for i, v in enumerate(inside):
             if v and start is None:
                 start = i
             elif not v and start is not None:
-                out.append({"kind": "visit", "fence": a["iata"], "enter_ms": EPOCH_MS + start * 1000, "exit_ms": EPOCH_MS + i * 1000})
+                out.append({"kind": "visit", "fence": fid, "enter_ms": epoch_ms + start * 1000, "exit_ms": epoch_ms + i * 1000})
                 start = None
         if start is not None:
-            out.append({"kind": "visit", "fence": a["iata"], "enter_ms": EPOCH_MS + start * 1000, "exit_ms": EPOCH_MS + len(inside) * 1000})
+            out.append({"kind": "visit", "fence": fid, "enter_ms": epoch_ms + start * 1000, "exit_ms": epoch_ms + len(inside) * 1000})
     return sorted(out, key=lambda v: v["enter_ms"])
+
+
+def visits(path: list[tuple[float, float, float]], airports: list[dict]) -> list[dict]:
+    """Noise-free crossings of each airport's fence radius, second by second."""
+    pts = np.array([(p[0], p[1]) for p in path])
+    return crossings(pts, [(a["iata"], a["lat"], a["lon"], FENCE_M) for a in airports], EPOCH_MS)
 
 
 def generate(seed: int, hours: float, noise_m: float | None = None) -> tuple[list[dict], list[dict]]:

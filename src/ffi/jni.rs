@@ -161,6 +161,19 @@ pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeSetCoverage<'l>(
     run(&mut env, (), |_| live(h)?.set_coverage(lat, lon, radius_m))
 }
 
+/// A call with a path on a live handle.
+fn with_path(
+    env: &mut JNIEnv<'_>,
+    h: jlong,
+    path: &JString<'_>,
+    f: impl FnOnce(&EiRuntime, &str) -> Result<(), c_int>,
+) {
+    run(env, (), |env| {
+        let path = string(env, path, "path")?;
+        f(live(h)?, &path)
+    })
+}
+
 /// `EdgeIntent.nativeSnapshotSave(long handle, String path)`.
 #[no_mangle]
 pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeSnapshotSave<'l>(
@@ -169,10 +182,7 @@ pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeSnapshotSave<'l>(
     h: jlong,
     path: JString<'l>,
 ) {
-    run(&mut env, (), |env| {
-        let path = string(env, &path, "path")?;
-        live(h)?.save(&path)
-    })
+    with_path(&mut env, h, &path, EiRuntime::save)
 }
 
 /// `EdgeIntent.nativeSnapshotLoad(long handle, String path)`.
@@ -183,10 +193,7 @@ pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeSnapshotLoad<'l>(
     h: jlong,
     path: JString<'l>,
 ) {
-    run(&mut env, (), |env| {
-        let path = string(env, &path, "path")?;
-        live(h)?.load(&path)
-    })
+    with_path(&mut env, h, &path, EiRuntime::load)
 }
 
 /// `EdgeIntent.nativeStats(long handle)`: the counters as JSON.

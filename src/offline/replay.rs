@@ -198,6 +198,21 @@ pub struct ReplaySummary {
     pub runtime: Stats,
 }
 
+/// Hands every decision waiting in `rt`, with its JSON line, to `on_decision`.
+pub(crate) fn take_decisions(
+    rt: &mut Runtime,
+    mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    while let Some(d) = rt.poll() {
+        let json = rt.decision_json(&d);
+        on_decision(&d, &json).map_err(|e| Error::Io {
+            path: "<decision output>".into(),
+            why: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
 /// Replays a trace through `rt`, handing every decision (and its contract JSON
 /// line, which for `show` includes the slot's items) to `on_decision` in order.
 pub fn replay<R: BufRead>(
@@ -206,16 +221,7 @@ pub fn replay<R: BufRead>(
     opts: ReadOptions,
     mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
 ) -> Result<ReplaySummary, Error> {
-    let mut emit = |rt: &mut Runtime, _: &Accepted| -> Result<(), Error> {
-        while let Some(d) = rt.poll() {
-            let json = rt.decision_json(&d);
-            on_decision(&d, &json).map_err(|e| Error::Io {
-                path: "<decision output>".into(),
-                why: e.to_string(),
-            })?;
-        }
-        Ok(())
-    };
+    let mut emit = |rt: &mut Runtime, _: &Accepted| take_decisions(rt, &mut on_decision);
     let read = drive(rt, reader, opts, &mut emit)?;
     emit(rt, &Accepted::none())?;
     Ok(ReplaySummary {

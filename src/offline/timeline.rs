@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use serde::Serialize;
 
-use super::replay::{drive, Accepted, ReadOptions, ReplaySummary};
+use super::replay::{drive, take_decisions, Accepted, ReadOptions, ReplaySummary};
 use crate::config::Config;
 use crate::decision::{Action, Decision};
 use crate::error::Error;
@@ -187,13 +187,9 @@ pub fn replay_timeline<R: BufRead>(
                 tl.suppressed.push((ts, "budget"));
             }
             (by_cooldown, by_budget) = (s.suppressed_by_cooldown, s.suppressed_by_budget);
-            while let Some(d) = rt.poll() {
-                let json = rt.decision_json(&d);
-                on_decision(&d, &json).map_err(|e| Error::Io {
-                    path: "<decision output>".into(),
-                    why: e.to_string(),
-                })?;
-                let reason = serde_json::from_str::<serde_json::Value>(&json)
+            take_decisions(rt, |d, json| {
+                on_decision(d, json)?;
+                let reason = serde_json::from_str::<serde_json::Value>(json)
                     .ok()
                     .and_then(|v| v["reason"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| d.reason.as_str().to_owned());
@@ -202,9 +198,10 @@ pub fn replay_timeline<R: BufRead>(
                     action: d.action.name(),
                     reason,
                     score: d.score,
-                    json,
+                    json: json.to_owned(),
                 });
-            }
+                Ok(())
+            })?;
             Ok(())
         };
     let read = drive(&mut rt, reader, opts, |rt, a| record(rt, Some(a), &mut tl))?;
