@@ -22,8 +22,10 @@ use serde::Serialize;
 
 /// The file's first bytes.
 pub const MAGIC: &[u8; 8] = b"EISNAP\r\n";
-/// The container and payload version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The container and payload version this build writes and reads. 3: the
+/// geofence state carries the motion estimate and the fix budget's ring
+/// (bincode is not self-describing, so a new field is a new version).
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8;
 /// Payloads larger than this are refused (and never allocated when decoding).
 pub const MAX_PAYLOAD: usize = 64 << 20;
