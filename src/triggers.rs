@@ -50,7 +50,7 @@ pub struct TriggerWhen {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
     /// Inclusive lower bound on the event's number (`custom.value`,
-    /// `scroll.dy_px`, `search.query_len`).
+    /// `scroll.dy_px`, `search.query_len`, `notification.importance`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     /// Inclusive upper bound on the same number.
@@ -225,16 +225,16 @@ pub fn validate(rules: &[TriggerRule]) -> Result<(), TriggerError> {
             w.topic.is_none() || ty == T::Notification,
             "notification",
         )?;
-        let numeric = matches!(ty, T::Custom | T::Scroll | T::Search);
+        let numeric = matches!(ty, T::Custom | T::Scroll | T::Search | T::Notification);
         allowed(
             "when.min",
             w.min.is_none() || numeric,
-            "custom, scroll or search",
+            "custom, scroll, search or notification",
         )?;
         allowed(
             "when.max",
             w.max.is_none() || numeric,
-            "custom, scroll or search",
+            "custom, scroll, search or notification",
         )?;
         for (field, v) in [("when.min", w.min), ("when.max", w.max)] {
             if v.is_some_and(|v| !v.is_finite()) {
@@ -356,6 +356,7 @@ fn matches(w: &TriggerWhen, event: &EventKind) -> bool {
         EventKind::Custom { value, .. } => *value,
         EventKind::Scroll { dy_px, .. } => Some(*dy_px),
         EventKind::Search { query_len } => query_len.map(f64::from),
+        EventKind::Notification { importance, .. } => *importance,
         _ => None,
     };
     let eq =
@@ -373,7 +374,7 @@ fn matches(w: &TriggerWhen, event: &EventKind) -> bool {
         && eq(
             &w.topic,
             match event {
-                EventKind::Notification { topic } => Some(topic.as_str()),
+                EventKind::Notification { topic, .. } => Some(topic.as_str()),
                 _ => None,
             },
         )
@@ -481,6 +482,7 @@ mod tests {
         assert!(fire(&mut t, 11_000, &custom("cart_add", Some(2.0))).is_some());
         let note = |topic: &str| EventKind::Notification {
             topic: topic.into(),
+            importance: None,
         };
         assert_eq!(fire(&mut t, 0, &note("promo")), None);
         let f = fire(&mut t, 5_000, &note("feed")).unwrap();
@@ -488,5 +490,42 @@ mod tests {
             (f.action, f.not_before_ms),
             (TriggerAction::MarkStale, 65_000)
         );
+    }
+
+    #[test]
+    fn a_server_hint_lets_meaningful_pushes_refresh_and_routine_ones_coalesce() {
+        let rules: Vec<TriggerRule> = serde_json::from_str(
+            r#"[{"event":"notification","when":{"min":0.8},"action":"refresh"},
+                {"event":"notification","action":"mark_stale","coalesce_s":600}]"#,
+        )
+        .unwrap();
+        validate(&rules).unwrap();
+        let mut t = Triggers::new(&rules);
+        let note = |importance| EventKind::Notification {
+            topic: "feed".into(),
+            importance,
+        };
+        let action = |t: &mut Triggers, ms, e| fire(t, ms, &e).map(|f| f.action);
+        assert_eq!(
+            action(&mut t, 1_000, note(Some(0.9))),
+            Some(TriggerAction::Refresh)
+        );
+        assert_eq!(
+            action(&mut t, 2_000, note(Some(0.3))),
+            Some(TriggerAction::MarkStale)
+        );
+        // No hint: routine.
+        assert_eq!(
+            action(&mut t, 3_000, note(None)),
+            Some(TriggerAction::MarkStale)
+        );
+        // A bound on importance is refused where the event has none.
+        let bad: TriggerRule =
+            serde_json::from_str(r#"{"event":"click","when":{"min":1},"action":"refresh"}"#)
+                .unwrap();
+        assert!(validate(&[bad])
+            .unwrap_err()
+            .to_string()
+            .contains("notification"));
     }
 }

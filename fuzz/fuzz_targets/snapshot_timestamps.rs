@@ -38,7 +38,7 @@ fn ev(ts_ms: i64, kind: EventKind) -> Event {
 fn feed(rt: &mut Runtime, ts: i64) {
     let _ = rt.process(ev(ts, EventKind::PageView { page: "home".into() }));
     let _ = rt.process(ev(ts, EventKind::Scroll { page: "home".into(), dy_px: 700.0 }));
-    let _ = rt.process(ev(ts, EventKind::Notification { topic: "t".into() }));
+    let _ = rt.process(ev(ts, EventKind::Notification { topic: "t".into(), importance: Some(0.9) }));
     let _ = rt.process(ev(ts, EventKind::PullToRefresh { page: "home".into() }));
     let _ = rt.process(ev(ts, EventKind::Exposure { slot: "feed".into(), items: vec!["x".into()] }));
     let _ = rt.process(ev(ts, EventKind::Location { lat: 0.0099, lon: 0.0, accuracy_m: 10.0, speed_mps: None }));

@@ -87,6 +87,11 @@ pub enum EventKind {
     Notification {
         /// What changed.
         topic: String,
+        /// How much it matters, by the server's judgement (0 routine and up,
+        /// e.g. to 1 for a major change); triggers can condition on it
+        /// (`when.min`, `when.max`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        importance: Option<f64>,
     },
     /// Recommendations delivered by the cloud for one slot.
     Recommendations {
@@ -385,6 +390,16 @@ impl Event {
                 Ok(())
             }
             EventKind::Custom { value: Some(v), .. } => finite("value", *v),
+            EventKind::Notification {
+                importance: Some(v),
+                ..
+            } => {
+                finite("importance", *v)?;
+                if *v < 0.0 {
+                    return Err(impossible("importance", *v, "must be >= 0"));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -438,6 +453,7 @@ mod tests {
             r#"{"ts_ms":10,"type":"search"}"#,
             r#"{"ts_ms":11,"type":"location","lat":31.2,"lon":121.5,"accuracy_m":12.0,"speed_mps":1.5}"#,
             r#"{"ts_ms":12,"type":"notification","topic":"feed"}"#,
+            r#"{"ts_ms":12,"type":"notification","topic":"feed","importance":0.9}"#,
             r#"{"ts_ms":13,"type":"recommendations","slot":"feed","items":[{"id":"x","entity":"e1","score":0.5},{"id":"y"}]}"#,
             r#"{"ts_ms":14,"type":"custom","name":"cart","value":2.0}"#,
         ];
@@ -447,6 +463,20 @@ mod tests {
             assert_eq!(e, again, "{line}");
         }
         assert_eq!(EventType::ALL.len(), 13);
+    }
+
+    #[test]
+    fn a_notification_importance_must_be_a_non_negative_number() {
+        for bad in [-0.5, f64::NAN] {
+            let e = Event {
+                ts_ms: 1,
+                kind: EventKind::Notification {
+                    topic: "feed".into(),
+                    importance: Some(bad),
+                },
+            };
+            assert!(e.validate().unwrap_err().to_string().contains("importance"));
+        }
     }
 
     #[test]

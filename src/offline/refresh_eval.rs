@@ -795,12 +795,14 @@ mod tests {
                 50_000,
                 EventKind::Notification {
                     topic: "feed".into(),
+                    importance: None,
                 },
             ),
             ev(
                 60_000,
                 EventKind::Notification {
                     topic: "feed".into(),
+                    importance: None,
                 },
             ),
             home(100_000),

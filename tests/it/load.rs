@@ -194,7 +194,8 @@ fn any_event() -> impl Strategy<Value = EventKind> {
                 accuracy_m,
                 speed_mps
             }),
-        "[a-z]{0,4}".prop_map(|topic| EventKind::Notification { topic }),
+        ("[a-z]{0,4}", prop::option::of(0.0f64..2.0))
+            .prop_map(|(topic, importance)| EventKind::Notification { topic, importance }),
         ("[a-z]{1,4}", prop::option::of(num))
             .prop_map(|(name, value)| EventKind::Custom { name, value }),
     ]

@@ -77,7 +77,10 @@ fn event_of(ty: EventType, ts_ms: i64) -> Event {
             accuracy_m: 5.0,
             speed_mps: None,
         },
-        EventType::Notification => EventKind::Notification { topic: s("feed") },
+        EventType::Notification => EventKind::Notification {
+            topic: s("feed"),
+            importance: Some(0.5),
+        },
         EventType::Recommendations => EventKind::Recommendations {
             slot: s("feed"),
             items: vec![],
