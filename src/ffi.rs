@@ -206,11 +206,17 @@ struct FfiWorker {
 }
 
 impl Inner {
+    /// Processes one event taken from the channel, after passing the gate
+    /// its producer held while sending it.
+    fn process(&mut self, e: Event) {
+        drop(self.gate.lock());
+        let _ = self.rt.process(e);
+    }
+
     /// Processes every event waiting in the channel (the C ABI's `pump`).
     fn pump(&mut self) {
         while let Ok(e) = self.events.try_recv() {
-            drop(self.gate.lock());
-            let _ = self.rt.process(e);
+            self.process(e);
         }
     }
 }
@@ -404,7 +410,6 @@ fn take_decisions(inner: &mut Inner, out: &mut Vec<CString>) {
 /// callback may call back into the runtime).
 fn worker_loop(
     inner: Arc<HostMutex<Inner>>,
-    events: crossbeam_channel::Receiver<Event>,
     stop: crossbeam_channel::Receiver<()>,
     cb: EiDecisionCb,
     user: UserPtr,
@@ -418,11 +423,11 @@ fn worker_loop(
             unsafe { cb(user.0, line.as_ptr()) };
         }
     };
-    let mut wait = {
+    let (events, mut wait) = {
         let mut g = inner.lock();
         clock.observe(&g.rt);
         take_decisions(&mut g, &mut out);
-        clock.wait(&g.rt)
+        (g.events.clone(), clock.wait(&g.rt))
     };
     deliver(&mut out);
     loop {
@@ -430,8 +435,7 @@ fn worker_loop(
             recv(events) -> msg => match msg {
                 Ok(e) => {
                     let mut g = inner.lock();
-                    drop(g.gate.lock());
-                    let _ = g.rt.process(e);
+                    g.process(e);
                     clock.observe(&g.rt);
                     take_decisions(&mut g, &mut out);
                     wait = clock.wait(&g.rt);
@@ -792,17 +796,13 @@ pub unsafe extern "C" fn ei_start_worker(
             set_error("the worker is already running");
             return EI_ERR_STATE;
         }
-        let events = {
-            let mut inner = h.lock();
-            inner.worker_mode = true;
-            inner.rt.events()
-        };
+        h.lock().worker_mode = true;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let inner = Arc::clone(&h.inner);
         let user = UserPtr(user);
         match std::thread::Builder::new()
             .name("edgeintent".into())
-            .spawn(move || worker_loop(inner, events, stop_rx, cb, user))
+            .spawn(move || worker_loop(inner, stop_rx, cb, user))
         {
             Ok(handle) => {
                 *slot = Some(FfiWorker {

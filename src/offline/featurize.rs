@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 
 use serde::Serialize;
 
-use super::replay::{drive, Accepted, ReadCounts, ReadOptions};
+use super::replay::{drive, ReadCounts, ReadOptions};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::TraceReader;
@@ -78,7 +78,7 @@ pub fn featurize<R: BufRead, W: Write>(
     writeln!(out, "ts_ms,point,{}", columns.join(",")).map_err(io_err)?;
     let mut rows = 0u64;
     let mut line = String::new();
-    let mut write_rows = |_: &mut Runtime, _: &Accepted| -> Result<(), Error> {
+    let mut write_rows = || -> Result<(), Error> {
         for (ts, point, row) in rx.try_iter() {
             use std::fmt::Write as _;
             line.clear();
@@ -91,8 +91,8 @@ pub fn featurize<R: BufRead, W: Write>(
         }
         Ok(())
     };
-    let read = drive(&mut rt, reader, opts, &mut write_rows)?;
-    write_rows(&mut rt, &Accepted::none())?;
+    let read = drive(&mut rt, reader, opts, |_, _| write_rows())?;
+    write_rows()?;
     Ok(FeaturizeSummary {
         read,
         rows,

@@ -111,17 +111,6 @@ pub(crate) struct Accepted {
     pub(crate) fix: Option<(f64, f64, f64)>,
 }
 
-impl Accepted {
-    /// For a final call after the last event.
-    pub(crate) fn none() -> Accepted {
-        Accepted {
-            ts_ms: 0,
-            ty: crate::event::EventType::Custom,
-            fix: None,
-        }
-    }
-}
-
 /// Feeds a trace into a runtime, calling `after_event` after each accepted event.
 pub(crate) fn drive<R: BufRead>(
     rt: &mut Runtime,
@@ -221,9 +210,10 @@ pub fn replay<R: BufRead>(
     opts: ReadOptions,
     mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
 ) -> Result<ReplaySummary, Error> {
-    let mut emit = |rt: &mut Runtime, _: &Accepted| take_decisions(rt, &mut on_decision);
-    let read = drive(rt, reader, opts, &mut emit)?;
-    emit(rt, &Accepted::none())?;
+    let read = drive(rt, reader, opts, |rt, _| {
+        take_decisions(rt, &mut on_decision)
+    })?;
+    take_decisions(rt, &mut on_decision)?;
     Ok(ReplaySummary {
         read,
         runtime: rt.stats(),

@@ -179,14 +179,14 @@ pub fn replay_timeline<R: BufRead>(
                 }
             }
             tl.points.extend(rx.try_iter());
-            let s = rt.stats();
-            if s.suppressed_by_cooldown > by_cooldown {
+            let (cooldown, budget) = rt.suppressed();
+            if cooldown > by_cooldown {
                 tl.suppressed.push((ts, "cooldown"));
             }
-            if s.suppressed_by_budget > by_budget {
+            if budget > by_budget {
                 tl.suppressed.push((ts, "budget"));
             }
-            (by_cooldown, by_budget) = (s.suppressed_by_cooldown, s.suppressed_by_budget);
+            (by_cooldown, by_budget) = (cooldown, budget);
             take_decisions(rt, |d, json| {
                 on_decision(d, json)?;
                 let reason = serde_json::from_str::<serde_json::Value>(json)

@@ -91,6 +91,15 @@ pub struct Stats {
 }
 
 impl Runtime {
+    /// Decision points held back by the cooldown and by the budget, without
+    /// building the whole [`Stats`] (the timeline asks after every event).
+    pub(crate) fn suppressed(&self) -> (u64, u64) {
+        (
+            self.counters.suppressed,
+            self.gate.counters().suppressed_by_budget,
+        )
+    }
+
     /// A snapshot of every counter.
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
@@ -114,8 +123,8 @@ impl Runtime {
             decision_points: c.decision_points,
             ticks: c.ticks,
             ticks_skipped: c.ticks_skipped,
-            suppressed_by_cooldown: c.suppressed,
-            suppressed_by_budget: self.gate.counters().suppressed_by_budget,
+            suppressed_by_cooldown: self.suppressed().0,
+            suppressed_by_budget: self.suppressed().1,
             triggers_debounced: self.triggers.debounced(),
             stale_marks: self.gate.counters().stale_marks,
             stale_marks_absorbed: self.gate.counters().marks_absorbed,
