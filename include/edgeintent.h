@@ -31,9 +31,11 @@ extern "C" {
 #define EI_ERR_STATE (-8)    /* the call does not fit the runtime's state (worker
                                 mode, no geofence, inside the decision callback) */
 #define EI_ERR_ARG (-9)      /* an argument is out of range */
+#define EI_ERR_UPDATE (-10)  /* an update package was refused; the running
+                                version stays in force */
 
 /* The ABI this header describes; compare with ei_abi_version() at start-up. */
-#define EI_ABI_VERSION 2
+#define EI_ABI_VERSION 3
 
 /* Log levels for ei_set_log_callback, most severe first. */
 #define EI_LOG_ERROR 1
@@ -59,6 +61,20 @@ typedef void (*ei_log_cb)(void *user, int level, const char *message);
 /* Creates a runtime from config JSON (the CLI's --config contents; relative
  * paths resolve against the working directory). NULL on error; see ei_last_error. */
 ei_runtime *ei_runtime_new(const char *config_json);
+
+/* Like ei_runtime_new, for one user: the id picks the A/B bucket
+ * (policy.buckets) and the arm of staged roll-outs. NULL on error. */
+ei_runtime *ei_runtime_new_for_user(const char *config_json, const char *user_id);
+
+/* Applies a signed config update package from the server, between two events
+ * (after the events already pushed). 1 in force; 0 accepted, but this user's
+ * roll-out arm keeps the running version; EI_ERR_UPDATE refused (see
+ * ei_last_error) with the running version kept; EI_ERR_STATE: the config has
+ * no "updates" section. */
+int ei_update_config(ei_runtime *rt, const uint8_t *bytes, size_t len);
+
+/* Applies a signed model update package, as ei_update_config does a config. */
+int ei_update_model(ei_runtime *rt, const uint8_t *bytes, size_t len);
 
 /* Pushes one event (a JSON object of the trace contract). Safe from many
  * threads at once; never blocks. 0 ok (an unknown "type" is counted and

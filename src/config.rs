@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::context::ContextConfig;
 use crate::dedup::{DedupConfig, DedupError};
 use crate::features::{FeatureSpec, SpecError};
 use crate::geo::{GeoError, GeofenceConfig};
 use crate::model::ModelOptions;
 use crate::policy::{PolicyConfig, PolicyError};
 use crate::triggers::{default_triggers, RawTriggerRule, TriggerError, TriggerRule};
+use crate::update::UpdatesConfig;
 
 /// Ingestion settings: the `ingest` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +75,10 @@ pub struct Config {
     dedup: DedupConfig,
     triggers: Vec<TriggerRule>,
     geofence: Option<GeofenceConfig>,
+    context: ContextConfig,
+    updates: Option<UpdatesConfig>,
+    /// The folder relative paths resolved against (that of the file).
+    base_dir: PathBuf,
 }
 
 /// Where a config changed in code comes from, in error messages.
@@ -113,6 +119,27 @@ impl Config {
     /// Coverage circle, fences and location sampling; `None`: no geofencing.
     pub fn geofence(&self) -> Option<&GeofenceConfig> {
         self.geofence.as_ref()
+    }
+
+    /// What context a refresh decision carries for the cloud ranker.
+    pub fn context(&self) -> &ContextConfig {
+        &self.context
+    }
+
+    /// The server's pinned keys and the package folder; `None`: live updates
+    /// are refused.
+    pub fn updates(&self) -> Option<&UpdatesConfig> {
+        self.updates.as_ref()
+    }
+
+    /// This config with other context settings; the result is checked.
+    pub fn with_context(self, context: ContextConfig) -> Result<Config, ConfigError> {
+        Config { context, ..self }.checked()
+    }
+
+    /// This config with other update settings (or none); the result is checked.
+    pub fn with_updates(self, updates: Option<UpdatesConfig>) -> Result<Config, ConfigError> {
+        Config { updates, ..self }.checked()
     }
 
     /// This config with another model (or none); the result is checked.
@@ -205,6 +232,10 @@ struct ConfigFile {
     triggers: Option<Vec<RawTriggerRule>>,
     #[serde(default)]
     geofence: Option<GeofenceConfig>,
+    #[serde(default)]
+    context: ContextConfig,
+    #[serde(default)]
+    updates: Option<UpdatesConfig>,
 }
 
 /// What is wrong with a config.
@@ -340,6 +371,12 @@ impl Config {
                 None => default_triggers(),
             },
             geofence: raw.geofence,
+            context: raw.context,
+            updates: raw.updates.map(|mut u| {
+                u.resolve_dir(base_dir);
+                u
+            }),
+            base_dir: base_dir.to_owned(),
         };
         cfg.validate(origin)?;
         Ok(cfg)
@@ -355,7 +392,16 @@ impl Config {
             dedup: DedupConfig::default(),
             triggers: default_triggers(),
             geofence: None,
+            context: ContextConfig::default(),
+            updates: None,
+            base_dir: PathBuf::from("."),
         }
+    }
+
+    /// The folder its relative paths resolved against; a delivered config's
+    /// paths resolve against the shipped config's.
+    pub(crate) fn base_dir(&self) -> &Path {
+        &self.base_dir
     }
 
     /// Checks every section; `origin` names the config in errors. Configs read
@@ -402,6 +448,12 @@ impl Config {
         }
         if self.ingest.max_clock_skew_ms < 0 {
             return Err(invalid("ingest.max_clock_skew_ms", "must be >= 0"));
+        }
+        self.context
+            .validate()
+            .map_err(|(field, why)| invalid(field, &why))?;
+        if let Some(u) = &self.updates {
+            u.validate().map_err(|why| invalid("updates", &why))?;
         }
         Ok(())
     }

@@ -28,6 +28,14 @@ pub struct Decision {
     pub fence: Option<u32>,
     /// For `set_location_interval`: seconds until the next fix is due.
     pub interval_s: Option<f32>,
+    /// Which config and model were in force: the runtime's update generation
+    /// (0 until the first live update); [`crate::Runtime::decision_json`]
+    /// writes their version labels.
+    pub generation: u32,
+    /// For `refresh` decisions with `context.enabled`: the number of the
+    /// context recorded for the cloud ranker ([`crate::Runtime::decision_json`]
+    /// writes it).
+    pub context: Option<u32>,
 }
 
 /// What the app should do.
@@ -239,6 +247,8 @@ mod tests {
             slot: None,
             fence: None,
             interval_s: None,
+            generation: 0,
+            context: None,
         };
         assert_eq!(
             d.to_json(),

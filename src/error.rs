@@ -62,6 +62,9 @@ pub enum Error {
     /// A geofence setting (such as a coverage circle from the server) is invalid.
     #[error(transparent)]
     Geo(#[from] crate::geo::GeoError),
+    /// A live update was refused (the running version stays in force).
+    #[error(transparent)]
+    Update(#[from] crate::update::UpdateError),
     /// The worker thread could not be started.
     #[error("cannot start the worker thread: {0}")]
     WorkerThread(#[source] std::io::Error),

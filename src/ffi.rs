@@ -41,10 +41,14 @@ pub const EI_ERR_CLOSED: c_int = -7;
 pub const EI_ERR_STATE: c_int = -8;
 /// An argument is out of range (a timestamp, a coverage circle, a log level).
 pub const EI_ERR_ARG: c_int = -9;
+/// An update package was refused (bad signature or hash, truncated, stale,
+/// another arm's app version, a model or config that does not load); the
+/// running version stays in force.
+pub const EI_ERR_UPDATE: c_int = -10;
 
 /// The version of this ABI; a host compares it with `EI_ABI_VERSION` from
 /// the header it was compiled against. Raised on any incompatible change.
-pub const EI_ABI_VERSION: c_int = 2;
+pub const EI_ABI_VERSION: c_int = 3;
 
 /// Log levels of [`ei_set_log_callback`], most severe first.
 pub const EI_LOG_ERROR: c_int = 1;
@@ -186,6 +190,9 @@ pub struct EiRuntime {
     worker: Mutex<Option<FfiWorker>>,
 }
 
+/// Decisions `ei_poll_decision` lets wait before it processes more events.
+const POLL_BATCH: usize = 32;
+
 struct Inner {
     rt: Runtime,
     /// The channel's receiving end, read here rather than by `Runtime::pump`
@@ -217,6 +224,19 @@ impl Inner {
     fn pump(&mut self) {
         while let Ok(e) = self.events.try_recv() {
             self.process(e);
+        }
+    }
+
+    /// Processes waiting events until [`POLL_BATCH`] decisions wait to be
+    /// taken: `ei_poll_decision` takes them in batches, so a host that pushed
+    /// a thousand events between two polls still gets every refresh's context
+    /// (the runtime keeps the last 64); the rest wait in the channel.
+    fn pump_for_poll(&mut self) {
+        while self.rt.queued_decisions() < POLL_BATCH {
+            match self.events.try_recv() {
+                Ok(e) => self.process(e),
+                Err(_) => break,
+            }
         }
     }
 }
@@ -256,10 +276,17 @@ impl EiRuntime {
 /// The operations behind the C functions (and the Java binding), on a live
 /// handle: errors are codes with the message already set (`ei_last_error`).
 impl EiRuntime {
-    fn create(config_json: &str) -> Result<EiRuntime, c_int> {
+    fn create(config_json: &str, user_id: Option<&str>) -> Result<EiRuntime, c_int> {
         let built = Config::from_json(config_json, Path::new("."), "<ei_runtime_new>")
             .map_err(crate::Error::from)
-            .and_then(|c| Runtime::builder().config(c).build());
+            .and_then(|c| {
+                let b = Runtime::builder().config(c);
+                match user_id {
+                    Some(id) => b.user_id(id),
+                    None => b,
+                }
+                .build()
+            });
         let rt = built.map_err(|e| {
             set_error(e.to_string());
             EI_ERR_ARG
@@ -319,7 +346,7 @@ impl EiRuntime {
         let line = match inner.pending.take() {
             Some(l) => l,
             None => {
-                inner.pump();
+                inner.pump_for_poll();
                 match inner.rt.poll() {
                     None => return Ok(None),
                     Some(d) => to_cstring(inner.rt.decision_json(&d)),
@@ -351,6 +378,31 @@ impl EiRuntime {
 
     fn next_wakeup_ms(&self) -> Option<i64> {
         self.lock().rt.next_wakeup_ms()
+    }
+
+    /// Applies an update after the events pushed before it (in worker mode,
+    /// between two of the worker's events). 1 in force, 0 kept for another arm.
+    fn update(&self, kind: crate::update::UpdateKind, bytes: &[u8]) -> Result<c_int, c_int> {
+        use crate::update::{UpdateError, UpdateKind};
+        let mut inner = self.lock();
+        if !inner.worker_mode {
+            inner.pump();
+        }
+        let result = match kind {
+            UpdateKind::Config => inner.rt.update_config(bytes),
+            UpdateKind::Model => inner.rt.update_model(bytes),
+        };
+        match result {
+            Ok(crate::UpdateOutcome::NotInArm { .. }) => Ok(0),
+            Ok(_) => Ok(1),
+            Err(e) => {
+                set_error(e.to_string());
+                Err(match e {
+                    UpdateError::NotConfigured => EI_ERR_STATE,
+                    _ => EI_ERR_UPDATE,
+                })
+            }
+        }
     }
 
     fn set_coverage(&self, lat: f64, lon: f64, radius_m: f64) -> Result<(), c_int> {
@@ -457,9 +509,15 @@ fn worker_loop(
             break;
         }
     }
+    // What is still in the channel, in batches, so that every refresh keeps its context.
     let mut g = inner.lock();
-    g.pump();
-    take_decisions(&mut g, &mut out);
+    loop {
+        g.pump_for_poll();
+        take_decisions(&mut g, &mut out);
+        if g.events.is_empty() {
+            break;
+        }
+    }
     drop(g);
     deliver(&mut out);
 }
@@ -527,11 +585,92 @@ fn to_cstring(s: String) -> CString {
 pub unsafe extern "C" fn ei_runtime_new(config_json: *const c_char) -> *mut EiRuntime {
     guard(std::ptr::null_mut(), || {
         // SAFETY: forwarded contract.
-        match unsafe { arg(config_json, "config_json") }.and_then(EiRuntime::create) {
+        match unsafe { arg(config_json, "config_json") }.and_then(|c| EiRuntime::create(c, None)) {
             Ok(h) => Box::into_raw(Box::new(h)),
             Err(_) => std::ptr::null_mut(),
         }
     })
+}
+
+/// Like `ei_runtime_new`, for one user: the user id picks the A/B bucket
+/// (`policy.buckets`) and the arm of staged roll-outs. NULL on error.
+///
+/// # Safety
+/// `config_json` and `user_id` are NULL or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn ei_runtime_new_for_user(
+    config_json: *const c_char,
+    user_id: *const c_char,
+) -> *mut EiRuntime {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: forwarded contract.
+        let args = unsafe { (arg(config_json, "config_json"), arg(user_id, "user_id")) };
+        match args {
+            (Ok(c), Ok(u)) => match EiRuntime::create(c, Some(u)) {
+                Ok(h) => Box::into_raw(Box::new(h)),
+                Err(_) => std::ptr::null_mut(),
+            },
+            _ => std::ptr::null_mut(),
+        }
+    })
+}
+
+/// The bytes of a package, checked.
+///
+/// # Safety
+/// `bytes` is NULL or valid for `len` bytes.
+unsafe fn bytes_arg<'a>(bytes: *const u8, len: usize) -> Result<&'a [u8], c_int> {
+    if bytes.is_null() {
+        set_error("package bytes are NULL");
+        return Err(EI_ERR_NULL);
+    }
+    // SAFETY: non-NULL and valid for `len` bytes per the contract above.
+    Ok(unsafe { std::slice::from_raw_parts(bytes, len) })
+}
+
+fn update_call(
+    rt: *const EiRuntime,
+    bytes: *const u8,
+    len: usize,
+    kind: crate::update::UpdateKind,
+) -> c_int {
+    guard(EI_ERR_INTERNAL, || {
+        // SAFETY: the callers' contract, forwarded.
+        match unsafe { (handle(rt), bytes_arg(bytes, len)) } {
+            (Ok(h), Ok(b)) => h.update(kind, b).unwrap_or_else(|c| c),
+            (Err(c), _) | (_, Err(c)) => c,
+        }
+    })
+}
+
+/// Applies a signed config update from the server between two events
+/// (after the events already pushed). 1: in force; 0: accepted, but this
+/// user's roll-out arm keeps the running version; `EI_ERR_UPDATE`: refused
+/// (ei_last_error says why) and the running version stays; `EI_ERR_STATE`:
+/// the config has no `updates` section.
+///
+/// # Safety
+/// `rt` is NULL or a live handle; `bytes` is NULL or valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ei_update_config(
+    rt: *const EiRuntime,
+    bytes: *const u8,
+    len: usize,
+) -> c_int {
+    update_call(rt, bytes, len, crate::update::UpdateKind::Config)
+}
+
+/// Applies a signed model update, as `ei_update_config` does a config.
+///
+/// # Safety
+/// `rt` is NULL or a live handle; `bytes` is NULL or valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn ei_update_model(
+    rt: *const EiRuntime,
+    bytes: *const u8,
+    len: usize,
+) -> c_int {
+    update_call(rt, bytes, len, crate::update::UpdateKind::Model)
 }
 
 /// Pushes one event (a JSON object of the trace contract). Safe to call from

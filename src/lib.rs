@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod context;
 mod decision;
 mod dedup;
 mod error;
@@ -41,8 +42,10 @@ mod policy;
 mod runtime;
 pub mod snapshot;
 mod triggers;
+pub mod update;
 
 pub use config::{Config, ConfigError, IngestConfig};
+pub use context::{ContextConfig, ContextPart};
 pub use decision::{Action, Decision, FallbackCause, Reason};
 pub use dedup::{DedupConfig, DedupError, SlotArbiter, SlotSettings, Strategy};
 pub use error::{Error, Misuse};
@@ -67,8 +70,10 @@ pub use model::{onnx_importer, GraphOutput, OnnxGraph, OutputValues};
 pub use model::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use policy::{Buckets, PolicyConfig, PolicyError};
 pub use runtime::{
-    DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, Worker,
+    DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, UpdateOutcome,
+    UpdateStats, VersionInForce, Worker,
 };
+pub use update::{Manifest, Rollout, RolloutArm, UpdateError, UpdateKind, UpdatesConfig};
 /// The README's Rust examples, compiled and run by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -25,7 +25,8 @@ pub const MAGIC: &[u8; 8] = b"EISNAP\r\n";
 /// The container and payload version this build writes and reads. 3: the
 /// geofence state carries the motion estimate and the fix budget's ring
 /// (bincode is not self-describing, so a new field is a new version).
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: the payload starts with the config and model versions in force.
+pub const FORMAT_VERSION: u32 = 4;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8;
 /// Payloads larger than this are refused (and never allocated when decoding).
 pub const MAX_PAYLOAD: usize = 64 << 20;
@@ -70,6 +71,14 @@ pub enum SnapshotError {
         "snapshot was made for another configuration (feature spec or fences differ); start fresh"
     )]
     ConfigMismatch,
+    /// Made while another config or model update was in force.
+    #[error("snapshot was made under {snapshot}, but {running} is in force; start fresh (or restore the update it was made under)")]
+    VersionMismatch {
+        /// The versions the snapshot records.
+        snapshot: String,
+        /// The versions in force.
+        running: String,
+    },
     /// The payload (or the file) is larger than any snapshot.
     #[error("snapshot of {bytes} bytes exceeds the {MAX_PAYLOAD}-byte limit")]
     TooLarge {
@@ -157,6 +166,23 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// Checks the container and returns its payload.
 pub fn open(bytes: &[u8], fingerprint: u64) -> Result<&[u8], SnapshotError> {
+    open_checked(bytes, Some(fingerprint))
+}
+
+/// The payload of a sound container made for any configuration (to read
+/// what it records when the configuration does not match).
+pub(crate) fn open_any(bytes: &[u8]) -> Result<&[u8], SnapshotError> {
+    open_checked(bytes, None)
+}
+
+/// Decodes the value at the start of a payload, ignoring what follows.
+pub(crate) fn decode_prefix<T: DeserializeOwned>(payload: &[u8]) -> Result<T, SnapshotError> {
+    bincode::serde::decode_from_slice::<T, _>(payload, config())
+        .map(|(v, _)| v)
+        .map_err(|e| SnapshotError::Decode(e.to_string()))
+}
+
+fn open_checked(bytes: &[u8], fingerprint: Option<u64>) -> Result<&[u8], SnapshotError> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
             SnapshotError::Truncated {
@@ -195,7 +221,7 @@ pub fn open(bytes: &[u8], fingerprint: u64) -> Result<&[u8], SnapshotError> {
     if fnv(payload) != u64_at(bytes, 28) {
         return Err(SnapshotError::Checksum);
     }
-    if u64_at(bytes, 12) != fingerprint {
+    if fingerprint.is_some_and(|f| u64_at(bytes, 12) != f) {
         return Err(SnapshotError::ConfigMismatch);
     }
     Ok(payload)

@@ -90,6 +90,8 @@ fn run(rt: &mut Runtime, events: Vec<Event>) -> usize {
 #[test]
 fn per_event_and_rule_decision_paths_allocate_nothing() {
     let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    // Refreshes record the context for the cloud ranker on this path too.
+    assert!(cfg.context().enabled);
     let mut rt = Runtime::builder()
         .config(cfg)
         .without_model()

@@ -6,8 +6,8 @@
 use std::ffi::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use jni::objects::{JClass, JString, JThrowable, JValue};
-use jni::sys::{jdouble, jint, jlong, jstring};
+use jni::objects::{JByteArray, JClass, JString, JThrowable, JValue};
+use jni::sys::{jboolean, jdouble, jint, jlong, jstring};
 use jni::JNIEnv;
 
 use super::{clear_error, handle, set_error, EiRuntime, EI_ERR_INTERNAL, EI_ERR_NULL, LAST_ERROR};
@@ -83,16 +83,50 @@ fn jstr(env: &mut JNIEnv<'_>, s: &str) -> Result<jstring, c_int> {
     })
 }
 
-/// `EdgeIntent.nativeCreate(String configJson)`.
+/// `EdgeIntent.nativeCreate(String configJson, String userId)`; `userId` may be null.
 #[no_mangle]
 pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeCreate<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
     config: JString<'l>,
+    user_id: JString<'l>,
 ) -> jlong {
     run(&mut env, 0, |env| {
         let text = string(env, &config, "configJson")?;
-        EiRuntime::create(&text).map(|h| Box::into_raw(Box::new(h)) as jlong)
+        let user = if user_id.is_null() {
+            None
+        } else {
+            Some(string(env, &user_id, "userId")?)
+        };
+        EiRuntime::create(&text, user.as_deref()).map(|h| Box::into_raw(Box::new(h)) as jlong)
+    })
+}
+
+/// `EdgeIntent.nativeUpdate(long handle, byte[] pkg, boolean model)`: 1 in
+/// force, 0 kept for another roll-out arm.
+#[no_mangle]
+pub extern "system" fn Java_dev_edgeintent_EdgeIntent_nativeUpdate<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    h: jlong,
+    pkg: JByteArray<'l>,
+    model: jboolean,
+) -> jint {
+    run(&mut env, 0, |env| {
+        if pkg.is_null() {
+            set_error("pkg is null");
+            return Err(EI_ERR_NULL);
+        }
+        let bytes = env.convert_byte_array(&pkg).map_err(|e| {
+            set_error(format!("pkg: {e}"));
+            EI_ERR_INTERNAL
+        })?;
+        let kind = if model != 0 {
+            crate::update::UpdateKind::Model
+        } else {
+            crate::update::UpdateKind::Config
+        };
+        live(h)?.update(kind, &bytes)
     })
 }
 

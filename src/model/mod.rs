@@ -58,10 +58,20 @@ pub(crate) enum Scorer {
 /// Loads the configured model as whichever kind it declares.
 pub(crate) fn load_scorer(opts: &ModelOptions, spec: &FeatureSpec) -> Result<Scorer, ModelError> {
     let bytes = read_model(&opts.path)?;
-    let meta = metadata_of(&bytes, &opts.path)?;
+    load_scorer_bytes(&bytes, opts, spec)
+}
+
+/// Loads a model file's bytes (a live update) as whichever kind it declares;
+/// `opts.path` names it in errors.
+pub(crate) fn load_scorer_bytes(
+    bytes: &[u8],
+    opts: &ModelOptions,
+    spec: &FeatureSpec,
+) -> Result<Scorer, ModelError> {
+    let meta = metadata_of(bytes, &opts.path)?;
     match recurrent::declared(opts, &meta, &opts.path)? {
-        Some(rec) => RecurrentModel::from_bytes(&bytes, opts, spec, &rec).map(Scorer::Stepped),
-        None => IntentModel::from_bytes(&bytes, &opts.path, opts, spec).map(Scorer::Window),
+        Some(rec) => RecurrentModel::from_bytes(bytes, opts, spec, &rec).map(Scorer::Stepped),
+        None => IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window),
     }
 }
 

@@ -91,7 +91,7 @@ pub fn featurize<R: BufRead, W: Write>(
         }
         Ok(())
     };
-    let read = drive(&mut rt, reader, opts, |_, _| write_rows())?;
+    let read = drive(&mut rt, reader, opts, None, |_, _| write_rows())?;
     write_rows()?;
     Ok(FeaturizeSummary {
         read,

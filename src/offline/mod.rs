@@ -10,12 +10,16 @@ pub mod geo_eval;
 pub mod refresh_eval;
 pub mod replay;
 pub mod timeline;
+pub mod updates;
 
 pub use crate::error::OfflineError;
 pub use dedup_eval::{dedup_eval, DedupReport};
 pub use featurize::{featurize, FeaturizeOptions, FeaturizeSummary};
-pub use replay::{load_trace, replay, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary};
+pub use replay::{
+    load_trace, replay, replay_with_updates, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary,
+};
 pub use timeline::{replay_timeline, timeline_html, trace_events_json, Timeline};
+pub use updates::{UpdateRecord, UpdateSchedule};
 
 use crate::error::Error;
 use std::io::BufRead;

@@ -21,7 +21,9 @@
 //!   (reason `trigger:notification`), per notification received.
 
 use std::io::BufRead;
+use std::sync::Arc;
 
+use super::updates::UpdateSchedule;
 use super::{open, read_records, OfflineError};
 
 use serde::{Deserialize, Serialize};
@@ -114,6 +116,8 @@ pub enum PolicyKind {
     EveryHomeView,
     /// Refresh on open when stale and once per server notification.
     PerNotification,
+    /// The configured policy with a roll-out's updates applied, in one arm.
+    RolloutArm,
 }
 
 /// One policy to replay: a runtime config and whether to load its model.
@@ -127,6 +131,9 @@ pub struct Candidate {
     pub config: Config,
     /// Load the config's model (baselines run on rules alone).
     pub use_model: bool,
+    /// Updates applied during each trace, and the roll-out arm this
+    /// candidate stands for (`evaluate --updates`).
+    pub rollout: Option<(Arc<UpdateSchedule>, String)>,
 }
 
 fn ptr_only() -> Vec<TriggerRule> {
@@ -151,6 +158,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
         kind: PolicyKind::Ours,
         config: ours.clone(),
         use_model: true,
+        rollout: None,
     }];
     for &t in sweep {
         let policy = PolicyConfig {
@@ -170,6 +178,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
             kind: PolicyKind::OursSweep,
             config: c,
             use_model: true,
+            rollout: None,
         });
     }
     if ours.model().is_some() {
@@ -178,6 +187,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
             kind: PolicyKind::OursNoModel,
             config: ours.clone(),
             use_model: false,
+            rollout: None,
         });
     }
     // Rules alone: no model, no cooldown, never stale by age alone.
@@ -191,6 +201,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
             kind: PolicyKind::FixedInterval,
             config: rules(s, tick, ptr_only())?,
             use_model: false,
+            rollout: None,
         });
     }
     out.push(Candidate {
@@ -198,6 +209,7 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
         kind: PolicyKind::EveryHomeView,
         config: rules(0.0, 0.0, ptr_only())?,
         use_model: false,
+        rollout: None,
     });
     let mut per_note = ptr_only();
     per_note.push(TriggerRule {
@@ -212,8 +224,25 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
         kind: PolicyKind::PerNotification,
         config: rules(ours.policy().max_staleness_s, 0.0, per_note)?,
         use_model: false,
+        rollout: None,
     });
     Ok(out)
+}
+
+/// One candidate per arm of the roll-outs in `updates`: the configured
+/// policy with the updates applied as they come, the device in that arm.
+pub fn rollout_candidates(ours: &Config, updates: &Arc<UpdateSchedule>) -> Vec<Candidate> {
+    updates
+        .arms()
+        .into_iter()
+        .map(|arm| Candidate {
+            name: format!("rollout: {arm}"),
+            kind: PolicyKind::RolloutArm,
+            config: ours.clone(),
+            use_model: true,
+            rollout: Some((Arc::clone(updates), arm)),
+        })
+        .collect()
 }
 
 /// One policy's figures over every trace.
@@ -362,7 +391,15 @@ fn run_one(
     if !cand.use_model {
         b = b.without_model();
     }
+    let schedule = match &cand.rollout {
+        Some((s, arm)) => {
+            b = b.force_arm(arm.clone());
+            Some(s.as_ref())
+        }
+        None => None,
+    };
     let mut rt = b.build()?;
+    let mut cursor = schedule.map(|s| s.cursor());
     // Page refresh times (slot refreshes are requests but leave the page as is).
     let mut page_refreshes: Vec<i64> = Vec::new();
     let mut views: Vec<i64> = Vec::new();
@@ -383,6 +420,9 @@ fn run_one(
             _ => {}
         }
         last_ts = e.ts_ms;
+        if let Some(c) = cursor.as_mut() {
+            c.apply_due(&mut rt, e.ts_ms);
+        }
         // Events the runtime rejects (clock skew) are skipped, as an app would.
         let _ = rt.process(e.clone());
         while let Some(d) = rt.poll() {

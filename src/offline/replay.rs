@@ -9,6 +9,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::updates::{UpdateCursor, UpdateRecord, UpdateSchedule};
+
 use crate::decision::Decision;
 use crate::error::Error;
 use crate::event::{Event, EventKind, Parsed, TraceError, TraceReader};
@@ -116,6 +118,7 @@ pub(crate) fn drive<R: BufRead>(
     rt: &mut Runtime,
     reader: TraceReader<R>,
     opts: ReadOptions,
+    mut updates: Option<&mut UpdateCursor<'_>>,
     mut after_event: impl FnMut(&mut Runtime, &Accepted) -> Result<(), Error>,
 ) -> Result<ReadCounts, Error> {
     let mut counts = ReadCounts::default();
@@ -149,6 +152,9 @@ pub(crate) fn drive<R: BufRead>(
                     }
                 }
                 let ts = e.ts_ms;
+                if let Some(u) = updates.as_deref_mut() {
+                    u.apply_due(rt, ts);
+                }
                 match rt.process(e) {
                     Ok(()) => {
                         counts.events += 1;
@@ -185,6 +191,9 @@ pub struct ReplaySummary {
     pub read: ReadCounts,
     /// The runtime's counters at the end.
     pub runtime: Stats,
+    /// What each scheduled update did (`replay --updates`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<UpdateRecord>,
 }
 
 /// Hands every decision waiting in `rt`, with its JSON line, to `on_decision`.
@@ -208,15 +217,28 @@ pub fn replay<R: BufRead>(
     rt: &mut Runtime,
     reader: TraceReader<R>,
     opts: ReadOptions,
+    on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
+) -> Result<ReplaySummary, Error> {
+    replay_with_updates(rt, reader, opts, &UpdateSchedule::default(), on_decision)
+}
+
+/// [`replay`], applying each of `updates` before the first event at or after its time.
+pub fn replay_with_updates<R: BufRead>(
+    rt: &mut Runtime,
+    reader: TraceReader<R>,
+    opts: ReadOptions,
+    updates: &UpdateSchedule,
     mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
 ) -> Result<ReplaySummary, Error> {
-    let read = drive(rt, reader, opts, |rt, _| {
+    let mut cursor = updates.cursor();
+    let read = drive(rt, reader, opts, Some(&mut cursor), |rt, _| {
         take_decisions(rt, &mut on_decision)
     })?;
     take_decisions(rt, &mut on_decision)?;
     Ok(ReplaySummary {
         read,
         runtime: rt.stats(),
+        updates: cursor.log,
     })
 }
 

@@ -204,13 +204,16 @@ pub fn replay_timeline<R: BufRead>(
             })?;
             Ok(())
         };
-    let read = drive(&mut rt, reader, opts, |rt, a| record(rt, Some(a), &mut tl))?;
+    let read = drive(&mut rt, reader, opts, None, |rt, a| {
+        record(rt, Some(a), &mut tl)
+    })?;
     record(&mut rt, None, &mut tl)?;
     thin(&mut tl);
     Ok((
         ReplaySummary {
             read,
             runtime: rt.stats(),
+            updates: Vec::new(),
         },
         tl,
     ))

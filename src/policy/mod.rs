@@ -248,6 +248,17 @@ impl Budget {
             || now_ms - self.times[self.next] >= HOUR_MS
     }
 
+    /// The newest refreshes of `self` that fit a ring of `cap`, oldest first.
+    fn refit(&self, cap: usize) -> Budget {
+        let mut out = Budget::new(cap as u32);
+        let n = self.len.min(cap);
+        let size = self.times.len();
+        for k in (1..=n).rev() {
+            out.record(self.times[(self.next + size - k) % size]);
+        }
+        out
+    }
+
     fn record(&mut self, now_ms: i64) {
         if self.times.is_empty() {
             return;
@@ -309,6 +320,17 @@ fn ms(s: f64) -> i64 {
 }
 
 impl RefreshGate {
+    /// Takes over `old`'s state under these settings (a live config update):
+    /// the last refresh, the arming, a pending stale mark, the counters, and
+    /// as many of the recent refreshes as the new budget holds.
+    pub(crate) fn carry_from(&mut self, old: &RefreshGate) {
+        let cap = self.state.budget.times.len();
+        self.state = GateState {
+            budget: old.state.budget.refit(cap),
+            ..old.state.clone()
+        };
+    }
+
     pub(crate) fn new(cfg: &PolicyConfig, threshold: f32) -> RefreshGate {
         RefreshGate {
             settings: GateSettings {
@@ -365,6 +387,8 @@ impl RefreshGate {
             slot: None,
             fence: None,
             interval_s: None,
+            generation: 0,
+            context: None,
         }
     }
 
@@ -439,6 +463,8 @@ impl RefreshGate {
             slot,
             fence: None,
             interval_s: None,
+            generation: 0,
+            context: None,
         };
         let decision = if self.cooling_down(now_ms) {
             // Only a user action's stale mark gets here (checked above).
@@ -546,6 +572,20 @@ mod tests {
 
     fn gate() -> RefreshGate {
         RefreshGate::new(&cfg(), 0.6)
+    }
+
+    #[test]
+    fn a_new_budget_keeps_the_newest_refreshes_it_holds() {
+        let mut b = Budget::new(3);
+        for t in [10, 20, 30, 40] {
+            b.record(t);
+        }
+        let small = b.refit(2);
+        assert_eq!((small.len, &small.times[..]), (2, &[30, 40][..]));
+        let big = b.refit(5);
+        assert_eq!(big.len, 3);
+        assert_eq!(&big.times[..3], &[20, 30, 40]);
+        assert_eq!(b.refit(0).len, 0);
     }
 
     #[test]

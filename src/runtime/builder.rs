@@ -3,8 +3,10 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
+use super::update::Updates;
 use super::{Counters, DecisionCallback, ModelStatus, RowSink, Runtime};
 use crate::config::Config;
+use crate::context::{Activity, ContextLog};
 use crate::decision::Decision;
 use crate::dedup::SlotArbiter;
 use crate::error::{Error, Misuse};
@@ -33,6 +35,7 @@ pub struct RuntimeBuilder {
     on_decision: Option<DecisionCallback>,
     row_sink: Option<RowSink>,
     user_id: Option<String>,
+    forced_arm: Option<String>,
 }
 
 impl RuntimeBuilder {
@@ -40,6 +43,14 @@ impl RuntimeBuilder {
     /// user's A/B bucket and threshold.
     pub fn user_id(mut self, id: impl Into<String>) -> Self {
         self.user_id = Some(id.into());
+        self
+    }
+
+    /// Puts this device in the named arm of every staged roll-out that has
+    /// one, whatever its user hash says: for QA devices, and for rehearsing a
+    /// roll-out offline (`replay --updates --arm`).
+    pub fn force_arm(mut self, arm: impl Into<String>) -> Self {
+        self.forced_arm = Some(arm.into());
         self
     }
 
@@ -101,7 +112,8 @@ impl RuntimeBuilder {
         };
         let features = FeatureState::new(config.features());
         let (threshold, bucket) = config.policy().threshold_for(self.user_id.as_deref());
-        Ok(Runtime {
+        let updates = Updates::new(&config, self.user_id, self.forced_arm, self.without_model);
+        let mut rt = Runtime {
             gate: RefreshGate::new(config.policy(), threshold),
             bucket,
             triggers: Triggers::new(config.triggers()),
@@ -124,7 +136,14 @@ impl RuntimeBuilder {
             counters: Counters::default(),
             latency: LatencyHistogram::new(),
             last_model_error: None,
+            activity: Activity::default(),
+            contexts: ContextLog::new(),
+            updates,
+            generation: 0,
             config,
-        })
+        };
+        // Updates accepted before a restart are in force again.
+        rt.apply_stored_updates();
+        Ok(rt)
     }
 }

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::context::{Activity, ContextLog};
 use crate::decision::{Action, Decision, Reason, REASON_COUNT};
 use crate::dedup::SlotArbiter;
 use crate::error::{Error, Misuse};
@@ -23,10 +24,12 @@ mod builder;
 mod output;
 mod persist;
 mod stats;
+mod update;
 mod worker;
 
 pub use builder::RuntimeBuilder;
 pub use stats::{ModelStatus, Stats};
+pub use update::{UpdateOutcome, UpdateStats, VersionInForce};
 pub use worker::Worker;
 pub(crate) use worker::WorkerClock;
 
@@ -104,6 +107,10 @@ pub struct Runtime {
     counters: Counters,
     latency: LatencyHistogram,
     last_model_error: Option<String>,
+    activity: Activity,
+    contexts: ContextLog,
+    updates: update::Updates,
+    generation: u32,
     config: Config,
 }
 
@@ -133,7 +140,10 @@ impl Runtime {
     }
 
     /// Processes every event waiting in the channel; returns how many were taken.
-    /// Rejected events are counted in [`Stats::events_rejected`].
+    /// Rejected events are counted in [`Stats::events_rejected`]. With
+    /// `context.enabled`, poll before 64 more refreshes are decided: the
+    /// runtime keeps the contexts of the last 64 (the C ABI's
+    /// `ei_poll_decision` processes the channel in batches for that reason).
     pub fn pump(&mut self) -> usize {
         let mut n = 0;
         while let Some(event) = self.ingest.try_recv() {
@@ -164,6 +174,9 @@ impl Runtime {
         // The event's type, computed once for every component below.
         let ty = event.kind.event_type();
         self.features.update_typed(&event, ty, now);
+        if self.config.context().enabled {
+            self.activity.on_event(now, &event.kind);
+        }
         self.counters.processed += 1;
         if let Some(Scorer::Stepped(m)) = self.model.as_mut() {
             // One step per event; decision points then read the carried score.
@@ -233,6 +246,8 @@ impl Runtime {
                         slot: Some(id),
                         fence: None,
                         interval_s: None,
+                        generation: 0,
+                        context: None,
                     });
                 }
             }
@@ -275,6 +290,8 @@ impl Runtime {
                 slot: None,
                 fence,
                 interval_s,
+                generation: 0,
+                context: None,
             });
         });
         self.geo = Some(geo);
@@ -436,14 +453,25 @@ impl Runtime {
             .record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
 
-    fn emit(&mut self, d: Decision) {
+    fn emit(&mut self, mut d: Decision) {
+        d.generation = self.generation;
+        if d.action == Action::Refresh && self.config.context().enabled {
+            d.context = Some(
+                self.contexts
+                    .record(d.ts_ms, d.reason, d.score, &self.activity),
+            );
+            if d.slot.is_none() {
+                self.activity.note_refresh(d.ts_ms);
+            }
+        }
         self.counters.by_reason[d.reason.index()] += 1;
         self.counters.by_action[Action::ALL.iter().position(|a| *a == d.action).unwrap_or(0)] += 1;
         if let Some(cb) = self.on_decision.as_mut() {
             cb(&d);
             return;
         }
-        if self.decisions.len() == self.decision_capacity {
+        // `>=`: a live update may have lowered the capacity.
+        while self.decisions.len() >= self.decision_capacity {
             self.decisions.pop_front();
             self.counters.decisions_dropped += 1;
             if self.counters.decisions_dropped.is_power_of_two() {
@@ -456,6 +484,11 @@ impl Runtime {
     /// Takes the oldest decision not yet taken.
     pub fn poll(&mut self) -> Option<Decision> {
         self.decisions.pop_front()
+    }
+
+    /// Decisions waiting for [`Runtime::poll`].
+    pub(crate) fn queued_decisions(&self) -> usize {
+        self.decisions.len()
     }
 
     /// When content was last refreshed (by any decision), on the event clock.

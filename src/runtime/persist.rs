@@ -14,6 +14,8 @@ use crate::triggers::Triggers;
 /// stateful component, never their settings, which come from the config.
 #[derive(Serialize, Deserialize)]
 struct SavedState {
+    /// First, so it can be read from a snapshot of another configuration.
+    versions: SavedVersions,
     features: <FeatureState as Persist>::State,
     gate: <RefreshGate as Persist>::State,
     triggers: <Triggers as Persist>::State,
@@ -21,6 +23,24 @@ struct SavedState {
     geo: Option<<Geo as Persist>::State>,
     newest_ms: Option<i64>,
     next_tick_ms: Option<i64>,
+    activity: crate::context::Activity,
+}
+
+/// The config and model versions in force: (label, sequence) each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SavedVersions {
+    config: (String, u64),
+    model: (String, u64),
+}
+
+impl std::fmt::Display for SavedVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "config {} (sequence {}) and model {} (sequence {})",
+            self.config.0, self.config.1, self.model.0, self.model.1
+        )
+    }
 }
 
 /// `component` with `state` installed, checked on a copy: on error the
@@ -51,6 +71,14 @@ impl Runtime {
         crate::hash::fnv1a64(key.to_string().as_bytes())
     }
 
+    fn saved_versions(&self) -> SavedVersions {
+        let v = self.versions();
+        SavedVersions {
+            config: (v.config.version, v.config.sequence),
+            model: (v.model.version, v.model.sequence),
+        }
+    }
+
     /// The state that survives an app restart, as snapshot bytes: features,
     /// policy timers, trigger debounce, the dedup lists and geofence states
     /// (not queued events, counters or a recurrent model's hidden state).
@@ -58,6 +86,7 @@ impl Runtime {
     pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         crate::snapshot::encode(
             &SavedState {
+                versions: self.saved_versions(),
                 features: self.features.save_state(),
                 gate: self.gate.save_state(),
                 triggers: self.triggers.save_state(),
@@ -65,6 +94,7 @@ impl Runtime {
                 geo: self.geo.as_ref().map(Geo::save_state),
                 newest_ms: self.newest_ms,
                 next_tick_ms: self.next_tick_ms,
+                activity: self.activity,
             },
             self.fingerprint(),
         )
@@ -74,8 +104,31 @@ impl Runtime {
     /// corrupt, another format version or configuration) is an error and
     /// leaves the runtime exactly as it was.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let payload = crate::snapshot::open(bytes, self.fingerprint())?;
+        let running = self.saved_versions();
+        let payload = match crate::snapshot::open(bytes, self.fingerprint()) {
+            Err(SnapshotError::ConfigMismatch) => {
+                // Made under another update? Say which, rather than just "another config".
+                let saved = crate::snapshot::open_any(bytes)
+                    .and_then(crate::snapshot::decode_prefix::<SavedVersions>);
+                return Err(match saved {
+                    Ok(v) if v.config != running.config => SnapshotError::VersionMismatch {
+                        snapshot: v.to_string(),
+                        running: running.to_string(),
+                    },
+                    _ => SnapshotError::ConfigMismatch,
+                });
+            }
+            other => other?,
+        };
         let s: SavedState = crate::snapshot::decode_payload(payload)?;
+        // The config in force shapes the state: one made under another
+        // config version is refused even when its shape happens to fit.
+        if s.versions.config != running.config {
+            return Err(SnapshotError::VersionMismatch {
+                snapshot: s.versions.to_string(),
+                running: running.to_string(),
+            });
+        }
         // Timestamps from a file are input like any other: in range, or the
         // tick arithmetic could run away.
         for (what, ts) in [("newest_ms", s.newest_ms), ("next_tick_ms", s.next_tick_ms)] {
@@ -87,6 +140,10 @@ impl Runtime {
                 .into());
             }
         }
+        s.activity.check().map_err(|what| StateError::Impossible {
+            component: "context",
+            what,
+        })?;
         // Everything is checked on copies first, so a failure changes nothing.
         let features = restored(&self.features, s.features)?;
         let gate = restored(&self.gate, s.gate)?;
@@ -104,6 +161,7 @@ impl Runtime {
         self.geo = geo;
         self.newest_ms = s.newest_ms;
         self.next_tick_ms = s.next_tick_ms;
+        self.activity = s.activity;
         Ok(())
     }
 

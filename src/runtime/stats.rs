@@ -88,6 +88,8 @@ pub struct Stats {
     pub model: ModelStatus,
     /// Geofence counters, when geofencing is configured.
     pub geofence: Option<GeoStats>,
+    /// The config and model versions in force, roll-out arms, update counters.
+    pub updates: super::UpdateStats,
 }
 
 impl Runtime {
@@ -149,6 +151,7 @@ impl Runtime {
                 .sum(),
             model: self.model_status.clone(),
             geofence: self.geo.as_ref().map(|g| g.stats()),
+            updates: self.versions(),
         }
     }
 }

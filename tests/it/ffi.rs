@@ -75,6 +75,7 @@ fn rust_prototypes() -> Vec<(String, String)> {
             "*mut i64" => "int64_t *".into(),
             "f64" => "double".into(),
             "*mut c_void" => "void *".into(),
+            "*const u8" => "const uint8_t *".into(),
             "Option<EiDecisionCb>" => "ei_decision_cb".into(),
             "Option<EiLogCb>" => "ei_log_cb".into(),
             "" => "void".into(),
@@ -133,7 +134,7 @@ fn the_header_declares_exactly_what_the_library_exports() {
     h.sort();
     r.sort();
     assert_eq!(h, r, "include/edgeintent.h and src/ffi.rs drifted apart");
-    assert_eq!(r.len(), 16);
+    assert_eq!(r.len(), 19);
     let header = std::fs::read_to_string(root().join("include/edgeintent.h")).unwrap();
     for (name, value) in [
         ("EI_ERR_NULL", ffi::EI_ERR_NULL),
@@ -145,6 +146,7 @@ fn the_header_declares_exactly_what_the_library_exports() {
         ("EI_ERR_CLOSED", ffi::EI_ERR_CLOSED),
         ("EI_ERR_STATE", ffi::EI_ERR_STATE),
         ("EI_ERR_ARG", ffi::EI_ERR_ARG),
+        ("EI_ERR_UPDATE", ffi::EI_ERR_UPDATE),
     ] {
         assert!(
             header.contains(&format!("#define {name} ({value})")),
@@ -774,4 +776,116 @@ fn diagnostics_reach_the_log_callback() {
         "{joined}"
     );
     assert!(joined.contains("2 event rejected (1 so far)"), "{joined}");
+}
+
+/// Signed updates through the C ABI: applied (1) or kept for the user's arm
+/// (0), refused with `EI_ERR_UPDATE` and a message, `EI_ERR_STATE` without
+/// pinned keys; the version shows in the decisions that follow.
+#[test]
+fn updates_through_the_c_abi() {
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/updates/config.json")).unwrap(),
+    )
+    .unwrap();
+    v["model"]["path"] = root()
+        .join("models/intent.onnx")
+        .display()
+        .to_string()
+        .into();
+    v["features"] = root()
+        .join("models/feature_spec.json")
+        .display()
+        .to_string()
+        .into();
+    let config = std::ffi::CString::new(v.to_string()).unwrap();
+    let user = std::ffi::CString::new("user-7").unwrap();
+    let pkg = std::fs::read(root().join("fixtures/updates/policy_b.eiu")).unwrap();
+    let rollout = std::fs::read(root().join("fixtures/updates/rollout_policy_b.eiu")).unwrap();
+    let last_error = || {
+        // SAFETY: ei_last_error returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(ffi::ei_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    // SAFETY: valid strings and buffers; the handle is freed once.
+    unsafe {
+        let rt = ffi::ei_runtime_new_for_user(config.as_ptr(), user.as_ptr());
+        assert!(!rt.is_null(), "{}", last_error());
+        let mut bad = pkg.clone();
+        let n = bad.len();
+        bad[n - 5] ^= 1;
+        assert_eq!(
+            ffi::ei_update_config(rt, bad.as_ptr(), bad.len()),
+            ffi::EI_ERR_UPDATE
+        );
+        assert!(last_error().contains("SHA-256"), "{}", last_error());
+        assert_eq!(
+            ffi::ei_update_config(rt, std::ptr::null(), 0),
+            ffi::EI_ERR_NULL
+        );
+        assert_eq!(
+            ffi::ei_update_model(rt, pkg.as_ptr(), pkg.len()),
+            ffi::EI_ERR_UPDATE
+        );
+        assert!(last_error().contains("update_model"), "{}", last_error());
+        let r = ffi::ei_update_config(rt, rollout.as_ptr(), rollout.len());
+        assert!(r == 0 || r == 1, "{r}: {}", last_error());
+        // The same policy for everyone, with a higher sequence: in force.
+        assert_eq!(
+            ffi::ei_update_config(rt, pkg.as_ptr(), pkg.len()),
+            1,
+            "{}",
+            last_error()
+        );
+        let ev =
+            std::ffi::CString::new(r#"{"ts_ms":1767600190745,"type":"app_foreground"}"#).unwrap();
+        assert_eq!(ffi::ei_push_json(rt, ev.as_ptr()), 0);
+        let mut buf = vec![0 as c_char; 4096];
+        assert_eq!(ffi::ei_poll_decision(rt, buf.as_mut_ptr(), buf.len()), 1);
+        let line = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
+        assert!(line.contains(r#""config":"policy-b""#), "{line}");
+        assert!(line.contains(r#""context":{"v":1"#), "{line}");
+        ffi::ei_runtime_free(rt);
+
+        // The shipped config pins no keys.
+        let shipped = shipped_config_json();
+        let rt = ffi::ei_runtime_new(shipped.as_ptr());
+        assert_eq!(
+            ffi::ei_update_config(rt, pkg.as_ptr(), pkg.len()),
+            ffi::EI_ERR_STATE
+        );
+        assert!(last_error().contains("not configured"), "{}", last_error());
+        ffi::ei_runtime_free(rt);
+    }
+}
+
+/// A host that pushes a thousand events before it polls still gets every
+/// refresh's context: polling processes the channel in batches.
+#[test]
+fn every_refresh_keeps_its_context_when_the_host_polls_late() {
+    let config = shipped_config_json();
+    let text = std::fs::read_to_string(root().join("fixtures/example_trace.jsonl")).unwrap();
+    // SAFETY: valid strings and buffers; the handle is freed once.
+    unsafe {
+        let rt = ffi::ei_runtime_new(config.as_ptr());
+        assert!(!rt.is_null());
+        for line in text.lines().take(1000) {
+            let c = std::ffi::CString::new(line).unwrap();
+            assert_eq!(ffi::ei_push_json(rt, c.as_ptr()), 0);
+        }
+        let mut buf = vec![0 as c_char; 4096];
+        let mut refreshes = 0;
+        while ffi::ei_poll_decision(rt, buf.as_mut_ptr(), buf.len()) == 1 {
+            let line = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
+            if line.contains(r#""action":"refresh""#) {
+                refreshes += 1;
+                assert!(line.contains(r#""context":{"v":1"#), "{line}");
+            }
+        }
+        assert!(
+            refreshes > 64,
+            "{refreshes} refreshes: more than the context log holds"
+        );
+        ffi::ei_runtime_free(rt);
+    }
 }

@@ -37,6 +37,10 @@ fn compile(out: &Path) -> Option<()> {
 }
 
 fn run_check(classes: &Path, mode: &str) -> std::process::Output {
+    run_check_in(classes, mode, "models", &[])
+}
+
+fn run_check_in(classes: &Path, mode: &str, dir: &str, extra: &[&str]) -> std::process::Output {
     assert!(
         lib().exists(),
         "{} is missing: run `cargo build` first (scripts/test.sh does)",
@@ -49,7 +53,8 @@ fn run_check(classes: &Path, mode: &str) -> std::process::Output {
         .arg(classes)
         .args(["Check", mode, "config.json"])
         .arg(root().join("fixtures/example_trace.jsonl"))
-        .current_dir(root().join("models"))
+        .args(extra)
+        .current_dir(root().join(dir))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -89,4 +94,15 @@ fn java_pushes_from_eight_threads_while_another_polls() {
         line.starts_with("java: 8 threads pushed 154840 events"),
         "{line}"
     );
+}
+
+#[test]
+fn java_applies_a_signed_update_and_refuses_a_tampered_one() {
+    let dir = tempfile::tempdir().unwrap();
+    if compile(dir.path()).is_none() {
+        return;
+    }
+    let out = run_check_in(dir.path(), "updates", "fixtures/updates", &["policy_b.eiu"]);
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("java updates: {"), "{line}");
 }

@@ -18,3 +18,4 @@ mod persist;
 mod recurrent;
 mod snapshots;
 mod timeline;
+mod updates;

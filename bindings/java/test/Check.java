@@ -13,6 +13,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  *   java -Xcheck:jni -Dedgeintent.library=LIB -cp OUT Check replay CONFIG TRACE
  *     prints every decision, exactly as `edgeintent replay` does;
+ *   java ... Check updates CONFIG TRACE PACKAGE
+ *     applies a signed config update, and refuses it tampered and replayed;
  *   java ... Check threads CONFIG TRACE
  *     pushes from 8 threads while another polls, checks the accounting and
  *     the typed errors, prints one summary line.
@@ -24,7 +26,8 @@ public final class Check {
         switch (args[0]) {
             case "replay" -> replay(config, lines);
             case "threads" -> threads(config, lines);
-            default -> throw new IllegalArgumentException("mode: replay or threads");
+            case "updates" -> updates(config, lines, Path.of(args[3]));
+            default -> throw new IllegalArgumentException("mode: replay, threads or updates");
         }
     }
 
@@ -115,6 +118,26 @@ public final class Check {
                 + " accepted, " + full.get() + " dropped full, " + processed + " processed, "
                 + rejected + " rejected, " + polled.get() + " decisions polled; version "
                 + EdgeIntent.version());
+    }
+
+    /** A signed config update: refused when tampered or replayed, in force otherwise. */
+    static void updates(String config, List<String> lines, Path pkgPath) throws Exception {
+        byte[] pkg = Files.readAllBytes(pkgPath);
+        byte[] bad = pkg.clone();
+        bad[bad.length - 3] ^= 1;
+        try (EdgeIntent ei = EdgeIntent.create(config, "user-7")) {
+            ei.push(lines.get(0));
+            while (ei.poll() != null) { }
+            expect(EdgeIntentException.UPDATE, () -> ei.updateConfig(bad), "a tampered package");
+            expect(EdgeIntentException.NULL, () -> ei.updateConfig(null), "a null package");
+            if (!ei.updateConfig(pkg)) throw new AssertionError("not in force");
+            expect(EdgeIntentException.UPDATE, () -> ei.updateConfig(pkg), "a replayed package");
+            ei.push("{\"ts_ms\":1767600200000,\"type\":\"pull_to_refresh\",\"page\":\"home\"}");
+            String d = ei.poll();
+            if (d == null || !d.contains("\"config\":\"policy-b\"")) throw new AssertionError("decision: " + d);
+            if (!ei.stats().contains("\"refused\":2")) throw new AssertionError("stats: " + ei.stats());
+            System.out.println("java updates: " + d);
+        }
     }
 
     static long field(String json, String key) {

@@ -40,6 +40,11 @@ pub struct EvaluateArgs {
     /// per trace, and index.html to pick one).
     #[arg(long, value_name = "DIR")]
     pub timeline: Option<PathBuf>,
+    /// Also evaluate each arm of the staged roll-outs in this updates file
+    /// (see `replay --updates`): every trace replayed once per arm, with the
+    /// updates applied as they come, so the arms are compared on the same users.
+    #[arg(long, value_name = "UPDATES.jsonl")]
+    pub updates: Option<PathBuf>,
     /// Trace files (JSON Lines).
     #[arg(required = true)]
     pub traces: Vec<PathBuf>,
@@ -126,7 +131,18 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let candidates = eval::candidates(&config, &a.sweep_threshold)?;
+    let mut candidates = eval::candidates(&config, &a.sweep_threshold)?;
+    if let Some(p) = &a.updates {
+        let schedule = std::sync::Arc::new(edgeintent::offline::UpdateSchedule::from_file(p)?);
+        let arms = eval::rollout_candidates(&config, &schedule);
+        if arms.is_empty() {
+            return Err(Error::Usage(format!(
+                "--updates {}: no staged roll-out (no package has rollout arms) to compare",
+                p.display()
+            )));
+        }
+        candidates.extend(arms);
+    }
     let total: u64 =
         scenarios.iter().map(|s| s.events.len() as u64).sum::<u64>() * candidates.len() as u64;
     let bar = progress_bar(total, "evaluate");

@@ -19,6 +19,7 @@ mod inspect;
 mod predict;
 mod replay;
 mod spec;
+mod update;
 
 #[global_allocator]
 static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
@@ -45,6 +46,7 @@ enum Command {
     Evaluate(evaluate::EvaluateArgs),
     GeoEval(geo_eval::GeoEvalArgs),
     Spec(spec::SpecArgs),
+    Update(update::UpdateArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Evaluate(a) => evaluate::run(a),
         Command::GeoEval(a) => geo_eval::run(a),
         Command::Spec(a) => spec::run(a),
+        Command::Update(a) => update::run(a),
     };
     match result {
         Ok(code) => code,

@@ -38,6 +38,15 @@ pub struct ReplayArgs {
     /// Also write the timeline in the Trace Event format (opens in Perfetto's UI).
     #[arg(long, value_name = "OUT.json")]
     pub trace_events: Option<PathBuf>,
+    /// Apply signed update packages at given times: JSON Lines of
+    /// {"ts_ms": …, "package": "FILE.eiu"} (paths relative to this file), to
+    /// rehearse a roll-out. The config must pin the packages' key.
+    #[arg(long, value_name = "UPDATES.jsonl")]
+    pub updates: Option<PathBuf>,
+    /// Put this device in the named arm of every staged roll-out (default:
+    /// the arm the user id hashes to).
+    #[arg(long)]
+    pub arm: Option<String>,
     /// Trace file (JSON Lines).
     pub trace: PathBuf,
 }
@@ -52,8 +61,19 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, Error> {
         sample_locations,
         timeline,
         trace_events,
+        updates,
+        arm,
         trace,
     } = a;
+    if updates.is_some() && (timeline.is_some() || trace_events.is_some()) {
+        return Err(Error::Usage(
+            "--updates cannot be combined with --timeline or --trace-events yet (the timeline scores with its own copy of the shipped model)".into(),
+        ));
+    }
+    let schedule = match &updates {
+        Some(p) => offline::UpdateSchedule::from_file(p)?,
+        None => offline::UpdateSchedule::default(),
+    };
     let trace = trace.as_path();
     let read = ReadOptions {
         skip_invalid,
@@ -66,6 +86,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, Error> {
     }
     if let Some(id) = user_id {
         builder = builder.user_id(id);
+    }
+    if let Some(a) = arm {
+        builder = builder.force_arm(a);
     }
     let reader = open_trace(trace)?;
     let stdout = std::io::stdout();
@@ -100,7 +123,7 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode, Error> {
         summary
     } else {
         let mut rt = builder.config(config).build()?;
-        offline::replay(&mut rt, reader, read, &mut print)?
+        offline::replay_with_updates(&mut rt, reader, read, &schedule, &mut print)?
     };
     if stdout_open {
         match out.flush() {
@@ -185,6 +208,32 @@ fn render_summary(trace: &Path, s: &ReplaySummary) -> String {
         by(&rt.decisions_by_action),
         by(&rt.decisions_by_reason)
     );
+    let u = &rt.updates;
+    if u.enabled {
+        let arm = |v: &edgeintent::VersionInForce| {
+            v.arm.as_ref().map_or(String::new(), |a| {
+                format!(" (arm {a} of {})", v.rollout.as_deref().unwrap_or("?"))
+            })
+        };
+        text += &format!(
+            "  versions: config {}{}, model {}{}; updates accepted {}, refused {}\n",
+            u.config.version,
+            arm(&u.config),
+            u.model.version,
+            arm(&u.model),
+            u.accepted,
+            u.refused
+        );
+    }
+    for r in &s.updates {
+        text += &format!(
+            "    update at {}: {} {}{}\n",
+            r.ts_ms,
+            r.package,
+            r.outcome,
+            r.error.as_ref().map_or(String::new(), |e| format!(": {e}"))
+        );
+    }
     text += &format!(
         "  decision latency p50 {}, p99 {}\n",
         micros(rt.decision_latency_p50_ns),

@@ -27,7 +27,7 @@ public final class EdgeIntent implements AutoCloseable {
     }
 
     /** The ABI this class was written against (EI_ABI_VERSION). */
-    public static final int ABI_VERSION = 2;
+    public static final int ABI_VERSION = 3;
 
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private long handle;
@@ -44,11 +44,22 @@ public final class EdgeIntent implements AutoCloseable {
      *     or a required model does not load
      */
     public static EdgeIntent create(String configJson) {
+        return create(configJson, null);
+    }
+
+    /**
+     * Creates a runtime for one user: the id picks the A/B bucket
+     * (policy.buckets) and the arm of staged roll-outs; null for none.
+     *
+     * @throws EdgeIntentException with code ARG when the config is invalid
+     *     or a required model does not load
+     */
+    public static EdgeIntent create(String configJson, String userId) {
         if (nativeAbiVersion() != ABI_VERSION) {
             throw new IllegalStateException("libedgeintent speaks ABI " + nativeAbiVersion()
                     + ", this class " + ABI_VERSION + ": use the jar built with the library");
         }
-        return new EdgeIntent(nativeCreate(configJson));
+        return new EdgeIntent(nativeCreate(configJson, userId));
     }
 
     /** The library version, e.g. "0.1.0". */
@@ -124,6 +135,34 @@ public final class EdgeIntent implements AutoCloseable {
         }
     }
 
+    /**
+     * Applies a signed config update package from the server, between two
+     * events (after the events already pushed).
+     *
+     * @return true when it is in force, false when this user's roll-out arm
+     *     keeps the running version
+     * @throws EdgeIntentException UPDATE when it is refused (the message says
+     *     why; the running version stays), STATE without an updates section
+     */
+    public boolean updateConfig(byte[] pkg) {
+        lock.readLock().lock();
+        try {
+            return nativeUpdate(live(), pkg, false) == 1;
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** Applies a signed model update package, as {@link #updateConfig} does a config. */
+    public boolean updateModel(byte[] pkg) {
+        lock.readLock().lock();
+        try {
+            return nativeUpdate(live(), pkg, true) == 1;
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
     /** Saves the state atomically to path (after processing pushed events). */
     public void snapshotSave(String path) {
         lock.readLock().lock();
@@ -180,7 +219,8 @@ public final class EdgeIntent implements AutoCloseable {
         return handle;
     }
 
-    private static native long nativeCreate(String configJson);
+    private static native long nativeCreate(String configJson, String userId);
+    private static native int nativeUpdate(long handle, byte[] pkg, boolean model);
     private static native void nativePush(long handle, String eventJson);
     private static native String nativePoll(long handle);
     private static native void nativeTick(long handle, long nowMs);

@@ -25,6 +25,8 @@ public final class EdgeIntentException extends RuntimeException {
     public static final int STATE = -8;
     /** An argument is out of range (an invalid config, time or circle). */
     public static final int ARG = -9;
+    /** An update package was refused; the running version stays in force. */
+    public static final int UPDATE = -10;
 
     private final int code;
 

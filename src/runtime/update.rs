@@ -1,0 +1,676 @@
+//! Live updates: a verified package is checked like a fresh load on the side,
+//! stored where the host said, and only then swapped in, between two events.
+//! Any failure leaves the running version in force.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use super::{ModelStatus, Runtime};
+use crate::config::Config;
+use crate::dedup::SlotArbiter;
+use crate::features::FeatureState;
+use crate::geo::Geo;
+use crate::model::{load_scorer, load_scorer_bytes, ModelOptions, Scorer};
+use crate::policy::RefreshGate;
+use crate::snapshot::Persist;
+use crate::triggers::Triggers;
+use crate::update::{
+    parse_app_version, read_package, verify, version_at_least, Manifest, UpdateError, UpdateKind,
+};
+
+/// The label of what the app shipped with.
+pub const SHIPPED: &str = "shipped";
+
+/// Version labels kept for decisions not yet written.
+const HISTORY: usize = 16;
+
+/// The version of one kind (config or model) in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInForce {
+    /// The label of the version in force (`shipped` before any update).
+    pub version: String,
+    /// The highest update sequence accepted (0: none).
+    pub sequence: u64,
+    /// This device's arm in the latest staged roll-out it took part in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<String>,
+    /// That roll-out's update version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<String>,
+}
+
+impl Default for VersionInForce {
+    fn default() -> Self {
+        VersionInForce {
+            version: SHIPPED.into(),
+            sequence: 0,
+            arm: None,
+            rollout: None,
+        }
+    }
+}
+
+/// Live-update counters and the versions in force (see [`Runtime::stats`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpdateStats {
+    /// Whether the config pins keys, so updates can be applied.
+    pub enabled: bool,
+    /// Bumped whenever a version or an arm changes; decisions carry it.
+    pub generation: u32,
+    /// The config in force.
+    pub config: VersionInForce,
+    /// The model in force.
+    pub model: VersionInForce,
+    /// Updates accepted (applied, rolled back, or kept for another arm).
+    pub accepted: u64,
+    /// Updates refused.
+    pub refused: u64,
+    /// Why the last refused update was refused.
+    pub last_error: Option<String>,
+}
+
+/// What an accepted update did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpdateOutcome {
+    /// The update is in force.
+    Applied {
+        /// What it replaced.
+        kind: UpdateKind,
+        /// Its version label.
+        version: String,
+    },
+    /// The version the app shipped with is back in force.
+    RolledBack {
+        /// What was rolled back.
+        kind: UpdateKind,
+    },
+    /// A staged roll-out whose arm for this user keeps the running version
+    /// (the arm is reported in stats and decisions).
+    NotInArm {
+        /// The update's kind.
+        kind: UpdateKind,
+        /// Its version label.
+        version: String,
+        /// This user's arm.
+        arm: String,
+    },
+}
+
+/// Version labels of one generation, for decision lines.
+#[derive(Debug, Clone)]
+pub(crate) struct Labels {
+    pub(crate) config: VersionInForce,
+    pub(crate) model: VersionInForce,
+}
+
+/// Everything a runtime knows about updates.
+pub(crate) struct Updates {
+    keys: Vec<VerifyingKey>,
+    dir: Option<PathBuf>,
+    app_version: Option<(String, Vec<u32>)>,
+    user_id: Option<String>,
+    forced_arm: Option<String>,
+    without_model: bool,
+    shipped: Config,
+    config: VersionInForce,
+    model: VersionInForce,
+    /// The model package in force, kept so a config update can reload it.
+    model_bytes: Option<Arc<[u8]>>,
+    accepted: u64,
+    refused: u64,
+    last_error: Option<String>,
+    history: VecDeque<(u32, Labels)>,
+}
+
+impl Updates {
+    pub(crate) fn new(
+        shipped: &Config,
+        user_id: Option<String>,
+        forced_arm: Option<String>,
+        without_model: bool,
+    ) -> Updates {
+        let u = shipped.updates();
+        let mut history = VecDeque::with_capacity(HISTORY);
+        history.push_back((
+            0,
+            Labels {
+                config: VersionInForce::default(),
+                model: VersionInForce::default(),
+            },
+        ));
+        Updates {
+            keys: u.map(|u| u.keys()).unwrap_or_default(),
+            dir: u.and_then(|u| u.dir.clone()),
+            app_version: u
+                .and_then(|u| u.app_version.clone())
+                .and_then(|v| parse_app_version(&v).ok().map(|p| (v, p))),
+            user_id,
+            forced_arm,
+            without_model,
+            shipped: shipped.clone(),
+            config: VersionInForce::default(),
+            model: VersionInForce::default(),
+            model_bytes: None,
+            accepted: 0,
+            refused: 0,
+            last_error: None,
+            history,
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The labels of generation `g`, while still kept.
+    pub(crate) fn labels(&self, g: u32) -> Option<&Labels> {
+        self.history.iter().find(|(n, _)| *n == g).map(|(_, l)| l)
+    }
+
+    fn state(&mut self, kind: UpdateKind) -> &mut VersionInForce {
+        match kind {
+            UpdateKind::Config => &mut self.config,
+            UpdateKind::Model => &mut self.model,
+        }
+    }
+
+    fn file(&self, kind: UpdateKind, seen: bool) -> Option<PathBuf> {
+        let name = match seen {
+            false => format!("{}.eiu", kind.name()),
+            true => format!("{}.seen.eiu", kind.name()),
+        };
+        self.dir.as_ref().map(|d| d.join(name))
+    }
+
+    /// Keeps an accepted package for the next start: the one in force, or
+    /// (`seen`) one this device's arm does not apply.
+    fn store(&self, m: &Manifest, bytes: &[u8], seen: bool) -> Result<(), UpdateError> {
+        let Some(path) = self.file(m.kind, seen) else {
+            return Ok(());
+        };
+        let err = |path: &Path, why: String| UpdateError::Store {
+            version: m.version.clone(),
+            path: path.to_owned(),
+            why,
+        };
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| err(d, e.to_string()))?;
+        }
+        crate::snapshot::write_atomic(&path, bytes, || Ok(()))
+            .map_err(|e| err(&path, e.to_string()))?;
+        if !seen {
+            // A package in force supersedes one kept for another arm.
+            if let Some(p) = self.file(m.kind, true) {
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(err(&p, e.to_string()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The model a candidate config runs with.
+// Built once per update, moved once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum ModelChoice {
+    Keep,
+    Replace(Option<Scorer>, ModelStatus),
+}
+
+/// A verified update's candidate state, built on the side.
+#[allow(clippy::large_enum_variant)]
+enum Candidate {
+    Config(Box<Config>, ModelChoice),
+    Model(Option<Scorer>, ModelStatus, Option<Arc<[u8]>>),
+}
+
+impl Runtime {
+    /// Applies a config update package from the server (see
+    /// [`Runtime::update`]); a model package is refused.
+    pub fn update_config(&mut self, package: &[u8]) -> Result<UpdateOutcome, UpdateError> {
+        self.apply_update(Some(UpdateKind::Config), package, true)
+    }
+
+    /// Applies a model update package from the server (see [`Runtime::update`]);
+    /// a config package is refused.
+    pub fn update_model(&mut self, package: &[u8]) -> Result<UpdateOutcome, UpdateError> {
+        self.apply_update(Some(UpdateKind::Model), package, true)
+    }
+
+    /// Applies an update package of either kind, between two events: its
+    /// signature is checked against the keys pinned in the app's config
+    /// (`updates.public_keys`), its payload against the manifest's SHA-256,
+    /// and the new config or model like a fresh load (spec hash, names,
+    /// operators, one test run of the model). Feature state, timers and dedup
+    /// lists are kept unless the feature spec changes, which needs the
+    /// manifest's `reset_state`. The package is stored in `updates.dir`
+    /// first, so it is in force again after a restart. On any error the
+    /// running version stays in force and the error says why.
+    pub fn update(&mut self, package: &[u8]) -> Result<UpdateOutcome, UpdateError> {
+        self.apply_update(None, package, true)
+    }
+
+    /// The versions in force and the update counters.
+    pub fn versions(&self) -> UpdateStats {
+        let u = &self.updates;
+        UpdateStats {
+            enabled: u.enabled(),
+            generation: self.generation,
+            config: u.config.clone(),
+            model: u.model.clone(),
+            accepted: u.accepted,
+            refused: u.refused,
+            last_error: u.last_error.clone(),
+        }
+    }
+
+    fn apply_update(
+        &mut self,
+        expected: Option<UpdateKind>,
+        bytes: &[u8],
+        store: bool,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        let result = self.try_update(expected, bytes, store);
+        match &result {
+            Ok(outcome) => {
+                self.updates.accepted += 1;
+                log::info!(target: "edgeintent", "update accepted: {outcome:?}");
+            }
+            Err(e) => {
+                self.updates.refused += 1;
+                self.updates.last_error = Some(e.to_string());
+                log::warn!(target: "edgeintent", "update refused, the running version stays in force: {e}");
+            }
+        }
+        result
+    }
+
+    /// Applies the packages kept in `updates.dir` (at start-up).
+    pub(crate) fn apply_stored_updates(&mut self) {
+        for kind in [UpdateKind::Config, UpdateKind::Model] {
+            for seen in [false, true] {
+                let Some(path) = self.updates.file(kind, seen) else {
+                    return;
+                };
+                let bytes = match read_package(&path) {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        self.updates.refused += 1;
+                        self.updates.last_error = Some(format!("{}: {e}", path.display()));
+                        log::warn!(target: "edgeintent", "stored update {} unreadable: {e}", path.display());
+                        continue;
+                    }
+                };
+                if let Err(e) = self.apply_update(Some(kind), &bytes, false) {
+                    log::warn!(target: "edgeintent", "stored update {} not applied: {e}", path.display());
+                }
+            }
+        }
+    }
+
+    fn try_update(
+        &mut self,
+        expected: Option<UpdateKind>,
+        bytes: &[u8],
+        store: bool,
+    ) -> Result<UpdateOutcome, UpdateError> {
+        if !self.updates.enabled() {
+            return Err(UpdateError::NotConfigured);
+        }
+        let verified = verify(bytes, &self.updates.keys)?;
+        let m = verified.manifest;
+        if let Some(k) = expected.filter(|k| *k != m.kind) {
+            return Err(UpdateError::WrongKind {
+                expected: k.name(),
+                got: m.kind.name(),
+            });
+        }
+        let in_force = self.updates.state(m.kind).sequence;
+        if m.sequence <= in_force {
+            return Err(UpdateError::Stale {
+                kind: m.kind.name(),
+                version: m.version.clone(),
+                sequence: m.sequence,
+                in_force,
+            });
+        }
+        if let Some(min) = &m.min_app_version {
+            let ok = self.updates.app_version.as_ref().is_some_and(|(_, app)| {
+                parse_app_version(min).is_ok_and(|min| version_at_least(app, &min))
+            });
+            if !ok {
+                return Err(UpdateError::AppTooOld {
+                    version: m.version.clone(),
+                    min: min.clone(),
+                    app: self.updates.app_version.as_ref().map_or_else(
+                        || "unknown (updates.app_version is not set)".into(),
+                        |(v, _)| v.clone(),
+                    ),
+                });
+            }
+        }
+        let arm = match &m.rollout {
+            None => None,
+            Some(r) => {
+                let forced = self
+                    .updates
+                    .forced_arm
+                    .as_deref()
+                    .and_then(|a| r.arm_named(a));
+                let arm = match (forced, self.updates.user_id.as_deref()) {
+                    (Some(a), _) => a,
+                    (None, Some(id)) => r.arm_of(id),
+                    (None, None) => return Err(UpdateError::NoUser(m.version.clone())),
+                };
+                Some(arm.clone())
+            }
+        };
+        if let Some(a) = arm.as_ref().filter(|a| !a.apply) {
+            if store {
+                self.updates.store(&m, bytes, true)?;
+            }
+            let st = self.updates.state(m.kind);
+            st.sequence = m.sequence;
+            st.arm = Some(a.name.clone());
+            st.rollout = Some(m.version.clone());
+            self.next_generation();
+            return Ok(UpdateOutcome::NotInArm {
+                kind: m.kind,
+                version: m.version,
+                arm: a.name.clone(),
+            });
+        }
+        let candidate = self.candidate(&m, verified.payload)?;
+        if store {
+            self.updates.store(&m, bytes, false)?;
+        }
+        match candidate {
+            Candidate::Config(cfg, model) => self.install_config(*cfg, model, m.reset_state),
+            Candidate::Model(scorer, status, bytes) => {
+                self.model = scorer;
+                self.model_status = status;
+                self.last_model_error = None;
+                self.updates.model_bytes = bytes;
+            }
+        }
+        let st = self.updates.state(m.kind);
+        st.sequence = m.sequence;
+        st.version = if m.rollback {
+            SHIPPED.into()
+        } else {
+            m.version.clone()
+        };
+        if let Some(a) = arm {
+            st.arm = Some(a.name);
+            st.rollout = Some(m.version.clone());
+        }
+        self.next_generation();
+        Ok(if m.rollback {
+            UpdateOutcome::RolledBack { kind: m.kind }
+        } else {
+            UpdateOutcome::Applied {
+                kind: m.kind,
+                version: m.version,
+            }
+        })
+    }
+
+    fn next_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        let u = &mut self.updates;
+        if u.history.len() == HISTORY {
+            u.history.pop_front();
+        }
+        u.history.push_back((
+            self.generation,
+            Labels {
+                config: u.config.clone(),
+                model: u.model.clone(),
+            },
+        ));
+    }
+
+    /// Builds what the update would put in force, touching nothing.
+    fn candidate(&mut self, m: &Manifest, payload: &[u8]) -> Result<Candidate, UpdateError> {
+        let version = m.version.clone();
+        let model_err = |why: String| UpdateError::Model {
+            version: version.clone(),
+            why,
+        };
+        match m.kind {
+            UpdateKind::Config => {
+                let cfg = if m.rollback {
+                    self.updates.shipped.clone()
+                } else {
+                    self.delivered_config(m, payload)?
+                };
+                let (from, to) = (self.config.features().hash(), cfg.features().hash());
+                if from != to && !m.reset_state {
+                    return Err(UpdateError::SpecChange {
+                        version: m.version.clone(),
+                        from,
+                        to,
+                    });
+                }
+                let same_model = cfg.model() == self.config.model() && from == to;
+                let choice = if self.updates.without_model || same_model {
+                    ModelChoice::Keep
+                } else {
+                    let (scorer, status) = match &self.updates.model_bytes {
+                        Some(bytes) => {
+                            let opts = update_options(&cfg, &self.updates.model.version);
+                            let s =
+                                load_scorer_bytes(bytes, &opts, cfg.features()).map_err(|e| {
+                                    model_err(format!(
+                                        "the model update in force does not fit this config: {e}"
+                                    ))
+                                })?;
+                            (
+                                Some(s),
+                                ModelStatus::Loaded(opts.path.display().to_string()),
+                            )
+                        }
+                        None => match cfg.model() {
+                            None => (None, ModelStatus::None),
+                            Some(opts) => {
+                                let s = load_scorer(opts, cfg.features())
+                                    .map_err(|e| model_err(e.to_string()))?;
+                                (
+                                    Some(s),
+                                    ModelStatus::Loaded(opts.path.display().to_string()),
+                                )
+                            }
+                        },
+                    };
+                    let mut scorer = scorer;
+                    self.smoke_test(scorer.as_mut(), cfg.features())
+                        .map_err(model_err)?;
+                    ModelChoice::Replace(scorer, status)
+                };
+                Ok(Candidate::Config(Box::new(cfg), choice))
+            }
+            UpdateKind::Model => {
+                if self.updates.without_model {
+                    return Ok(Candidate::Model(None, ModelStatus::None, None));
+                }
+                let spec = self.config.features();
+                let (scorer, status, bytes) = if m.rollback {
+                    match self.config.model() {
+                        None => (None, ModelStatus::None, None),
+                        Some(opts) => {
+                            let s =
+                                load_scorer(opts, spec).map_err(|e| model_err(e.to_string()))?;
+                            (
+                                Some(s),
+                                ModelStatus::Loaded(opts.path.display().to_string()),
+                                None,
+                            )
+                        }
+                    }
+                } else {
+                    let opts = update_options(&self.config, &m.version);
+                    let s = load_scorer_bytes(payload, &opts, spec)
+                        .map_err(|e| model_err(e.to_string()))?;
+                    (
+                        Some(s),
+                        ModelStatus::Loaded(opts.path.display().to_string()),
+                        Some(Arc::from(payload)),
+                    )
+                };
+                let mut scorer = scorer;
+                let spec = self.config.features().clone();
+                self.smoke_test(scorer.as_mut(), &spec).map_err(model_err)?;
+                Ok(Candidate::Model(scorer, status, bytes))
+            }
+        }
+    }
+
+    /// A delivered config, checked like the app's own plus what a live
+    /// update cannot change.
+    fn delivered_config(&self, m: &Manifest, payload: &[u8]) -> Result<Config, UpdateError> {
+        let err = |why: String| UpdateError::Config {
+            version: m.version.clone(),
+            why,
+        };
+        let text = std::str::from_utf8(payload).map_err(|e| err(format!("not UTF-8: {e}")))?;
+        let mut doc: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| err(format!("config JSON does not parse: {e}")))?;
+        let obj = doc
+            .as_object_mut()
+            .ok_or_else(|| err("a config is a JSON object".into()))?;
+        // What the server leaves out stays as it is: the feature spec, the
+        // model section, or just the model's file (it lives on the device).
+        if !obj.contains_key("features") {
+            let spec =
+                serde_json::to_value(self.config.features()).map_err(|e| err(e.to_string()))?;
+            obj.insert("features".into(), spec);
+        }
+        if let Some(opts) = self.config.model() {
+            let path = std::path::absolute(&opts.path).unwrap_or_else(|_| opts.path.clone());
+            let path = serde_json::Value::String(path.display().to_string());
+            match obj.get_mut("model") {
+                None => {
+                    let mut section = serde_json::to_value(opts).map_err(|e| err(e.to_string()))?;
+                    section["path"] = path;
+                    obj.insert("model".into(), section);
+                }
+                Some(serde_json::Value::Object(section)) if !section.contains_key("path") => {
+                    section.insert("path".into(), path);
+                }
+                Some(_) => {}
+            }
+        }
+        let shipped = &self.updates.shipped;
+        let cfg = Config::from_json(
+            &doc.to_string(),
+            shipped.base_dir(),
+            &format!("update {}", m.version),
+        )
+        .map_err(|e| err(e.to_string()))?;
+        if cfg.updates().is_some_and(|u| Some(u) != shipped.updates()) {
+            return Err(err(
+                "a delivered config cannot change `updates`: the pinned keys and the package folder come with the app build"
+                    .into(),
+            ));
+        }
+        if cfg.ingest().channel_capacity != self.config.ingest().channel_capacity {
+            return Err(err(
+                "ingest.channel_capacity cannot change in a live update (the channel is in use); ship it with the app"
+                    .into(),
+            ));
+        }
+        cfg.with_updates(shipped.updates().cloned())
+            .map_err(|e| err(e.to_string()))
+    }
+
+    /// Runs a window model once on the current features: a model that loads
+    /// but cannot run is refused before it is swapped in.
+    fn smoke_test(
+        &self,
+        scorer: Option<&mut Scorer>,
+        spec: &crate::features::FeatureSpec,
+    ) -> Result<(), String> {
+        let Some(Scorer::Window(m)) = scorer else {
+            return Ok(());
+        };
+        let now = self.newest_ms.unwrap_or(0);
+        // On a copy: the test run must not move the live state.
+        let mut state = if spec.hash() == self.config.features().hash() {
+            self.features.clone()
+        } else {
+            FeatureState::new(spec)
+        };
+        let mut feat = vec![0.0; state.len()];
+        let mut seq = vec![0.0; state.sequence_len()];
+        state.write(now, &mut feat);
+        state.write_sequence(&mut seq);
+        match m.score(&feat, &seq) {
+            Ok(p) if p.is_finite() => Ok(()),
+            Ok(p) => Err(format!("the model loads but scored {p} on a test run")),
+            Err(e) => Err(format!("the model loads but fails to run: {e}")),
+        }
+    }
+
+    /// Puts a checked config in force, carrying state over where its shape
+    /// allows (everything is reset with `reset`).
+    fn install_config(&mut self, cfg: Config, model: ModelChoice, reset: bool) {
+        let (threshold, bucket) = cfg.policy().threshold_for(self.updates.user_id.as_deref());
+        let mut gate = RefreshGate::new(cfg.policy(), threshold);
+        if !reset {
+            gate.carry_from(&self.gate);
+        }
+        self.gate = gate;
+        self.bucket = bucket;
+        if reset || cfg.triggers() != self.config.triggers() {
+            self.triggers = Triggers::new(cfg.triggers());
+        }
+        if reset || cfg.geofence() != self.config.geofence() {
+            self.geo = cfg.geofence().map(Geo::new);
+        }
+        if reset || cfg.dedup() != self.config.dedup() {
+            let mut arbiter = SlotArbiter::new(cfg.dedup().clone());
+            if !reset && arbiter.restore_state(self.arbiter.save_state()).is_err() {
+                log::info!(target: "edgeintent", "the new dedup settings do not fit the current lists; they start empty");
+                arbiter = SlotArbiter::new(cfg.dedup().clone());
+            }
+            self.arbiter = arbiter;
+        }
+        if reset || cfg.features().hash() != self.config.features().hash() {
+            self.features = FeatureState::new(cfg.features());
+            self.feature_buf = vec![0.0; self.features.len()].into_boxed_slice();
+            self.seq_buf = vec![0.0; self.features.sequence_len()].into_boxed_slice();
+        }
+        if let ModelChoice::Replace(scorer, status) = model {
+            self.model = scorer;
+            self.model_status = status;
+            self.last_model_error = None;
+        }
+        self.tick_ms = (cfg.policy().tick_interval_s * 1000.0).round() as i64;
+        self.max_skew_ms = cfg.ingest().max_clock_skew_ms;
+        self.decision_capacity = cfg.ingest().decision_queue;
+        self.decisions
+            .reserve(self.decision_capacity.saturating_sub(self.decisions.len()));
+        self.config = cfg;
+    }
+}
+
+/// The model options for a delivered model: the config's own (output,
+/// inputs, checks), named after the update in messages.
+fn update_options(cfg: &Config, version: &str) -> ModelOptions {
+    let mut opts = cfg
+        .model()
+        .cloned()
+        .unwrap_or_else(|| ModelOptions::for_path(""));
+    opts.path = PathBuf::from(format!("update:{version}"));
+    opts
+}
