@@ -15,13 +15,17 @@ cd "$(dirname "$0")"
 secs="${1:-30}"
 export RUSTC_BOOTSTRAP=1
 
-targets=(event_parser snapshot_decoder model_loader config_values snapshot_timestamps model_attributes)
+targets=(event_parser snapshot_decoder model_loader config_values snapshot_timestamps model_attributes update_package)
 for t in "${targets[@]}"; do mkdir -p "corpus/$t"; done
 # One trace line per seed file.
 head -n 200 ../fixtures/example_trace.jsonl | split -l 1 - corpus/event_parser/example_
 head -n 50 ../fixtures/geo/trace.jsonl | split -l 1 - corpus/event_parser/geo_
 head -n 50 ../fixtures/dedup_trace.jsonl | split -l 1 - corpus/event_parser/dedup_
 cp -f ../models/intent.onnx ../fixtures/models/*.onnx ../fixtures/bench/*.onnx corpus/model_loader/
+# A flags byte, two sequence bytes, then a config or a model as the payload.
+printf '\x00\x00\x01' | cat - ../fixtures/updates/policy_b.json > corpus/update_package/config
+printf '\x01\x00\x01' | cat - ../models/intent.onnx > corpus/update_package/model
+cp -f ../fixtures/updates/*.eiu corpus/update_package/
 
 status=0
 for target in "${targets[@]}"; do

@@ -11,6 +11,7 @@ use crate::dedup::{DedupConfig, DedupError};
 use crate::features::{FeatureSpec, SpecError};
 use crate::geo::{GeoError, GeofenceConfig};
 use crate::model::ModelOptions;
+use crate::monitor::MonitorConfig;
 use crate::policy::{PolicyConfig, PolicyError};
 use crate::triggers::{default_triggers, RawTriggerRule, TriggerError, TriggerRule};
 use crate::update::UpdatesConfig;
@@ -76,6 +77,7 @@ pub struct Config {
     triggers: Vec<TriggerRule>,
     geofence: Option<GeofenceConfig>,
     context: ContextConfig,
+    monitor: MonitorConfig,
     updates: Option<UpdatesConfig>,
     /// The folder relative paths resolved against (that of the file).
     base_dir: PathBuf,
@@ -124,6 +126,16 @@ impl Config {
     /// What context a refresh decision carries for the cloud ranker.
     pub fn context(&self) -> &ContextConfig {
         &self.context
+    }
+
+    /// The on-device monitors: drift, event mix, refresh rate, model health.
+    pub fn monitor(&self) -> &MonitorConfig {
+        &self.monitor
+    }
+
+    /// This config with other monitor settings; the result is checked.
+    pub fn with_monitor(self, monitor: MonitorConfig) -> Result<Config, ConfigError> {
+        Config { monitor, ..self }.checked()
     }
 
     /// The server's pinned keys and the package folder; `None`: live updates
@@ -234,6 +246,8 @@ struct ConfigFile {
     geofence: Option<GeofenceConfig>,
     #[serde(default)]
     context: ContextConfig,
+    #[serde(default)]
+    monitor: MonitorConfig,
     #[serde(default)]
     updates: Option<UpdatesConfig>,
 }
@@ -372,6 +386,7 @@ impl Config {
             },
             geofence: raw.geofence,
             context: raw.context,
+            monitor: raw.monitor,
             updates: raw.updates.map(|mut u| {
                 u.resolve_dir(base_dir);
                 u
@@ -393,6 +408,7 @@ impl Config {
             triggers: default_triggers(),
             geofence: None,
             context: ContextConfig::default(),
+            monitor: MonitorConfig::default(),
             updates: None,
             base_dir: PathBuf::from("."),
         }
@@ -452,6 +468,20 @@ impl Config {
         self.context
             .validate()
             .map_err(|(field, why)| invalid(field, &why))?;
+        self.monitor
+            .validate()
+            .map_err(|(field, why)| invalid(field, &why))?;
+        if let Some(name) = self
+            .monitor
+            .ignore_features
+            .iter()
+            .find(|n| !self.features.names().any(|f| f == n.as_str()))
+        {
+            return Err(invalid(
+                "monitor.ignore_features",
+                &format!("{name:?} is not a feature of the spec"),
+            ));
+        }
         if let Some(u) = &self.updates {
             u.validate().map_err(|why| invalid("updates", &why))?;
         }

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::event::EventType;
+use crate::monitor::MonitorKind;
 
 /// One decision: at `ts_ms`, do `action`, because of `reason`.
 ///
@@ -36,6 +37,19 @@ pub struct Decision {
     /// context recorded for the cloud ranker ([`crate::Runtime::decision_json`]
     /// writes it).
     pub context: Option<u32>,
+    /// For `alert` decisions: which monitor, its value and its threshold.
+    pub alert: Option<AlertDetail>,
+}
+
+/// What an `alert` decision reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertDetail {
+    /// The monitor's index (its name is in [`crate::Runtime::decision_json`]).
+    pub monitor: u32,
+    /// Its value when it crossed.
+    pub value: f32,
+    /// The threshold it crossed.
+    pub threshold: f32,
 }
 
 /// What the app should do.
@@ -54,17 +68,20 @@ pub enum Action {
     RequestCoverage,
     /// Deliver the next location fix after `interval_s` seconds.
     SetLocationInterval,
+    /// A monitor crossed its threshold: tell whoever watches the fleet.
+    Alert,
 }
 
 impl Action {
     /// Every action, in a stable order.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::Refresh,
         Action::Show,
         Action::FetchCard,
         Action::ReclaimCard,
         Action::RequestCoverage,
         Action::SetLocationInterval,
+        Action::Alert,
     ];
 
     /// The contract's name for the action.
@@ -76,6 +93,7 @@ impl Action {
             Action::ReclaimCard => "reclaim_card",
             Action::RequestCoverage => "request_coverage",
             Action::SetLocationInterval => "set_location_interval",
+            Action::Alert => "alert",
         }
     }
 }
@@ -102,6 +120,8 @@ pub enum Reason {
     CoverageExit,
     /// The location sampling interval changed (`sampling`).
     Sampling,
+    /// A monitor crossed its threshold (`monitor:<kind>:<name>` in JSON).
+    Monitor(MonitorKind),
 }
 
 /// Why the rules decided instead of the model.
@@ -111,10 +131,12 @@ pub enum FallbackCause {
     NoModel,
     /// The model failed on this call.
     ModelError,
+    /// A monitor's alert stands, so the model is set aside (`fallback:monitor`).
+    Monitor,
 }
 
 /// Number of distinct reasons (see [`Reason::index`]).
-pub(crate) const REASON_COUNT: usize = 9 + EventType::ALL.len();
+pub(crate) const REASON_COUNT: usize = 10 + EventType::ALL.len() + MonitorKind::ALL.len();
 
 impl Reason {
     /// The contract's text for the reason, e.g. `trigger:pull_to_refresh`.
@@ -124,6 +146,8 @@ impl Reason {
             Reason::Staleness => "staleness",
             Reason::Fallback(FallbackCause::NoModel) => "fallback:no_model",
             Reason::Fallback(FallbackCause::ModelError) => "fallback:model_error",
+            Reason::Fallback(FallbackCause::Monitor) => "fallback:monitor",
+            Reason::Monitor(k) => k.reason(),
             Reason::Dedup => "dedup",
             Reason::GeofenceEnter => "geofence:enter",
             Reason::GeofenceExit => "geofence:exit",
@@ -160,6 +184,8 @@ impl Reason {
             Reason::CoverageExit => 7,
             Reason::Sampling => 8,
             Reason::Trigger(t) => 9 + t.index(),
+            Reason::Fallback(FallbackCause::Monitor) => 9 + EventType::ALL.len(),
+            Reason::Monitor(k) => 10 + EventType::ALL.len() + k.index(),
         }
     }
 
@@ -175,7 +201,9 @@ impl Reason {
             6 => Reason::GeofenceExit,
             7 => Reason::CoverageExit,
             8 => Reason::Sampling,
-            _ => Reason::Trigger(*EventType::ALL.get(i - 9)?),
+            i if i < 9 + EventType::ALL.len() => Reason::Trigger(EventType::ALL[i - 9]),
+            i if i == 9 + EventType::ALL.len() => Reason::Fallback(FallbackCause::Monitor),
+            i => Reason::Monitor(*MonitorKind::ALL.get(i - 10 - EventType::ALL.len())?),
         })
     }
 }
@@ -204,6 +232,11 @@ impl Serialize for Decision {
         }
         if let Some(v) = self.interval_s {
             m.serialize_entry("interval_s", &((f64::from(v) * 10.0).round() / 10.0))?;
+        }
+        if let Some(a) = self.alert {
+            m.serialize_entry("monitor", &a.monitor)?;
+            m.serialize_entry("value", &((f64::from(a.value) * 1e4).round() / 1e4))?;
+            m.serialize_entry("threshold", &((f64::from(a.threshold) * 1e4).round() / 1e4))?;
         }
         m.end()
     }
@@ -249,6 +282,7 @@ mod tests {
             interval_s: None,
             generation: 0,
             context: None,
+            alert: None,
         };
         assert_eq!(
             d.to_json(),

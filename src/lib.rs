@@ -36,6 +36,7 @@ mod ingest;
 pub mod limits;
 mod metrics;
 mod model;
+pub mod monitor;
 #[cfg(feature = "offline")]
 pub mod offline;
 mod policy;
@@ -46,7 +47,7 @@ pub mod update;
 
 pub use config::{Config, ConfigError, IngestConfig};
 pub use context::{ContextConfig, ContextPart};
-pub use decision::{Action, Decision, FallbackCause, Reason};
+pub use decision::{Action, AlertDetail, Decision, FallbackCause, Reason};
 pub use dedup::{DedupConfig, DedupError, SlotArbiter, SlotSettings, Strategy};
 pub use error::{Error, Misuse};
 pub use event::{

@@ -26,7 +26,8 @@ pub const MAGIC: &[u8; 8] = b"EISNAP\r\n";
 /// geofence state carries the motion estimate and the fix budget's ring
 /// (bincode is not self-describing, so a new field is a new version).
 /// 4: the payload starts with the config and model versions in force.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: the monitors' windows.
+pub const FORMAT_VERSION: u32 = 5;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8;
 /// Payloads larger than this are refused (and never allocated when decoding).
 pub const MAX_PAYLOAD: usize = 64 << 20;

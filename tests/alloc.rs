@@ -176,6 +176,12 @@ fn with_a_model_every_allocation_is_tracts_own() {
     let calls = rt.stats().model_calls - calls_before;
     assert!(calls > 100, "model was called ({calls})");
     assert_eq!(rt.stats().model_errors, 0);
+    // The monitors ran on this path too, against the package's reference.
+    let monitor = rt
+        .stats()
+        .monitor
+        .expect("monitoring is on in the shipped config");
+    assert!(monitor.reference_profile && monitor.window_points > 100);
     assert_eq!(
         allocs,
         calls * per_run,

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from export import to_onnx  # noqa: E402
 from generate import Params, generate, write_jsonl  # noqa: E402
 from parity import write_fixture  # noqa: E402
+from ref_profile import profile_model  # noqa: E402
 from train import concat, fit_normalization, load_rows, metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,6 +273,9 @@ def main() -> None:
 
     model_path = ROOT / "models" / "intent.onnx"
     model_path.write_bytes((cand_dir / f"{chosen}.onnx").read_bytes())
+    # What serving will look like, for the runtime's monitors: the training
+    # users featurized under the chosen model.
+    profile_model(binary, config, model_path, data, range(TRAIN_SEED0, TRAIN_SEED0 + a.train_users))
 
     rng = np.random.default_rng(7)
     rows = valid.x[rng.choice(len(valid.x), size=64, replace=False)]

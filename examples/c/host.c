@@ -122,12 +122,23 @@ static char *slurp(const char *path, long *len) {
 
 /* A number field of the stats JSON, or -1. */
 static long stat(ei_runtime *rt, const char *key) {
-    char buf[16384];
-    if (ei_stats_json(rt, buf, sizeof buf) <= 0) return -1;
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *at = strstr(buf, pattern);
-    return at ? strtol(at + strlen(pattern), NULL, 10) : -1;
+    char tiny[1];
+    int need = ei_stats_json(rt, tiny, sizeof tiny);
+    long value = -1;
+    while (EI_TOO_SMALL(need)) {
+        size_t cap = (size_t)-need + 256; /* counters may grow before the next call */
+        char *buf = malloc(cap);
+        if (!buf) return -1;
+        need = ei_stats_json(rt, buf, cap);
+        if (need > 0) {
+            char pattern[64];
+            snprintf(pattern, sizeof pattern, "\"%s\":", key);
+            const char *at = strstr(buf, pattern);
+            value = at ? strtol(at + strlen(pattern), NULL, 10) : -1;
+        }
+        free(buf);
+    }
+    return value;
 }
 
 /* Polls everything through a buffer that starts at 16 bytes and grows. */

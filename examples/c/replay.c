@@ -50,6 +50,22 @@ static int drain(ei_runtime *rt, char **buf, size_t *cap) {
     }
 }
 
+/* The stats JSON in a buffer sized by the library's answer (it grows with
+ * the monitors' histograms); NULL on error. The caller frees it. */
+static char *stats_json(ei_runtime *rt) {
+    size_t cap = 4096;
+    for (int tries = 0; tries < 8; tries++) {
+        char *buf = malloc(cap);
+        if (!buf) return NULL;
+        int n = ei_stats_json(rt, buf, cap);
+        if (n >= 0) return buf;
+        free(buf);
+        if (!EI_TOO_SMALL(n)) return NULL;
+        cap = (size_t)-n + 256; /* counters may grow before the next call */
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s CONFIG.json TRACE.jsonl [SNAPSHOT_OUT]\n", argv[0]);
@@ -94,9 +110,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "replay: snapshot: %s\n", ei_last_error());
         status = 1;
     }
-    char stats[16384];
-    int n = ei_stats_json(rt, stats, sizeof stats);
-    if (n >= 0) fprintf(stderr, "edgeintent %s stats: %s\n", ei_version(), stats);
+    char *stats = stats_json(rt);
+    if (stats) fprintf(stderr, "edgeintent %s stats: %s\n", ei_version(), stats);
+    free(stats);
     free(buf);
     ei_runtime_free(rt);
     return status;

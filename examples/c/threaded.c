@@ -61,6 +61,22 @@ static char *slurp(const char *path, long *len) {
     return text;
 }
 
+/* The stats JSON in a buffer sized by the library's answer (it grows with
+ * the monitors' histograms); NULL on error. The caller frees it. */
+static char *stats_json(ei_runtime *rt) {
+    size_t cap = 4096;
+    for (int tries = 0; tries < 8; tries++) {
+        char *buf = malloc(cap);
+        if (!buf) return NULL;
+        int n = ei_stats_json(rt, buf, cap);
+        if (n >= 0) return buf;
+        free(buf);
+        if (!EI_TOO_SMALL(n)) return NULL;
+        cap = (size_t)-n + 256; /* counters may grow before the next call */
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s CONFIG.json TRACE.jsonl SNAPSHOT [THREADS]\n", argv[0]);
@@ -106,9 +122,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "threaded: snapshot round trip failed: %s\n", ei_last_error());
         status = 1;
     }
-    char stats[8192];
-    int s = ei_stats_json(rt, stats, sizeof stats);
-    if (s < 0) { fprintf(stderr, "threaded: stats failed (%d)\n", s); status = 1; }
+    char *stats = stats_json(rt);
+    if (!stats) { fprintf(stderr, "threaded: stats failed: %s\n", ei_last_error()); status = 1; }
+    free(stats);
     if (pushed + refused != k) { fprintf(stderr, "threaded: %ld + %ld != %ld lines\n", pushed, refused, k); status = 1; }
     printf("threaded: %d threads, %ld lines, %ld pushed, %ld refused, %ld decisions\n", threads, k, pushed, refused, decisions);
     free(buf);

@@ -55,6 +55,16 @@ pub(crate) enum Scorer {
     Stepped(RecurrentModel),
 }
 
+impl Scorer {
+    /// The package metadata of the loaded model.
+    pub(crate) fn metadata(&self) -> &ModelMetadata {
+        match self {
+            Scorer::Window(m) => m.metadata(),
+            Scorer::Stepped(m) => m.metadata(),
+        }
+    }
+}
+
 /// Loads the configured model as whichever kind it declares.
 pub(crate) fn load_scorer(opts: &ModelOptions, spec: &FeatureSpec) -> Result<Scorer, ModelError> {
     let bytes = read_model(&opts.path)?;

@@ -178,6 +178,15 @@ pub(crate) fn check_spec(
         }
         None => {}
     }
+    if let Some(text) = meta.get(crate::monitor::META_REFERENCE_PROFILE) {
+        let ours: Vec<&str> = spec.names().collect();
+        crate::monitor::ReferenceProfile::parse(text, &ours).map_err(|why| {
+            meta_err(format!(
+                "`{}`: {why}",
+                crate::monitor::META_REFERENCE_PROFILE
+            ))
+        })?;
+    }
     if let Some(names) = meta.get(META_FEATURE_NAMES) {
         let names: Vec<String> = serde_json::from_str(names).map_err(|e| {
             meta_err(format!(

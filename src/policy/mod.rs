@@ -220,6 +220,8 @@ pub(crate) enum Score {
     NoModel,
     /// The model failed on this call.
     Failed,
+    /// A monitor's alert stands: the model is set aside.
+    SetAside,
 }
 
 /// Refreshes in the last hour, in a fixed ring (no allocation per decision).
@@ -389,6 +391,7 @@ impl RefreshGate {
             interval_s: None,
             generation: 0,
             context: None,
+            alert: None,
         }
     }
 
@@ -465,6 +468,7 @@ impl RefreshGate {
             interval_s: None,
             generation: 0,
             context: None,
+            alert: None,
         };
         let decision = if self.cooling_down(now_ms) {
             // Only a user action's stale mark gets here (checked above).
@@ -498,6 +502,7 @@ impl RefreshGate {
                 Score::Value(_) => None,
                 Score::NoModel => fallback(FallbackCause::NoModel),
                 Score::Failed => fallback(FallbackCause::ModelError),
+                Score::SetAside => fallback(FallbackCause::Monitor),
             })
         };
         let d = decision?;

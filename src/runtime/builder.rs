@@ -113,6 +113,7 @@ impl RuntimeBuilder {
         let features = FeatureState::new(config.features());
         let (threshold, bucket) = config.policy().threshold_for(self.user_id.as_deref());
         let updates = Updates::new(&config, self.user_id, self.forced_arm, self.without_model);
+        let monitor = super::monitor_for(&config, model.as_ref());
         let mut rt = Runtime {
             gate: RefreshGate::new(config.policy(), threshold),
             bucket,
@@ -138,6 +139,7 @@ impl RuntimeBuilder {
             last_model_error: None,
             activity: Activity::default(),
             contexts: ContextLog::new(),
+            monitor,
             updates,
             generation: 0,
             config,

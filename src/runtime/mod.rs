@@ -17,6 +17,7 @@ use crate::geo::{Coverage, FenceZone, Geo, GeoEvent};
 use crate::ingest::{Ingest, Producer};
 use crate::metrics::LatencyHistogram;
 use crate::model::Scorer;
+use crate::monitor::{ModelCall, Monitor};
 use crate::policy::{RefreshGate, Score};
 use crate::triggers::{TriggerAction, Triggers};
 
@@ -56,6 +57,25 @@ impl DecisionPoint {
             DecisionPoint::Tick => "tick",
         }
     }
+}
+
+/// The monitors a config asks for, with the model package's reference
+/// profile when the model has one (checked when the model loaded).
+pub(crate) fn monitor_for(config: &Config, model: Option<&Scorer>) -> Option<Box<Monitor>> {
+    let cfg = config.monitor();
+    if !cfg.enabled {
+        return None;
+    }
+    let names: Vec<&str> = config.features().names().collect();
+    let profile = model
+        .and_then(|m| m.metadata().get(crate::monitor::META_REFERENCE_PROFILE))
+        .and_then(|t| crate::monitor::ReferenceProfile::parse(t, &names).ok());
+    Some(Box::new(Monitor::new(
+        cfg,
+        &names,
+        profile.as_ref(),
+        config.policy().budget_per_hour,
+    )))
 }
 
 /// A callback receiving every decision as it is made.
@@ -109,6 +129,7 @@ pub struct Runtime {
     last_model_error: Option<String>,
     activity: Activity,
     contexts: ContextLog,
+    monitor: Option<Box<Monitor>>,
     updates: update::Updates,
     generation: u32,
     config: Config,
@@ -176,6 +197,10 @@ impl Runtime {
         self.features.update_typed(&event, ty, now);
         if self.config.context().enabled {
             self.activity.on_event(now, &event.kind);
+        }
+        if let Some(m) = self.monitor.as_mut() {
+            m.on_event(now, ty, &event.kind);
+            self.emit_alerts(now);
         }
         self.counters.processed += 1;
         if let Some(Scorer::Stepped(m)) = self.model.as_mut() {
@@ -248,6 +273,7 @@ impl Runtime {
                         interval_s: None,
                         generation: 0,
                         context: None,
+                        alert: None,
                     });
                 }
             }
@@ -292,6 +318,7 @@ impl Runtime {
                 interval_s,
                 generation: 0,
                 context: None,
+                alert: None,
             });
         });
         self.geo = Some(geo);
@@ -417,28 +444,29 @@ impl Runtime {
         let counters = &mut self.counters;
         let last_error = &mut self.last_model_error;
         let visible = point != DecisionPoint::Tick;
+        let set_aside = self.monitor.as_ref().is_some_and(|m| m.model_set_aside());
+        let mut call = ModelCall::Skipped;
+        let mut observed = None;
         let decision = self.gate.decide(now_ms, visible, || {
-            let model = match model.as_mut() {
-                None => return Score::NoModel,
-                Some(Scorer::Stepped(m)) => {
-                    return m.last_score().map_or(Score::Failed, Score::Value);
-                }
-                Some(Scorer::Window(m)) => m,
+            let s = Self::score_now(
+                model,
+                features,
+                feature_buf,
+                seq_buf,
+                counters,
+                last_error,
+                now_ms,
+            );
+            (call, observed) = match s {
+                Score::Value(p) => (ModelCall::Ran, Some(p)),
+                Score::Failed => (ModelCall::Failed, None),
+                _ => (ModelCall::Skipped, None),
             };
-            features.write(now_ms, feature_buf);
-            features.write_sequence(seq_buf);
-            counters.model_calls += 1;
-            match model.score(feature_buf, seq_buf) {
-                Ok(p) => Score::Value(p),
-                Err(e) => {
-                    counters.model_errors += 1;
-                    if counters.model_errors.is_power_of_two() {
-                        log::warn!(target: "edgeintent", "model failed ({} so far), deciding by rules: {e}", counters.model_errors);
-                    }
-                    // Allocates only on failure, which is not the steady state.
-                    *last_error = Some(e.to_string());
-                    Score::Failed
-                }
+            // Set aside, the model still runs, so its monitors can see it recover.
+            if set_aside && s != Score::NoModel {
+                Score::SetAside
+            } else {
+                s
             }
         });
         if let Some(d) = decision {
@@ -449,12 +477,102 @@ impl Runtime {
         }
         self.next_tick_ms = (self.tick_ms > 0 && self.features.home_visible())
             .then(|| now_ms.saturating_add(self.tick_ms));
-        self.latency
-            .record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.latency.record(elapsed);
+        if let Some(m) = self.monitor.as_mut() {
+            // The score's reference covers every decision point, so the
+            // monitor scores the ones the gate did not ask about (a window
+            // model; a stepped one carries its score anyway).
+            if call == ModelCall::Skipped {
+                match Self::score_now(
+                    &mut self.model,
+                    &mut self.features,
+                    &mut self.feature_buf,
+                    &mut self.seq_buf,
+                    &mut self.counters,
+                    &mut self.last_model_error,
+                    now_ms,
+                ) {
+                    Score::Value(p) => (call, observed) = (ModelCall::Ran, Some(p)),
+                    Score::Failed => call = ModelCall::Failed,
+                    _ => {}
+                }
+            }
+            self.features.write(now_ms, &mut self.feature_buf);
+            m.on_decision_point(now_ms, &self.feature_buf, observed, elapsed, call);
+            self.emit_alerts(now_ms);
+        }
+    }
+
+    /// The model's score now: a window model runs on the current features, a
+    /// stepped one reports the score it carries.
+    fn score_now(
+        model: &mut Option<Scorer>,
+        features: &mut FeatureState,
+        feature_buf: &mut [f32],
+        seq_buf: &mut [f32],
+        counters: &mut Counters,
+        last_error: &mut Option<String>,
+        now_ms: i64,
+    ) -> Score {
+        let model = match model.as_mut() {
+            None => return Score::NoModel,
+            Some(Scorer::Stepped(m)) => {
+                return m.last_score().map_or(Score::Failed, Score::Value);
+            }
+            Some(Scorer::Window(m)) => m,
+        };
+        features.write(now_ms, feature_buf);
+        features.write_sequence(seq_buf);
+        counters.model_calls += 1;
+        match model.score(feature_buf, seq_buf) {
+            Ok(p) => Score::Value(p),
+            Err(e) => {
+                counters.model_errors += 1;
+                if counters.model_errors.is_power_of_two() {
+                    log::warn!(target: "edgeintent", "model failed ({} so far), deciding by rules: {e}", counters.model_errors);
+                }
+                // Allocates only on failure, which is not the steady state.
+                *last_error = Some(e.to_string());
+                Score::Failed
+            }
+        }
+    }
+
+    /// Turns the monitors' new alerts into `alert` decisions.
+    fn emit_alerts(&mut self, now_ms: i64) {
+        let Some(mut m) = self.monitor.take() else {
+            return;
+        };
+        while let Some(a) = m.next_alert() {
+            log::warn!(target: "edgeintent", "monitor alert: {}:{} = {} (threshold {})", a.kind.reason(), m.name(a.monitor), a.value, a.threshold);
+            self.emit(Decision {
+                ts_ms: now_ms,
+                action: Action::Alert,
+                reason: Reason::Monitor(a.kind),
+                score: None,
+                slot: None,
+                fence: None,
+                interval_s: None,
+                generation: 0,
+                context: None,
+                alert: Some(crate::decision::AlertDetail {
+                    monitor: a.monitor,
+                    value: a.value,
+                    threshold: a.threshold,
+                }),
+            });
+        }
+        self.monitor = Some(m);
     }
 
     fn emit(&mut self, mut d: Decision) {
         d.generation = self.generation;
+        if d.action == Action::Refresh {
+            if let Some(m) = self.monitor.as_mut() {
+                m.on_refresh(d.ts_ms);
+            }
+        }
         if d.action == Action::Refresh && self.config.context().enabled {
             d.context = Some(
                 self.contexts

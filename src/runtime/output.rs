@@ -64,6 +64,18 @@ impl Runtime {
             #[serde(skip_serializing_if = "Option::is_none")]
             fence: Option<&'a str>,
         }
+        if let Some(a) = d.alert {
+            let name = self.monitor.as_ref().map_or("?", |m| m.name(a.monitor));
+            let round = |v: f32| (f64::from(v) * 1e4).round() / 1e4;
+            return serde_json::json!({
+                "ts_ms": d.ts_ms,
+                "action": d.action.name(),
+                "reason": format!("{}:{name}", d.reason.as_str()),
+                "value": round(a.value),
+                "threshold": round(a.threshold),
+            })
+            .to_string();
+        }
         let fence = d.fence.zip(self.geo.as_ref()).map(|(i, g)| g.fence_id(i));
         if d.slot.is_none() && fence.is_none() {
             return d.to_json();

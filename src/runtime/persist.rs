@@ -24,6 +24,7 @@ struct SavedState {
     newest_ms: Option<i64>,
     next_tick_ms: Option<i64>,
     activity: crate::context::Activity,
+    monitor: Option<crate::monitor::MonitorSaved>,
 }
 
 /// The config and model versions in force: (label, sequence) each.
@@ -95,6 +96,7 @@ impl Runtime {
                 newest_ms: self.newest_ms,
                 next_tick_ms: self.next_tick_ms,
                 activity: self.activity,
+                monitor: self.monitor.as_ref().map(|m| m.save()),
             },
             self.fingerprint(),
         )
@@ -144,6 +146,18 @@ impl Runtime {
             component: "context",
             what,
         })?;
+        let monitor = match (self.monitor.as_ref(), s.monitor) {
+            (Some(m), Some(saved)) => {
+                let mut m = m.clone();
+                m.restore(saved).map_err(|what| StateError::Impossible {
+                    component: "monitor",
+                    what,
+                })?;
+                Some(m)
+            }
+            (None, None) => None,
+            _ => return Err(SnapshotError::ConfigMismatch),
+        };
         // Everything is checked on copies first, so a failure changes nothing.
         let features = restored(&self.features, s.features)?;
         let gate = restored(&self.gate, s.gate)?;
@@ -162,6 +176,7 @@ impl Runtime {
         self.newest_ms = s.newest_ms;
         self.next_tick_ms = s.next_tick_ms;
         self.activity = s.activity;
+        self.monitor = monitor;
         Ok(())
     }
 

@@ -90,6 +90,8 @@ pub struct Stats {
     pub geofence: Option<GeoStats>,
     /// The config and model versions in force, roll-out arms, update counters.
     pub updates: super::UpdateStats,
+    /// The monitors, their values and the live histograms (with `monitor.enabled`).
+    pub monitor: Option<crate::monitor::MonitorStats>,
 }
 
 impl Runtime {
@@ -152,6 +154,7 @@ impl Runtime {
             model: self.model_status.clone(),
             geofence: self.geo.as_ref().map(|g| g.stats()),
             updates: self.versions(),
+            monitor: self.monitor.as_ref().map(|m| m.stats()),
         }
     }
 }

@@ -403,6 +403,8 @@ impl Runtime {
                 self.updates.model_bytes = bytes;
             }
         }
+        // Another config or model: another reference, another window.
+        self.monitor = super::monitor_for(&self.config, self.model.as_ref());
         let st = self.updates.state(m.kind);
         st.sequence = m.sequence;
         st.version = if m.rollback {

@@ -13,6 +13,7 @@ mod ffi;
 mod hostile;
 mod java;
 mod load;
+mod monitor;
 mod parity;
 mod persist;
 mod recurrent;

@@ -77,14 +77,20 @@ pub fn print_report<R: serde::Serialize>(
     json: bool,
     table: impl Fn(&R) -> String,
 ) -> Result<ExitCode, Error> {
-    if json {
-        // Reports are plain data: serialising them cannot fail.
-        let text = serde_json::to_string_pretty(report).unwrap_or_default();
-        println!("{text}");
+    // Reports are plain data: serialising them cannot fail.
+    let text = if json {
+        serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
     } else {
-        print!("{}", table(report));
+        table(report)
+    };
+    use std::io::Write;
+    // A closed stdout (`| head`) ends the output quietly, as in `replay`.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(io_err(Path::new("<stdout>"))(e))
+        }
+        _ => Ok(ExitCode::SUCCESS),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// One truth file per trace, in order.

@@ -16,6 +16,7 @@ mod evaluate;
 mod featurize;
 mod geo_eval;
 mod inspect;
+mod monitor;
 mod predict;
 mod replay;
 mod spec;
@@ -45,6 +46,7 @@ enum Command {
     DedupEval(dedup_eval::DedupEvalArgs),
     Evaluate(evaluate::EvaluateArgs),
     GeoEval(geo_eval::GeoEvalArgs),
+    Monitor(monitor::MonitorArgs),
     Spec(spec::SpecArgs),
     Update(update::UpdateArgs),
 }
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::DedupEval(a) => dedup_eval::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::GeoEval(a) => geo_eval::run(a),
+        Command::Monitor(a) => monitor::run(a),
         Command::Spec(a) => spec::run(a),
         Command::Update(a) => update::run(a),
     };
