@@ -125,6 +125,13 @@ pub struct Natural {
     pub psi: std::collections::BTreeMap<String, f64>,
     /// The lowest and highest share / reference share per event type.
     pub events: std::collections::BTreeMap<String, [f64; 2]>,
+    /// The most consecutive events without each type.
+    #[serde(default)]
+    pub gaps: std::collections::BTreeMap<String, u32>,
+    /// The most consecutive decision points with a feature above its
+    /// training maximum (the histogram's last edge).
+    #[serde(default)]
+    pub runs: std::collections::BTreeMap<String, u32>,
 }
 
 /// The reference for the joint surprise of a window.
@@ -320,7 +327,7 @@ pub struct MonitorConfig {
     #[serde(default = "d_recover")]
     pub recover: f64,
     /// A numeric event field whose last 32 values are zero this often
-    /// raises `drift:<field>` (0.5), unless training saw it half as often.
+    /// raises `drift:<field>` (0.25), unless training saw it half as often.
     #[serde(default = "d_zero_share")]
     pub zero_share: f64,
     /// With the profile's natural PSIs: a feature (or the score) drifts at
@@ -332,6 +339,15 @@ pub struct MonitorConfig {
     /// divided by it (0.5).
     #[serde(default = "d_margin")]
     pub event_margin: f64,
+    /// A type of at least `event_min_share` vanished when more events than
+    /// its natural longest gap times this pass without it (1.25).
+    #[serde(default = "d_gap_margin")]
+    pub gap_margin: f64,
+    /// A feature above its training maximum for more consecutive decision
+    /// points than the natural longest run times `gap_margin`, and at least
+    /// this many, raises `drift:<feature>_range` (4).
+    #[serde(default = "d_min_run")]
+    pub min_range_run: u32,
     /// The joint surprise threshold is the profile's times this (1.0).
     #[serde(default = "d_one")]
     pub surprise_factor: f64,
@@ -374,6 +390,12 @@ fn d_jump() -> f64 {
 fn d_recover() -> f64 {
     0.8
 }
+fn d_min_run() -> u32 {
+    4
+}
+fn d_gap_margin() -> f64 {
+    1.25
+}
 fn d_psi_margin() -> f64 {
     1.5
 }
@@ -381,7 +403,7 @@ fn d_margin() -> f64 {
     0.5
 }
 fn d_zero_share() -> f64 {
-    0.5
+    0.25
 }
 fn d_one() -> f64 {
     1.0
@@ -411,6 +433,8 @@ impl Default for MonitorConfig {
             zero_share: d_zero_share(),
             event_margin: d_margin(),
             psi_margin: d_psi_margin(),
+            gap_margin: d_gap_margin(),
+            min_range_run: d_min_run(),
             surprise_factor: d_one(),
             fallback: d_fallback(),
         }
@@ -442,6 +466,7 @@ impl MonitorConfig {
             ("monitor.max_clock_jump_s", self.max_clock_jump_s),
             ("monitor.surprise_factor", self.surprise_factor),
             ("monitor.psi_margin", self.psi_margin),
+            ("monitor.gap_margin", self.gap_margin),
         ] {
             if !pos(v) {
                 return Err((field, format!("must be a positive number, got {v}")));
@@ -571,6 +596,11 @@ pub(crate) struct MonitorSaved {
     surprise: Box<[f32]>,
     sp_head: usize,
     sp_len: usize,
+    /// Events seen, and the count at each type's last event.
+    seen: u64,
+    last_of: [u64; 13],
+    /// Consecutive decision points each feature was above its training maximum.
+    runs: Box<[u32]>,
 }
 
 /// The streaming monitors of one runtime.
@@ -592,6 +622,8 @@ pub(crate) struct Monitor {
     thresholds: Box<[f64]>,
     /// Per event type: the explode threshold.
     explode: [f64; EventType::ALL.len()],
+    /// Per event type: the gap (in events) that raises its gap alert; 0: not judged.
+    gap_limit: [u64; EventType::ALL.len()],
 }
 
 /// Monitor indices: one per feature (drift), the score, one per event type,
@@ -609,8 +641,18 @@ fn layout(features: usize) -> (usize, usize, usize, usize, usize, usize, usize) 
         refresh + 1,
         refresh + 2,
         clock,
-        clock + 2 + FIELDS.len(),
+        clock + 2 + FIELDS.len() + EventType::ALL.len() + features,
     )
+}
+
+/// The first out-of-range monitor's index (one per feature).
+fn ranges_start(features: usize) -> usize {
+    gaps_start(features) + EventType::ALL.len()
+}
+
+/// The first event-gap monitor's index (one per event type).
+fn gaps_start(features: usize) -> usize {
+    joint_and_fields(features).1 + FIELDS.len()
 }
 
 /// The joint-surprise monitor's index, and the first field monitor's.
@@ -707,6 +749,8 @@ impl Monitor {
         out_names.extend(EventType::ALL.iter().map(|t| t.name().to_owned()));
         out_names.extend(["per_hour", "p99", "rate", "jump", "joint"].map(String::from));
         out_names.extend(FIELDS.iter().map(|f| (*f).to_owned()));
+        out_names.extend(EventType::ALL.iter().map(|t| format!("{}_gap", t.name())));
+        out_names.extend(names.iter().map(|n| format!("{n}_range")));
         let natural = profile.and_then(|p| p.natural.as_ref());
         let w = natural.map_or(cfg.window_points, |n| n.window_points);
         let event_window = natural.map_or(cfg.event_window, |n| n.event_window);
@@ -745,8 +789,37 @@ impl Monitor {
             for k in 0..FIELDS.len() {
                 thresholds[fields_i + k] = cfg.zero_share;
             }
+            let g0 = gaps_start(f);
+            for t in EventType::ALL {
+                let gap = natural.and_then(|n| n.gaps.get(t.name())).copied();
+                let common = reference
+                    .as_ref()
+                    .is_some_and(|r| r.events[t.index()] >= cfg.event_min_share);
+                thresholds[g0 + t.index()] =
+                    gap.map_or(0.0, |g| (f64::from(g) * cfg.gap_margin).ceil());
+                judged[g0 + t.index()] = common && gap.is_some();
+            }
+            let r0 = ranges_start(f);
+            for (i, name) in names.iter().enumerate() {
+                let run = natural.and_then(|n| n.runs.get(*name)).copied();
+                let has_top = profile.is_some_and(|p| !p.features[i].histogram.edges.is_empty());
+                thresholds[r0 + i] = run.map_or(0.0, |r| {
+                    (f64::from(r) * cfg.gap_margin)
+                        .ceil()
+                        .max(f64::from(cfg.min_range_run))
+                });
+                judged[r0 + i] = has_top && run.is_some() && judged[i];
+            }
+        }
+        let g0 = gaps_start(f);
+        let mut gap_limit = [0u64; EventType::ALL.len()];
+        for t in EventType::ALL {
+            if judged[g0 + t.index()] {
+                gap_limit[t.index()] = thresholds[g0 + t.index()].max(1.0) as u64;
+            }
         }
         Monitor {
+            gap_limit,
             thresholds,
             explode,
             cols,
@@ -776,6 +849,9 @@ impl Monitor {
                 surprise: vec![0.0; sp_window].into_boxed_slice(),
                 sp_head: 0,
                 sp_len: 0,
+                seen: 0,
+                last_of: [0; EventType::ALL.len()],
+                runs: vec![0; f].into_boxed_slice(),
             },
             scratch: vec![0; w].into_boxed_slice(),
             fired: [None; 8],
@@ -793,6 +869,11 @@ impl Monitor {
     #[cfg(test)]
     pub(crate) fn take_alerts(&mut self) -> impl Iterator<Item = Alert> + '_ {
         self.fired.iter_mut().filter_map(Option::take)
+    }
+
+    /// Whether an alert waits to be taken.
+    pub(crate) fn has_alerts(&self) -> bool {
+        self.fired.iter().any(Option::is_some)
     }
 
     /// The oldest alert not yet taken.
@@ -865,9 +946,25 @@ impl Monitor {
         }
         if let Some(last) = self.s.last_ts {
             let jump_s = (now_ms - last) as f64 / 1000.0;
-            self.judge(clock_i, jump_s, self.thresholds[clock_i], true);
+            if jump_s >= self.thresholds[clock_i] || self.s.flags[clock_i].alerting {
+                self.judge(clock_i, jump_s, self.thresholds[clock_i], true);
+            }
         }
         self.s.last_ts = Some(now_ms);
+        // Gaps: events since each common type last came. Only a crossing (or
+        // the type's return, which recovers it) reaches `judge`.
+        self.s.seen += 1;
+        self.s.last_of[ty.index()] = self.s.seen;
+        let g0 = gaps_start(self.cols - 1);
+        if self.s.flags[g0 + ty.index()].alerting {
+            self.judge(g0 + ty.index(), 0.0, self.thresholds[g0 + ty.index()], true);
+        }
+        for t in 0..EventType::ALL.len() {
+            let gap = self.s.seen - self.s.last_of[t];
+            if gap == self.gap_limit[t] && gap != 0 {
+                self.judge(g0 + t, gap as f64, self.thresholds[g0 + t], true);
+            }
+        }
         let n = self.s.events.len();
         let mut evicted = None;
         if self.s.ev_len == n {
@@ -895,13 +992,12 @@ impl Monitor {
                 continue;
             }
             let ratio = f64::from(self.ev_counts[t]) / n as f64 / refs[t];
-            let fl = self.s.flags[i];
             let (low, high) = (self.thresholds[i], self.explode[t]);
-            // Vanished (below `low`) or exploded (above `high`).
-            if fl.alerting {
+            // Vanished (below `low`) or exploded (above `high`); stats read
+            // the ratio from the counts, so nothing else is written.
+            if self.s.flags[i].alerting {
                 let back =
                     ratio >= low / self.cfg.recover.max(1e-9) && ratio <= high * self.cfg.recover;
-                self.s.flags[i].value = Some(ratio);
                 if back {
                     self.s.flags[i].alerting = false;
                 }
@@ -909,8 +1005,6 @@ impl Monitor {
                 self.judge(i, ratio, low, false);
             } else if ratio > high {
                 self.judge(i, ratio, high, true);
-            } else {
-                self.s.flags[i].value = Some(ratio);
             }
         }
     }
@@ -974,6 +1068,16 @@ impl Monitor {
                 self.s.bins[row * cols + c] = b as u8;
                 self.counts[c * MAX_BINS + b] += 1;
             }
+            // Runs above the training maximum (the last bin).
+            for c in 0..cols - 1 {
+                let top = r.edges[c].len();
+                let above = top > 0 && self.s.bins[row * cols + c] as usize == top;
+                self.s.runs[c] = if above {
+                    self.s.runs[c].saturating_add(1)
+                } else {
+                    0
+                };
+            }
             // The joint surprise of this point, over every feature (as the
             // profile's threshold was computed).
             let mut surprise = 0.0f64;
@@ -1007,6 +1111,15 @@ impl Monitor {
         if let Some(mean) = joint {
             let (joint_i, _) = joint_and_fields(cols - 1);
             self.judge(joint_i, mean, self.thresholds[joint_i], true);
+        }
+        if self.reference.is_some() {
+            let r0 = ranges_start(cols - 1);
+            for c in 0..cols - 1 {
+                if self.judged[r0 + c] {
+                    let run = f64::from(self.s.runs[c]);
+                    self.judge(r0 + c, run, self.thresholds[r0 + c], true);
+                }
+            }
         }
         // PSI over every column costs O(features x bins): judged every 4th point.
         self.s.since_check += 1;
@@ -1083,9 +1196,22 @@ impl Monitor {
             .filter(|&i| self.judged[i])
             .map(|i| {
                 let kind = kind_of(i, f);
+                let g0 = gaps_start(f);
+                let (_, e0, ..) = layout(f);
+                let value = if (g0..g0 + EventType::ALL.len()).contains(&i) {
+                    Some((self.s.seen - self.s.last_of[i - g0]) as f64)
+                } else if (e0..e0 + EventType::ALL.len()).contains(&i) {
+                    let n = self.s.events.len();
+                    self.reference
+                        .as_ref()
+                        .filter(|_| self.s.ev_len == n)
+                        .map(|r| f64::from(self.ev_counts[i - e0]) / n as f64 / r.events[i - e0])
+                } else {
+                    self.s.flags[i].value
+                };
                 MonitorState {
                     reason: format!("{}:{}", kind.reason(), self.names[i]),
-                    value: self.s.flags[i].value,
+                    value,
                     threshold: self.threshold(i),
                     alerting: self.s.flags[i].alerting,
                     alerts: self.s.flags[i].alerts,
@@ -1143,6 +1269,8 @@ impl Monitor {
             || !in_ring(s.rf_head, s.rf_len, s.refreshes.len())
             || !in_ring(s.sp_head, s.sp_len, s.surprise.len())
             || s.field_n.iter().any(|&n| n > 32)
+            || s.last_of.iter().any(|&l| l > s.seen)
+            || s.runs.len() != self.s.runs.len()
         {
             return Err("monitor ring positions");
         }
@@ -1192,6 +1320,12 @@ pub(crate) enum ModelCall {
 
 fn kind_of(i: usize, features: usize) -> MonitorKind {
     let (score, events, refresh, latency, errors, clock, _) = layout(features);
+    if i >= ranges_start(features) {
+        return MonitorKind::Drift;
+    }
+    if i >= gaps_start(features) {
+        return MonitorKind::EventRate;
+    }
     match i {
         i if i < score => MonitorKind::Drift,
         i if i == score => MonitorKind::ScoreDrift,
@@ -1323,7 +1457,12 @@ mod tests {
             };
             m.on_event(t, ty, &crate::event::EventKind::AppForeground);
         }
-        assert_eq!(m.take_alerts().count(), 0);
+        let early: Vec<Alert> = m.take_alerts().collect();
+        assert!(
+            early.is_empty(),
+            "{early:?} {:?}",
+            early.iter().map(|a| m.name(a.monitor)).collect::<Vec<_>>()
+        );
         for t in 300..400 {
             m.on_event(
                 t,

@@ -110,6 +110,17 @@ def natural(users: list[np.ndarray], scores: list[np.ndarray] | None, hists: lis
     type's share over ``EVENT_WINDOW`` consecutive events against the mix."""
     worst = {n: 0.0 for n in names}
     worst_score = 0.0
+    # The longest run of decision points above each feature's training maximum.
+    runs = {n: 0 for n in names}
+    for x in users:
+        for i, n in enumerate(names):
+            if not hists[i]["edges"]:
+                continue
+            above = x[:, i].astype(np.float32) > np.float32(hists[i]["edges"][-1])
+            c = 0
+            for v in above:
+                c = c + 1 if v else 0
+                runs[n] = max(runs[n], c)
     for u, x in enumerate(users):
         for start in range(0, len(x) - WINDOW_POINTS + 1, 5):
             w = x[start:start + WINDOW_POINTS]
@@ -119,8 +130,17 @@ def natural(users: list[np.ndarray], scores: list[np.ndarray] | None, hists: lis
                 sw = scores[u][start:start + WINDOW_POINTS]
                 worst_score = max(worst_score, psi(bins_of(sw, score_hist), score_hist["freq"]))
     ranges: dict[str, list[float]] = {}
+    gaps: dict[str, int] = {ty: 0 for ty in mix}
     for t in traces:
         types = [json.loads(line)["type"] for line in open(t, encoding="utf-8") if line.strip()]
+        # The longest run of events without each type, from the trace's start
+        # (as a fresh device counts).
+        last = {ty: 0 for ty in mix}
+        for k, ty in enumerate(types, start=1):
+            for other in mix:
+                gaps[other] = max(gaps[other], k - last[other])
+            if ty in last:
+                last[ty] = k
         for start in range(0, len(types) - EVENT_WINDOW + 1, 5):
             c = Counter(types[start:start + EVENT_WINDOW])
             for ty, share in mix.items():
@@ -135,6 +155,8 @@ def natural(users: list[np.ndarray], scores: list[np.ndarray] | None, hists: lis
         "event_window": EVENT_WINDOW,
         "psi": psis,
         "events": {ty: [round(lo, 4), round(hi, 4)] for ty, (lo, hi) in sorted(ranges.items())},
+        "gaps": dict(sorted(gaps.items())),
+        "runs": runs,
     }
 
 

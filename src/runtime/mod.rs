@@ -200,7 +200,9 @@ impl Runtime {
         }
         if let Some(m) = self.monitor.as_mut() {
             m.on_event(now, ty, &event.kind);
-            self.emit_alerts(now);
+            if m.has_alerts() {
+                self.emit_alerts(now);
+            }
         }
         self.counters.processed += 1;
         if let Some(Scorer::Stepped(m)) = self.model.as_mut() {

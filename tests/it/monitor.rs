@@ -65,13 +65,13 @@ fn a_producer_sending_zeros_raises_one_alert_and_sets_the_model_aside() {
     });
     let ds = replay(config(&["drift"]), &evs);
     let a = alerts(&ds);
-    // First the field itself (half of the last 32 scrolls are zeros), later
+    // First the field itself (a quarter of the last 32 scrolls are zeros), later
     // the scroll-distance feature it feeds; each alerts once.
     assert_eq!(a[0]["reason"], "monitor:drift:scroll.dy_px", "{a:?}");
     assert!(a[0]["ts_ms"].as_i64().unwrap() >= t);
     assert_eq!(
         (a[0]["value"].as_f64(), a[0]["threshold"].as_f64()),
-        (Some(0.5), Some(0.5))
+        (Some(0.25), Some(0.25))
     );
     let mut reasons: Vec<&str> = a.iter().map(|d| d["reason"].as_str().unwrap()).collect();
     assert!(
