@@ -161,6 +161,25 @@ pub struct Manifest {
     pub rollout: Option<Rollout>,
 }
 
+impl Manifest {
+    /// A manifest for an update of `kind` that every device applies; the
+    /// payload's hash and length are filled in by [`pack`].
+    pub fn new(kind: UpdateKind, version: impl Into<String>, sequence: u64) -> Manifest {
+        Manifest {
+            format: PACKAGE_FORMAT,
+            kind,
+            version: version.into(),
+            sequence,
+            payload_sha256: String::new(),
+            payload_bytes: 0,
+            reset_state: false,
+            rollback: false,
+            min_app_version: None,
+            rollout: None,
+        }
+    }
+}
+
 /// The `updates` section of the app's config: the server's pinned public
 /// keys and where accepted packages are kept. Only the config the app ships
 /// with sets it; a delivered config cannot change it.
@@ -577,18 +596,7 @@ mod tests {
     }
 
     fn manifest(kind: UpdateKind) -> Manifest {
-        Manifest {
-            format: PACKAGE_FORMAT,
-            kind,
-            version: "v2".into(),
-            sequence: 2,
-            payload_sha256: String::new(),
-            payload_bytes: 0,
-            reset_state: false,
-            rollback: false,
-            min_app_version: None,
-            rollout: None,
-        }
+        Manifest::new(kind, "v2", 2)
     }
 
     #[test]

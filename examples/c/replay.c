@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "edgeintent.h"
+#include "stats_json.h"
 
 static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -48,22 +49,6 @@ static int drain(ei_runtime *rt, char **buf, size_t *cap) {
         fprintf(stderr, "replay: poll failed (%d): %s\n", r, ei_last_error());
         return r;
     }
-}
-
-/* The stats JSON in a buffer sized by the library's answer (it grows with
- * the monitors' histograms); NULL on error. The caller frees it. */
-static char *stats_json(ei_runtime *rt) {
-    size_t cap = 4096;
-    for (int tries = 0; tries < 8; tries++) {
-        char *buf = malloc(cap);
-        if (!buf) return NULL;
-        int n = ei_stats_json(rt, buf, cap);
-        if (n >= 0) return buf;
-        free(buf);
-        if (!EI_TOO_SMALL(n)) return NULL;
-        cap = (size_t)-n + 256; /* counters may grow before the next call */
-    }
-    return NULL;
 }
 
 int main(int argc, char **argv) {

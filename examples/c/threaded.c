@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "edgeintent.h"
+#include "stats_json.h"
 
 struct job {
     ei_runtime *rt;
@@ -59,22 +60,6 @@ static char *slurp(const char *path, long *len) {
     if (text) text[*len] = '\0';
     fclose(f);
     return text;
-}
-
-/* The stats JSON in a buffer sized by the library's answer (it grows with
- * the monitors' histograms); NULL on error. The caller frees it. */
-static char *stats_json(ei_runtime *rt) {
-    size_t cap = 4096;
-    for (int tries = 0; tries < 8; tries++) {
-        char *buf = malloc(cap);
-        if (!buf) return NULL;
-        int n = ei_stats_json(rt, buf, cap);
-        if (n >= 0) return buf;
-        free(buf);
-        if (!EI_TOO_SMALL(n)) return NULL;
-        cap = (size_t)-n + 256; /* counters may grow before the next call */
-    }
-    return NULL;
 }
 
 int main(int argc, char **argv) {

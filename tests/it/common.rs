@@ -51,3 +51,16 @@ pub fn cli_replay(config: &str, trace: &Path) -> String {
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
 }
+
+/// Feeds events (rejected ones are skipped, as an app would) and returns
+/// every decision's JSON line, parsed.
+pub fn decision_lines(rt: &mut Runtime, evs: &[Event]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for e in evs {
+        let _ = rt.process(e.clone());
+        while let Some(d) = rt.poll() {
+            out.push(serde_json::from_str(&rt.decision_json(&d)).unwrap());
+        }
+    }
+    out
+}

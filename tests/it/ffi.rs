@@ -579,10 +579,14 @@ unsafe extern "C" fn collect(user: *mut std::ffi::c_void, json: *const c_char) {
 }
 
 fn shipped_config_json() -> std::ffi::CString {
-    // The shipped config with its relative paths made absolute.
+    config_json("models/config.json")
+}
+
+/// A config under the repository root as JSON, its model and spec paths
+/// made absolute (they point into models/).
+fn config_json(config: &str) -> std::ffi::CString {
     let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/config.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root().join(config)).unwrap()).unwrap();
     v["model"]["path"] = root()
         .join("models/intent.onnx")
         .display()
@@ -783,21 +787,7 @@ fn diagnostics_reach_the_log_callback() {
 /// pinned keys; the version shows in the decisions that follow.
 #[test]
 fn updates_through_the_c_abi() {
-    let mut v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("fixtures/updates/config.json")).unwrap(),
-    )
-    .unwrap();
-    v["model"]["path"] = root()
-        .join("models/intent.onnx")
-        .display()
-        .to_string()
-        .into();
-    v["features"] = root()
-        .join("models/feature_spec.json")
-        .display()
-        .to_string()
-        .into();
-    let config = std::ffi::CString::new(v.to_string()).unwrap();
+    let config = config_json("fixtures/updates/config.json");
     let user = std::ffi::CString::new("user-7").unwrap();
     let pkg = std::fs::read(root().join("fixtures/updates/policy_b.eiu")).unwrap();
     let rollout = std::fs::read(root().join("fixtures/updates/rollout_policy_b.eiu")).unwrap();

@@ -4,7 +4,7 @@
 
 use edgeintent::{Config, Event, EventKind, Runtime};
 
-use crate::common::{edgeintent, events, fixture, text};
+use crate::common::{decision_lines, edgeintent, events, fixture, text};
 
 fn config(fallback: &[&str]) -> Config {
     let cfg = Config::from_file(fixture("models/config.json")).unwrap();
@@ -18,14 +18,7 @@ fn config(fallback: &[&str]) -> Config {
 
 fn replay(cfg: Config, evs: &[Event]) -> Vec<serde_json::Value> {
     let mut rt = Runtime::builder().config(cfg).build().unwrap();
-    let mut out = Vec::new();
-    for e in evs {
-        let _ = rt.process(e.clone());
-        while let Some(d) = rt.poll() {
-            out.push(serde_json::from_str(&rt.decision_json(&d)).unwrap());
-        }
-    }
-    out
+    decision_lines(&mut rt, evs)
 }
 
 /// The example trace with `f` applied from its middle on.

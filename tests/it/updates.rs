@@ -7,7 +7,7 @@ use std::path::Path;
 use edgeintent::update::{pack, signing_key_from_hex, Manifest, Rollout, RolloutArm, UpdateKind};
 use edgeintent::{Config, Event, Runtime, UpdateError, UpdateOutcome};
 
-use crate::common::{edgeintent, events, fixture, text};
+use crate::common::{decision_lines as feed, edgeintent, events, fixture, text};
 
 fn key() -> ed25519_dalek::SigningKey {
     let hex = std::fs::read_to_string(fixture("fixtures/updates/test_signing_key.hex")).unwrap();
@@ -15,18 +15,7 @@ fn key() -> ed25519_dalek::SigningKey {
 }
 
 fn manifest(kind: UpdateKind, version: &str, sequence: u64) -> Manifest {
-    Manifest {
-        format: edgeintent::update::PACKAGE_FORMAT,
-        kind,
-        version: version.into(),
-        sequence,
-        payload_sha256: String::new(),
-        payload_bytes: 0,
-        reset_state: false,
-        rollback: false,
-        min_app_version: None,
-        rollout: None,
-    }
+    Manifest::new(kind, version, sequence)
 }
 
 fn package(m: Manifest, payload: &[u8]) -> Vec<u8> {
@@ -54,18 +43,6 @@ fn policy_b() -> Vec<u8> {
 
 fn intent_model() -> Vec<u8> {
     std::fs::read(fixture("models/intent.onnx")).unwrap()
-}
-
-/// Feeds events, returning each decision's JSON line.
-fn feed(rt: &mut Runtime, evs: &[Event]) -> Vec<serde_json::Value> {
-    let mut out = Vec::new();
-    for e in evs {
-        let _ = rt.process(e.clone());
-        while let Some(d) = rt.poll() {
-            out.push(serde_json::from_str(&rt.decision_json(&d)).unwrap());
-        }
-    }
-    out
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use edgeintent::update::{self, Manifest, Rollout, RolloutArm, UpdateKind, PACKAGE_FORMAT};
+use edgeintent::update::{self, Manifest, Rollout, RolloutArm, UpdateKind};
 
 use crate::common::{io_err, load_config, Error};
 
@@ -224,20 +224,16 @@ fn pack(p: PackArgs) -> Result<(), Error> {
         }),
         None => None,
     };
+    let kind = match p.kind {
+        Kind::Config => UpdateKind::Config,
+        Kind::Model => UpdateKind::Model,
+    };
     let manifest = Manifest {
-        format: PACKAGE_FORMAT,
-        kind: match p.kind {
-            Kind::Config => UpdateKind::Config,
-            Kind::Model => UpdateKind::Model,
-        },
-        version: p.version,
-        sequence: p.sequence,
-        payload_sha256: String::new(),
-        payload_bytes: 0,
         reset_state: p.reset_state,
         rollback: p.rollback,
         min_app_version: p.min_app_version,
         rollout,
+        ..Manifest::new(kind, p.version, p.sequence)
     };
     let bytes = update::pack(manifest, &payload, &key).map_err(|e| Error::Lib(e.into()))?;
     std::fs::write(&p.out, &bytes).map_err(io_err(&p.out))?;
