@@ -1,6 +1,6 @@
 //! Config values from the fuzzer: every numeric setting of a full config
-//! (policy, triggers, features, dedup, geofence, sampling, ingest) can take
-//! any value, extremes and non-finite ones included. A config is accepted or
+//! (policy, triggers, features, dedup, geofence, sampling, ingest, context,
+//! monitor) can take any value, extremes and non-finite ones included. A config is accepted or
 //! refused with an error; an accepted one runs events at far-apart times,
 //! ticks and location fixes without a panic or a hang (libFuzzer's
 //! `-timeout` reports a hang as a finding).
@@ -50,6 +50,27 @@ const KNOBS: &[&str] = &[
     "/geofence/sampling/max_speed_mps",
     "/geofence/sampling/stationary_speed_mps",
     "/geofence/sampling/stationary_assumed_speed_mps",
+    "/context/max_items",
+    "/context/max_age_s",
+    "/monitor/window_points",
+    "/monitor/window_s",
+    "/monitor/psi_threshold",
+    "/monitor/event_window",
+    "/monitor/event_min_share",
+    "/monitor/event_low",
+    "/monitor/event_high",
+    "/monitor/max_refreshes_per_hour",
+    "/monitor/latency_p99_ms",
+    "/monitor/error_rate",
+    "/monitor/min_model_calls",
+    "/monitor/max_clock_jump_s",
+    "/monitor/recover",
+    "/monitor/zero_share",
+    "/monitor/surprise_factor",
+    "/monitor/event_margin",
+    "/monitor/psi_margin",
+    "/monitor/gap_margin",
+    "/monitor/min_range_run",
 ];
 
 /// Values that break arithmetic, picked by a byte; other bytes read an f64.
@@ -80,7 +101,14 @@ fn base() -> Value {
                                   "stationary_max_interval_s": 600, "buffer_interval_s": 10,
                                   "inside_interval_s": 60, "walking_speed_mps": 1.5,
                                   "max_speed_mps": 40, "stationary_speed_mps": 0.3,
-                                  "stationary_assumed_speed_mps": 1}}
+                                  "stationary_assumed_speed_mps": 1}},
+        "context": {"enabled": true, "max_items": 3, "max_age_s": 1800},
+        "monitor": {"enabled": true, "window_points": 60, "window_s": null, "psi_threshold": 0.25,
+                    "event_window": 400, "event_min_share": 0.03, "event_low": 0.1, "event_high": 6,
+                    "max_refreshes_per_hour": null, "latency_p99_ms": 50, "error_rate": 0.05,
+                    "min_model_calls": 20, "max_clock_jump_s": 2592000, "recover": 0.8,
+                    "zero_share": 0.25, "surprise_factor": 1, "event_margin": 0.5, "psi_margin": 1.5,
+                    "gap_margin": 1.25, "min_range_run": 4}
     })
 }
 
