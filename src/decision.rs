@@ -243,6 +243,23 @@ impl Serialize for Decision {
 }
 
 impl Decision {
+    /// A decision with only its time, action and reason; the optional
+    /// fields are empty and the runtime stamps the generation.
+    pub fn new(ts_ms: i64, action: Action, reason: Reason) -> Decision {
+        Decision {
+            ts_ms,
+            action,
+            reason,
+            score: None,
+            slot: None,
+            fence: None,
+            interval_s: None,
+            generation: 0,
+            context: None,
+            alert: None,
+        }
+    }
+
     /// One line of the decision contract, e.g.
     /// `{"ts_ms":5,"action":"refresh","reason":"model","score":0.91}`. Slots and
     /// fences appear as indices here; [`crate::Runtime::decision_json`] writes

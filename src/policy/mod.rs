@@ -381,18 +381,7 @@ impl RefreshGate {
             self.state.counters.marks_absorbed += 1;
         }
         self.refreshed(now_ms, None);
-        Decision {
-            ts_ms: now_ms,
-            action: Action::Refresh,
-            reason: Reason::Trigger(ty),
-            score: None,
-            slot: None,
-            fence: None,
-            interval_s: None,
-            generation: 0,
-            context: None,
-            alert: None,
-        }
+        Decision::new(now_ms, Action::Refresh, Reason::Trigger(ty))
     }
 
     /// Marks content (or one slot) stale: a later decision point the user
@@ -459,16 +448,9 @@ impl RefreshGate {
         }
         let age = self.age_ms(now_ms);
         let refresh = |reason, score, slot| Decision {
-            ts_ms: now_ms,
-            action: Action::Refresh,
-            reason,
             score,
             slot,
-            fence: None,
-            interval_s: None,
-            generation: 0,
-            context: None,
-            alert: None,
+            ..Decision::new(now_ms, Action::Refresh, reason)
         };
         let decision = if self.cooling_down(now_ms) {
             // Only a user action's stale mark gets here (checked above).

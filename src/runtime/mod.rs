@@ -266,16 +266,8 @@ impl Runtime {
                         continue;
                     }
                     self.emit(Decision {
-                        ts_ms: now,
-                        action: Action::Show,
-                        reason: Reason::Dedup,
-                        score: None,
                         slot: Some(id),
-                        fence: None,
-                        interval_s: None,
-                        generation: 0,
-                        context: None,
-                        alert: None,
+                        ..Decision::new(now, Action::Show, Reason::Dedup)
                     });
                 }
             }
@@ -311,16 +303,9 @@ impl Runtime {
                 }
             };
             self.emit(Decision {
-                ts_ms: now,
-                action,
-                reason,
-                score: None,
-                slot: None,
                 fence,
                 interval_s,
-                generation: 0,
-                context: None,
-                alert: None,
+                ..Decision::new(now, action, reason)
             });
         });
         self.geo = Some(geo);
@@ -549,20 +534,12 @@ impl Runtime {
         while let Some(a) = m.next_alert() {
             log::warn!(target: "edgeintent", "monitor alert: {}:{} = {} (threshold {})", a.kind.reason(), m.name(a.monitor), a.value, a.threshold);
             self.emit(Decision {
-                ts_ms: now_ms,
-                action: Action::Alert,
-                reason: Reason::Monitor(a.kind),
-                score: None,
-                slot: None,
-                fence: None,
-                interval_s: None,
-                generation: 0,
-                context: None,
                 alert: Some(crate::decision::AlertDetail {
                     monitor: a.monitor,
                     value: a.value,
                     threshold: a.threshold,
                 }),
+                ..Decision::new(now_ms, Action::Alert, Reason::Monitor(a.kind))
             });
         }
         self.monitor = Some(m);
@@ -574,14 +551,14 @@ impl Runtime {
             if let Some(m) = self.monitor.as_mut() {
                 m.on_refresh(d.ts_ms);
             }
-        }
-        if d.action == Action::Refresh && self.config.context().enabled {
-            d.context = Some(
-                self.contexts
-                    .record(d.ts_ms, d.reason, d.score, &self.activity),
-            );
-            if d.slot.is_none() {
-                self.activity.note_refresh(d.ts_ms);
+            if self.config.context().enabled {
+                d.context = Some(
+                    self.contexts
+                        .record(d.ts_ms, d.reason, d.score, &self.activity),
+                );
+                if d.slot.is_none() {
+                    self.activity.note_refresh(d.ts_ms);
+                }
             }
         }
         self.counters.by_reason[d.reason.index()] += 1;

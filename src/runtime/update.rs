@@ -468,7 +468,7 @@ impl Runtime {
                 let choice = if self.updates.without_model || same_model {
                     ModelChoice::Keep
                 } else {
-                    let (scorer, status) = match &self.updates.model_bytes {
+                    let (mut scorer, status) = match &self.updates.model_bytes {
                         Some(bytes) => {
                             let opts = update_options(&cfg, &self.updates.model.version);
                             let s =
@@ -477,24 +477,10 @@ impl Runtime {
                                         "the model update in force does not fit this config: {e}"
                                     ))
                                 })?;
-                            (
-                                Some(s),
-                                ModelStatus::Loaded(opts.path.display().to_string()),
-                            )
+                            loaded(s, &opts)
                         }
-                        None => match cfg.model() {
-                            None => (None, ModelStatus::None),
-                            Some(opts) => {
-                                let s = load_scorer(opts, cfg.features())
-                                    .map_err(|e| model_err(e.to_string()))?;
-                                (
-                                    Some(s),
-                                    ModelStatus::Loaded(opts.path.display().to_string()),
-                                )
-                            }
-                        },
+                        None => own_model(&cfg).map_err(|e| model_err(e.to_string()))?,
                     };
-                    let mut scorer = scorer;
                     self.smoke_test(scorer.as_mut(), cfg.features())
                         .map_err(model_err)?;
                     ModelChoice::Replace(scorer, status)
@@ -505,33 +491,19 @@ impl Runtime {
                 if self.updates.without_model {
                     return Ok(Candidate::Model(None, ModelStatus::None, None));
                 }
-                let spec = self.config.features();
-                let (scorer, status, bytes) = if m.rollback {
-                    match self.config.model() {
-                        None => (None, ModelStatus::None, None),
-                        Some(opts) => {
-                            let s =
-                                load_scorer(opts, spec).map_err(|e| model_err(e.to_string()))?;
-                            (
-                                Some(s),
-                                ModelStatus::Loaded(opts.path.display().to_string()),
-                                None,
-                            )
-                        }
-                    }
+                let (mut scorer, status, bytes) = if m.rollback {
+                    let (s, status) =
+                        own_model(&self.config).map_err(|e| model_err(e.to_string()))?;
+                    (s, status, None)
                 } else {
                     let opts = update_options(&self.config, &m.version);
-                    let s = load_scorer_bytes(payload, &opts, spec)
+                    let s = load_scorer_bytes(payload, &opts, self.config.features())
                         .map_err(|e| model_err(e.to_string()))?;
-                    (
-                        Some(s),
-                        ModelStatus::Loaded(opts.path.display().to_string()),
-                        Some(Arc::from(payload)),
-                    )
+                    let (s, status) = loaded(s, &opts);
+                    (s, status, Some(Arc::from(payload)))
                 };
-                let mut scorer = scorer;
-                let spec = self.config.features().clone();
-                self.smoke_test(scorer.as_mut(), &spec).map_err(model_err)?;
+                self.smoke_test(scorer.as_mut(), self.config.features())
+                    .map_err(model_err)?;
                 Ok(Candidate::Model(scorer, status, bytes))
             }
         }
@@ -663,6 +635,22 @@ impl Runtime {
         self.decisions
             .reserve(self.decision_capacity.saturating_sub(self.decisions.len()));
         self.config = cfg;
+    }
+}
+
+/// A loaded scorer, and the status that names its file.
+fn loaded(s: Scorer, opts: &ModelOptions) -> (Option<Scorer>, ModelStatus) {
+    (
+        Some(s),
+        ModelStatus::Loaded(opts.path.display().to_string()),
+    )
+}
+
+/// The model a config names itself (none without a `model` section).
+fn own_model(cfg: &Config) -> Result<(Option<Scorer>, ModelStatus), crate::model::ModelError> {
+    match cfg.model() {
+        None => Ok((None, ModelStatus::None)),
+        Some(opts) => Ok(loaded(load_scorer(opts, cfg.features())?, opts)),
     }
 }
 
