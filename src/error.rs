@@ -102,6 +102,20 @@ pub enum OfflineError {
     /// An evaluation's first candidate must be the configured policy.
     #[error("the first candidate must be the configured policy (PolicyKind::Ours)")]
     FirstCandidateNotOurs,
+    /// A threshold to sweep lies outside [0, 1].
+    #[error("sweep threshold {0} is outside [0, 1]")]
+    SweepOutOfRange(f32),
+    /// An updates file to compare arms of has no staged roll-out.
+    #[error("no staged roll-out to compare: no package in the updates has rollout arms")]
+    NoRolloutArms,
+    /// Summed counts were given for another number of candidates.
+    #[error("{tallies} tallies for {candidates} candidates: give one tally per candidate, in the candidates' order")]
+    TallyCount {
+        /// Tallies given.
+        tallies: usize,
+        /// Candidates given.
+        candidates: usize,
+    },
     /// A threshold to sweep is not a valid policy threshold.
     #[error("threshold {threshold}: {source}")]
     SweepThreshold {

@@ -14,9 +14,12 @@ pub mod updates;
 
 pub use crate::error::OfflineError;
 pub use dedup_eval::{dedup_eval, DedupReport};
-pub use featurize::{featurize, FeaturizeOptions, FeaturizeSummary};
+pub use featurize::{
+    featurize, featurize_user, FeatureRows, FeaturizeOptions, FeaturizeSummary, Featurizer,
+};
 pub use replay::{
     load_trace, replay, replay_with_updates, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary,
+    TraceItem,
 };
 pub use timeline::{replay_timeline, timeline_html, trace_events_json, Timeline};
 pub use updates::{UpdateRecord, UpdateSchedule};

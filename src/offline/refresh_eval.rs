@@ -245,6 +245,39 @@ pub fn rollout_candidates(ours: &Config, updates: &Arc<UpdateSchedule>) -> Vec<C
         .collect()
 }
 
+/// Everything `edgeintent evaluate` compares, from its options: the
+/// configured policy (at the threshold of `user_id`'s A/B bucket when the
+/// policy has buckets), its sweep, the baselines ([`candidates`]), and one
+/// candidate per arm of the staged roll-outs in `updates`.
+pub fn evaluation_candidates(
+    config: &Config,
+    sweep: &[f32],
+    user_id: Option<&str>,
+    updates: Option<&Arc<UpdateSchedule>>,
+) -> Result<Vec<Candidate>, Error> {
+    if let Some(&t) = sweep.iter().find(|t| !(0.0..=1.0).contains(*t)) {
+        return Err(OfflineError::SweepOutOfRange(t).into());
+    }
+    let mut config = config.clone();
+    if let (Some(id), Some(_)) = (user_id, &config.policy().buckets) {
+        // Evaluate the bucket's threshold as "ours".
+        let policy = PolicyConfig {
+            threshold: config.policy().threshold_for(Some(id)).0,
+            ..config.policy().clone()
+        };
+        config = config.with_policy(policy)?;
+    }
+    let mut all = candidates(&config, sweep)?;
+    if let Some(schedule) = updates {
+        let arms = rollout_candidates(&config, schedule);
+        if arms.is_empty() {
+            return Err(OfflineError::NoRolloutArms.into());
+        }
+        all.extend(arms);
+    }
+    Ok(all)
+}
+
 /// One policy's figures over every trace.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PolicyMetrics {
@@ -293,21 +326,59 @@ pub struct PolicyMetrics {
     pub by_reason: std::collections::BTreeMap<String, u64>,
 }
 
-#[derive(Default)]
-struct Tally {
-    requests: u64,
-    useful: u64,
-    fg_ms: i64,
-    views: u64,
-    needing: u64,
-    served: u64,
-    shifts_seen: u64,
-    shifts_served: u64,
-    staleness_ms: f64,
-    staleness_n: u64,
-    notifications: u64,
-    async_requests: u64,
-    by_reason: std::collections::BTreeMap<String, u64>,
+/// One policy's counts over some traces: what `evaluate` sums before it
+/// divides, so evaluations split over many machines (Spark) add up to the
+/// one over all traces ([`Tally::merge`], [`report_from_tallies`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Refresh requests.
+    pub requests: u64,
+    /// Requests that were the first inside a need.
+    pub useful: u64,
+    /// Foreground time, ms.
+    pub fg_ms: i64,
+    /// Home views.
+    pub views: u64,
+    /// Home views inside a need.
+    pub needing: u64,
+    /// Of those, served by a refresh after the need began.
+    pub served: u64,
+    /// Shifts followed by a home view.
+    pub shifts_seen: u64,
+    /// Of those, served.
+    pub shifts_served: u64,
+    /// Sum of the content's age at home views, ms (whole milliseconds, so
+    /// sums are exact in any order).
+    pub staleness_ms: f64,
+    /// Home views with a refresh before them.
+    pub staleness_n: u64,
+    /// Notifications received.
+    pub notifications: u64,
+    /// Requests made because of a notification.
+    pub async_requests: u64,
+    /// Requests by reason.
+    pub by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Tally) {
+        self.requests += other.requests;
+        self.useful += other.useful;
+        self.fg_ms += other.fg_ms;
+        self.views += other.views;
+        self.needing += other.needing;
+        self.served += other.served;
+        self.shifts_seen += other.shifts_seen;
+        self.shifts_served += other.shifts_served;
+        self.staleness_ms += other.staleness_ms;
+        self.staleness_n += other.staleness_n;
+        self.notifications += other.notifications;
+        self.async_requests += other.async_requests;
+        for (reason, n) in &other.by_reason {
+            *self.by_reason.entry(reason.clone()).or_default() += n;
+        }
+    }
 }
 
 /// Replays one trace through one policy and scores it against the truth.
@@ -657,18 +728,85 @@ pub fn evaluate_with(
     }
     let home_view = |e: &Event| matches!(&e.kind, EventKind::PageView { page } if page == "home");
     if !scenarios.iter().any(|s| s.events.iter().any(home_view)) {
-        return Err(Error::NothingTo {
-            input: "the traces".into(),
-            missing: "home page views (`page_view` with page \"home\")",
-            task: "evaluate a refresh policy on",
-        });
+        return Err(no_home_views());
+    }
+    let mut tallies = vec![Tally::default(); candidates.len()];
+    for (cand, t) in candidates.iter().zip(&mut tallies) {
+        for sc in scenarios {
+            run_one(cand, &sc.events, &sc.truth, mode, t, &mut progress)?;
+        }
+    }
+    let totals = Totals {
+        traces: scenarios.iter().map(|s| s.name.clone()).collect(),
+        events: scenarios.iter().map(|s| s.events.len() as u64).sum(),
+    };
+    report_from_tallies(candidates, &tallies, totals, mode)
+}
+
+/// Scores one trace under every candidate: one [`Tally`] per candidate, in order.
+pub fn tally_scenario(
+    candidates: &[Candidate],
+    scenario: &Scenario,
+    mode: Loop,
+) -> Result<Vec<Tally>, Error> {
+    candidates
+        .iter()
+        .map(|cand| {
+            let mut t = Tally::default();
+            run_one(
+                cand,
+                &scenario.events,
+                &scenario.truth,
+                mode,
+                &mut t,
+                &mut |_| {},
+            )?;
+            Ok(t)
+        })
+        .collect()
+}
+
+fn no_home_views() -> Error {
+    Error::NothingTo {
+        input: "the traces".into(),
+        missing: "home page views (`page_view` with page \"home\")",
+        task: "evaluate a refresh policy on",
+    }
+}
+
+/// What a report says of its inputs besides the counts.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// Names of the traces evaluated.
+    pub traces: Vec<String>,
+    /// Events in them.
+    pub events: u64,
+}
+
+/// The report for `candidates` from their summed counts (`tallies[i]` for
+/// `candidates[i]`, e.g. [`Tally::merge`]d over many machines' traces).
+pub fn report_from_tallies(
+    candidates: &[Candidate],
+    tallies: &[Tally],
+    totals: Totals,
+    mode: Loop,
+) -> Result<Report, Error> {
+    if candidates.first().map(|c| c.kind) != Some(PolicyKind::Ours) {
+        return Err(OfflineError::FirstCandidateNotOurs.into());
+    }
+    if tallies.len() != candidates.len() {
+        return Err(OfflineError::TallyCount {
+            tallies: tallies.len(),
+            candidates: candidates.len(),
+        }
+        .into());
+    }
+    if tallies.iter().all(|t| t.views == 0) {
+        return Err(no_home_views());
     }
     let mut policies = Vec::with_capacity(candidates.len());
-    for cand in candidates {
-        let mut t = Tally::default();
-        for sc in scenarios {
-            run_one(cand, &sc.events, &sc.truth, mode, &mut t, &mut progress)?;
-        }
+    for (cand, t) in candidates.iter().zip(tallies) {
+        let t = t.clone();
         let hours = t.fg_ms as f64 / 3.6e6;
         policies.push(PolicyMetrics {
             name: cand.name.clone(),
@@ -697,8 +835,8 @@ pub fn evaluate_with(
         });
     }
     Ok(Report {
-        traces: scenarios.iter().map(|s| s.name.clone()).collect(),
-        events: scenarios.iter().map(|s| s.events.len() as u64).sum(),
+        traces: totals.traces,
+        events: totals.events,
         mode,
         comparison: compare(&policies),
         policies,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 
 use serde::Serialize;
@@ -15,6 +15,11 @@ use crate::decision::Decision;
 use crate::error::Error;
 use crate::event::{Event, EventKind, Parsed, TraceError, TraceReader};
 use crate::runtime::{Runtime, Stats};
+
+/// One record of a trace as a [`TraceReader`] yields it: its 1-based line
+/// number and what it held, or what was wrong with it. Any source of records
+/// (an Arrow table, say) can be replayed by yielding these.
+pub type TraceItem = Result<(usize, Parsed), TraceError>;
 
 /// How a trace is read: bad lines, and which location fixes reach the runtime.
 #[derive(Debug, Clone, Copy, Default)]
@@ -113,75 +118,128 @@ pub(crate) struct Accepted {
     pub(crate) fix: Option<(f64, f64, f64)>,
 }
 
+/// What `drive` does with each trace event besides handing it to the
+/// runtime: counts, location sampling, and the offline coverage answer. One
+/// for a whole trace (or one user's stream).
+#[derive(Debug)]
+pub(crate) struct Driver {
+    pub(crate) counts: ReadCounts,
+    next_fix_due: i64,
+}
+
+impl Driver {
+    pub(crate) fn new() -> Driver {
+        Driver {
+            counts: ReadCounts::default(),
+            next_fix_due: i64::MIN,
+        }
+    }
+
+    /// A new user's stream starts: location sampling starts over.
+    pub(crate) fn start_user(&mut self) {
+        self.next_fix_due = i64::MIN;
+    }
+
+    /// Counts a line whose `type` this version does not know.
+    pub(crate) fn unknown(&mut self, type_name: String) {
+        self.counts.lines += 1;
+        self.counts.unknown(type_name);
+    }
+
+    /// Counts a line that did not parse; see [`Driver::invalid`].
+    pub(crate) fn unparsed(
+        &mut self,
+        err: TraceError,
+        skip_invalid: bool,
+    ) -> Result<(), TraceError> {
+        self.counts.lines += 1;
+        self.invalid(err, skip_invalid)
+    }
+
+    /// Hands one event to `rt`: `Ok(None)` when location sampling drops it,
+    /// `Ok(Some(_))` when the runtime accepted it, its error otherwise.
+    pub(crate) fn event(
+        &mut self,
+        rt: &mut Runtime,
+        e: Event,
+        opts: ReadOptions,
+        updates: Option<&mut UpdateCursor<'_>>,
+    ) -> Result<Option<Accepted>, crate::event::EventError> {
+        self.counts.lines += 1;
+        let fix = match e.kind {
+            EventKind::Location {
+                lat,
+                lon,
+                accuracy_m,
+                ..
+            } => Some((lat, lon, accuracy_m)),
+            _ => None,
+        };
+        let accepted = Accepted {
+            ts_ms: e.ts_ms,
+            ty: e.kind.event_type(),
+            fix,
+        };
+        if fix.is_some() {
+            self.counts.location_fixes += 1;
+            if opts.sample_locations && e.ts_ms < self.next_fix_due {
+                return Ok(None);
+            }
+        }
+        let ts = e.ts_ms;
+        if let Some(u) = updates {
+            u.apply_due(rt, ts);
+        }
+        rt.process(e)?;
+        self.counts.events += 1;
+        if let Some((lat, lon, _)) = fix {
+            self.counts.location_fixes_used += 1;
+            if let Some(s) = rt.location_interval_s() {
+                self.next_fix_due = ts + (s * 1000.0).round() as i64;
+            }
+            // Offline there is no server: answer a coverage request with a
+            // circle of the same radius here.
+            if let Some(c) = rt.coverage().filter(|_| rt.coverage_requested()) {
+                if rt.set_coverage(lat, lon, c.radius_m).is_ok() {
+                    self.counts.coverage_answers += 1;
+                }
+            }
+        }
+        Ok(Some(accepted))
+    }
+
+    /// Counts a bad event (already counted as a line) when bad lines are
+    /// skipped; hands it back otherwise.
+    pub(crate) fn invalid(
+        &mut self,
+        err: TraceError,
+        skip_invalid: bool,
+    ) -> Result<(), TraceError> {
+        self.counts.invalid(err, skip_invalid)
+    }
+}
+
 /// Feeds a trace into a runtime, calling `after_event` after each accepted event.
-pub(crate) fn drive<R: BufRead>(
+pub(crate) fn drive(
     rt: &mut Runtime,
-    reader: TraceReader<R>,
+    reader: impl IntoIterator<Item = TraceItem>,
     opts: ReadOptions,
     mut updates: Option<&mut UpdateCursor<'_>>,
     mut after_event: impl FnMut(&mut Runtime, &Accepted) -> Result<(), Error>,
 ) -> Result<ReadCounts, Error> {
-    let mut counts = ReadCounts::default();
-    let mut next_fix_due = i64::MIN;
+    let mut d = Driver::new();
     for item in reader {
-        counts.lines += 1;
-        let err = match item {
-            Ok((_, Parsed::Unknown { type_name, .. })) => {
-                counts.unknown(type_name);
-                continue;
-            }
-            Ok((line, Parsed::Event(e))) => {
-                let fix = match e.kind {
-                    EventKind::Location {
-                        lat,
-                        lon,
-                        accuracy_m,
-                        ..
-                    } => Some((lat, lon, accuracy_m)),
-                    _ => None,
-                };
-                let accepted = Accepted {
-                    ts_ms: e.ts_ms,
-                    ty: e.kind.event_type(),
-                    fix,
-                };
-                if fix.is_some() {
-                    counts.location_fixes += 1;
-                    if opts.sample_locations && e.ts_ms < next_fix_due {
-                        continue;
-                    }
-                }
-                let ts = e.ts_ms;
-                if let Some(u) = updates.as_deref_mut() {
-                    u.apply_due(rt, ts);
-                }
-                match rt.process(e) {
-                    Ok(()) => {
-                        counts.events += 1;
-                        if let Some((lat, lon, _)) = fix {
-                            counts.location_fixes_used += 1;
-                            if let Some(s) = rt.location_interval_s() {
-                                next_fix_due = ts + (s * 1000.0).round() as i64;
-                            }
-                            // Offline there is no server: answer a coverage
-                            // request with a circle of the same radius here.
-                            if let Some(c) = rt.coverage().filter(|_| rt.coverage_requested()) {
-                                if rt.set_coverage(lat, lon, c.radius_m).is_ok() {
-                                    counts.coverage_answers += 1;
-                                }
-                            }
-                        }
-                        after_event(rt, &accepted)?;
-                        continue;
-                    }
-                    Err(source) => TraceError::Line { line, source },
-                }
-            }
-            Err(e) => e,
-        };
-        counts.invalid(err, opts.skip_invalid)?;
+        match item {
+            Ok((_, Parsed::Unknown { type_name, .. })) => d.unknown(type_name),
+            Ok((line, Parsed::Event(e))) => match d.event(rt, e, opts, updates.as_deref_mut()) {
+                Ok(Some(accepted)) => after_event(rt, &accepted)?,
+                Ok(None) => {}
+                Err(source) => d.invalid(TraceError::Line { line, source }, opts.skip_invalid)?,
+            },
+            Err(e) => d.unparsed(e, opts.skip_invalid)?,
+        }
     }
-    Ok(counts)
+    Ok(d.counts)
 }
 
 /// The result of a replay.
@@ -213,9 +271,9 @@ pub(crate) fn take_decisions(
 
 /// Replays a trace through `rt`, handing every decision (and its contract JSON
 /// line, which for `show` includes the slot's items) to `on_decision` in order.
-pub fn replay<R: BufRead>(
+pub fn replay(
     rt: &mut Runtime,
-    reader: TraceReader<R>,
+    reader: impl IntoIterator<Item = TraceItem>,
     opts: ReadOptions,
     on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,
 ) -> Result<ReplaySummary, Error> {
@@ -223,9 +281,9 @@ pub fn replay<R: BufRead>(
 }
 
 /// [`replay`], applying each of `updates` before the first event at or after its time.
-pub fn replay_with_updates<R: BufRead>(
+pub fn replay_with_updates(
     rt: &mut Runtime,
-    reader: TraceReader<R>,
+    reader: impl IntoIterator<Item = TraceItem>,
     opts: ReadOptions,
     updates: &UpdateSchedule,
     mut on_decision: impl FnMut(&Decision, &str) -> std::io::Result<()>,

@@ -14,7 +14,7 @@ use crate::features::FeatureState;
 use crate::geo::Geo;
 use crate::ingest::Ingest;
 use crate::metrics::LatencyHistogram;
-use crate::model::load_scorer;
+use crate::model::{load_scorer, Scorer};
 use crate::policy::RefreshGate;
 use crate::triggers::Triggers;
 
@@ -96,56 +96,98 @@ impl RuntimeBuilder {
             (None, Some(p)) => Config::from_file(p)?,
             (None, None) => return Err(Misuse::NoConfig.into()),
         };
-        let (model, model_status) = match (&config.model(), self.without_model) {
-            (Some(opts), false) => match load_scorer(opts, config.features()) {
-                Ok(m) => (
-                    Some(m),
-                    ModelStatus::Loaded(opts.path.display().to_string()),
-                ),
-                Err(e) if opts.required => return Err(e.into()),
-                Err(e) => {
-                    log::warn!(target: "edgeintent", "model {} did not load, deciding by rules (model.required is false): {e}", opts.path.display());
-                    (None, ModelStatus::Failed(e.to_string()))
-                }
-            },
-            _ => (None, ModelStatus::None),
-        };
-        let features = FeatureState::new(config.features());
-        let (threshold, bucket) = config.policy().threshold_for(self.user_id.as_deref());
-        let updates = Updates::new(&config, self.user_id, self.forced_arm, self.without_model);
-        let monitor = super::monitor_for(&config, model.as_ref());
-        let mut rt = Runtime {
-            gate: RefreshGate::new(config.policy(), threshold),
-            bucket,
-            triggers: Triggers::new(config.triggers()),
-            geo: config.geofence().map(Geo::new),
-            feature_buf: vec![0.0; features.len()].into_boxed_slice(),
-            seq_buf: vec![0.0; features.sequence_len()].into_boxed_slice(),
-            features,
-            model,
-            model_status,
-            arbiter: SlotArbiter::new(config.dedup().clone()),
-            ingest: Ingest::new(config.ingest().channel_capacity),
-            decisions: VecDeque::with_capacity(config.ingest().decision_queue),
-            decision_capacity: config.ingest().decision_queue,
+        let (model, model_status) = load_model(&config, self.without_model)?;
+        let parts = Parts {
             on_decision: self.on_decision,
             row_sink: self.row_sink,
-            tick_ms: (config.policy().tick_interval_s * 1000.0).round() as i64,
-            next_tick_ms: None,
-            newest_ms: None,
-            max_skew_ms: config.ingest().max_clock_skew_ms,
-            counters: Counters::default(),
-            latency: LatencyHistogram::new(),
-            last_model_error: None,
-            activity: Activity::default(),
-            contexts: ContextLog::new(),
-            monitor,
-            updates,
-            generation: 0,
-            config,
+            ingest: Ingest::new(config.ingest().channel_capacity),
+            user_id: self.user_id,
+            forced_arm: self.forced_arm,
+            without_model: self.without_model,
         };
+        let mut rt = assemble(config, model, model_status, parts);
         // Updates accepted before a restart are in force again.
         rt.apply_stored_updates();
         Ok(rt)
+    }
+}
+
+/// The config's model, unless the rules are to decide alone. A model that
+/// fails to load is an error when `model.required` is true.
+pub(super) fn load_model(
+    config: &Config,
+    without_model: bool,
+) -> Result<(Option<Scorer>, ModelStatus), Error> {
+    Ok(match (&config.model(), without_model) {
+        (Some(opts), false) => match load_scorer(opts, config.features()) {
+            Ok(m) => (
+                Some(m),
+                ModelStatus::Loaded(opts.path.display().to_string()),
+            ),
+            Err(e) if opts.required => return Err(e.into()),
+            Err(e) => {
+                log::warn!(target: "edgeintent", "model {} did not load, deciding by rules (model.required is false): {e}", opts.path.display());
+                (None, ModelStatus::Failed(e.to_string()))
+            }
+        },
+        _ => (None, ModelStatus::None),
+    })
+}
+
+/// What a runtime keeps from the host besides its config and model.
+pub(super) struct Parts {
+    pub(super) on_decision: Option<DecisionCallback>,
+    pub(super) row_sink: Option<RowSink>,
+    pub(super) ingest: Ingest,
+    pub(super) user_id: Option<String>,
+    pub(super) forced_arm: Option<String>,
+    pub(super) without_model: bool,
+}
+
+/// A runtime that has seen no event yet.
+pub(super) fn assemble(
+    config: Config,
+    model: Option<Scorer>,
+    model_status: ModelStatus,
+    parts: Parts,
+) -> Runtime {
+    let features = FeatureState::new(config.features());
+    let (threshold, bucket) = config.policy().threshold_for(parts.user_id.as_deref());
+    let updates = Updates::new(
+        &config,
+        parts.user_id,
+        parts.forced_arm,
+        parts.without_model,
+    );
+    let monitor = super::monitor_for(&config, model.as_ref());
+    Runtime {
+        gate: RefreshGate::new(config.policy(), threshold),
+        bucket,
+        triggers: Triggers::new(config.triggers()),
+        geo: config.geofence().map(Geo::new),
+        feature_buf: vec![0.0; features.len()].into_boxed_slice(),
+        seq_buf: vec![0.0; features.sequence_len()].into_boxed_slice(),
+        features,
+        model,
+        model_status,
+        arbiter: SlotArbiter::new(config.dedup().clone()),
+        ingest: parts.ingest,
+        decisions: VecDeque::with_capacity(config.ingest().decision_queue),
+        decision_capacity: config.ingest().decision_queue,
+        on_decision: parts.on_decision,
+        row_sink: parts.row_sink,
+        tick_ms: (config.policy().tick_interval_s * 1000.0).round() as i64,
+        next_tick_ms: None,
+        newest_ms: None,
+        max_skew_ms: config.ingest().max_clock_skew_ms,
+        counters: Counters::default(),
+        latency: LatencyHistogram::new(),
+        last_model_error: None,
+        activity: Activity::default(),
+        contexts: ContextLog::new(),
+        monitor,
+        updates,
+        generation: 0,
+        config,
     }
 }

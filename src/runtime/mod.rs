@@ -150,6 +150,44 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
+    /// Starts over, as a fresh build for `user_id` would, but without
+    /// loading the model again: every state learned from events (features,
+    /// timers, dedup lists, monitors, counters, queued decisions) is
+    /// forgotten; the config and model in force stay, or the shipped ones
+    /// when a live update had replaced them. The decision callback stays;
+    /// producers made before no longer reach this runtime. For offline work
+    /// over many users' logs with one runtime (the Python package, Spark).
+    /// An error leaves the runtime as it was.
+    pub fn restart(&mut self, user_id: Option<&str>) -> Result<(), Error> {
+        let forced_arm = self.updates.forced_arm().map(str::to_owned);
+        let without_model = self.updates.without_model();
+        let (config, model, status) = if self.generation == 0 {
+            if let Some(Scorer::Stepped(m)) = self.model.as_mut() {
+                m.reset()?;
+            }
+            (
+                self.config.clone(),
+                self.model.take(),
+                self.model_status.clone(),
+            )
+        } else {
+            let config = self.updates.shipped().clone();
+            let (model, status) = builder::load_model(&config, without_model)?;
+            (config, model, status)
+        };
+        let parts = builder::Parts {
+            on_decision: self.on_decision.take(),
+            row_sink: self.row_sink.take(),
+            ingest: Ingest::new(config.ingest().channel_capacity),
+            user_id: user_id.map(str::to_owned),
+            forced_arm,
+            without_model,
+        };
+        *self = builder::assemble(config, model, status, parts);
+        self.apply_stored_updates();
+        Ok(())
+    }
+
     /// The validated config in use.
     pub fn config(&self) -> &Config {
         &self.config

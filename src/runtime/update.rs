@@ -128,6 +128,21 @@ pub(crate) struct Updates {
 }
 
 impl Updates {
+    /// The arm this device was put in by `RuntimeBuilder::force_arm`.
+    pub(crate) fn forced_arm(&self) -> Option<&str> {
+        self.forced_arm.as_deref()
+    }
+
+    /// Whether the runtime was built to ignore models.
+    pub(crate) fn without_model(&self) -> bool {
+        self.without_model
+    }
+
+    /// The config the runtime was built with, before any update.
+    pub(crate) fn shipped(&self) -> &Config {
+        &self.shipped
+    }
+
     pub(crate) fn new(
         shipped: &Config,
         user_id: Option<String>,

@@ -532,3 +532,29 @@ fn every_refresh_in_the_example_replay_carries_a_context_within_the_bound() {
     }
     assert!(refreshes > 100, "{refreshes}");
 }
+
+#[test]
+fn a_restart_forgets_the_user_and_an_update_and_decides_as_a_fresh_build() {
+    let evs = events("fixtures/example_trace.jsonl");
+    let (first, second) = evs.split_at(evs.len() / 2);
+    let mut fresh = runtime(None);
+    let want = feed(&mut fresh, second);
+    // Without an update: the loaded model stays, the state goes.
+    let mut rt = runtime(None);
+    feed(&mut rt, first);
+    rt.restart(Some("user-7")).unwrap();
+    assert_eq!(rt.stats().events_processed, 0);
+    assert_eq!(feed(&mut rt, second), want);
+    // After an update: back to the shipped config and model.
+    rt.restart(Some("user-7")).unwrap();
+    feed(&mut rt, first);
+    rt.update_config(&package(
+        manifest(UpdateKind::Config, "policy-b", 1),
+        &policy_b(),
+    ))
+    .unwrap();
+    rt.restart(Some("user-7")).unwrap();
+    let again = feed(&mut rt, second);
+    assert_eq!(again, want);
+    assert!(again.iter().all(|d| d["version"]["config"] == "shipped"));
+}

@@ -105,20 +105,7 @@ fn write_timelines(
 
 pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
     check_pairs(a.traces.len(), a.truth.len())?;
-    if let Some(t) = a.sweep_threshold.iter().find(|t| !(0.0..=1.0).contains(*t)) {
-        return Err(Error::Usage(format!(
-            "--sweep-threshold: {t} is outside [0, 1]"
-        )));
-    }
-    let mut config = load_config(a.config)?;
-    if let (Some(id), Some(_)) = (&a.user_id, &config.policy().buckets) {
-        // Evaluate the bucket's threshold as "ours".
-        let policy = edgeintent::PolicyConfig {
-            threshold: config.policy().threshold_for(Some(id)).0,
-            ..config.policy().clone()
-        };
-        config = config.with_policy(policy)?;
-    }
+    let config = load_config(a.config)?;
     let scenarios = a
         .traces
         .iter()
@@ -131,18 +118,18 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode, Error> {
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let mut candidates = eval::candidates(&config, &a.sweep_threshold)?;
-    if let Some(p) = &a.updates {
-        let schedule = std::sync::Arc::new(edgeintent::offline::UpdateSchedule::from_file(p)?);
-        let arms = eval::rollout_candidates(&config, &schedule);
-        if arms.is_empty() {
-            return Err(Error::Usage(format!(
-                "--updates {}: no staged roll-out (no package has rollout arms) to compare",
-                p.display()
-            )));
-        }
-        candidates.extend(arms);
-    }
+    let schedule = match &a.updates {
+        Some(p) => Some(std::sync::Arc::new(
+            edgeintent::offline::UpdateSchedule::from_file(p)?,
+        )),
+        None => None,
+    };
+    let candidates = eval::evaluation_candidates(
+        &config,
+        &a.sweep_threshold,
+        a.user_id.as_deref(),
+        schedule.as_ref(),
+    )?;
     let total: u64 =
         scenarios.iter().map(|s| s.events.len() as u64).sum::<u64>() * candidates.len() as u64;
     let bar = progress_bar(total, "evaluate");

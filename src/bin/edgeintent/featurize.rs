@@ -31,6 +31,10 @@ pub struct FeaturizeArgs {
     /// the rules decide alone.
     #[arg(long)]
     pub under_model: bool,
+    /// The user id the runtime is built for: with `policy.buckets` it picks
+    /// the user's A/B bucket, as on the user's device.
+    #[arg(long)]
+    pub user_id: Option<String>,
     /// Trace file (JSON Lines).
     pub trace: PathBuf,
 }
@@ -42,6 +46,7 @@ pub fn run(a: FeaturizeArgs) -> Result<ExitCode, Error> {
         out,
         with_sequence,
         under_model,
+        user_id,
         trace,
     } = a;
     let (out, trace) = (out.as_path(), trace.as_path());
@@ -50,8 +55,9 @@ pub fn run(a: FeaturizeArgs) -> Result<ExitCode, Error> {
     let reader = open_trace(trace)?;
     let file = File::create(out).map_err(io_err(out))?;
     let mut w = BufWriter::new(file);
-    let summary = offline::featurize(
+    let summary = offline::featurize_user(
         config,
+        user_id.as_deref(),
         reader,
         ReadOptions {
             skip_invalid,
