@@ -3,7 +3,8 @@
 # features), the Rust tests (unit, integration, doc), the device library alone,
 # valgrind memcheck of the release cdylib, the timeline page in Chromium
 # (installed with apt-get, playwright-core with npm ci, when missing), and the
-# Python tests of training/ in a pinned venv.
+# Python package (bindings/python, a maturin wheel) and the Python tests of
+# training/ (PySpark in local mode included) in a pinned venv.
 # Usage: scripts/test.sh   (from anywhere; needs the Rust toolchain, Python 3.11,
 # a C compiler, a JDK for the Java binding's test, and Node.js with npm). Each step prints its duration; a long step reports every
 # minute that it is still running; the last lines sum up steps and tests.
@@ -17,7 +18,7 @@ LOG="$LOG_DIR/test.log"
 : >"$LOG"
 T0=$SECONDS
 STEPS_OK=0
-STEPS_TOTAL=11
+STEPS_TOTAL=12
 # What the tree looked like before: the tests must leave it as they found it.
 STATUS_BEFORE=$(git status --porcelain 2>/dev/null || true)
 
@@ -101,6 +102,7 @@ venv() {
 clippy_both() {
     cargo clippy --all-targets --quiet -- -D warnings
     cargo clippy --all-targets --no-default-features --quiet -- -D warnings
+    cargo clippy -p edgeintent-python --all-targets --quiet -- -D warnings
 }
 
 rust_tests() {
@@ -130,6 +132,15 @@ release_memcheck() {
         cargo test --test it --quiet -- --exact ffi::the_c_example_is_memcheck_clean_with_the_release_library --nocapture
 }
 
+python_package() {
+    # Issue 23: the wheel (maturin, PyO3), built in release like a user's
+    # install and put into the venv the Python tests use.
+    rm -f "$TARGET_DIR"/wheels/edgeintent-*.whl
+    .venv/bin/maturin build --release --quiet -m bindings/python/Cargo.toml -o "$TARGET_DIR/wheels"
+    .venv/bin/python -m pip install --quiet --force-reinstall --no-deps "$TARGET_DIR"/wheels/edgeintent-*.whl
+    .venv/bin/python -c "import edgeintent; print('edgeintent', edgeintent.__version__, 'is installed in .venv')"
+}
+
 pytests() {
     # pytest drives the debug binary that cargo test built.
     EDGEINTENT_BIN="$(cd "$TARGET_DIR" && pwd)/debug/edgeintent" .venv/bin/python -m pytest -q training/tests
@@ -154,6 +165,7 @@ step "cargo test (unit, integration, doc)" rust_tests
 step "cargo doc, warnings denied" docs
 step "device library alone (--no-default-features)" device_library
 step "release cdylib under valgrind memcheck" release_memcheck
+step "Python package: maturin wheel installed into .venv" python_package
 step "timeline page in Chromium (playwright-core)" timeline/check.sh
 step "pytest training/tests" pytests
 step "git status: the tests left the tree as they found it" tree_unchanged

@@ -124,7 +124,7 @@ def run_policy(binary: Path, lib: ctypes.CDLL, name: str, config: dict, simulato
         truths.append(g)
     path = folder / "config.json"
     path.write_text(json.dumps(config))
-    ours = evaluate_json(binary, path, traces, truths)["policies"][0]
+    ours = evaluate_json(path, traces, truths)["policies"][0]
     return {"name": name, "requests_per_hour": round(ours["requests_per_hour"], 2), "recall": round(ours["recall"], 4),
             "shifts_seen": ours["shifts_seen"], "requests": ours["requests"], "by_reason": ours["by_reason"]}
 

@@ -46,7 +46,7 @@ def fit_users(sim: str, n: int, folder: Path) -> None:
 
 def score(binary: Path, config: Path, traces: list[Path], truths: list[Path]) -> dict:
     """Open-loop figures of one config: ours, and ours without the model."""
-    r = evaluate_json(binary, config, traces, truths)
+    r = evaluate_json(config, traces, truths)
     ours = r["policies"][0]
     fixed = [p for p in r["policies"] if p["kind"] == "fixed_interval"]
     bare = next((p for p in r["policies"] if p["kind"] == "ours_no_model"), None)

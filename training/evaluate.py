@@ -56,17 +56,17 @@ def make_traces(seeds: range, days: int, folder: Path, simulator: str = "a") -> 
     return traces, truths
 
 
-def evaluate_json(binary: Path, config: Path, traces: list[Path], truths: list[Path]) -> dict:
+def evaluate_json(config: Path, traces: list[Path], truths: list[Path]) -> dict:
     """The report of ``edgeintent evaluate --json`` for `config` on `traces`,
-    each scored against the truth file at the same position. A failure is a
-    ``ValueError`` carrying edgeintent's message."""
-    args = [str(binary), "evaluate", "--json", "--config", str(config)]
-    for t in truths:
-        args += ["--truth", str(t)]
-    r = subprocess.run(args + [str(t) for t in traces], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise ValueError(r.stderr.strip().removeprefix("edgeintent: error: "))
-    return json.loads(r.stdout)
+    each scored against the truth file at the same position, computed by the
+    edgeintent package. A failure is a ``ValueError`` carrying edgeintent's
+    message."""
+    import edgeintent
+
+    try:
+        return edgeintent.evaluate(traces, truths, config)
+    except edgeintent.EdgeIntentError as e:
+        raise ValueError(str(e)) from None
 
 
 def requests_saved(report: dict) -> float | None:

@@ -40,13 +40,11 @@ def dataset(binary: Path, seeds: range, data_dir: Path):
     """(x, y_binary, y_multi, y_reg) from featurized seeded traces."""
     from labels import load_truth
     from pipeline import featurize, make_trace
-    from train import load_rows
 
     xs, yb, ym, yr = [], [], [], []
     for s in seeds:
         trace, truth_path = make_trace(s, 4, data_dir, f"fam-{s}")
-        csv_path, _ = featurize(binary, ROOT / "models" / "config.json", trace)
-        d = load_rows(csv_path, truth_path)
+        d, _ = featurize(ROOT / "models" / "config.json", trace, truth_path)
         truth = load_truth(truth_path)
         iv = [(r["start_ms"], r["end_ms"], r["cause"]) for r in truth if r["kind"] == "want_fresh"]
         multi = np.zeros(len(d.ts_ms), dtype=np.int64)

@@ -36,8 +36,8 @@ are skipped, and a folder of traces alone is all it needs):
 from __future__ import annotations
 
 import argparse
+import os
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -53,7 +53,7 @@ from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
 from pipeline import candidates as pipeline_candidates  # noqa: E402
 from rules_from_logs import (  # noqa: E402
     MAX_RULES, MIN_SUPPORT, MIN_Z, RULE_WINDOW_S, contradicted, learned_rules, rule_stats, write_observed_truth)
-from train import fit_normalization, metrics, read_rows  # noqa: E402
+from train import fit_normalization, metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_USERS = 4
@@ -111,20 +111,68 @@ def serving_config(base: dict, out: Path, policy: dict, rules: list[dict], relat
     return config
 
 
-def featurize_user(binary: Path, config: Path, trace: Path, work: Path, under_model: bool = False) -> dict:
-    events = read_trace(trace)  # names the file and line of a bad event
-    out = work / f"{trace.stem}.csv"
-    cmd = [str(binary), "featurize", "--config", str(config), "--out", str(out), str(trace)]
-    if under_model:
-        cmd.insert(2, "--under-model")
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise FitError(r.stderr.strip().removeprefix("edgeintent: error: "))
-    ts, points, x, names = read_rows(out)
+def user_rows(trace: Path, events: list[dict], table, identity: dict) -> dict:
+    """One user's featurized rows (an Arrow table: ``ts_ms``, ``point``, the
+    features), labelled from the trace alone."""
+    names = identity["feature_names"]
+    ts = table.column("ts_ms").to_numpy().astype(np.int64)
+    points = table.column("point").to_pylist()
+    x = np.column_stack([table.column(n).to_numpy() for n in names]).astype(np.float32) if len(ts) else np.zeros((0, len(names)), np.float32)
     y, why = label_trace(events, ts, points)
-    identity = json.loads(Path(f"{out}.spec.json").read_text())
     return {"trace": trace, "events": events, "ts": ts, "points": points, "x": x, "y": y, "why": why, "names": names, "identity": identity,
             "fg_hours": foreground_ms(events) / 3.6e6}
+
+
+def featurize_user(config: Path, trace: Path, under_model: bool = False) -> dict:
+    """One user's rows from the edgeintent package: the serving featurizer."""
+    import edgeintent
+
+    events = read_trace(trace)  # names the file and line of a bad event
+    try:
+        table = edgeintent.featurize(trace, config, under_model=under_model)
+        identity = edgeintent.feature_spec(config)
+    except edgeintent.EdgeIntentError as e:
+        raise FitError(str(e)) from None
+    return user_rows(trace, events, table, identity)
+
+
+def featurize_users(config: Path, traces: list[Path], under_model: bool = False, spark=None) -> list[dict]:
+    """Every user's rows: one package call per trace, or with ``spark`` (a
+    SparkSession) one Spark job over all of them (``edgeintent.spark``),
+    the trace's file name standing for the user id."""
+    if spark is None:
+        users = []
+        for k, f in enumerate(traces, 1):
+            users.append(featurize_user(config, f, under_model))
+            if k % 10 == 0 or k == len(traces):
+                say(f"featurized and labelled {k}/{len(traces)} users")
+        return users
+    import edgeintent
+    import edgeintent.spark as eis
+    import pyarrow as pa
+
+    events = {f: read_trace(f) for f in traces}
+    ids = {f"{k:06d}-{f.stem}": f for k, f in enumerate(traces)}
+    table = pa.table({
+        "user_id": [u for u, f in ids.items() for _ in events[f]],
+        "seq": [i for f in ids.values() for i in range(len(events[f]))],
+        "ts_ms": [e["ts_ms"] for f in ids.values() for e in events[f]],
+        "json": [json.dumps(e) for f in ids.values() for e in events[f]],
+    })
+    df = spark.createDataFrame(table.to_pandas())
+    try:
+        # Rows carry no user id of their own: featurize without buckets, as one call per trace does.
+        rows = pa.Table.from_pandas(eis.featurize(df, str(config), under_model=under_model).toPandas(), preserve_index=False)
+        identity = edgeintent.feature_spec(config)
+    except edgeintent.EdgeIntentError as e:
+        raise FitError(str(e)) from None
+    users = []
+    for u, f in ids.items():
+        mine = rows.filter(pa.compute.equal(rows.column("user_id"), u))
+        mine = mine.take(pa.compute.sort_indices(mine, sort_keys=[("ts_ms", "ascending")]))
+        users.append(user_rows(f, events[f], mine, identity))
+    say(f"featurized and labelled {len(users)} users on Spark ({spark.sparkContext.master})")
+    return users
 
 
 def policy_config(base: dict, threshold: float | None, hysteresis: float | None, cooldown_s: float, budget: int | None) -> dict:
@@ -142,21 +190,21 @@ def policy_config(base: dict, threshold: float | None, hysteresis: float | None,
     return policy
 
 
-def evaluate_observed(binary: Path, config: Path, users: list[dict], truths: list[Path]) -> dict:
+def evaluate_observed(config: Path, users: list[dict], truths: list[Path]) -> dict:
     """``edgeintent evaluate`` of one config on ``users`` against ``truths``: our
     requests per hour, recall, and requests saved against the fixed-interval
     curve at equal recall (``None`` when no fixed interval reaches it)."""
-    report = evaluate_json(binary, config, [u["trace"] for u in users], truths)
+    report = evaluate_json(config, [u["trace"] for u in users], truths)
     ours = report["policies"][0]
     return {"requests_per_hour": round(ours["requests_per_hour"], 2), "recall": ours["recall"],
             "saved": requests_saved(report)}
 
 
-def estimate(binary: Path, config: Path, users: list[dict], truths: list[tuple[Path, Path]]) -> dict:
+def estimate(config: Path, users: list[dict], truths: list[tuple[Path, Path]]) -> dict:
     """The mean of :func:`evaluate_observed` at both ends of the observed truth
     (``rules_from_logs.observed_truth``); ``saved`` is ``None`` when either end
     has none."""
-    ends = [evaluate_observed(binary, config, users, [t[i] for t in truths]) for i in (0, 1)]
+    ends = [evaluate_observed(config, users, [t[i] for t in truths]) for i in (0, 1)]
     saved = [e["saved"] for e in ends]
     return {"requests_per_hour": ends[0]["requests_per_hour"],
             "recall": round(sum(e["recall"] for e in ends) / 2, 4),
@@ -175,7 +223,7 @@ def foreground_ms(events: list[dict]) -> int:
     return total
 
 
-def calibrate(binary: Path, base: dict, out: Path, valid: list[dict], rules: list[dict], budget: int | None,
+def calibrate(base: dict, out: Path, valid: list[dict], rules: list[dict], budget: int | None,
               min_recall: float, work: Path) -> tuple[dict, list[dict]]:
     """Replays the validation users through every setting of the grid (threshold,
     hysteresis, cooldown; the learned rules always on: each passed its
@@ -194,7 +242,7 @@ def calibrate(binary: Path, base: dict, out: Path, valid: list[dict], rules: lis
     for n, (t, h, c) in enumerate(grid, 1):
         config = serving_config(base, out, policy_config(base, t, h, c, budget), rules, model=t is not None)
         path.write_text(json.dumps(config))
-        row = {"threshold": t, "hysteresis": h, "cooldown_s": c, **estimate(binary, path, valid, truths)}
+        row = {"threshold": t, "hysteresis": h, "cooldown_s": c, **estimate(path, valid, truths)}
         results.append(row)
         if n % 50 == 0 or n == len(grid):
             say(f"calibrating on {len(valid)} validation users: {n}/{len(grid)} settings")
@@ -285,9 +333,9 @@ def train_and_export(users: list[dict], out: Path) -> tuple[str, dict]:
     return chosen, results
 
 
-def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | None, n_passes: int = 1,
-        min_recall: float = MIN_RECALL) -> dict:
-    traces, out, binary, base_config = traces.resolve(), out.resolve(), binary.resolve(), base_config.resolve()
+def fit(traces: Path, out: Path, base_config: Path, budget: int | None, n_passes: int = 1,
+        min_recall: float = MIN_RECALL, spark=None) -> dict:
+    traces, out, base_config = traces.resolve(), out.resolve(), base_config.resolve()
     files = trace_files(traces)
     if budget is not None and budget < 1:
         raise FitError(f"--budget-per-hour {budget}: must be at least 1")
@@ -297,11 +345,7 @@ def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgeintent-fit-") as tmp:
         work = Path(tmp)
-        users = []
-        for k, f in enumerate(files, 1):
-            users.append(featurize_user(binary, base_config, f, work))
-            if k % 10 == 0 or k == len(files):
-                say(f"featurized and labelled {k}/{len(files)} users")
+        users = featurize_users(base_config, files, spark=spark)
         base_rate, stats = rule_stats(split(users)[0])
         rules = learned_rules(stats)
         dropped = contradicted(base.get("triggers", []), split(users)[0], base_rate)
@@ -322,10 +366,10 @@ def fit(traces: Path, out: Path, binary: Path, base_config: Path, budget: int | 
                 serving = work / "serving.json"
                 policy = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
                 serving.write_text(json.dumps(serving_config(base, out, policy, rules)))
-                users = [featurize_user(binary, serving, u["trace"], work, under_model=True) for u in users]
+                users = featurize_users(serving, [u["trace"] for u in users], under_model=True, spark=spark)
                 say(f"pass {p}: featurized {len(users)} users under the pass-{p - 1} model and policy")
             chosen, results = train_and_export(users, out)
-            best, grid = calibrate(binary, base, out, split(users)[1], rules, budget, min_recall, work)
+            best, grid = calibrate(base, out, split(users)[1], rules, budget, min_recall, work)
             passes.append({"pass": p, "chosen": chosen, "candidates": results, "policy": best})
     policy = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
     config = serving_config(base, out, policy, rules, relative=True, model=best["threshold"] is not None)
@@ -357,15 +401,28 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", type=Path, required=True, help="where config.json, intent.onnx and the model card go")
     ap.add_argument("--budget-per-hour", type=int, help="most refresh requests per foreground hour")
     ap.add_argument("--config", type=Path, default=ROOT / "models" / "config.json", help="base config: feature spec, triggers, other policy settings")
-    ap.add_argument("--binary", type=Path, default=ROOT / "target" / "release" / "edgeintent")
+    ap.add_argument("--spark", nargs="?", const="local[2]", metavar="MASTER",
+                    help="featurize on a Spark session (default master local[2]; or e.g. spark://host:7077, yarn)")
     ap.add_argument("--passes", type=int, default=1, choices=[1, 2, 3], help="featurize-and-train passes; later ones featurize under the previous model")
     ap.add_argument("--min-recall", type=float, default=MIN_RECALL, help="without a budget: the recall (on observed labels) the calibrated policy must reach")
     a = ap.parse_args(argv)
-    if not a.binary.exists():
-        ap.error(f"{a.binary} is missing: run `cargo build --release` first")
     try:
-        fit(a.traces, a.out, a.binary, a.config, a.budget_per_hour, a.passes, a.min_recall)
+        import edgeintent  # noqa: F401
+    except ImportError:
+        ap.error("the edgeintent package is missing: scripts/test.sh installs it into .venv (maturin build of bindings/python)")
+    spark = None
+    if a.spark:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.builder.master(a.spark).appName("edgeintent-fit").getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+    try:
+        fit(a.traces, a.out, a.config, a.budget_per_hour, a.passes, a.min_recall, spark=spark)
     except (FitError, ValueError) as e:
         print(f"fit: error: {e}", file=sys.stderr)
         return 1
+    finally:
+        if spark is not None:
+            spark.stop()
     return 0

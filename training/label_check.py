@@ -33,7 +33,7 @@ from evaluate import make_traces  # noqa: E402
 from labels import label, load_truth  # noqa: E402
 from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
 from pipeline import candidates, featurize  # noqa: E402
-from train import fit_normalization, load_rows  # noqa: E402
+from train import fit_normalization  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # Held-out seeds of each simulator (training and validation seeds stay unused here).
@@ -44,8 +44,7 @@ def rows(binary: Path, simulator: str, seeds: range, days: int, folder: Path):
     """Features, observed labels (and their reasons), truth labels, for `seeds`."""
     xs, obs, why, tru = [], [], [], []
     for trace, truth_path in zip(*make_traces(seeds, days, folder, simulator)):
-        csv_path, _ = featurize(binary, ROOT / "models" / "config.json", trace)
-        d = load_rows(csv_path, truth_path)
+        d, _ = featurize(ROOT / "models" / "config.json", trace, truth_path)
         y, reasons = label_trace(read_trace(trace), d.ts_ms, d.points)
         xs.append(d.x)
         obs.append(y)

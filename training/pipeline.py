@@ -31,7 +31,8 @@ from export import to_onnx  # noqa: E402
 from generate import Params, generate, write_jsonl  # noqa: E402
 from parity import write_fixture  # noqa: E402
 from ref_profile import profile_model  # noqa: E402
-from train import concat, fit_normalization, load_rows, metrics  # noqa: E402
+from labels import label, load_truth  # noqa: E402
+from train import Dataset, concat, fit_normalization, metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SEED = 42
@@ -70,19 +71,25 @@ def make_trace(seed: int, days: int, out_dir: Path, stem: str) -> tuple[Path, Pa
     return trace, truth_path
 
 
-def featurize(binary: Path, config: Path, trace: Path) -> tuple[Path, dict]:
-    out = trace.with_suffix(".csv")
-    run([str(binary), "featurize", "--config", str(config), "--out", str(out), str(trace)], stderr=subprocess.DEVNULL)
-    identity = json.loads(Path(f"{out}.spec.json").read_text())
-    return out, identity
+def featurize(config: Path, trace: Path, truth: Path) -> tuple[Dataset, dict]:
+    """One trace's labelled rows, featurized by the edgeintent package (the
+    serving code), and the feature spec's identity."""
+    import edgeintent
+
+    table = edgeintent.featurize(trace, config)
+    identity = edgeintent.feature_spec(config)
+    names = identity["feature_names"]
+    ts = table.column("ts_ms").to_numpy().astype(np.int64)
+    x = np.column_stack([table.column(n).to_numpy() for n in names]).astype(np.float32).reshape(len(ts), len(names))
+    return Dataset(ts, table.column("point").to_pylist(), x, label(ts, load_truth(truth)), names), identity
 
 
-def dataset(binary: Path, config: Path, seeds: range, days: int, data_dir: Path, tag: str):
+def dataset(config: Path, seeds: range, days: int, data_dir: Path, tag: str):
     parts, identity = [], None
     for s in seeds:
         trace, truth = make_trace(s, days, data_dir, f"{tag}-{s}")
-        csv_path, identity = featurize(binary, config, trace)
-        parts.append(load_rows(csv_path, truth))
+        part, identity = featurize(config, trace, truth)
+        parts.append(part)
     return concat(parts), identity
 
 
@@ -200,8 +207,8 @@ Limits: trained on synthetic behaviour only.
 
 def train_candidates(binary: Path, config: Path, data: Path, trace: Path, train_users: int, valid_users: int, days: int):
     """Featurizes the seeded traces and trains every candidate; returns what `main` ships."""
-    train, identity = dataset(binary, config, range(TRAIN_SEED0, TRAIN_SEED0 + train_users), days, data, "train")
-    valid, _ = dataset(binary, config, range(VALID_SEED0, VALID_SEED0 + valid_users), days, data, "valid")
+    train, identity = dataset(config, range(TRAIN_SEED0, TRAIN_SEED0 + train_users), days, data, "train")
+    valid, _ = dataset(config, range(VALID_SEED0, VALID_SEED0 + valid_users), days, data, "valid")
     print(f"pipeline: {len(train.y)} training rows ({train.y.mean():.3f} positive), {len(valid.y)} validation rows")
     mean, scale = fit_normalization(train.x)
     xt, xv = (train.x - mean) / scale, (valid.x - mean) / scale

@@ -80,7 +80,7 @@ def main() -> int:
         for n, (t, h, c, x) in enumerate(grid, 1):
             path = work / "candidate.json"
             path.write_text(json.dumps(variant(base, t, h, c, x)))
-            r = evaluate_json(a.bin, path, traces, truths)
+            r = evaluate_json(path, traces, truths)
             ours = r["policies"][0]
             rows.append({"threshold": t, "hysteresis": h, "cooldown_s": c, "explicit_actions": x,
                          "requests_per_hour": round(ours["requests_per_hour"], 2), "recall": round(ours["recall"], 4),

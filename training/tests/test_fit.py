@@ -13,7 +13,7 @@ from generate import Params, generate, write_jsonl
 
 def fit(edgeintent_bin, traces, out, *extra):
     return subprocess.run(
-        [sys.executable, str(TRAINING / "pipeline.py"), "fit", "--traces", str(traces), "--out", str(out), "--binary", str(edgeintent_bin), *extra],
+        [sys.executable, str(TRAINING / "pipeline.py"), "fit", "--traces", str(traces), "--out", str(out), *extra],
         capture_output=True, text=True,
     )
 
@@ -84,3 +84,24 @@ def test_fit_learns_which_app_events_announce_stale_content(edgeintent_bin, tmp_
     report = json.loads((tmp_path / "out" / "fit.json").read_text())
     assert all(g["recall"] > 0 for g in report["grid"])
     assert "payment_done" in (tmp_path / "out" / "MODEL_CARD.md").read_text()
+
+
+def test_fit_on_spark_fits_the_same_policy(edgeintent_bin, tmp_path):
+    """`fit --spark` featurizes on a local Spark session: the same rows, so
+    the same fitted config and model."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("java") is None:
+        pytest.skip("no Java on this machine: PySpark needs a JVM")
+    pytest.importorskip("pyspark")
+    traces = tmp_path / "logs"
+    users(traces, 6, days=1, seed0=3600)
+    plain = fit(edgeintent_bin, traces, tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    spark = fit(edgeintent_bin, traces, tmp_path / "spark", "--spark")
+    assert spark.returncode == 0, spark.stderr
+    assert "on Spark (local[2])" in spark.stdout
+    for name in ("config.json", "intent.onnx", "feature_spec.json"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "spark" / name).read_bytes(), name
