@@ -67,7 +67,10 @@ pub use model::{
     ModelReport, Normalization, OpInfo, OutputKind, OutputOptions, TensorInfo, META_FEATURE_NAMES,
     META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
 };
-pub use model::{onnx_importer, GraphOutput, OnnxGraph, OutputValues};
+pub use model::{
+    onnx_importer, GraphOutput, Importer, OnnxGraph, OutputValues, TensorData, TensorGraph,
+    TensorValue,
+};
 pub use model::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use policy::{Buckets, PolicyConfig, PolicyError};
 pub use runtime::{

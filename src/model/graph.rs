@@ -30,6 +30,91 @@ pub enum OutputValues {
     Text(Vec<String>),
 }
 
+/// A tensor of any element type: a backend test's inputs and expected
+/// outputs, or typed rows for `predict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorValue {
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub data: TensorData,
+}
+
+/// The values of a [`TensorValue`], by element type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// 32-bit floats.
+    F32(Vec<f32>),
+    /// 64-bit floats.
+    F64(Vec<f64>),
+    /// 64-bit integers.
+    I64(Vec<i64>),
+    /// 32-bit integers.
+    I32(Vec<i32>),
+    /// Bytes.
+    U8(Vec<u8>),
+    /// Booleans.
+    Bool(Vec<bool>),
+    /// Strings.
+    Text(Vec<String>),
+}
+
+impl TensorData {
+    /// The element type's ONNX name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TensorData::F32(_) => "float",
+            TensorData::F64(_) => "double",
+            TensorData::I64(_) => "int64",
+            TensorData::I32(_) => "int32",
+            TensorData::U8(_) => "uint8",
+            TensorData::Bool(_) => "bool",
+            TensorData::Text(_) => "string",
+        }
+    }
+}
+
+impl TensorValue {
+    /// Reads a serialized ONNX `TensorProto` file (`input_0.pb` of a backend test).
+    pub fn read_pb(path: &Path) -> Result<TensorValue, ModelError> {
+        super::engine::read_tensor_pb(path)
+    }
+}
+
+pub use super::engine::Importer;
+
+/// Any ONNX model run on whole tensors of any element type, every output
+/// kept: the conformance runner and typed inputs. Allocates per run.
+pub struct TensorGraph {
+    plan: super::engine::TensorPlan,
+}
+
+impl std::fmt::Debug for TensorGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TensorGraph").finish_non_exhaustive()
+    }
+}
+
+impl TensorGraph {
+    /// Loads the model at `path` for inputs of the types and shapes of
+    /// `inputs` (graph order), decoded by `importer`.
+    pub fn load(
+        path: &Path,
+        inputs: &[TensorValue],
+        importer: Importer,
+    ) -> Result<TensorGraph, ModelError> {
+        let bytes = read_model(path)?;
+        Ok(TensorGraph {
+            plan: super::engine::TensorPlan::new(&bytes, path, inputs, importer)?,
+        })
+    }
+
+    /// Runs on `inputs`; every output's name and value, in graph order.
+    pub fn run(&self, inputs: &[TensorValue]) -> Result<Vec<(String, TensorValue)>, ModelError> {
+        self.plan.run(inputs)
+    }
+}
+
 /// An ONNX model loaded for a fixed input shape, outputs in graph order.
 pub struct OnnxGraph {
     path: PathBuf,

@@ -20,7 +20,9 @@ pub(crate) mod ops;
 mod package;
 mod recurrent;
 
-pub use graph::{GraphOutput, OnnxGraph, OutputValues};
+pub use graph::{
+    GraphOutput, Importer, OnnxGraph, OutputValues, TensorData, TensorGraph, TensorValue,
+};
 #[cfg(feature = "offline")] // for the benchmark harness
 pub(crate) use inspect::declared_inputs;
 

@@ -4,6 +4,7 @@
 //! [`crate::Runtime`] an app embeds, so offline results are what the app would do.
 
 pub mod bench;
+pub mod conformance;
 mod dedup_eval;
 pub mod featurize;
 pub mod geo_eval;

@@ -8,6 +8,7 @@
 mod architecture;
 mod cli;
 mod common;
+mod conformance;
 mod families;
 mod ffi;
 mod hostile;

@@ -10,6 +10,7 @@ use edgeintent::TraceError;
 
 mod bench;
 mod common;
+mod conformance;
 mod counting_alloc;
 mod dedup_eval;
 mod evaluate;
@@ -43,6 +44,7 @@ enum Command {
     Inspect(inspect::InspectArgs),
     Predict(predict::PredictArgs),
     Bench(bench::BenchArgs),
+    Conformance(conformance::ConformanceArgs),
     DedupEval(dedup_eval::DedupEvalArgs),
     Evaluate(evaluate::EvaluateArgs),
     GeoEval(geo_eval::GeoEvalArgs),
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Conformance(a) => conformance::run(a),
         Command::DedupEval(a) => dedup_eval::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::GeoEval(a) => geo_eval::run(a),

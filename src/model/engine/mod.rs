@@ -17,7 +17,7 @@ use tract_onnx::prelude::*;
 pub(crate) use proto::declared_inputs;
 pub(crate) use proto::{check_shapes, inspect_bytes, GraphView, MODEL_MEMORY_BUDGET};
 
-use super::graph::OutputValues;
+use super::graph::{OutputValues, TensorData, TensorValue};
 use super::package::{ModelMetadata, Normalization};
 use super::ModelError;
 
@@ -391,6 +391,199 @@ fn fill(t: &mut Arc<Tensor>, src: &[f32], norm: Option<&Normalization>) -> Resul
     let mut plain = tensor.try_as_plain_ram_mut().map_err(engine)?;
     let dst = plain.as_slice_mut::<f32>().map_err(engine)?;
     Normalization::apply_or_copy(norm, src, dst)
+}
+
+/// Which importer decodes a model: edgeintent's (tract with our operators)
+/// or plain tract, for comparing what each runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Importer {
+    /// tract with edgeintent's operators registered.
+    #[default]
+    Edgeintent,
+    /// tract's own ONNX importer as shipped.
+    PlainTract,
+}
+
+fn importer_for(which: Importer) -> tract_onnx::Onnx {
+    match which {
+        Importer::Edgeintent => super::ops::importer(),
+        Importer::PlainTract => tract_onnx::onnx(),
+    }
+}
+
+/// Reads one serialized ONNX `TensorProto` (a backend test's `input_0.pb`).
+pub(crate) fn read_tensor_pb(path: &Path) -> Result<TensorValue, ModelError> {
+    let bytes = crate::limits::read_regular(path, MAX_MODEL_FILE).map_err(|e| ModelError::Io {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })?;
+    guarded(path, || {
+        let proto = tract_onnx::tensor::proto_from_reader(&bytes[..]).map_err(engine)?;
+        let t = tract_onnx::tensor::load_tensor(
+            &tract_onnx::data_resolver::FopenDataResolver,
+            &proto,
+            None,
+        )
+        .map_err(engine)?;
+        from_tensor(&t)
+    })
+}
+
+fn from_tensor(t: &Tensor) -> Result<TensorValue, ModelError> {
+    fn plain<T: Datum + Clone>(t: &Tensor) -> Result<Vec<T>, ModelError> {
+        t.try_as_plain_ram()
+            .and_then(|v| Ok(v.as_slice::<T>()?.to_vec()))
+            .map_err(engine)
+    }
+    let data = match t.datum_type() {
+        DatumType::F32 => TensorData::F32(plain(t)?),
+        DatumType::F64 => TensorData::F64(plain(t)?),
+        DatumType::I64 => TensorData::I64(plain(t)?),
+        DatumType::I32 => TensorData::I32(plain(t)?),
+        DatumType::U8 => TensorData::U8(plain(t)?),
+        DatumType::Bool => TensorData::Bool(plain(t)?),
+        DatumType::String => TensorData::Text(plain(t)?),
+        dt if dt.is_float() => {
+            let wide = t.cast_to::<f64>().map_err(engine)?;
+            TensorData::F64(plain(&wide)?)
+        }
+        dt if dt.is_integer() => {
+            let wide = t.cast_to::<i64>().map_err(engine)?;
+            TensorData::I64(plain(&wide)?)
+        }
+        dt => {
+            return Err(ModelError::Engine(format!(
+                "tensors of {dt:?} are not supported here"
+            )))
+        }
+    };
+    Ok(TensorValue {
+        shape: t.shape().to_vec(),
+        data,
+    })
+}
+
+fn to_tensor(v: &TensorValue) -> Result<Tensor, ModelError> {
+    fn make<T: Datum + Clone>(shape: &[usize], v: &[T]) -> Result<Tensor, ModelError> {
+        tract_ndarray::ArrayD::from_shape_vec(shape, v.to_vec())
+            .map(Tensor::from)
+            .map_err(|e| ModelError::Engine(format!("a tensor of shape {shape:?}: {e}")))
+    }
+    let s = &v.shape;
+    match &v.data {
+        TensorData::F32(x) => make(s, x),
+        TensorData::F64(x) => make(s, x),
+        TensorData::I64(x) => make(s, x),
+        TensorData::I32(x) => make(s, x),
+        TensorData::U8(x) => make(s, x),
+        TensorData::Bool(x) => make(s, x),
+        TensorData::Text(x) => make(s, x),
+    }
+}
+
+fn datum_of(v: &TensorData) -> DatumType {
+    match v {
+        TensorData::F32(_) => f32::datum_type(),
+        TensorData::F64(_) => f64::datum_type(),
+        TensorData::I64(_) => i64::datum_type(),
+        TensorData::I32(_) => i32::datum_type(),
+        TensorData::U8(_) => u8::datum_type(),
+        TensorData::Bool(_) => bool::datum_type(),
+        TensorData::Text(_) => String::datum_type(),
+    }
+}
+
+/// A model loaded for inputs of given types and shapes, run on whole
+/// tensors: conformance tests and typed `predict`. Allocates per run.
+pub(crate) struct TensorPlan {
+    plan: Arc<TypedSimplePlan>,
+    outputs: Vec<String>,
+}
+
+impl TensorPlan {
+    /// Decodes `bytes` with `importer`, fixes every input to the type and
+    /// shape of `inputs` (in graph order), and builds the plan.
+    pub(crate) fn new(
+        bytes: &[u8],
+        path: &Path,
+        inputs: &[TensorValue],
+        importer: Importer,
+    ) -> Result<TensorPlan, ModelError> {
+        guarded(path, || {
+            let onnx = importer_for(importer)
+                .with_ignore_output_shapes(true)
+                .with_ignore_output_types(true);
+            let proto = proto::decode(&onnx, bytes, path)?;
+            proto::check_declared(&proto, path, MODEL_MEMORY_BUDGET)?;
+            let missing = proto::unsupported_ops(&onnx, &proto);
+            if !missing.is_empty() {
+                return Err(ModelError::UnsupportedOps {
+                    path: path.to_owned(),
+                    ops: missing.join(", "),
+                });
+            }
+            let outputs = proto
+                .graph
+                .as_ref()
+                .map(|g| GraphView::new(g).outputs().map(str::to_owned).collect())
+                .unwrap_or_default();
+            let mut model = onnx.model_for_proto_model(&proto).map_err(engine)?;
+            let n = model.input_outlets().map_err(engine)?.len();
+            if n != inputs.len() {
+                return Err(ModelError::Shape {
+                    path: path.to_owned(),
+                    why: format!("has {n} inputs but {} were given", inputs.len()),
+                });
+            }
+            for (ix, v) in inputs.iter().enumerate() {
+                // Integer inputs (shapes, axes, indices) are fixed to their
+                // values: tract types shapes and axes only when it knows them.
+                let fact: InferenceFact = match &v.data {
+                    TensorData::I64(_) | TensorData::I32(_) => to_tensor(v)?.into(),
+                    d => datum_of(d).fact(&v.shape).into(),
+                };
+                model.set_input_fact(ix, fact).map_err(engine)?;
+            }
+            let plan = model
+                .into_optimized()
+                .and_then(|m| m.into_runnable())
+                .map_err(engine)?;
+            Ok(TensorPlan { plan, outputs })
+        })
+    }
+
+    /// Runs on `inputs`; every output with its name, in graph order.
+    pub(crate) fn run(
+        &self,
+        inputs: &[TensorValue],
+    ) -> Result<Vec<(String, TensorValue)>, ModelError> {
+        let values = inputs
+            .iter()
+            .map(|v| to_tensor(v).map(TValue::from))
+            .collect::<Result<TVec<_>, _>>()?;
+        let out = catch_unwind(AssertUnwindSafe(|| self.plan.run(values)));
+        clear_upper_simd_state();
+        let out = match out {
+            Ok(out) => out.map_err(engine)?,
+            Err(panic) => {
+                return Err(ModelError::Engine(format!(
+                    "the model panicked while running: {}",
+                    panic_message(&panic)
+                )))
+            }
+        };
+        out.iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let name = self
+                    .outputs
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("output_{i}"));
+                Ok((name, from_tensor(t)?))
+            })
+            .collect()
+    }
 }
 
 /// tract's AVX-512 kernels return without `vzeroupper`, leaving the upper

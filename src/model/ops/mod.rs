@@ -2,6 +2,8 @@
 //! one place they are registered. Parsing lives in each op's file; the tree
 //! evaluation is kept apart in `tree_eval` (no tract, no protobuf).
 
+mod binarizer;
+mod label_encoder;
 mod scaler;
 mod tree_ensemble;
 mod tree_eval;
@@ -17,7 +19,10 @@ pub fn importer() -> tract_onnx::Onnx {
     let reg = &mut onnx.op_register;
     reg.insert("TreeEnsembleClassifier", tree_ensemble::parse_classifier);
     reg.insert("TreeEnsembleRegressor", tree_ensemble::parse_regressor);
+    reg.insert("TreeEnsemble", tree_ensemble::parse_v5);
     reg.insert("ZipMap", zipmap::parse);
     reg.insert("Scaler", scaler::parse);
+    reg.insert("Binarizer", binarizer::parse);
+    reg.insert("LabelEncoder", label_encoder::parse);
     onnx
 }

@@ -367,3 +367,252 @@ impl Expansion for TreeEnsembleExpansion {
         model.wire_node(prefix, self.0.clone(), inputs)
     }
 }
+
+/// Parser for `TreeEnsemble` (`ai.onnx.ml` opset 5): nodes indexed from
+/// `tree_roots`, leaves in their own arrays (`nodes_trueleafs` says which
+/// child ids are leaf indices), split values, modes and weights as tensors,
+/// and `BRANCH_MEMBER` sets in `membership_values` (NaN-separated). Each set
+/// membership becomes a chain of equality tests, so the compiled ensemble
+/// and its evaluation are the ones the older ops use.
+pub(crate) fn parse_v5(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let tensor = |name: &str| -> TractResult<Option<Tensor>> {
+        match node
+            .attribute
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.t.as_ref())
+        {
+            Some(proto) => Ok(Some(ctx.load_tensor(proto)?)),
+            None => Ok(None),
+        }
+    };
+    let f32s = |name: &str| -> TractResult<Option<Vec<f32>>> {
+        match tensor(name)? {
+            Some(t) => Ok(Some(
+                t.cast_to::<f32>()?
+                    .try_as_plain_ram()?
+                    .as_slice::<f32>()?
+                    .to_vec(),
+            )),
+            None => Ok(None),
+        }
+    };
+    let n_targets: i64 = node.get_attr_opt("n_targets")?.unwrap_or(1);
+    node.expect_attr("n_targets", (1..=MAX_OUTPUTS).contains(&n_targets), || {
+        format!("between 1 and {MAX_OUTPUTS}, got {n_targets}")
+    })?;
+    let n = node.get_attr_slice::<i64>("nodes_featureids")?.len();
+    let feature = ints(node, "nodes_featureids", n)?;
+    let on_true = ints(node, "nodes_truenodeids", n)?;
+    let on_false = ints(node, "nodes_falsenodeids", n)?;
+    let true_leaf = ints(node, "nodes_trueleafs", n)?;
+    let false_leaf = ints(node, "nodes_falseleafs", n)?;
+    let splits =
+        f32s("nodes_splits")?.ok_or_else(|| format_err!("TreeEnsemble needs nodes_splits"))?;
+    node.expect_attr("nodes_splits", splits.len() == n, "one value per node")?;
+    let modes: Vec<u8> = match tensor("nodes_modes")? {
+        Some(t) => t
+            .cast_to::<u8>()?
+            .try_as_plain_ram()?
+            .as_slice::<u8>()?
+            .to_vec(),
+        None => bail!("TreeEnsemble needs nodes_modes"),
+    };
+    node.expect_attr("nodes_modes", modes.len() == n, "one mode per node")?;
+    let missing: Vec<i64> = node
+        .get_attr_opt_vec("nodes_missing_value_tracks_true")?
+        .unwrap_or_else(|| vec![0; n]);
+    node.expect_attr(
+        "nodes_missing_value_tracks_true",
+        missing.len() == n,
+        "one flag per node",
+    )?;
+    let members = f32s("membership_values")?.unwrap_or_default();
+    let mut sets = members.split(|v| v.is_nan());
+    let m = node.get_attr_slice::<i64>("leaf_targetids")?.len();
+    let targets = ints(node, "leaf_targetids", m)?;
+    let weights =
+        f32s("leaf_weights")?.ok_or_else(|| format_err!("TreeEnsemble needs leaf_weights"))?;
+    node.expect_attr("leaf_weights", weights.len() == m, "one weight per leaf")?;
+    let roots = ints(
+        node,
+        "tree_roots",
+        node.get_attr_slice::<i64>("tree_roots")?.len(),
+    )?;
+
+    // Ids in the compiled ensemble: split nodes keep their index, leaf j is
+    // n + j, and the extra tests of membership chains come after.
+    let leaf_id = |j: usize| n + j;
+    let mut next_id = n + m;
+    let mut raw_nodes = Vec::new();
+    let mut raw_weights = Vec::new();
+    let mut member_sets: Vec<Option<Vec<f32>>> = vec![None; n];
+    for (i, &mode) in modes.iter().enumerate() {
+        if mode == 6 {
+            let set = sets.next().ok_or_else(|| {
+                format_err!("membership_values holds fewer sets than the BRANCH_MEMBER nodes")
+            })?;
+            member_sets[i] = Some(set.to_vec());
+        }
+    }
+    for (t, &root) in roots.iter().enumerate() {
+        // Walk the tree from its root; every node and leaf reached is its.
+        let mut stack = vec![(root, false)];
+        let mut seen = std::collections::HashSet::new();
+        while let Some((ix, is_leaf)) = stack.pop() {
+            if !seen.insert((ix, is_leaf)) {
+                continue;
+            }
+            if is_leaf {
+                ensure!(ix < m, "leaf {ix} out of range ({m} leaves)");
+                raw_nodes.push(RawNode {
+                    tree: t,
+                    id: leaf_id(ix),
+                    mode: None,
+                    feature: 0,
+                    threshold: 0.0,
+                    on_true: 0,
+                    on_false: 0,
+                    missing_true: false,
+                });
+                raw_weights.push(RawWeight {
+                    tree: t,
+                    node: leaf_id(ix),
+                    output: targets[ix],
+                    weight: weights[ix],
+                });
+                continue;
+            }
+            ensure!(ix < n, "node {ix} out of range ({n} nodes)");
+            let child = |id: usize, leaf: usize| if leaf != 0 { leaf_id(id) } else { id };
+            let (yes, no) = (
+                child(on_true[ix], true_leaf[ix]),
+                child(on_false[ix], false_leaf[ix]),
+            );
+            stack.push((on_true[ix], true_leaf[ix] != 0));
+            stack.push((on_false[ix], false_leaf[ix] != 0));
+            let base = RawNode {
+                tree: t,
+                id: ix,
+                mode: None,
+                feature: feature[ix],
+                threshold: splits[ix],
+                on_true: yes,
+                on_false: no,
+                missing_true: missing[ix] != 0,
+            };
+            let mode = match modes[ix] {
+                0 => Mode::Leq,
+                1 => Mode::Lt,
+                2 => Mode::Gte,
+                3 => Mode::Gt,
+                4 => Mode::Eq,
+                5 => Mode::Neq,
+                6 => {
+                    // x in {a, b, c}: x == a, else x == b, else x == c, else false.
+                    let set = member_sets[ix].clone().unwrap_or_default();
+                    let mut id = ix;
+                    for (k, &v) in set.iter().enumerate() {
+                        let last = k + 1 == set.len();
+                        let next = if last { no } else { next_id };
+                        raw_nodes.push(RawNode {
+                            id,
+                            mode: Some(Mode::Eq),
+                            threshold: v,
+                            on_false: next,
+                            ..base.clone()
+                        });
+                        if !last {
+                            id = next_id;
+                            next_id += 1;
+                        }
+                    }
+                    if set.is_empty() {
+                        // An empty set holds nothing: always false.
+                        raw_nodes.push(RawNode {
+                            mode: Some(Mode::Neq),
+                            threshold: f32::NAN,
+                            on_true: no,
+                            ..base.clone()
+                        });
+                    }
+                    continue;
+                }
+                other => bail!("TreeEnsemble: unknown node mode {other}"),
+            };
+            raw_nodes.push(RawNode {
+                mode: Some(mode),
+                ..base
+            });
+        }
+    }
+    let post = match node.get_attr_opt::<i64>("post_transform")?.unwrap_or(0) {
+        0 => PostTransform::None,
+        1 => PostTransform::Softmax,
+        2 => PostTransform::Logistic,
+        3 => PostTransform::SoftmaxZero,
+        4 => PostTransform::Probit,
+        other => bail!("TreeEnsemble: unknown post_transform {other}"),
+    };
+    let aggregate = match node.get_attr_opt::<i64>("aggregate_function")?.unwrap_or(1) {
+        0 => Aggregate::Average,
+        1 => Aggregate::Sum,
+        2 => Aggregate::Min,
+        3 => Aggregate::Max,
+        other => bail!("TreeEnsemble: unknown aggregate_function {other}"),
+    };
+    let ensemble = CompiledEnsemble::compile(
+        &raw_nodes,
+        &raw_weights,
+        n_targets as usize,
+        aggregate,
+        Vec::new(),
+        post,
+        None,
+    )
+    .map_err(|e| format_err!("TreeEnsemble: {e}"))?;
+    Ok((
+        expand(TreeEnsembleV5(TreeEnsembleOp(Arc::new(ensemble)))),
+        vec![],
+    ))
+}
+
+/// Opset 5's wrapper: the scores come out in the input's own type.
+#[derive(Debug, Clone)]
+struct TreeEnsembleV5(TreeEnsembleOp);
+
+impl Expansion for TreeEnsembleV5 {
+    fn name(&self) -> StaticName {
+        "TreeEnsemble".into()
+    }
+
+    fn rules<'r, 'p: 'r, 's: 'r>(
+        &'s self,
+        s: &mut Solver<'r>,
+        inputs: &'p [TensorProxy],
+        outputs: &'p [TensorProxy],
+    ) -> InferenceResult {
+        check_input_arity(inputs, 1)?;
+        check_output_arity(outputs, 1)?;
+        s.equals(&inputs[0].rank, 2)?;
+        s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
+        s.equals(&outputs[0].rank, 2)?;
+        s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+        s.equals(&outputs[0].shape[1], self.0 .0.score_width().to_dim())?;
+        Ok(())
+    }
+
+    fn wire(
+        &self,
+        prefix: &str,
+        model: &mut TypedModel,
+        inputs: &[OutletId],
+    ) -> TractResult<TVec<OutletId>> {
+        let dt = model.outlet_fact(inputs[0])?.datum_type;
+        let scores = model.wire_node(format!("{prefix}.trees"), self.0.clone(), inputs)?;
+        model.wire_node(prefix, tract_onnx::tract_core::ops::cast::cast(dt), &scores)
+    }
+}
