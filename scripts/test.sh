@@ -127,7 +127,10 @@ device_library() {
 
 release_memcheck() {
     # Issue 15: valgrind on the optimised cdylib, not only the debug one.
-    cargo build --release --lib --quiet
+    # Built together with the Python package (as maturin will build it), so
+    # their shared dependencies resolve to the same features and tract is
+    # compiled in release once, not once per package.
+    cargo build --release --lib -p edgeintent -p edgeintent-python --features pyo3/extension-module --quiet
     EDGEINTENT_RELEASE_LIB="$(cd "$TARGET_DIR" && pwd)/release" \
         cargo test --test it --quiet -- --exact ffi::the_c_example_is_memcheck_clean_with_the_release_library --nocapture
 }

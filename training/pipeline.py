@@ -121,8 +121,9 @@ def derived_test_models(model_path: Path, fixtures: Path) -> None:
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
-    node = helper.make_node("Imputer", ["x"], ["y"], domain="ai.onnx.ml", imputed_value_floats=[0.0], replaced_value_float=float("nan"))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])
+    node = helper.make_node("SVMRegressor", ["x"], ["y"], domain="ai.onnx.ml", coefficients=[1.0, 1.0], support_vectors=[0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+                            n_supports=2, rho=[0.0], kernel_type="LINEAR")
     g = helper.make_graph([node], "unsupported", [x], [y])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
     m.ir_version = 8

@@ -95,7 +95,7 @@ fn every_model_family_matches_onnx_runtime() {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 25,
+        files.len() >= 45,
         "expected the exported families, found {}",
         files.len()
     );

@@ -34,11 +34,7 @@ impl Expansion for Binarizer {
         inputs: &'p [TensorProxy],
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
-        check_input_arity(inputs, 1)?;
-        check_output_arity(outputs, 1)?;
-        s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
-        s.equals(&outputs[0].shape, &inputs[0].shape)?;
-        Ok(())
+        super::same_type_and_shape(s, inputs, outputs)
     }
 
     fn wire(

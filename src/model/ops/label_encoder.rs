@@ -16,17 +16,7 @@ pub(crate) fn parse(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let tensor_attr = |name: &str| -> TractResult<Option<Tensor>> {
-        match node
-            .attribute
-            .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| a.t.as_ref())
-        {
-            Some(proto) => Ok(Some(ctx.load_tensor(proto)?)),
-            None => Ok(None),
-        }
-    };
+    let tensor_attr = |name: &str| super::tensor_attr(ctx, node, name);
     if let Some(classes) = node.get_attr_opt_tvec::<String>("classes_strings")? {
         let classes: Vec<String> = classes.into_iter().collect();
         let default_int: i64 = node.get_attr_opt("default_int64")?.unwrap_or(-1);
@@ -176,7 +166,7 @@ impl KeyIndex {
                 .iter()
                 .map(|s| m.get(s).copied().unwrap_or(default))
                 .collect(),
-            KeyIndex::Int(m) if dt.is_integer() => {
+            KeyIndex::Int(m) if dt.is_integer() || dt == TDim::datum_type() => {
                 let x = input.cast_to::<i64>()?;
                 let x = x.try_as_plain_ram()?;
                 x.as_slice::<i64>()?

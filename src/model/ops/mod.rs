@@ -2,12 +2,45 @@
 //! one place they are registered. Parsing lives in each op's file; the tree
 //! evaluation is kept apart in `tree_eval` (no tract, no protobuf).
 
+mod array_feature_extractor;
 mod binarizer;
+mod imputer;
 mod label_encoder;
 mod scaler;
 mod tree_ensemble;
 mod tree_eval;
 mod zipmap;
+
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb::NodeProto;
+use tract_onnx::prelude::{Tensor, TractResult};
+
+/// The rules of an element-wise op: one input, one output of its type and shape.
+fn same_type_and_shape<'r, 'p: 'r>(
+    s: &mut tract_onnx::tract_hir::internal::Solver<'r>,
+    inputs: &'p [tract_onnx::tract_hir::internal::TensorProxy],
+    outputs: &'p [tract_onnx::tract_hir::internal::TensorProxy],
+) -> tract_onnx::tract_hir::internal::InferenceResult {
+    use tract_onnx::tract_hir::internal::*;
+    check_input_arity(inputs, 1)?;
+    check_output_arity(outputs, 1)?;
+    s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
+    s.equals(&outputs[0].shape, &inputs[0].shape)?;
+    Ok(())
+}
+
+/// A tensor-valued attribute (`keys_tensor`, `nodes_splits`, ...), if set.
+fn tensor_attr(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Option<Tensor>> {
+    match node
+        .attribute
+        .iter()
+        .find(|a| a.name == name)
+        .and_then(|a| a.t.as_ref())
+    {
+        Some(proto) => Ok(Some(ctx.load_tensor(proto)?)),
+        None => Ok(None),
+    }
+}
 
 /// tract's ONNX importer with edgeintent's operators registered; ignores the
 /// output shapes and types graphs declare (exporters get them wrong, e.g. a
@@ -23,6 +56,8 @@ pub fn importer() -> tract_onnx::Onnx {
     reg.insert("ZipMap", zipmap::parse);
     reg.insert("Scaler", scaler::parse);
     reg.insert("Binarizer", binarizer::parse);
+    reg.insert("ArrayFeatureExtractor", array_feature_extractor::parse);
+    reg.insert("Imputer", imputer::parse);
     reg.insert("LabelEncoder", label_encoder::parse);
     onnx
 }

@@ -63,19 +63,35 @@ fn floats(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Opt
     if let Some(v) = node.get_attr_opt_vec::<f32>(name)? {
         return Ok(Some(v));
     }
-    let tensor_name = format!("{name}_as_tensor");
-    match node
-        .attribute
-        .iter()
-        .find(|a| a.name == tensor_name)
-        .and_then(|a| a.t.as_ref())
-    {
-        Some(proto) => {
-            let t = ctx.load_tensor(proto)?.cast_to::<f32>()?.into_owned();
+    tensor_floats(ctx, node, &format!("{name}_as_tensor"))
+}
+
+/// A tensor attribute's values as f32.
+fn tensor_floats(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+    name: &str,
+) -> TractResult<Option<Vec<f32>>> {
+    match super::tensor_attr(ctx, node, name)? {
+        Some(t) => {
+            let t = t.cast_to::<f32>()?.into_owned();
             Ok(Some(t.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()))
         }
         None => Ok(None),
     }
+}
+
+/// `nodes_missing_value_tracks_true`, one flag per node (all false when absent).
+fn missing_flags(node: &NodeProto, n: usize) -> TractResult<Vec<i64>> {
+    let flags: Vec<i64> = node
+        .get_attr_opt_vec("nodes_missing_value_tracks_true")?
+        .unwrap_or_else(|| vec![0; n]);
+    node.expect_attr(
+        "nodes_missing_value_tracks_true",
+        flags.len() == n,
+        "one flag per node",
+    )?;
+    Ok(flags)
 }
 
 fn ints(node: &NodeProto, name: &str, len: usize) -> TractResult<Vec<usize>> {
@@ -120,14 +136,7 @@ fn parse(
         })
         .collect::<TractResult<_>>()?;
     node.expect_attr("nodes_modes", modes.len() == n, "one mode per node")?;
-    let missing: Vec<i64> = node
-        .get_attr_opt_vec("nodes_missing_value_tracks_true")?
-        .unwrap_or_else(|| vec![0; n]);
-    node.expect_attr(
-        "nodes_missing_value_tracks_true",
-        missing.len() == n,
-        "one flag per node",
-    )?;
+    let missing = missing_flags(node, n)?;
     let raw_nodes: Vec<RawNode> = (0..n)
         .map(|i| RawNode {
             tree: tree[i],
@@ -378,28 +387,8 @@ pub(crate) fn parse_v5(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    let tensor = |name: &str| -> TractResult<Option<Tensor>> {
-        match node
-            .attribute
-            .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| a.t.as_ref())
-        {
-            Some(proto) => Ok(Some(ctx.load_tensor(proto)?)),
-            None => Ok(None),
-        }
-    };
-    let f32s = |name: &str| -> TractResult<Option<Vec<f32>>> {
-        match tensor(name)? {
-            Some(t) => Ok(Some(
-                t.cast_to::<f32>()?
-                    .try_as_plain_ram()?
-                    .as_slice::<f32>()?
-                    .to_vec(),
-            )),
-            None => Ok(None),
-        }
-    };
+    let tensor = |name: &str| super::tensor_attr(ctx, node, name);
+    let f32s = |name: &str| tensor_floats(ctx, node, name);
     let n_targets: i64 = node.get_attr_opt("n_targets")?.unwrap_or(1);
     node.expect_attr("n_targets", (1..=MAX_OUTPUTS).contains(&n_targets), || {
         format!("between 1 and {MAX_OUTPUTS}, got {n_targets}")
@@ -422,14 +411,7 @@ pub(crate) fn parse_v5(
         None => bail!("TreeEnsemble needs nodes_modes"),
     };
     node.expect_attr("nodes_modes", modes.len() == n, "one mode per node")?;
-    let missing: Vec<i64> = node
-        .get_attr_opt_vec("nodes_missing_value_tracks_true")?
-        .unwrap_or_else(|| vec![0; n]);
-    node.expect_attr(
-        "nodes_missing_value_tracks_true",
-        missing.len() == n,
-        "one flag per node",
-    )?;
+    let missing = missing_flags(node, n)?;
     let members = f32s("membership_values")?.unwrap_or_default();
     let mut sets = members.split(|v| v.is_nan());
     let m = node.get_attr_slice::<i64>("leaf_targetids")?.len();
