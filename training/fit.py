@@ -53,7 +53,7 @@ from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
 from pipeline import candidates as pipeline_candidates  # noqa: E402
 from rules_from_logs import (  # noqa: E402
     MAX_RULES, MIN_SUPPORT, MIN_Z, RULE_WINDOW_S, contradicted, learned_rules, rule_stats, write_observed_truth)
-from train import fit_normalization, metrics  # noqa: E402
+from train import feature_matrix, fit_normalization, metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_USERS = 4
@@ -117,7 +117,7 @@ def user_rows(trace: Path, events: list[dict], table, identity: dict) -> dict:
     names = identity["feature_names"]
     ts = table.column("ts_ms").to_numpy().astype(np.int64)
     points = table.column("point").to_pylist()
-    x = np.column_stack([table.column(n).to_numpy() for n in names]).astype(np.float32) if len(ts) else np.zeros((0, len(names)), np.float32)
+    x = feature_matrix(table, names)
     y, why = label_trace(events, ts, points)
     return {"trace": trace, "events": events, "ts": ts, "points": points, "x": x, "y": y, "why": why, "names": names, "identity": identity,
             "fg_hours": foreground_ms(events) / 3.6e6}

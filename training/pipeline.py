@@ -32,7 +32,7 @@ from generate import Params, generate, write_jsonl  # noqa: E402
 from parity import write_fixture  # noqa: E402
 from ref_profile import profile_model  # noqa: E402
 from labels import label, load_truth  # noqa: E402
-from train import Dataset, concat, fit_normalization, metrics  # noqa: E402
+from train import Dataset, concat, feature_matrix, fit_normalization, metrics  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SEED = 42
@@ -80,7 +80,7 @@ def featurize(config: Path, trace: Path, truth: Path) -> tuple[Dataset, dict]:
     identity = edgeintent.feature_spec(config)
     names = identity["feature_names"]
     ts = table.column("ts_ms").to_numpy().astype(np.int64)
-    x = np.column_stack([table.column(n).to_numpy() for n in names]).astype(np.float32).reshape(len(ts), len(names))
+    x = feature_matrix(table, names)
     return Dataset(ts, table.column("point").to_pylist(), x, label(ts, load_truth(truth)), names), identity
 
 
@@ -283,7 +283,7 @@ def main() -> None:
     model_path.write_bytes((cand_dir / f"{chosen}.onnx").read_bytes())
     # What serving will look like, for the runtime's monitors: the training
     # users featurized under the chosen model.
-    profile_model(binary, config, model_path, data, range(TRAIN_SEED0, TRAIN_SEED0 + a.train_users))
+    profile_model(config, model_path, data, range(TRAIN_SEED0, TRAIN_SEED0 + a.train_users))
 
     rng = np.random.default_rng(7)
     rows = valid.x[rng.choice(len(valid.x), size=64, replace=False)]

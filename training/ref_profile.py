@@ -7,7 +7,7 @@ share of the training events. The runtime compares its rolling window with
 these (population stability index, event mix); see the README's
 "Monitoring" section.
 
-    python training/ref_profile.py --model models/intent.onnx [--binary target/release/edgeintent]
+    python training/ref_profile.py --model models/intent.onnx
 
 recomputes the shipped model's profile from the pipeline's training users
 (the same seeds and days as ``pipeline.py``) and stores it in the model's
@@ -202,18 +202,18 @@ NORMAL_SEEDS = {"A": range(1600, 1630), "B": range(1500, 1530)}
 NORMAL_DAYS = 10
 
 
-def profile_model(binary: Path, config: Path, model: Path, data: Path, seeds: range, days: int = 5) -> dict:
-    """Featurizes the training traces ``data/train-<seed>.jsonl`` with ``model``
-    deciding refreshes (as it will when serving), and stores the profile in
+def profile_model(config: Path, model: Path, data: Path, seeds: range, days: int = 5) -> dict:
+    """Featurizes the training traces ``data/train-<seed>.jsonl`` (with the
+    edgeintent package) with ``model`` deciding refreshes (as it will when serving), and stores the profile in
     it: histograms and mixes from the training users; how far a normal
     device strays from the training users and users of population B."""
-    import subprocess
+    import edgeintent
 
     from generate import Params, generate, write_jsonl
     from simulate_b import PopulationB, simulate
 
     from parity import ort_positive_proba
-    from train import read_rows
+    from train import feature_matrix
 
     cfg = json.loads(config.read_text())
     cfg["model"]["path"] = str(model.resolve())
@@ -223,11 +223,9 @@ def profile_model(binary: Path, config: Path, model: Path, data: Path, seeds: ra
     def served(traces: list[Path]) -> tuple[list[np.ndarray], list[str]]:
         rows, names = [], []
         for t in traces:
-            out = t.with_suffix(".served.csv")
-            subprocess.run([str(binary), "featurize", "--under-model", "--config", str(cfg_path), "--out", str(out), str(t)],
-                           check=True, stderr=subprocess.DEVNULL)
-            _, _, x, names = read_rows(out)
-            rows.append(x)
+            table = edgeintent.featurize(t, cfg_path, under_model=True)
+            names = table.column_names[2:]
+            rows.append(feature_matrix(table, names))
         return rows, names
 
     traces = [data / f"train-{s}.jsonl" for s in seeds]
@@ -254,21 +252,19 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import tempfile
 
-    from pipeline import ROOT, TRAIN_SEED0, build_binary, make_trace
+    from pipeline import ROOT, TRAIN_SEED0, make_trace
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "intent.onnx")
-    ap.add_argument("--binary", type=Path)
     ap.add_argument("--train-users", type=int, default=60)
     ap.add_argument("--days", type=int, default=5)
     a = ap.parse_args()
-    binary = a.binary or build_binary()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         seeds = range(TRAIN_SEED0, TRAIN_SEED0 + a.train_users)
         for s in seeds:
             make_trace(s, a.days, data, f"train-{s}")
-        profile = profile_model(binary, ROOT / "models" / "config.json", a.model, data, seeds)
+        profile = profile_model(ROOT / "models" / "config.json", a.model, data, seeds)
     print(f"profile: {len(profile['features'])} features, {profile['rows']} rows, {len(profile['events'])} event types -> {a.model}")
 
 

@@ -1,21 +1,17 @@
 """Training step: featurized rows + labels -> a fitted, normalised classifier.
 
-Features come only from ``edgeintent featurize`` (the serving code), so training
+Features come only from the edgeintent featurizer (the serving code), so training
 and serving cannot drift. Normalisation (mean, scale) is fitted here and shipped
 inside the model's metadata, where the runtime applies it.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
-
-from labels import label, load_truth
 
 
 @dataclass
@@ -29,22 +25,11 @@ class Dataset:
     names: list[str]
 
 
-def read_rows(csv_path: Path) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
-    """One featurized CSV: (ts_ms, decision points, features, feature names)."""
-    with Path(csv_path).open() as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = list(reader)
-    names = header[2:]
-    ts = np.array([int(r[0]) for r in rows], dtype=np.int64)
-    x = np.array([[float(v) for v in r[2:]] for r in rows], dtype=np.float32).reshape(len(rows), len(names))
-    return ts, [r[1] for r in rows], x, names
-
-
-def load_rows(csv_path: Path, truth_path: Path) -> Dataset:
-    """Reads one featurized CSV and labels it from its truth file."""
-    ts, points, x, names = read_rows(csv_path)
-    return Dataset(ts, points, x, label(ts, load_truth(truth_path)), names)
+def feature_matrix(table, names: list[str]) -> np.ndarray:
+    """The feature columns of a featurized Arrow table (``edgeintent.featurize``)
+    as a float32 matrix ``[rows, features]``, the runtime's values exactly."""
+    cols = [table.column(n).to_numpy() for n in names]
+    return np.column_stack(cols).astype(np.float32).reshape(table.num_rows, len(names))
 
 
 def concat(parts: list[Dataset]) -> Dataset:

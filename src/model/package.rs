@@ -61,6 +61,19 @@ impl Normalization {
         }
     }
 
+    /// Normalises whole rows in place: `values` holds rows of as many
+    /// features as the normalisation has, one after another.
+    pub fn apply_rows(&self, values: &mut [f32]) {
+        if self.mean.is_empty() {
+            return;
+        }
+        for row in values.chunks_exact_mut(self.mean.len()) {
+            for ((x, m), k) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
+                *x = (*x - m) / k;
+            }
+        }
+    }
+
     /// Writes `src` into `dst`, normalised when `norm` is given, copied
     /// otherwise; an input of another length than `dst` is an error.
     pub(crate) fn apply_or_copy(

@@ -45,6 +45,27 @@ pub struct FeaturizeSummary {
     pub feature_names: Vec<String>,
 }
 
+/// The value columns of `featurize`'s rows after `ts_ms` and `point`: the
+/// feature names, then `seq_0..` when sequences are asked for.
+pub fn feature_columns(spec: &FeatureSpec, with_sequence: bool) -> Vec<String> {
+    let mut columns: Vec<String> = spec.names().map(str::to_owned).collect();
+    if with_sequence {
+        columns.extend((0..spec.sequence_length).map(|i| format!("seq_{i}")));
+    }
+    columns
+}
+
+/// What training needs to know about a feature spec: hash, version, names,
+/// sequence length (`edgeintent spec`, and the `.spec.json` beside rows).
+pub fn spec_identity(spec: &FeatureSpec) -> serde_json::Value {
+    serde_json::json!({
+        "feature_spec_hash": spec.hash(),
+        "feature_spec_version": spec.version,
+        "feature_names": spec.names().collect::<Vec<_>>(),
+        "sequence_length": spec.sequence_length,
+    })
+}
+
 /// Training rows, one per decision point: what a [`Featurizer`] hands out.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FeatureRows {
@@ -115,10 +136,7 @@ impl Featurizer {
         what: FeaturizeOptions,
     ) -> Result<Featurizer, Error> {
         let spec = config.features().clone();
-        let mut columns: Vec<String> = spec.names().map(str::to_owned).collect();
-        if what.with_sequence {
-            columns.extend((0..spec.sequence_length).map(|i| format!("seq_{i}")));
-        }
+        let columns = feature_columns(&spec, what.with_sequence);
         let rows = Arc::new(Mutex::new(FeatureRows {
             width: columns.len(),
             ..FeatureRows::default()

@@ -16,7 +16,8 @@ pub mod updates;
 pub use crate::error::OfflineError;
 pub use dedup_eval::{dedup_eval, DedupReport};
 pub use featurize::{
-    featurize, featurize_user, FeatureRows, FeaturizeOptions, FeaturizeSummary, Featurizer,
+    feature_columns, featurize, featurize_user, spec_identity, FeatureRows, FeaturizeOptions,
+    FeaturizeSummary, Featurizer,
 };
 pub use replay::{
     load_trace, replay, replay_with_updates, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary,

@@ -905,10 +905,7 @@ fn predict<'py>(
                         n.len()
                     )));
                 }
-                for row in values.chunks_exact_mut(width) {
-                    let src = row.to_vec();
-                    n.apply(&src, row);
-                }
+                n.apply_rows(&mut values);
             }
             let mut graph = edgeintent::OnnxGraph::load(&model_path, &[rows, width])
                 .map_err(|e| PyErrText::Runtime(e.into()))?;
@@ -942,12 +939,10 @@ fn feature_columns(
     with_sequence: bool,
 ) -> PyResult<Vec<String>> {
     let config = load_config(config_path, config_json, base_dir)?;
-    let spec = config.features();
-    let mut cols: Vec<String> = spec.names().map(str::to_owned).collect();
-    if with_sequence {
-        cols.extend((0..spec.sequence_length).map(|i| format!("seq_{i}")));
-    }
-    Ok(cols)
+    Ok(edgeintent::offline::feature_columns(
+        config.features(),
+        with_sequence,
+    ))
 }
 
 /// The feature spec's identity as training needs it (hash, version,
@@ -960,14 +955,9 @@ fn spec_identity(
     base_dir: Option<PathBuf>,
 ) -> PyResult<String> {
     let config = load_config(config_path, config_json, base_dir)?;
-    let s = config.features();
-    to_json(&serde_json::json!({
-        "feature_spec_hash": s.hash(),
-        "feature_spec_version": s.version,
-        "feature_names": s.names().collect::<Vec<_>>(),
-        "sequence_length": s.sequence_length,
-        "spec": s,
-    }))
+    let mut identity = edgeintent::offline::spec_identity(config.features());
+    identity["spec"] = serde_json::json!(config.features());
+    to_json(&identity)
 }
 
 #[pymodule]

@@ -9,7 +9,6 @@ use clap::Args;
 use edgeintent::offline::{self, ReadOptions};
 
 use crate::common::{io_err, load_config, open_trace, warn_read, Error};
-use crate::spec::spec_identity;
 
 /// Write one CSV row of raw features per decision point, for training.
 #[derive(Args)]
@@ -72,7 +71,7 @@ pub fn run(a: FeaturizeArgs) -> Result<ExitCode, Error> {
     w.flush().map_err(io_err(out))?;
     warn_read(trace, &summary.read);
     let side = PathBuf::from(format!("{}.spec.json", out.display()));
-    let mut identity = spec_identity(&spec);
+    let mut identity = offline::spec_identity(&spec);
     identity["spec"] = serde_json::json!(spec);
     std::fs::write(
         &side,

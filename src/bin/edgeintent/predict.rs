@@ -168,10 +168,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode, Error> {
                 n.len()
             )));
         }
-        for row in values.chunks_exact_mut(width) {
-            let src = row.to_vec();
-            n.apply(&src, row);
-        }
+        n.apply_rows(&mut values);
     }
     eprintln!(
         "edgeintent predict: {rows} rows of {width} features{}; {}",

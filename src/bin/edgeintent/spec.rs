@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use edgeintent::offline::spec_identity;
+
 use crate::common::load_config;
 use crate::common::Error;
 
@@ -14,16 +16,6 @@ pub struct SpecArgs {
     /// Runtime config. Default: the shipped config.
     #[arg(long)]
     pub config: Option<PathBuf>,
-}
-
-/// What training needs to know about a feature spec: hash, version, names.
-pub fn spec_identity(s: &edgeintent::FeatureSpec) -> serde_json::Value {
-    serde_json::json!({
-        "feature_spec_hash": s.hash(),
-        "feature_spec_version": s.version,
-        "feature_names": s.names().collect::<Vec<_>>(),
-        "sequence_length": s.sequence_length,
-    })
 }
 
 pub fn run(a: SpecArgs) -> Result<ExitCode, Error> {
