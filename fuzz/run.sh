@@ -22,6 +22,11 @@ head -n 200 ../fixtures/example_trace.jsonl | split -l 1 - corpus/event_parser/e
 head -n 50 ../fixtures/geo/trace.jsonl | split -l 1 - corpus/event_parser/geo_
 head -n 50 ../fixtures/dedup_trace.jsonl | split -l 1 - corpus/event_parser/dedup_
 cp -f ../models/intent.onnx ../fixtures/models/*.onnx ../fixtures/bench/*.onnx corpus/model_loader/
+# Issue 18's operators: SVMs, encoders, imputers, CatBoost, opset-5 trees.
+for f in sklearn_svc_rbf_multi sklearn_svr_rbf sklearn_kbins_onehot_logreg sklearn_imputer_logreg \
+    sklearn_binarizer_bernoulli_nb sklearn_isolation_forest catboost_binary onnx_tree_ensemble_v5_forest_regressor; do
+    cp -f "../fixtures/families/$f.onnx" corpus/model_loader/
+done
 # A flags byte, two sequence bytes, then a config or a model as the payload.
 printf '\x00\x00\x01' | cat - ../fixtures/updates/policy_b.json > corpus/update_package/config
 printf '\x01\x00\x01' | cat - ../models/intent.onnx > corpus/update_package/model

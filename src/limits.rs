@@ -53,7 +53,7 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// Reads a whole file of at most `max_bytes`. Anything but a regular file
 /// (a FIFO would block forever, `/dev/zero` never ends) and anything larger
 /// is an error that says so, before a byte is read.
-pub(crate) fn read_regular(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+pub fn read_regular(path: &std::path::Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let meta = regular_metadata(path)?;
     if meta.len() > max_bytes {

@@ -3,7 +3,8 @@
 The package is one ONNX file whose ``metadata_props`` carry what the runtime
 checks before using it: the feature-spec hash and version, the feature names,
 the normalisation fitted in training, the model version and validation metrics.
-Supported here: scikit-learn (skl2onnx), LightGBM and XGBoost (onnxmltools);
+Supported here: scikit-learn (skl2onnx), LightGBM and XGBoost (onnxmltools),
+CatBoost (its own ONNX export);
 the intent model is exported without ZipMap so the probabilities stay a plain tensor.
 """
 
@@ -35,7 +36,7 @@ def canonical_opsets(onx: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def convert(model, width: int, input_name: str = "features", zipmap: bool = False) -> onnx.ModelProto:
-    """ONNX graph of a scikit-learn, LightGBM or XGBoost model, input ``input_name`` [N, width].
+    """ONNX graph of a scikit-learn, LightGBM, XGBoost or CatBoost model, input ``input_name`` [N, width].
 
     With ``zipmap`` false, classifiers give their probabilities as a plain tensor
     (``label``, ``probabilities``); with it true, as the exporters' default map.
@@ -46,6 +47,8 @@ def convert(model, width: int, input_name: str = "features", zipmap: bool = Fals
 
 def _convert(model, width: int, input_name: str, zipmap: bool) -> onnx.ModelProto:
     module = type(model).__module__
+    if module.startswith("catboost"):
+        return _convert_catboost(model, input_name, zipmap)
     if module.startswith(("lightgbm", "xgboost")):
         from onnxmltools import convert_lightgbm, convert_xgboost
         from onnxmltools.convert.common.data_types import FloatTensorType
@@ -68,6 +71,31 @@ def _convert(model, width: int, input_name: str, zipmap: bool) -> onnx.ModelProt
         options=options,
         target_opset=SKL_OPSET,
     )
+
+
+def _convert_catboost(model, input_name: str, zipmap: bool) -> onnx.ModelProto:
+    """CatBoost's own export (ai.onnx.ml opset 2, a symbolic batch named ``N``),
+    with its input renamed to ``input_name``. Its classifiers always end in a
+    ZipMap; ``zipmap`` false is refused rather than silently ignored."""
+    import tempfile
+    from pathlib import Path
+
+    if not zipmap and hasattr(model, "predict_proba"):
+        raise ValueError("CatBoost's ONNX export has no zipmap switch")
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "model.onnx"
+        model.save_model(str(path), format="onnx", export_parameters={"onnx_graph_name": "catboost"})
+        onx = onnx.load(str(path))
+    # CatBoost stamps each export with its time and a random id: drop them so
+    # the same fitted model always gives the same bytes.
+    keep = [p for p in onx.metadata_props if p.key not in ("train_finish_time", "model_guid")]
+    del onx.metadata_props[:]
+    onx.metadata_props.extend(keep)
+    old = onx.graph.input[0].name
+    onx.graph.input[0].name = input_name
+    for node in onx.graph.node:
+        node.input[:] = [input_name if i == old else i for i in node.input]
+    return onx
 
 
 def to_onnx(

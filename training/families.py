@@ -5,7 +5,11 @@ default options, and store ONNX Runtime's outputs as parity fixtures.
 
 Each family gives ``<name>.onnx`` and ``<name>.json`` (``inputs``: rows fed to
 both engines; ``outputs``: every graph output as a flat list, ZipMap outputs
-turned into one probability column per class in label order; ``shapes``). The
+turned into one probability column per class in label order; ``shapes``).
+Families whose graph takes other types or several inputs (a double-precision
+export, a ``ColumnTransformer`` over numeric and string columns) also carry
+``typed_inputs``: each input's name, dtype, shape and flat values, derived
+from ``inputs``. The
 Rust test ``tests/families.rs`` checks tract against them; the pytest
 ``test_families.py`` re-exports and re-checks.
 
@@ -30,7 +34,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from export import convert  # noqa: E402
+from export import SKL_OPSET, canonical_opsets, convert  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 48
@@ -86,12 +90,14 @@ def families() -> list[tuple[str, Callable, str, bool]]:
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import Binarizer, KBinsDiscretizer, MinMaxScaler, Normalizer, PolynomialFeatures, StandardScaler
-    from sklearn.svm import LinearSVC
+    from sklearn.svm import SVC, SVR, LinearSVC, OneClassSVM
+    from catboost import CatBoostClassifier, CatBoostRegressor
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
     from xgboost import XGBClassifier, XGBRegressor
 
     lgb = dict(n_estimators=100, num_leaves=31, random_state=0, n_jobs=1, verbose=-1, deterministic=True)
     xg = dict(n_estimators=60, max_depth=4, random_state=0, n_jobs=1, tree_method="exact")
+    cb = dict(iterations=60, depth=4, random_seed=0, thread_count=1, verbose=0, allow_writing_files=False)
     return [
         ("sklearn_logreg_binary", lambda: LogisticRegression(max_iter=2000), "binary", True),
         ("sklearn_logreg_binary_nozipmap", lambda: LogisticRegression(max_iter=2000), "binary", False),
@@ -144,7 +150,141 @@ def families() -> list[tuple[str, Callable, str, bool]]:
         # Trained on rows with missing values, queried with NaN.
         ("lightgbm_binary_missing", lambda: LGBMClassifier(**lgb), "binary", True),
         ("xgboost_binary_missing", lambda: XGBClassifier(**xg), "binary", True),
+        # Support vector machines (libsvm layout), fitted on SVM_ROWS rows.
+        ("sklearn_svc_rbf_binary", lambda: make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)), "binary", True),
+        ("sklearn_svc_rbf_multi", lambda: make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)), "multi", True),
+        ("sklearn_svc_poly_multi", lambda: make_pipeline(StandardScaler(), SVC(kernel="poly", degree=2)), "multi", True),
+        ("sklearn_svc_sigmoid_binary", lambda: make_pipeline(StandardScaler(), SVC(kernel="sigmoid", gamma=0.01)), "binary", True),
+        ("sklearn_svr_rbf", lambda: make_pipeline(StandardScaler(), SVR()), "reg", True),
+        ("sklearn_one_class_svm", lambda: make_pipeline(StandardScaler(), OneClassSVM(nu=0.1)), "outlier", True),
+        ("sklearn_kbins_onehot_logreg", lambda: make_pipeline(KBinsDiscretizer(n_bins=4, encode="onehot-dense", quantile_method="averaged_inverted_cdf"), LogisticRegression(max_iter=2000)), "binary", True),
+        # CatBoost's own ONNX export.
+        ("catboost_binary", lambda: CatBoostClassifier(**cb), "binary", True),
+        ("catboost_multi", lambda: CatBoostClassifier(**{**cb, "loss_function": "MultiClass"}), "multi", True),
+        ("catboost_regressor", lambda: CatBoostRegressor(**cb), "reg", True),
+        # Typed and multi-input graphs (see TYPED).
+        ("sklearn_column_transformer_logreg", column_transformer, "binary", True),
+        ("sklearn_linear_regression_double", lambda: LinearRegression(), "reg", True),
+        # ai.onnx.ml opset 5's TreeEnsemble, rewritten from skl2onnx's regressor.
+        ("onnx_tree_ensemble_v5_forest_regressor", lambda: RandomForestRegressor(n_estimators=10, max_depth=5, random_state=0), "reg", True),
     ]
+
+
+# SVMs are quadratic to fit and linear in support vectors to run: a subset.
+SVM_ROWS = 600
+
+# The ColumnTransformer family's frame: numeric columns from four real-valued
+# features, a string column and an int64 column from two discrete ones.
+CT_NUMERIC = {"dwell": 12, "gap": 13, "scroll": 14, "taps": 15}
+CT_SURFACE, CT_HOUR = 5, 1
+
+
+def column_transformer():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    ct = ColumnTransformer([
+        ("num", StandardScaler(), list(CT_NUMERIC)),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), ["surface", "hour"]),
+    ])
+    return make_pipeline(ct, LogisticRegression(max_iter=2000))
+
+
+def ct_columns(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The ColumnTransformer family's inputs, each ``[N, 1]``, from feature rows."""
+    cols = {n: x[:, [i]].astype(np.float32) for n, i in CT_NUMERIC.items()}
+    cols["surface"] = np.array([[f"surface-{int(v)}"] for v in np.nan_to_num(x[:, CT_SURFACE])], dtype=object)
+    cols["hour"] = np.nan_to_num(x[:, [CT_HOUR]]).astype(np.int64)
+    return cols
+
+
+def ct_frame(x: np.ndarray):
+    import pandas as pd
+
+    return pd.DataFrame({n: c[:, 0] for n, c in ct_columns(x).items()})
+
+
+def export_typed(name: str, model, x: np.ndarray, zipmap: bool) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The graph and its feeds, by input name, for a family in TYPED."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
+
+    opts = {id(model): {"zipmap": False}} if not zipmap else None
+    if name == "sklearn_column_transformer_logreg":
+        types = [(n, FloatTensorType([None, 1])) for n in CT_NUMERIC]
+        types += [("surface", StringTensorType([None, 1])), ("hour", Int64TensorType([None, 1]))]
+        onx = convert_sklearn(model, initial_types=types, options=opts, target_opset=SKL_OPSET)
+        return canonical_opsets(onx), ct_columns(x)
+    if name == "sklearn_linear_regression_double":
+        onx = convert_sklearn(model, initial_types=[("input", DoubleTensorType([None, x.shape[1]]))], target_opset=SKL_OPSET)
+        return canonical_opsets(onx), {"input": x.astype(np.float64)}
+    raise KeyError(name)
+
+
+TYPED = {"sklearn_column_transformer_logreg", "sklearn_linear_regression_double"}
+
+
+def to_tree_ensemble_v5(onx: onnx.ModelProto) -> onnx.ModelProto:
+    """Rewrites a single-target ``TreeEnsembleRegressor`` as ai.onnx.ml opset 5's
+    ``TreeEnsemble``: per-tree roots, leaves in their own arrays, splits, modes
+    and weights as tensors; base values become an ``Add``."""
+    from onnx import helper, numpy_helper
+
+    g = onx.graph
+    (old,) = [n for n in g.node if n.op_type == "TreeEnsembleRegressor"]
+    a = {x.name: helper.get_attribute_value(x) for x in old.attribute}
+    assert a.get("n_targets", 1) == 1, "one target only"
+    modes = {b"BRANCH_LEQ": 0, b"BRANCH_LT": 1, b"BRANCH_GTE": 2, b"BRANCH_GT": 3, b"BRANCH_EQ": 4, b"BRANCH_NEQ": 5}
+    tracks = a.get("nodes_missing_value_tracks_true") or [0] * len(a["nodes_nodeids"])
+    weight = {(t, n): w for t, n, w in zip(a["target_treeids"], a["target_nodeids"], a["target_weights"])}
+    node_at = {(t, n): i for i, (t, n) in enumerate(zip(a["nodes_treeids"], a["nodes_nodeids"]))}
+    branches, leaves, roots = {}, {}, []
+    for t, n, m in zip(a["nodes_treeids"], a["nodes_nodeids"], a["nodes_modes"]):
+        (leaves if m == b"LEAF" else branches).setdefault((t, n), len(leaves if m == b"LEAF" else branches))
+    fid, splits, nmodes, tid, tleaf, fidn, fleaf, miss = [], [], [], [], [], [], [], []
+    for t in sorted(set(a["nodes_treeids"])):
+        assert (t, 0) in branches, "a tree that is a single leaf has no TreeEnsemble root"
+        roots.append(branches[(t, 0)])
+    for (t, n), _ in sorted(branches.items(), key=lambda kv: kv[1]):
+        i = node_at[(t, n)]
+        fid.append(a["nodes_featureids"][i])
+        splits.append(a["nodes_values"][i])
+        nmodes.append(modes[a["nodes_modes"][i]])
+        miss.append(tracks[i])
+        for child, ids, flags in ((a["nodes_truenodeids"][i], tid, tleaf), (a["nodes_falsenodeids"][i], fidn, fleaf)):
+            key = (t, child)
+            flags.append(1 if key in leaves else 0)
+            ids.append(leaves[key] if key in leaves else branches[key])
+    leaf_w = [weight.get(k, 0.0) for k, _ in sorted(leaves.items(), key=lambda kv: kv[1])]
+    agg = {b"AVERAGE": 0, b"SUM": 1, b"MIN": 2, b"MAX": 3}[a.get("aggregate_function", b"SUM")]
+    post = {b"NONE": 0, b"SOFTMAX": 1, b"LOGISTIC": 2, b"SOFTMAX_ZERO": 3, b"PROBIT": 4}[a.get("post_transform", b"NONE")]
+    assert post == 0, "the base values are added after the transform"
+    out = old.output[0]
+    base = list(a.get("base_values") or [])
+    ens_out = out + "_trees" if any(base) else out
+    new = helper.make_node(
+        "TreeEnsemble", list(old.input), [ens_out], domain="ai.onnx.ml", name=old.name,
+        tree_roots=roots, nodes_featureids=fid,
+        nodes_splits=numpy_helper.from_array(np.array(splits, dtype=np.float32)),
+        nodes_modes=numpy_helper.from_array(np.array(nmodes, dtype=np.uint8)),
+        nodes_truenodeids=tid, nodes_trueleafs=tleaf, nodes_falsenodeids=fidn, nodes_falseleafs=fleaf,
+        nodes_missing_value_tracks_true=miss,
+        leaf_targetids=[0] * len(leaf_w),
+        leaf_weights=numpy_helper.from_array(np.array(leaf_w, dtype=np.float32)),
+        n_targets=1, aggregate_function=agg, post_transform=0,
+    )
+    nodes = [new if n is old else n for n in g.node]
+    if any(base):
+        g.initializer.append(numpy_helper.from_array(np.array(base, dtype=np.float32), out + "_base"))
+        nodes.insert(nodes.index(new) + 1, helper.make_node("Add", [ens_out, out + "_base"], [out], name=old.name + "_base"))
+    del g.node[:]
+    g.node.extend(nodes)
+    for o in onx.opset_import:
+        if o.domain == "ai.onnx.ml":
+            o.version = 5
+    return onx
 
 
 def takes_nan(name: str) -> bool:
@@ -156,16 +296,20 @@ def takes_nan(name: str) -> bool:
 def is_tree(name: str) -> bool:
     """Whether a family is a tree ensemble: trained without floating-point
     reductions whose order a BLAS kernel picks, so it re-exports bit for bit."""
-    return any(k in name for k in ("tree", "forest", "boosting", "lightgbm", "xgboost"))
+    return any(k in name for k in ("tree", "forest", "boosting", "lightgbm", "xgboost", "catboost"))
 
 
-def ort_outputs(onx: onnx.ModelProto, x: np.ndarray) -> tuple[dict, dict]:
+def is_svm(name: str) -> bool:
+    return any(k in name for k in ("_svc_", "_svr_", "_svm"))
+
+
+def ort_outputs(onx: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> tuple[dict, dict]:
     """Every output of the graph, flattened; ZipMap maps become class columns."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(onx.SerializeToString(), so, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
-    res = sess.run(None, {sess.get_inputs()[0].name: x})
+    res = sess.run(None, feeds)
     outputs, shapes = {}, {}
     for name, value in zip(names, res):
         if isinstance(value, list):  # ZipMap: list of {label: prob}
@@ -175,9 +319,30 @@ def ort_outputs(onx: onnx.ModelProto, x: np.ndarray) -> tuple[dict, dict]:
         shapes[name] = list(value.shape)
         if value.dtype.kind in "iu":
             outputs[name] = [int(v) for v in value.ravel()]
+        elif value.dtype.kind in "OUS":
+            outputs[name] = [str(v) for v in value.ravel()]
         else:
             outputs[name] = [float(v) for v in value.ravel()]
     return outputs, shapes
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` with fixed member timestamps, so reruns give the same bytes."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for name, a in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+            z.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
+
+
+def typed_input(name: str, a: np.ndarray) -> dict:
+    """One graph input as JSON: name, numpy dtype name, shape, flat values."""
+    dtype = "string" if a.dtype == object else str(a.dtype)
+    values = [str(v) for v in a.ravel()] if dtype == "string" else a.ravel().tolist()
+    return {"name": name, "dtype": dtype, "shape": list(a.shape), "values": values}
 
 
 def build(names: list[str] | None, out: Path, binary: Path, data_dir: Path) -> dict:
@@ -199,11 +364,25 @@ def build(names: list[str] | None, out: Path, binary: Path, data_dir: Path) -> d
         if names and name not in names:
             continue
         model = make()
+        fit_x = x_missing if name.endswith("_missing") else x
+        fit_y = targets[target]
+        if is_svm(name):
+            fit_x, fit_y = fit_x[:SVM_ROWS], None if fit_y is None else fit_y[:SVM_ROWS]
+        if name == "sklearn_column_transformer_logreg":
+            fit_x = ct_frame(fit_x)
+        elif name.endswith("_double"):
+            fit_x = fit_x.astype(np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(x_missing if name.endswith("_missing") else x, targets[target])
+            model.fit(fit_x, fit_y)
+        fed = rows_nan if takes_nan(name) else rows
         try:
-            onx = convert(model, x.shape[1], "input", zipmap)
+            if name in TYPED:
+                onx, feeds = export_typed(name, model, fed, zipmap)
+            else:
+                onx, feeds = convert(model, x.shape[1], "input", zipmap), {"input": fed}
+                if name.startswith("onnx_tree_ensemble_v5"):
+                    onx = to_tree_ensemble_v5(onx)
         except Exception as e:  # an exporter limitation, reported not hidden
             report[name] = f"export failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
             print(f"families: {name}: {report[name]}")
@@ -211,11 +390,13 @@ def build(names: list[str] | None, out: Path, binary: Path, data_dir: Path) -> d
         onx.graph.name = name
         onx.producer_version = onx.producer_version or "unknown"
         onnx.save(onx, str(out / f"{name}.onnx"))
-        fed = rows_nan if takes_nan(name) else rows
-        outputs, shapes = ort_outputs(onx, fed)
-        (out / f"{name}.json").write_text(
-            json.dumps({"model": f"{name}.onnx", "engine": f"onnxruntime {ort.__version__}", "inputs": [[None if np.isnan(v) else float(v) for v in r] for r in fed], "input_shape": list(rows.shape), "outputs": outputs, "shapes": shapes}) + "\n"
-        )
+        outputs, shapes = ort_outputs(onx, feeds)
+        fixture = {"model": f"{name}.onnx", "engine": f"onnxruntime {ort.__version__}", "inputs": [[None if np.isnan(v) else float(v) for v in r] for r in fed], "input_shape": list(rows.shape), "outputs": outputs, "shapes": shapes}
+        if name in TYPED:
+            fixture["typed_inputs"] = [typed_input(n, feeds[n]) for n in (i.name for i in onx.graph.input)]
+            # The same inputs as `edgeintent predict --input X.npz` reads them.
+            save_npz(out / f"{name}.npz", {n: (a.astype(str) if a.dtype == object else a) for n, a in feeds.items()})
+        (out / f"{name}.json").write_text(json.dumps(fixture) + "\n")
         report[name] = "ok"
         print(f"families: {name}: ok ({(out / f'{name}.onnx').stat().st_size} bytes)")
     return report

@@ -120,10 +120,11 @@ def derived_test_models(model_path: Path, fixtures: Path) -> None:
     # An operator neither tract nor edgeintent implements, for `inspect` and load errors.
     from onnx import TensorProto, helper
 
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])
-    node = helper.make_node("SVMRegressor", ["x"], ["y"], domain="ai.onnx.ml", coefficients=[1.0, 1.0], support_vectors=[0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
-                            n_supports=2, rho=[0.0], kernel_type="LINEAR")
+    # TfIdfVectorizer: what skl2onnx writes for a TfidfVectorizer (n-gram counts of token ids).
+    x = helper.make_tensor_value_info("x", TensorProto.INT64, ["N", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])
+    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TF", min_gram_length=1, max_gram_length=1, max_skip_count=0,
+                            ngram_counts=[0], ngram_indexes=[0, 1], pool_int64s=[1, 2])
     g = helper.make_graph([node], "unsupported", [x], [y])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
     m.ir_version = 8

@@ -1,5 +1,6 @@
 //! Attribute-level model mutations: the shipped model and committed exports
-//! (trees, linear, MLP, GRU) are decoded as ONNX protobuf, and the fuzzer
+//! (trees, linear, MLP, GRU, SVMs, encoders, imputers, CatBoost, opset-5
+//! tree ensembles, a typed multi-input pipeline) are decoded as ONNX protobuf, and the fuzzer
 //! rewrites node attributes (ints, floats, int and float lists, their
 //! lengths) and tensor dims (attribute tensors and initializers) to any value,
 //! extremes included; the model is re-encoded, loaded and run. Loading
@@ -12,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Once;
 
-use edgeintent::{FeatureSpec, IntentModel, ModelOptions, OnnxGraph};
+use edgeintent::{FeatureSpec, Importer, IntentModel, ModelOptions, OnnxGraph, TensorData, TensorGraph, TensorValue};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use tract_onnx::pb::ModelProto;
@@ -29,7 +30,29 @@ const SEEDS: &[(&[u8], &[&[usize]])] = &[
     (include_bytes!("../../fixtures/bench/mlp_48_64_32_1.onnx"), &[&[1, 48]]),
     (include_bytes!("../../fixtures/bench/gru_step.onnx"), &[&[1, 1], &[1, 1, 32]]),
     (include_bytes!("../../fixtures/bench/gru_window.onnx"), &[&[1, 32]]),
+    // Issue 18's operators.
+    (include_bytes!("../../fixtures/families/sklearn_svc_rbf_multi.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/sklearn_svc_poly_multi.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/sklearn_svr_rbf.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/sklearn_kbins_onehot_logreg.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/sklearn_imputer_logreg.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/sklearn_binarizer_bernoulli_nb.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/sklearn_isolation_forest.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/catboost_multi.onnx"), &[&[1, 34]]),
+    (include_bytes!("../../fixtures/families/onnx_tree_ensemble_v5_forest_regressor.onnx"), &[&[1, 34]]),
 ];
+
+/// The multi-input pipeline (four float columns, a string and an int64
+/// column, each `[1, 1]`), run through the typed engine.
+const TYPED_SEED: &[u8] = include_bytes!("../../fixtures/families/sklearn_column_transformer_logreg.onnx");
+
+fn typed_inputs() -> Vec<TensorValue> {
+    let one = |data| TensorValue { shape: vec![1, 1], data };
+    let mut v: Vec<TensorValue> = (0..4).map(|_| one(TensorData::F32(vec![0.5]))).collect();
+    v.push(one(TensorData::Text(vec!["surface-1".into()])));
+    v.push(one(TensorData::I64(vec![3])));
+    v
+}
 
 const SPECIAL_I: &[i64] = &[0, 1, -1, 2, 3, i64::MAX, i64::MIN, 1 << 24, 1 << 40, 1 << 62, -(1 << 40), 65_535];
 const SPECIAL_F: &[f32] = &[0.0, -0.0, 1.0, -1.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, 1e-38];
@@ -135,7 +158,8 @@ fn mutate(m: &mut ModelProto, b: &mut Bytes<'_>) -> Option<()> {
 fuzz_target!(|data: &[u8]| {
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
     let Some((&pick, rest)) = data.split_first() else { return };
-    let (seed, shapes) = SEEDS[pick as usize % SEEDS.len()];
+    let typed = pick as usize % (SEEDS.len() + 1) == SEEDS.len();
+    let (seed, shapes) = if typed { (TYPED_SEED, &[][..]) } else { SEEDS[pick as usize % (SEEDS.len() + 1)] };
     let Ok(mut model) = ModelProto::decode(seed) else { return };
     let mut b = Bytes(rest);
     for _ in 0..16 {
@@ -144,7 +168,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let bytes = model.encode_to_vec();
-    if shapes.is_empty() {
+    if shapes.is_empty() && !typed {
         let spec = FeatureSpec::from_json(include_str!("../../models/feature_spec.json")).expect("spec");
         let opts = ModelOptions::for_path("fuzz.onnx");
         if let Ok(mut m) = IntentModel::from_bytes(&bytes, Path::new("fuzz.onnx"), &opts, &spec) {
@@ -161,6 +185,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     drop(f);
+    if typed {
+        let inputs = typed_inputs();
+        if let Ok(g) = TensorGraph::load(&path, &inputs, Importer::Edgeintent) {
+            let _ = g.run(&inputs);
+        }
+        return;
+    }
     let shapes: Vec<Vec<usize>> = shapes.iter().map(|s| s.to_vec()).collect();
     if let Ok(mut g) = OnnxGraph::load_inputs(&path, &shapes) {
         let xs: Vec<Vec<f32>> = shapes.iter().map(|s| vec![0.25; s.iter().product()]).collect();

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{metadata_of, read_model};
+use super::engine::{header_of, read_model};
 use super::{ModelError, ModelOptions};
 use crate::features::FeatureSpec;
 
@@ -113,6 +113,7 @@ impl Normalization {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelPackage {
     metadata: ModelMetadata,
+    inputs: Vec<String>,
     feature_names: Option<Vec<String>>,
     normalization: Option<Normalization>,
 }
@@ -121,7 +122,7 @@ impl ModelPackage {
     /// Reads a model file's package metadata; a malformed entry is an error.
     pub fn read(path: &Path) -> Result<ModelPackage, ModelError> {
         let bytes = read_model(path)?;
-        let metadata = metadata_of(&bytes, path)?;
+        let (metadata, inputs) = header_of(&bytes, path)?;
         let feature_names = match metadata.get(META_FEATURE_NAMES) {
             None => None,
             Some(text) => Some(serde_json::from_str::<Vec<String>>(text).map_err(|e| {
@@ -141,6 +142,7 @@ impl ModelPackage {
         let normalization = read_normalization(&metadata, path, width)?;
         Ok(ModelPackage {
             metadata,
+            inputs,
             feature_names,
             normalization,
         })
@@ -149,6 +151,11 @@ impl ModelPackage {
     /// Every metadata entry.
     pub fn metadata(&self) -> &ModelMetadata {
         &self.metadata
+    }
+
+    /// The graph's input names, in order.
+    pub fn input_names(&self) -> &[String] {
+        &self.inputs
     }
 
     /// The feature names it was trained on, in input order (`edgeintent.feature_names`).

@@ -629,13 +629,13 @@ fn unsupported_operators_are_named_by_inspect_and_by_the_loader() {
     assert_no_panic(&out);
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("op ai.onnx.ml.SVMRegressor: NOT SUPPORTED"),
+        stdout.contains("op TfIdfVectorizer: NOT SUPPORTED"),
         "{stdout}"
     );
     let (ok, err) = predict_csv("1,2,3\n");
     assert!(!ok);
     assert!(
-        err.contains("unsupported operators: ai.onnx.ml.SVMRegressor"),
+        err.contains("unsupported operators: TfIdfVectorizer"),
         "{err}"
     );
 }

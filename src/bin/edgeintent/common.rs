@@ -20,7 +20,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// An input file of the CLI's own (such as `predict`'s CSV) is malformed.
-    #[error("{path}: line {line}: {why}")]
+    #[error("{path}: {}{why}", at_line(*.line))]
     Input {
         /// The file.
         path: String,
@@ -29,6 +29,15 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+}
+
+/// `line N: `, or nothing for an error about the whole file (line 0).
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!("line {line}: ")
+    }
 }
 
 impl From<ConfigError> for Error {

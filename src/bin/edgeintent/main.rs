@@ -18,6 +18,7 @@ mod featurize;
 mod geo_eval;
 mod inspect;
 mod monitor;
+mod npy;
 mod predict;
 mod replay;
 mod spec;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use edgeintent::{OnnxGraph, OutputValues};
+use edgeintent::{Importer, OnnxGraph, OutputValues, TensorData, TensorGraph, TensorValue};
 
 use crate::common::io_err;
 use crate::common::Error;
@@ -20,9 +20,12 @@ pub struct PredictArgs {
     /// ONNX model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// CSV of input rows (numbers; empty or `nan` is a missing value). With a
-    /// first line of column names, non-feature columns (`ts_ms`, `point`,
-    /// `seq_N`) are skipped.
+    /// Input rows: a CSV of numbers (empty or `nan` is a missing value; with
+    /// a first line of column names, non-feature columns such as `ts_ms`,
+    /// `point` and `seq_N` are skipped), or NumPy arrays for typed and
+    /// multi-input models: `X.npy` for a model with one input, `X.npz` with
+    /// one array per graph input, named as the input (float32, float64,
+    /// int64, int32, uint8, bool or str).
     #[arg(long)]
     pub input: PathBuf,
     /// Feed the rows to the bare graph, without the package's normalisation.
@@ -152,6 +155,10 @@ fn read_rows(path: &Path, names: Option<&[String]>) -> Result<Rows, Error> {
 
 pub fn run(a: PredictArgs) -> Result<ExitCode, Error> {
     let (model, input, raw) = (a.model.as_path(), a.input.as_path(), a.raw);
+    match input.extension().and_then(|e| e.to_str()) {
+        Some("npy") | Some("npz") => return run_typed(model, input, raw),
+        _ => {}
+    }
     let package = edgeintent::ModelPackage::read(model)?;
     let Rows {
         rows,
@@ -205,6 +212,118 @@ pub fn run(a: PredictArgs) -> Result<ExitCode, Error> {
                 OutputValues::Text(v) => serde_json::json!(v[range]),
             };
             obj.insert(o.name.clone(), value);
+        }
+        if writeln!(out, "{}", serde_json::Value::Object(obj)).is_err() {
+            break; // stdout closed
+        }
+    }
+    let _ = out.flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The arrays of `input`, one per graph input, in graph order.
+fn typed_inputs(input: &Path, names: &[String]) -> Result<Vec<TensorValue>, Error> {
+    let bad = |why: String| Error::Input {
+        path: input.display().to_string(),
+        line: 0,
+        why,
+    };
+    if input.extension().is_some_and(|e| e == "npy") {
+        if names.len() != 1 {
+            return Err(bad(format!(
+                "the model has {} inputs ({}); give a .npz with one array per input, named as the input",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        return Ok(vec![super::npy::read_npy(input).map_err(bad)?]);
+    }
+    let mut arrays = super::npy::read_npz(input).map_err(bad)?;
+    let keys: Vec<String> = arrays.iter().map(|(k, _)| k.clone()).collect();
+    if let Some(extra) = keys.iter().find(|k| !names.contains(k)) {
+        return Err(bad(format!(
+            "array `{extra}` names no input of the model (its inputs: {})",
+            names.join(", ")
+        )));
+    }
+    names
+        .iter()
+        .map(|n| {
+            let at = arrays.iter().position(|(k, _)| k == n).ok_or_else(|| {
+                bad(format!(
+                    "no array for input `{n}` (the archive holds: {})",
+                    keys.join(", ")
+                ))
+            })?;
+            Ok(arrays.swap_remove(at).1)
+        })
+        .collect()
+}
+
+/// `predict` on NumPy arrays: any input types, any number of inputs.
+fn run_typed(model: &Path, input: &Path, raw: bool) -> Result<ExitCode, Error> {
+    let package = edgeintent::ModelPackage::read(model)?;
+    let mut inputs = typed_inputs(input, package.input_names())?;
+    let normalization = package.normalization().filter(|_| !raw);
+    if let Some(n) = normalization {
+        match inputs.as_mut_slice() {
+            [TensorValue {
+                shape,
+                data: TensorData::F32(values),
+            }] if shape.len() == 2 && shape[1] == n.len() => n.apply_rows(values),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{}: the model's normalisation is for one float32 [N, {}] input; \
+                     these arrays are not that (use --raw to feed them as they are)",
+                    input.display(),
+                    n.len()
+                )))
+            }
+        }
+    }
+    let rows = inputs[0].shape.first().copied().unwrap_or(1);
+    eprintln!(
+        "edgeintent predict: {} input{} ({}), {rows} rows; {}",
+        inputs.len(),
+        if inputs.len() == 1 { "" } else { "s" },
+        package
+            .input_names()
+            .iter()
+            .zip(&inputs)
+            .map(|(n, v)| format!("{n}: {} {:?}", v.data.type_name(), v.shape))
+            .collect::<Vec<_>>()
+            .join(", "),
+        match (normalization, raw) {
+            (Some(_), _) => "normalised by the model's edgeintent.normalization",
+            (None, true) => "raw (--raw): not normalised",
+            (None, false) => "the model has no normalisation",
+        }
+    );
+    let graph = TensorGraph::load(model, &inputs, Importer::Edgeintent)?;
+    let outputs = graph.run(&inputs)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for r in 0..rows {
+        let mut obj = serde_json::Map::new();
+        for (name, o) in &outputs {
+            let per_row = if o.shape.first() == Some(&rows) {
+                o.shape[1..].iter().product::<usize>()
+            } else {
+                0
+            };
+            let range = r * per_row..(r + 1) * per_row;
+            let value = match &o.data {
+                TensorData::F32(v) => {
+                    serde_json::json!(v[range].iter().map(|x| f64::from(*x)).collect::<Vec<_>>())
+                }
+                TensorData::F64(v) => serde_json::json!(v[range]),
+                TensorData::I64(v) => serde_json::json!(v[range]),
+                TensorData::I32(v) => serde_json::json!(v[range]),
+                TensorData::U8(v) => serde_json::json!(v[range]),
+                TensorData::Bool(v) => serde_json::json!(v[range]),
+                TensorData::Text(v) => serde_json::json!(v[range]),
+            };
+            obj.insert(name.clone(), value);
         }
         if writeln!(out, "{}", serde_json::Value::Object(obj)).is_err() {
             break; // stdout closed

@@ -62,9 +62,24 @@ fn engine(e: TractError) -> ModelError {
 
 /// Decodes only the metadata of model bytes.
 pub(crate) fn metadata_of(bytes: &[u8], path: &Path) -> Result<ModelMetadata, ModelError> {
+    header_of(bytes, path).map(|(m, _)| m)
+}
+
+/// Decodes the metadata and the graph's input names (initializers excluded).
+pub(crate) fn header_of(
+    bytes: &[u8],
+    path: &Path,
+) -> Result<(ModelMetadata, Vec<String>), ModelError> {
     guarded(path, || {
         let onnx = super::ops::importer();
-        proto::decode(&onnx, bytes, path).map(|p| proto::metadata(&p))
+        proto::decode(&onnx, bytes, path).map(|p| {
+            let inputs = p
+                .graph
+                .as_ref()
+                .map(|g| GraphView::new(g).inputs().map(str::to_owned).collect())
+                .unwrap_or_default();
+            (proto::metadata(&p), inputs)
+        })
     })
 }
 
@@ -79,7 +94,16 @@ impl Decoded {
     /// Decodes `bytes`; an unsupported operator is an error naming it, and so
     /// is a declared tensor over `budget` bytes (see [`MODEL_MEMORY_BUDGET`]).
     pub(crate) fn new(bytes: &[u8], path: &Path, budget: u64) -> Result<Decoded, ModelError> {
-        let onnx = super::ops::importer();
+        Decoded::with_importer(bytes, path, budget, importer_for(Importer::Edgeintent))
+    }
+
+    /// As [`Decoded::new`], with the given importer.
+    fn with_importer(
+        bytes: &[u8],
+        path: &Path,
+        budget: u64,
+        onnx: tract_onnx::Onnx,
+    ) -> Result<Decoded, ModelError> {
         let proto = proto::decode(&onnx, bytes, path)?;
         proto::check_declared(&proto, path, budget)?;
         let missing = proto::unsupported_ops(&onnx, &proto);
@@ -447,7 +471,8 @@ fn from_tensor(t: &Tensor) -> Result<TensorValue, ModelError> {
             let wide = t.cast_to::<f64>().map_err(engine)?;
             TensorData::F64(plain(&wide)?)
         }
-        dt if dt.is_integer() => {
+        // TDim: integers tract computed from values fixed at load.
+        dt if dt.is_integer() || dt == DatumType::TDim => {
             let wide = t.cast_to::<i64>().map_err(engine)?;
             TensorData::I64(plain(&wide)?)
         }
@@ -513,21 +538,9 @@ impl TensorPlan {
             let onnx = importer_for(importer)
                 .with_ignore_output_shapes(true)
                 .with_ignore_output_types(true);
-            let proto = proto::decode(&onnx, bytes, path)?;
-            proto::check_declared(&proto, path, MODEL_MEMORY_BUDGET)?;
-            let missing = proto::unsupported_ops(&onnx, &proto);
-            if !missing.is_empty() {
-                return Err(ModelError::UnsupportedOps {
-                    path: path.to_owned(),
-                    ops: missing.join(", "),
-                });
-            }
-            let outputs = proto
-                .graph
-                .as_ref()
-                .map(|g| GraphView::new(g).outputs().map(str::to_owned).collect())
-                .unwrap_or_default();
-            let mut model = onnx.model_for_proto_model(&proto).map_err(engine)?;
+            let decoded = Decoded::with_importer(bytes, path, MODEL_MEMORY_BUDGET, onnx)?;
+            let outputs = decoded.output_names();
+            let mut model = decoded.into_graph()?.model;
             let n = model.input_outlets().map_err(engine)?.len();
             if n != inputs.len() {
                 return Err(ModelError::Shape {

@@ -18,7 +18,7 @@ pub(super) fn decode(
     path: &Path,
 ) -> Result<pb::ModelProto, ModelError> {
     let mut reader = bytes;
-    let proto = onnx
+    let mut proto = onnx
         .proto_model_for_read(&mut reader)
         .map_err(|e| ModelError::Parse {
             path: path.to_owned(),
@@ -29,6 +29,12 @@ pub(super) fn decode(
             path: path.to_owned(),
             why: "the file holds no graph".into(),
         });
+    }
+    // Intermediate shapes as exporters declare them: tract infers its own,
+    // and a declared symbolic batch (CatBoost's `N`) would fail to unify with
+    // the fixed input batch. Subgraphs (Loop, If, Scan bodies) keep theirs.
+    if let Some(g) = proto.graph.as_mut() {
+        g.value_info.clear();
     }
     Ok(proto)
 }

@@ -4,9 +4,12 @@
 
 mod array_feature_extractor;
 mod binarizer;
+mod feature_vectorizer;
 mod imputer;
 mod label_encoder;
+mod one_hot_encoder;
 mod scaler;
+mod svm;
 mod tree_ensemble;
 mod tree_eval;
 mod zipmap;
@@ -42,6 +45,24 @@ fn tensor_attr(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResul
     }
 }
 
+/// `CastMap` and `DictVectorizer` read ONNX maps, a type tract's tensors
+/// cannot hold: say so, and what to do instead.
+fn map_input(
+    _ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(
+    Box<dyn tract_onnx::tract_hir::internal::InferenceOp>,
+    Vec<String>,
+)> {
+    tract_onnx::tract_hir::internal::bail!(
+        "{} reads an ONNX map (map<int64|string, float|string>), which edgeintent cannot \
+         take as input: only tensors are supported. Export the model for a dense tensor input \
+         instead (for scikit-learn, put the DictVectorizer before the exported pipeline and \
+         convert from its output)",
+        node.op_type
+    )
+}
+
 /// tract's ONNX importer with edgeintent's operators registered; ignores the
 /// output shapes and types graphs declare (exporters get them wrong, e.g. a
 /// `[1]` label for any batch, or ZipMap's map type).
@@ -59,5 +80,11 @@ pub fn importer() -> tract_onnx::Onnx {
     reg.insert("ArrayFeatureExtractor", array_feature_extractor::parse);
     reg.insert("Imputer", imputer::parse);
     reg.insert("LabelEncoder", label_encoder::parse);
+    reg.insert("OneHotEncoder", one_hot_encoder::parse);
+    reg.insert("FeatureVectorizer", feature_vectorizer::parse);
+    reg.insert("SVMClassifier", svm::parse_classifier);
+    reg.insert("SVMRegressor", svm::parse_regressor);
+    reg.insert("CastMap", map_input);
+    reg.insert("DictVectorizer", map_input);
     onnx
 }

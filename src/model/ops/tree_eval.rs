@@ -414,7 +414,7 @@ impl CompiledEnsemble {
                 *s += self.base[k];
             }
         }
-        transform(self.post, out);
+        post_transform(self.post, out);
     }
 
     /// Evaluates a classifier row: scores into `out` (one per class) and the
@@ -435,7 +435,7 @@ impl CompiledEnsemble {
                     best = Some(k);
                 }
             }
-            transform(self.post, out);
+            post_transform(self.post, out);
             return best.unwrap_or(0);
         }
         // Two classes: ONNX Runtime's layouts.
@@ -487,7 +487,7 @@ impl CompiledEnsemble {
             usize::from(pos > 0.0)
         };
         if !single {
-            transform(self.post, out);
+            post_transform(self.post, out);
             return label;
         }
         let s = out[0];
@@ -561,7 +561,8 @@ pub(crate) fn logistic(x: f32) -> f32 {
     }
 }
 
-fn transform(post: PostTransform, s: &mut [f32]) {
+/// ONNX Runtime's post transform of a row of scores, in place.
+pub(crate) fn post_transform(post: PostTransform, s: &mut [f32]) {
     match post {
         PostTransform::None => {}
         PostTransform::Logistic => s.iter_mut().for_each(|v| *v = logistic(*v)),
@@ -824,7 +825,7 @@ mod tests {
     #[test]
     fn softmax_and_probit_are_sane() {
         let mut s = [1.0f32, 2.0, 3.0];
-        transform(PostTransform::Softmax, &mut s);
+        post_transform(PostTransform::Softmax, &mut s);
         assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-6 && s[2] > s[1]);
         assert!(probit(0.5).abs() < 1e-6);
         assert!((probit(0.975) - 1.959_964).abs() < 1e-4);
