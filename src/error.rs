@@ -125,6 +125,9 @@ pub enum OfflineError {
         #[source]
         source: crate::policy::PolicyError,
     },
+    /// The benchmark's rows do not fit the model.
+    #[error("bench rows: {0}")]
+    BenchRows(String),
     /// A benchmark needs at least one timed run.
     #[error("a benchmark needs at least one timed run")]
     NoIterations,

@@ -68,8 +68,8 @@ pub use model::{
     META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
 };
 pub use model::{
-    onnx_importer, GraphOutput, Importer, OnnxGraph, OutputValues, TensorData, TensorGraph,
-    TensorValue,
+    onnx_importer, GraphOutput, Importer, NativeModel, OnnxGraph, OutputValues, TensorData,
+    TensorGraph, TensorValue,
 };
 pub use model::{RecurrentModel, RecurrentOptions, META_RECURRENT};
 pub use policy::{Buckets, PolicyConfig, PolicyError};

@@ -163,8 +163,10 @@ fn tract_allocs_per_run() -> u64 {
 }
 
 #[test]
-fn with_a_model_every_allocation_is_tracts_own() {
+fn with_the_shipped_model_the_decision_path_allocates_nothing() {
+    // tract would allocate on every run; the native executor takes the model.
     let per_run = tract_allocs_per_run();
+    assert!(per_run > 0, "tract's plan allocates per run");
     let cfg = Config::from_file(root().join("models/config.json")).unwrap();
     let mut rt = Runtime::builder().config(cfg).build().unwrap();
     let events = example_events();
@@ -183,10 +185,47 @@ fn with_a_model_every_allocation_is_tracts_own() {
         .expect("monitoring is on in the shipped config");
     assert!(monitor.reference_profile && monitor.window_points > 100);
     assert_eq!(
-        allocs,
-        calls * per_run,
-        "{calls} model calls × {per_run} tract allocations each; anything more is ours"
+        allocs, 0,
+        "{calls} native model calls (tract would have made {per_run} allocations each)"
     );
+}
+
+#[test]
+fn native_runs_of_trees_linear_models_and_mlps_allocate_nothing() {
+    for family in [
+        "lightgbm_multi",
+        "xgboost_binary_missing",
+        "catboost_multi",
+        "sklearn_random_forest_multi_nozipmap",
+        "sklearn_logreg_multi",
+        "sklearn_mlp_binary",
+        "sklearn_imputer_logreg",
+        "sklearn_linear_regression",
+    ] {
+        let path = root().join(format!("fixtures/families/{family}.onnx"));
+        let mut m = edgeintent::NativeModel::load(&path, None).unwrap();
+        // Seeded rows in [-2, 2): varied paths through the trees.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let rows: Vec<Vec<f32>> = (0..64)
+            .map(|_| {
+                (0..m.input_len())
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1);
+                        ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+                    })
+                    .collect()
+            })
+            .collect();
+        m.run(&rows[0]).unwrap();
+        let (_, allocs) = count_allocs(|| {
+            for r in &rows {
+                std::hint::black_box(m.run(r).unwrap());
+            }
+        });
+        assert_eq!(allocs, 0, "{family}");
+    }
 }
 
 #[test]

@@ -294,3 +294,89 @@ impl OnnxGraph {
         Ok(plan)
     }
 }
+
+/// A model run by edgeintent's native executor alone, one row at a time,
+/// computing one output: what the runtime scores with when every node that
+/// output needs has a native kernel. No allocation per run.
+pub struct NativeModel {
+    plan: super::native::NativePlan,
+    output: String,
+}
+
+impl std::fmt::Debug for NativeModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeModel")
+            .field("output", &self.output)
+            .field("inputs", &self.plan.n_in)
+            .field("steps", &self.plan.len())
+            .finish()
+    }
+}
+
+impl NativeModel {
+    /// Compiles the model at `path` for one `[1, F]` f32 row (F from the
+    /// declared input) computing `output` (default: the graph's last output,
+    /// a classifier's probabilities). The error names the first node without
+    /// a native kernel.
+    pub fn load(path: &Path, output: Option<&str>) -> Result<NativeModel, ModelError> {
+        let bytes = read_model(path)?;
+        let decoded = Decoded::new(&bytes, path, super::engine::MODEL_MEMORY_BUDGET)?;
+        let view = decoded.view().ok_or_else(|| ModelError::Parse {
+            path: path.to_owned(),
+            why: "no graph".into(),
+        })?;
+        let not_native = |why: String| ModelError::NotNative {
+            path: path.to_owned(),
+            why,
+        };
+        let inputs: Vec<String> = view.inputs().map(str::to_owned).collect();
+        let [input] = inputs.as_slice() else {
+            return Err(not_native(format!(
+                "it has {} inputs; the native executor takes one",
+                inputs.len()
+            )));
+        };
+        let width = match decoded.input_dims(input).as_deref() {
+            Some([_, Some(f)]) | Some([Some(f)]) => *f,
+            other => {
+                return Err(not_native(format!(
+                    "input `{input}` is not a row of known width ({other:?})"
+                )))
+            }
+        };
+        let output = match output {
+            Some(o) => o.to_owned(),
+            None => decoded
+                .output_names()
+                .pop()
+                .ok_or_else(|| not_native("it has no outputs".into()))?,
+        };
+        let plan = decoded
+            .native_plan(input, &output, width)
+            .map_err(not_native)?;
+        Ok(NativeModel { plan, output })
+    }
+
+    /// The output it computes.
+    pub fn output_name(&self) -> &str {
+        &self.output
+    }
+
+    /// Width of the input row.
+    pub fn input_len(&self) -> usize {
+        self.plan.n_in
+    }
+
+    /// Runs one row; the output borrows the model's buffer.
+    pub fn run(&mut self, x: &[f32]) -> Result<&[f32], ModelError> {
+        if x.len() != self.plan.n_in {
+            return Err(ModelError::Engine(format!(
+                "the model takes rows of {} values, got {}",
+                self.plan.n_in,
+                x.len()
+            )));
+        }
+        self.plan.input_mut().copy_from_slice(x);
+        Ok(self.plan.run())
+    }
+}

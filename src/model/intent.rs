@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::dense::DenseChain;
+use super::eim::{self, EimPayload, EimReading};
 use super::engine::{guarded, read_model, Decoded, OutputFact, Plan};
+use super::native::NativePlan;
 use super::package::{check_spec, read_normalization, ModelMetadata, Normalization};
 use super::{InputOptions, ModelError, ModelOptions, OutputKind, OutputOptions};
 use crate::features::FeatureSpec;
@@ -18,10 +20,13 @@ enum Reading {
     Logit,
 }
 
-/// How the model runs: edgeintent's dense loop, or a tract plan.
+/// How the model runs: edgeintent's native executor, its dense loop, or a
+/// tract plan.
 // One per model; boxing the plan would add an indirection on every call.
 #[allow(clippy::large_enum_variant)]
 enum Runner {
+    /// Every node the score needs has a native kernel; no allocation per run.
+    Native(NativePlan),
     /// A pure dense chain; the normalised features are written to `input`.
     Dense { chain: DenseChain, input: Vec<f32> },
     /// A tract plan; its inputs are the features and, when `sequence` is set,
@@ -41,6 +46,8 @@ pub struct IntentModel {
     reading: Reading,
     output_name: String,
     metadata: ModelMetadata,
+    /// Why the native executor does not take the model (tract runs it).
+    not_native: Option<String>,
 }
 
 impl std::fmt::Debug for IntentModel {
@@ -67,12 +74,60 @@ impl IntentModel {
         opts: &ModelOptions,
         spec: &FeatureSpec,
     ) -> Result<IntentModel, ModelError> {
+        if eim::is_eim(bytes) {
+            return load_eim(bytes, path, opts, spec);
+        }
         guarded(path, || load_checked(bytes, path, opts, spec))
+    }
+
+    /// The `.eim` package of this model (`edgeintent compile`): its native
+    /// plan and package metadata. An error when tract runs the model, naming
+    /// the node the native executor has no kernel for.
+    pub fn to_eim(&self) -> Result<Vec<u8>, ModelError> {
+        let not_native = |why: String| ModelError::NotNative {
+            path: self.path.clone(),
+            why,
+        };
+        let Runner::Native(plan) = &self.runner else {
+            return Err(not_native(self.not_native.clone().unwrap_or_else(|| {
+                format!(
+                    "the {} engine runs it, not the native executor",
+                    self.engine()
+                )
+            })));
+        };
+        let reading = match self.reading {
+            Reading::Column(c) => EimReading::Column(c as u32),
+            Reading::Probability => EimReading::Probability,
+            Reading::Logit => EimReading::Logit,
+        };
+        eim::write(&EimPayload {
+            props: self.metadata.props.clone(),
+            producer: self.metadata.producer.clone(),
+            output_name: self.output_name.clone(),
+            reading,
+            plan: plan.clone(),
+        })
+        .map_err(not_native)
+    }
+
+    /// Why the native executor does not run this model, when it does not.
+    pub fn not_native_reason(&self) -> Option<&str> {
+        self.not_native.as_deref()
     }
 
     /// The model's metadata.
     pub fn metadata(&self) -> &ModelMetadata {
         &self.metadata
+    }
+
+    /// Which engine scores: `native` (edgeintent's executor), `dense` or `tract`.
+    pub fn engine(&self) -> &'static str {
+        match self.runner {
+            Runner::Native(_) => "native",
+            Runner::Dense { .. } => "dense",
+            Runner::Plan { .. } => "tract",
+        }
     }
 
     /// The output the score is read from.
@@ -86,6 +141,10 @@ impl IntentModel {
     pub fn score(&mut self, features: &[f32], sequence: &[f32]) -> Result<f32, ModelError> {
         let norm = self.normalization.as_ref();
         let view: &[f32] = match &mut self.runner {
+            Runner::Native(plan) => {
+                Normalization::apply_or_copy(norm, features, plan.input_mut())?;
+                plan.run()
+            }
             Runner::Dense { chain, input } => {
                 Normalization::apply_or_copy(norm, features, input)?;
                 chain.run(input)?
@@ -120,6 +179,50 @@ impl IntentModel {
     }
 }
 
+fn load_eim(
+    bytes: &[u8],
+    path: &Path,
+    opts: &ModelOptions,
+    spec: &FeatureSpec,
+) -> Result<IntentModel, ModelError> {
+    let (payload, metadata) = eim::read(bytes, path)?;
+    check_spec(&metadata, path, opts, spec)?;
+    let normalization = read_normalization(&metadata, path, spec.len())?;
+    let shape_err = |why: String| ModelError::Shape {
+        path: path.to_owned(),
+        why,
+    };
+    if payload.plan.n_in != spec.len() {
+        return Err(shape_err(format!(
+            "was compiled for {} features; the feature spec has {}",
+            payload.plan.n_in,
+            spec.len()
+        )));
+    }
+    if let Some(wanted) = &opts.output.name {
+        if wanted != &payload.output_name {
+            return Err(shape_err(format!(
+                "was compiled to compute output `{}`, but the config asks for `{wanted}` (recompile it with this config)",
+                payload.output_name
+            )));
+        }
+    }
+    let reading = match payload.reading {
+        EimReading::Column(c) => Reading::Column(c as usize),
+        EimReading::Probability => Reading::Probability,
+        EimReading::Logit => Reading::Logit,
+    };
+    Ok(IntentModel {
+        path: path.to_owned(),
+        runner: Runner::Native(payload.plan),
+        normalization,
+        reading,
+        output_name: payload.output_name,
+        metadata,
+        not_native: None,
+    })
+}
+
 fn load_checked(
     bytes: &[u8],
     path: &Path,
@@ -150,10 +253,11 @@ fn load_checked(
                 normalization,
                 reading,
                 metadata,
+                not_native: None,
             });
         }
     }
-    let mut graph = decoded.into_graph()?;
+    let mut graph = decoded.to_graph()?;
     let input_names = graph.input_names()?;
     let (features_ix, sequence_ix) =
         assign_inputs(&input_names, &opts.inputs, spec).map_err(shape_err)?;
@@ -169,6 +273,30 @@ fn load_checked(
     })?;
     let (output_ix, name, reading) =
         choose_output(&typed.outputs()?, &opts.output).map_err(shape_err)?;
+    let not_native;
+    // Without a sequence input, the native executor takes the graph when it
+    // has a kernel for every node the score needs.
+    if sequence_ix.is_none() {
+        match decoded.native_plan(&input_names[features_ix], &name, spec.len()) {
+            Ok(plan) => {
+                return Ok(IntentModel {
+                    path: path.to_owned(),
+                    runner: Runner::Native(plan),
+                    normalization,
+                    reading,
+                    output_name: name,
+                    metadata,
+                    not_native: None,
+                })
+            }
+            Err(why) => {
+                log::debug!("model {}: tract runs it ({why})", path.display());
+                not_native = Some(why);
+            }
+        }
+    } else {
+        not_native = Some("it has a sequence input".into());
+    }
     // Keep only the score output, so label/ArgMax branches are pruned from the plan.
     typed.keep_outputs(&[output_ix])?;
     let plan = typed.into_plan()?;
@@ -183,6 +311,7 @@ fn load_checked(
         reading,
         output_name: name,
         metadata,
+        not_native,
     })
 }
 

@@ -12,16 +12,19 @@ use serde::{Deserialize, Serialize};
 use crate::features::FeatureSpec;
 
 mod dense;
+pub(crate) mod eim;
 mod engine;
 mod graph;
 mod inspect;
 mod intent;
+pub(crate) mod native;
 pub(crate) mod ops;
 mod package;
 mod recurrent;
 
 pub use graph::{
-    GraphOutput, Importer, OnnxGraph, OutputValues, TensorData, TensorGraph, TensorValue,
+    GraphOutput, Importer, NativeModel, OnnxGraph, OutputValues, TensorData, TensorGraph,
+    TensorValue,
 };
 #[cfg(feature = "offline")] // for the benchmark harness
 pub(crate) use inspect::declared_inputs;
@@ -80,6 +83,9 @@ pub(crate) fn load_scorer_bytes(
     opts: &ModelOptions,
     spec: &FeatureSpec,
 ) -> Result<Scorer, ModelError> {
+    if eim::is_eim(bytes) {
+        return IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window);
+    }
     let meta = metadata_of(bytes, &opts.path)?;
     match recurrent::declared(opts, &meta, &opts.path)? {
         Some(rec) => RecurrentModel::from_bytes(bytes, opts, spec, &rec).map(Scorer::Stepped),
@@ -208,6 +214,14 @@ pub enum ModelError {
         /// The model path.
         path: PathBuf,
         /// The decoder's message.
+        why: String,
+    },
+    /// The native executor (or a `.eim` package) cannot take this model.
+    #[error("model {path}: not native: {why}")]
+    NotNative {
+        /// The model path.
+        path: PathBuf,
+        /// The first node without a native kernel, or what else is missing.
         why: String,
     },
     /// The model uses operators tract cannot run.

@@ -22,8 +22,11 @@ pub struct BenchOptions {
     pub iters: usize,
     /// Untimed runs first.
     pub warmup: usize,
-    /// Seed of the random input.
+    /// Seed of the random rows.
     pub seed: u64,
+    /// Rows to cycle through (single-input models), e.g. from `--input
+    /// ROWS.csv`; `None`: [`DEFAULT_ROWS`] seeded random rows.
+    pub rows: Option<BenchRows>,
     /// `libonnxruntime.so` to compare with (needs the `ort-compare` feature).
     pub ort_lib: Option<PathBuf>,
 }
@@ -35,9 +38,50 @@ impl Default for BenchOptions {
             iters: 20_000,
             warmup: 1_000,
             seed: 42,
+            rows: None,
             ort_lib: None,
         }
     }
+}
+
+/// How many distinct random input sets are cycled when no rows are given: a
+/// single repeated row lets the branch predictor memorise its path.
+pub const DEFAULT_ROWS: usize = 256;
+
+/// Rows given to the benchmark, and where they came from.
+#[derive(Debug, Clone)]
+pub struct BenchRows {
+    /// Where they came from (a file name), for the report.
+    pub source: String,
+    /// The rows, all of the model input's width.
+    pub rows: Vec<Vec<f32>>,
+}
+
+/// Which inputs were cycled.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowsUsed {
+    /// `random` or the rows' file.
+    pub source: String,
+    /// Distinct input sets, cycled in order.
+    pub count: usize,
+    /// The random rows' first seed (set `i` uses seeds `seed + i * inputs ..`).
+    pub seed: Option<u64>,
+}
+
+/// The native executor's side of a benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct NativeSide {
+    /// The output it computes (the runtime's score output).
+    pub output: String,
+    /// Its latency.
+    #[serde(flatten)]
+    pub latency: Latency,
+    /// Heap allocations per run, when counted.
+    pub allocs_per_run: Option<f64>,
+    /// Native / ONNX Runtime, medians.
+    pub ratio_ort_p50: Option<f64>,
+    /// Largest absolute difference from tract on that output, over the rows.
+    pub max_abs_diff_tract: f64,
 }
 
 /// Latency summary of one engine, nanoseconds.
@@ -83,6 +127,8 @@ pub struct BenchReport {
     pub model: String,
     /// Input shapes used, in graph order.
     pub input_shapes: Vec<Vec<usize>>,
+    /// The inputs cycled through, for every engine alike.
+    pub rows: RowsUsed,
     /// Timed runs per engine.
     pub iters: usize,
     /// Load, optimise and plan time (ms).
@@ -111,6 +157,10 @@ pub struct BenchReport {
     pub max_abs_diff: Option<f64>,
     /// Outputs compared (by name); ZipMap's map output cannot be read from ONNX Runtime.
     pub compared_outputs: Vec<String>,
+    /// The native executor, when it compiles the model (else why not).
+    pub native: Option<NativeSide>,
+    /// Why the native executor does not take the model.
+    pub native_unavailable: Option<String>,
 }
 
 /// The model's declared input shapes, symbolic dimensions taken as 1.
@@ -174,16 +224,83 @@ pub fn run(
     };
     // The inputs are allocated before the model: check their size first.
     crate::model::check_input_shapes(&shapes, path)?;
-    let owned: Vec<Vec<f32>> = shapes
+    let (sets, rows_used): (Vec<Vec<Vec<f32>>>, RowsUsed) = match &opts.rows {
+        Some(given) => {
+            let width: usize = shapes.first().map_or(0, |s| s.iter().product());
+            if shapes.len() != 1 {
+                return Err(OfflineError::BenchRows(format!(
+                    "the model has {} inputs; rows feed a single-input model",
+                    shapes.len()
+                ))
+                .into());
+            }
+            if given.rows.is_empty() {
+                return Err(OfflineError::BenchRows(format!("{}: no rows", given.source)).into());
+            }
+            if let Some(bad) = given.rows.iter().position(|r| r.len() != width) {
+                return Err(OfflineError::BenchRows(format!(
+                    "{}: row {} has {} values; the model input takes {width}",
+                    given.source,
+                    bad + 1,
+                    given.rows[bad].len()
+                ))
+                .into());
+            }
+            (
+                given.rows.iter().map(|r| vec![r.clone()]).collect(),
+                RowsUsed {
+                    source: given.source.clone(),
+                    count: given.rows.len(),
+                    seed: None,
+                },
+            )
+        }
+        None => (
+            (0..DEFAULT_ROWS as u64)
+                .map(|k| {
+                    shapes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            let seed = opts.seed + k * shapes.len() as u64 + i as u64;
+                            random_input(s.iter().product(), seed)
+                        })
+                        .collect()
+                })
+                .collect(),
+            RowsUsed {
+                source: "random".into(),
+                count: DEFAULT_ROWS,
+                seed: Some(opts.seed),
+            },
+        ),
+    };
+    let views: Vec<Vec<&[f32]>> = sets
         .iter()
-        .enumerate()
-        .map(|(i, s)| random_input(s.iter().product(), opts.seed + i as u64))
+        .map(|set| set.iter().map(Vec::as_slice).collect())
         .collect();
-    let input: Vec<&[f32]> = owned.iter().map(Vec::as_slice).collect();
-    let input = input.as_slice();
+    let nth = |i: usize| views[i % views.len()].as_slice();
+    let input = nth(0);
     let started = Instant::now();
     let mut graph = OnnxGraph::load_inputs(path, &shapes)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    // The native executor on the score output (a classifier's probabilities).
+    let single_row = shapes.len() == 1 && shapes[0].first() == Some(&1);
+    let (mut native, native_unavailable) = if single_row {
+        match crate::model::NativeModel::load(path, None) {
+            Ok(m) if m.input_len() == input[0].len() => (Some(m), None),
+            Ok(m) => (
+                None,
+                Some(format!("it takes rows of {} values", m.input_len())),
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    } else {
+        (
+            None,
+            Some("only single-row, single-input runs are native".into()),
+        )
+    };
 
     #[cfg(feature = "ort-compare")]
     let mut ort = match &opts.ort_lib {
@@ -195,17 +312,23 @@ pub fn run(
         return Err(OfflineError::OrtNotBuilt.into());
     }
 
-    for _ in 0..opts.warmup {
+    for i in 0..opts.warmup {
+        let input = nth(i);
         graph.run_discard(input)?;
+        if let Some(m) = native.as_mut() {
+            std::hint::black_box(m.run(input[0])?);
+        }
         #[cfg(feature = "ort-compare")]
         if let Some(o) = ort.as_mut() {
             o.run(input)?;
         }
     }
     let mut ours = Vec::with_capacity(opts.iters);
+    let mut natives: Vec<u64> = Vec::with_capacity(if native.is_some() { opts.iters } else { 0 });
     #[cfg(feature = "ort-compare")]
     let mut theirs: Vec<u64> = Vec::with_capacity(opts.iters);
     for i in 0..opts.iters {
+        let input = nth(i);
         // Alternate which engine goes first so neither always runs on a warmer cache.
         #[cfg(feature = "ort-compare")]
         if i % 2 == 1 {
@@ -217,14 +340,17 @@ pub fn run(
         graph.run_discard(input)?;
         let dt = t0.elapsed();
         ours.push(u64::try_from(dt.as_nanos()).unwrap_or(u64::MAX));
+        if let Some(m) = native.as_mut() {
+            let t0 = Instant::now();
+            std::hint::black_box(m.run(input[0])?);
+            natives.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
         #[cfg(feature = "ort-compare")]
         if i % 2 == 0 {
             if let Some(o) = ort.as_mut() {
                 theirs.push(o.timed_run(input)?);
             }
         }
-        #[cfg(not(feature = "ort-compare"))]
-        let _ = i;
     }
     let latency = Latency::from_samples(&mut ours);
     let allocs_per_run = match allocations {
@@ -233,18 +359,68 @@ pub fn run(
             let runs = opts.iters.clamp(1, 1000);
             counter.set_counting(true);
             let before = counter.count();
-            for _ in 0..runs {
-                graph.run_discard(input)?;
+            for i in 0..runs {
+                graph.run_discard(nth(i))?;
             }
             let n = counter.count() - before;
             counter.set_counting(false);
             Some(n as f64 / runs as f64)
         }
     };
+    let native_side = match native.as_mut() {
+        None => None,
+        Some(m) => {
+            let native_allocs = match allocations {
+                None => None,
+                Some(counter) => {
+                    let runs = opts.iters.clamp(1, 1000);
+                    counter.set_counting(true);
+                    let before = counter.count();
+                    for i in 0..runs {
+                        std::hint::black_box(m.run(nth(i)[0])?);
+                    }
+                    let n = counter.count() - before;
+                    counter.set_counting(false);
+                    Some(n as f64 / runs as f64)
+                }
+            };
+            // Agreement with tract on the same output, over every row.
+            let out_ix = graph
+                .output_names()
+                .iter()
+                .position(|o| o == m.output_name());
+            let mut diff = 0f64;
+            if let Some(ix) = out_ix {
+                for i in 0..views.len() {
+                    let t = graph.run_inputs(nth(i))?;
+                    if let crate::model::OutputValues::Float(t) = &t[ix].values {
+                        for (a, b) in m.run(nth(i)[0])?.iter().zip(t) {
+                            let d = (f64::from(*a) - b).abs();
+                            if d.is_nan() {
+                                if !(a.is_nan() && b.is_nan()) {
+                                    diff = f64::INFINITY;
+                                }
+                            } else {
+                                diff = diff.max(d);
+                            }
+                        }
+                    }
+                }
+            }
+            Some(NativeSide {
+                output: m.output_name().to_owned(),
+                latency: Latency::from_samples(&mut natives),
+                allocs_per_run: native_allocs,
+                ratio_ort_p50: None,
+                max_abs_diff_tract: diff,
+            })
+        }
+    };
     #[allow(unused_mut)]
     let mut report = BenchReport {
         model: path.display().to_string(),
         input_shapes: shapes,
+        rows: rows_used,
         iters: opts.iters,
         load_ms,
         allocs_per_run,
@@ -258,6 +434,8 @@ pub fn run(
         max_abs_diff: None,
         compared_outputs: Vec::new(),
         latency,
+        native: native_side,
+        native_unavailable,
     };
     #[cfg(feature = "ort-compare")]
     if let Some(o) = ort.as_mut() {
@@ -268,6 +446,9 @@ pub fn run(
         report.ort_p99_ns = Some(l.p99_ns);
         report.ratio_p50 = Some(report.latency.p50_ns as f64 / l.p50_ns.max(1) as f64);
         report.ratio_p99 = Some(report.latency.p99_ns as f64 / l.p99_ns.max(1) as f64);
+        if let Some(n) = report.native.as_mut() {
+            n.ratio_ort_p50 = Some(n.latency.p50_ns as f64 / l.p50_ns.max(1) as f64);
+        }
         let (diff, names) = o.compare(&mut graph, input)?;
         report.max_abs_diff = diff;
         report.compared_outputs = names;

@@ -370,7 +370,18 @@ fn the_c_example_is_clean_under_valgrind_or_asan() {
         Some(0),
         "memory errors or leaks: {stderr}"
     );
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    // The latency monitor measures wall time, which valgrind slows many-fold:
+    // its alerts depend on the machine's load, not on the library.
+    let timing = |s: &str| {
+        s.lines()
+            .filter(|l| !l.contains("monitor:model_latency"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        timing(&String::from_utf8(out.stdout).unwrap()),
+        timing(&expected)
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod hostile;
 mod java;
 mod load;
 mod monitor;
+mod native;
 mod parity;
 mod persist;
 mod recurrent;

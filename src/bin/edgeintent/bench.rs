@@ -25,6 +25,15 @@ pub struct BenchArgs {
     /// Untimed runs first.
     #[arg(long, default_value_t = 1_000)]
     pub warmup: usize,
+    /// Rows to cycle through, for every engine alike: a CSV of numbers (a
+    /// header line is skipped), one model input row per line. Default: 256
+    /// seeded random rows (never one repeated row, which a branch predictor
+    /// would memorise).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Seed of the random rows.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
     /// libonnxruntime.so to compare with (build with --features ort-compare).
     #[arg(long)]
     pub ort_lib: Option<PathBuf>,
@@ -55,12 +64,17 @@ fn parse_shapes(s: &str) -> Result<Shapes, String> {
 
 pub fn run(a: BenchArgs) -> Result<ExitCode, Error> {
     let (model, json) = (a.model.as_path(), a.json);
+    let rows = match &a.input {
+        None => None,
+        Some(p) => Some(read_rows(p)?),
+    };
     let opts = edgeintent::offline::bench::BenchOptions {
         input_shapes: a.input_shape.map(|s| s.0),
         iters: a.iters,
         warmup: a.warmup,
         ort_lib: a.ort_lib,
-        ..Default::default()
+        seed: a.seed,
+        rows,
     };
     struct Counter;
     impl edgeintent::offline::bench::AllocationCounter for Counter {
@@ -80,6 +94,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, Error> {
     println!(
         "model {} inputs {:?}, {} runs",
         r.model, r.input_shapes, r.iters
+    );
+    println!(
+        "  rows: {} ({} distinct, cycled, the same for every engine)",
+        r.rows.source, r.rows.count
     );
     println!("  load {:.1} ms", r.load_ms);
     println!(
@@ -109,8 +127,66 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, Error> {
             r.max_abs_diff.unwrap_or(f64::NAN)
         );
     }
+    match (&r.native, &r.native_unavailable) {
+        (Some(n), _) => {
+            println!(
+                "  native      p50 {}  p90 {}  p99 {}  mean {}  (output {}; {} allocations per run; max |native - tract| {:.2e})",
+                us(n.latency.p50_ns),
+                us(n.latency.p90_ns),
+                us(n.latency.p99_ns),
+                us(n.latency.mean_ns),
+                n.output,
+                n.allocs_per_run.map_or("uncounted".to_string(), |a| format!("{a:.1}")),
+                n.max_abs_diff_tract
+            );
+            if let Some(ratio) = n.ratio_ort_p50 {
+                println!("  ratio native / onnxruntime: p50 {ratio:.2}");
+            }
+        }
+        (None, Some(why)) => println!("  native: not available ({why})"),
+        (None, None) => {}
+    }
     if let Some(kib) = r.peak_rss_kib {
         println!("  peak RSS {:.1} MiB", kib as f64 / 1024.0);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rows of numbers from a CSV; a first line that is not all numbers is a header.
+fn read_rows(path: &std::path::Path) -> Result<edgeintent::offline::bench::BenchRows, Error> {
+    edgeintent::limits::ensure_regular_file(path).map_err(crate::common::io_err(path))?;
+    let text = std::fs::read_to_string(path).map_err(crate::common::io_err(path))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start_matches('\u{feff}');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Result<Vec<f32>, _> = line
+            .split(',')
+            .map(|f| {
+                let f = f.trim();
+                if f.is_empty() || f.eq_ignore_ascii_case("nan") {
+                    Ok(f32::NAN)
+                } else {
+                    f.parse::<f32>()
+                }
+            })
+            .collect();
+        match parsed {
+            Ok(r) => rows.push(r),
+            Err(_) if rows.is_empty() && i == 0 => {} // a header
+            Err(_) => {
+                return Err(Error::Input {
+                    path: path.display().to_string(),
+                    line: i + 1,
+                    why: "not a row of numbers".into(),
+                })
+            }
+        }
+    }
+    Ok(edgeintent::offline::bench::BenchRows {
+        source: path.display().to_string(),
+        rows,
+    })
 }

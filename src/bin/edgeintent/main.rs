@@ -10,6 +10,7 @@ use edgeintent::TraceError;
 
 mod bench;
 mod common;
+mod compile;
 mod conformance;
 mod counting_alloc;
 mod dedup_eval;
@@ -45,6 +46,7 @@ enum Command {
     Inspect(inspect::InspectArgs),
     Predict(predict::PredictArgs),
     Bench(bench::BenchArgs),
+    Compile(compile::CompileArgs),
     Conformance(conformance::ConformanceArgs),
     DedupEval(dedup_eval::DedupEvalArgs),
     Evaluate(evaluate::EvaluateArgs),
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Compile(a) => compile::run(a),
         Command::Conformance(a) => conformance::run(a),
         Command::DedupEval(a) => dedup_eval::run(a),
         Command::Evaluate(a) => evaluate::run(a),

@@ -4,6 +4,7 @@
 //! rest of `model` sees plain slices, names and shapes. Every tract call that
 //! can panic on a malformed graph runs inside [`guarded`].
 
+pub(crate) mod native;
 mod proto;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -142,15 +143,31 @@ impl Decoded {
             .unwrap_or_default()
     }
 
+    /// The native executor's plan computing `output` from a `[1, n_in]` row
+    /// on `input`; the error says which node has no native kernel.
+    pub(crate) fn native_plan(
+        &self,
+        input: &str,
+        output: &str,
+        n_in: usize,
+    ) -> Result<crate::model::native::NativePlan, String> {
+        native::compile(&self.onnx, &self.proto, input, output, n_in)
+    }
+
     /// The graph ready for its input shapes to be fixed.
     pub(crate) fn into_graph(self) -> Result<Graph, ModelError> {
+        self.to_graph()
+    }
+
+    /// As [`Decoded::into_graph`], keeping the decoded file for the native executor.
+    pub(crate) fn to_graph(&self) -> Result<Graph, ModelError> {
         let model = self
             .onnx
             .model_for_proto_model(&self.proto)
             .map_err(engine)?;
         Ok(Graph {
             model,
-            path: self.path,
+            path: self.path.clone(),
         })
     }
 }

@@ -460,6 +460,33 @@ impl<'a> GraphView<'a> {
     }
 }
 
+impl GraphView<'_> {
+    /// An int64 initializer's values (raw or typed storage).
+    pub(crate) fn initializer_i64(&self, name: &str) -> Option<Vec<i64>> {
+        let t = self.initializer(name)?;
+        if t.data_type != 7 {
+            return None;
+        }
+        let n: usize = t
+            .dims
+            .iter()
+            .map(|&d| usize::try_from(d).ok())
+            .product::<Option<usize>>()?;
+        let data: Vec<i64> = if !t.raw_data.is_empty() {
+            if t.raw_data.len() != n * 8 {
+                return None;
+            }
+            t.raw_data
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+                .collect()
+        } else {
+            t.int64_data.clone()
+        };
+        (data.len() == n).then_some(data)
+    }
+}
+
 /// One node of a [`GraphView`].
 #[derive(Clone, Copy)]
 pub(crate) struct NodeView<'a>(&'a pb::NodeProto);

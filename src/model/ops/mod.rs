@@ -1,6 +1,6 @@
 //! Operators edgeintent adds to tract's ONNX importer, one file each, and the
 //! one place they are registered. Parsing lives in each op's file; the tree
-//! evaluation is kept apart in `tree_eval` (no tract, no protobuf).
+//! evaluation is kept apart in `native::trees` (no tract, no protobuf).
 
 mod array_feature_extractor;
 mod binarizer;
@@ -11,8 +11,9 @@ mod one_hot_encoder;
 mod scaler;
 mod svm;
 mod tree_ensemble;
-mod tree_eval;
 mod zipmap;
+
+pub(crate) use tree_ensemble::compile_ensemble;
 
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;

@@ -11,7 +11,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::tree_eval::{logistic, post_transform, Labels, PostTransform};
+use crate::model::native::trees::{logistic, post_transform, Labels, PostTransform};
 
 /// The most classes a classifier may declare (as ONNX Runtime).
 const MAX_CLASSES: usize = 65_535;

@@ -9,18 +9,40 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::tree_eval::{
+use crate::model::native::trees::{
     Aggregate, CompiledEnsemble, Labels, Mode, PostTransform, RawNode, RawWeight,
 };
 
 /// The most classes or regression targets an ensemble may declare.
 const MAX_OUTPUTS: i64 = 1 << 16;
 
+/// The compiled ensemble of a `TreeEnsembleClassifier`, `TreeEnsembleRegressor`
+/// or `TreeEnsemble` node, for the native executor.
+pub(crate) fn compile_ensemble(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<CompiledEnsemble> {
+    match node.op_type.as_str() {
+        "TreeEnsembleClassifier" => compile_classifier(ctx, node),
+        "TreeEnsembleRegressor" => compile_regressor(ctx, node),
+        "TreeEnsemble" => compile_v5(ctx, node),
+        other => bail!("{other} is not a tree ensemble"),
+    }
+}
+
 /// Parser for `TreeEnsembleClassifier`.
 pub(crate) fn parse_classifier(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let ensemble = compile_classifier(ctx, node)?;
+    Ok((
+        expand(TreeEnsembleExpansion(TreeEnsembleOp(Arc::new(ensemble)))),
+        vec![],
+    ))
+}
+
+fn compile_classifier(ctx: &ParsingContext, node: &NodeProto) -> TractResult<CompiledEnsemble> {
     let labels = match (
         node.get_attr_opt_slice::<i64>("classlabels_int64s")?,
         node.get_attr_opt_tvec::<String>("classlabels_strings")?,
@@ -33,11 +55,7 @@ pub(crate) fn parse_classifier(
     node.expect_attr("classlabels", n as i64 <= MAX_OUTPUTS, || {
         format!("at most {MAX_OUTPUTS} classes, got {n}")
     })?;
-    let ensemble = parse(ctx, node, "class", n, Some(labels))?;
-    Ok((
-        expand(TreeEnsembleExpansion(TreeEnsembleOp(Arc::new(ensemble)))),
-        vec![],
-    ))
+    parse(ctx, node, "class", n, Some(labels))
 }
 
 /// Parser for `TreeEnsembleRegressor`.
@@ -45,17 +63,21 @@ pub(crate) fn parse_regressor(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let ensemble = compile_regressor(ctx, node)?;
+    Ok((
+        expand(TreeEnsembleExpansion(TreeEnsembleOp(Arc::new(ensemble)))),
+        vec![],
+    ))
+}
+
+fn compile_regressor(ctx: &ParsingContext, node: &NodeProto) -> TractResult<CompiledEnsemble> {
     let n_targets: i64 = node.get_attr_opt("n_targets")?.unwrap_or(1);
     // Each target is a column of every output row: bound it before anything
     // sized by it is allocated.
     node.expect_attr("n_targets", (1..=MAX_OUTPUTS).contains(&n_targets), || {
         format!("between 1 and {MAX_OUTPUTS}, got {n_targets}")
     })?;
-    let ensemble = parse(ctx, node, "target", n_targets as usize, None)?;
-    Ok((
-        expand(TreeEnsembleExpansion(TreeEnsembleOp(Arc::new(ensemble)))),
-        vec![],
-    ))
+    parse(ctx, node, "target", n_targets as usize, None)
 }
 
 /// Reads a float list attribute, or its `_as_tensor` (double) twin.
@@ -387,6 +409,14 @@ pub(crate) fn parse_v5(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    let ensemble = compile_v5(ctx, node)?;
+    Ok((
+        expand(TreeEnsembleV5(TreeEnsembleOp(Arc::new(ensemble)))),
+        vec![],
+    ))
+}
+
+fn compile_v5(ctx: &ParsingContext, node: &NodeProto) -> TractResult<CompiledEnsemble> {
     let tensor = |name: &str| super::tensor_attr(ctx, node, name);
     let f32s = |name: &str| tensor_floats(ctx, node, name);
     let n_targets: i64 = node.get_attr_opt("n_targets")?.unwrap_or(1);
@@ -556,10 +586,7 @@ pub(crate) fn parse_v5(
         None,
     )
     .map_err(|e| format_err!("TreeEnsemble: {e}"))?;
-    Ok((
-        expand(TreeEnsembleV5(TreeEnsembleOp(Arc::new(ensemble)))),
-        vec![],
-    ))
+    Ok(ensemble)
 }
 
 /// Opset 5's wrapper: the scores come out in the input's own type.

@@ -4,8 +4,10 @@
 //! reference behaviour (binary layouts, base values, post-transforms).
 //! Pure Rust: it knows nothing of tract or protobuf.
 
+use serde::{Deserialize, Serialize};
+
 /// How a branch node compares the feature with its threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Mode {
     Leq,
     Lt,
@@ -30,7 +32,7 @@ impl Mode {
 }
 
 /// How per-tree values combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Aggregate {
     Sum,
     Average,
@@ -39,7 +41,7 @@ pub(crate) enum Aggregate {
 }
 
 /// The transform applied to the aggregated scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum PostTransform {
     None,
     Logistic,
@@ -49,7 +51,7 @@ pub(crate) enum PostTransform {
 }
 
 /// Class labels of a classifier.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Labels {
     Int(Vec<i64>),
     Str(Vec<String>),
@@ -65,7 +67,7 @@ impl Labels {
 }
 
 /// Classifier-only facts that decide ONNX Runtime's binary layout.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ClassifierInfo {
     pub(crate) labels: Labels,
     /// Two classes, but leaves only ever vote for one class id.
@@ -79,7 +81,7 @@ const FEATURE_MASK: u32 = MISSING_TRUE - 1;
 
 /// One node, 16 bytes. Branch: `feature | flags`, threshold, children.
 /// Leaf: `LEAF`, unused, and the `[start, end)` range of its weights.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Node {
     feature: u32,
     threshold: f32,
@@ -111,7 +113,7 @@ pub(crate) struct RawWeight {
 }
 
 /// A tree ensemble ready to evaluate.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CompiledEnsemble {
     nodes: Vec<Node>,
     /// Per-node mode, only when modes differ (else `uniform`).
@@ -280,6 +282,51 @@ impl CompiledEnsemble {
             post,
             classifier,
         })
+    }
+
+    /// Checks every index a traversal follows, so that evaluating an
+    /// ensemble read from a damaged or hostile file cannot panic or loop.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let n = self.nodes.len();
+        if self.roots.is_empty() || n == 0 {
+            return Err("no trees".into());
+        }
+        if self.n_outputs == 0 || self.n_outputs > 1 << 16 {
+            return Err(format!("{} outputs", self.n_outputs));
+        }
+        if self.roots.iter().any(|&r| r as usize >= n) {
+            return Err("a root is not a node".into());
+        }
+        if (self.uniform.is_none() && self.modes.len() != n)
+            || (self.uniform.is_some() && !self.modes.is_empty())
+        {
+            return Err("node modes do not match the nodes".into());
+        }
+        for node in &self.nodes {
+            if node.feature & LEAF != 0 {
+                if node.on_true > node.on_false || node.on_false as usize > self.weights.len() {
+                    return Err("a leaf's weights lie outside the weight list".into());
+                }
+            } else if (node.feature & FEATURE_MASK) as usize >= self.n_features
+                || node.on_true as usize >= n
+                || node.on_false as usize >= n
+            {
+                return Err("a branch reads past the features or the nodes".into());
+            }
+        }
+        if self
+            .weights
+            .iter()
+            .any(|(k, _)| *k as usize >= self.n_outputs)
+        {
+            return Err("a leaf votes for a missing output".into());
+        }
+        if let Some(c) = &self.classifier {
+            if c.labels.len() != self.n_outputs || c.labels.len() < 2 {
+                return Err("class labels do not match the classes".into());
+            }
+        }
+        check_acyclic(&self.nodes, &self.roots)
     }
 
     /// Number of trees.

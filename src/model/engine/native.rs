@@ -1,0 +1,512 @@
+//! Compiles an ONNX graph, pruned to one output, into a [`NativePlan`] when
+//! every node it needs has a native kernel; otherwise says which node does
+//! not, and tract runs the model. Reads the protobuf directly (tract parses
+//! the tree ensembles, so both engines share one compiled form).
+
+use std::collections::HashMap;
+
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb;
+
+use super::proto::GraphView;
+use crate::model::native::trees::PostTransform;
+use crate::model::native::{Binary, Kernel, NativePlan, Norm, Slot, Step, Unary};
+
+/// Compiles `model` for a `[1, n_in]` f32 row on `input`, computing `output`.
+pub(crate) fn compile(
+    onnx: &tract_onnx::Onnx,
+    model: &pb::ModelProto,
+    input: &str,
+    output: &str,
+    n_in: usize,
+) -> Result<NativePlan, String> {
+    let g = model.graph.as_ref().ok_or("no graph")?;
+    let view = GraphView::new(g);
+    let inputs: Vec<&str> = view.inputs().collect();
+    if inputs != [input] {
+        return Err(format!(
+            "the native executor takes one input, the graph has {}",
+            inputs.len()
+        ));
+    }
+    // The nodes the output depends on, in file (topological) order.
+    let producer: HashMap<&str, usize> = g
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
+        .collect();
+    let mut needed = vec![false; g.node.len()];
+    let mut stack = vec![output];
+    while let Some(v) = stack.pop() {
+        if let Some(&i) = producer.get(v) {
+            if !needed[i] {
+                needed[i] = true;
+                stack.extend(g.node[i].input.iter().map(String::as_str));
+            }
+        }
+    }
+    let ctx = ParsingContext {
+        onnx_operator_set_version: model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(13, |o| o.version),
+        framework: onnx,
+        model,
+        parent_graphs: vec![],
+        model_dir: None,
+        template: Default::default(),
+    };
+    let mut c = Compiler {
+        view,
+        slots: HashMap::from([(
+            input.to_owned(),
+            Slot {
+                offset: 0,
+                len: n_in as u32,
+            },
+        )]),
+        steps: Vec::new(),
+        next: n_in,
+    };
+    for (i, node) in g.node.iter().enumerate() {
+        if needed[i] {
+            c.node(&ctx, node)
+                .map_err(|why| format!("node `{}` ({}): {why}", node.name, node.op_type))?;
+        }
+    }
+    let out = *c
+        .slots
+        .get(output)
+        .ok_or_else(|| format!("`{output}` is not computed by the graph"))?;
+    let out = if out.offset == 0 {
+        // The graph returns its input: copy it so the plan has a step.
+        c.push("output", Kernel::Copy, vec![out], out.len as usize)
+    } else {
+        out
+    };
+    NativePlan::new(n_in, c.steps, out, c.next)
+}
+
+struct Compiler<'a> {
+    view: GraphView<'a>,
+    slots: HashMap<String, Slot>,
+    steps: Vec<Step>,
+    next: usize,
+}
+
+fn attr<'n>(node: &'n pb::NodeProto, name: &str) -> Option<&'n pb::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+fn attr_s<'n>(node: &'n pb::NodeProto, name: &str) -> Option<&'n str> {
+    attr(node, name).and_then(|a| std::str::from_utf8(&a.s).ok())
+}
+
+fn attr_i(node: &pb::NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).map_or(default, |a| a.i)
+}
+
+fn attr_f(node: &pb::NodeProto, name: &str, default: f32) -> f32 {
+    attr(node, name).map_or(default, |a| a.f)
+}
+
+fn attr_floats<'n>(node: &'n pb::NodeProto, name: &str) -> &'n [f32] {
+    attr(node, name).map_or(&[], |a| a.floats.as_slice())
+}
+
+fn post_transform(node: &pb::NodeProto) -> Result<PostTransform, String> {
+    Ok(match attr_s(node, "post_transform").unwrap_or("NONE") {
+        "NONE" => PostTransform::None,
+        "LOGISTIC" => PostTransform::Logistic,
+        "SOFTMAX" => PostTransform::Softmax,
+        "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
+        "PROBIT" => PostTransform::Probit,
+        other => return Err(format!("unknown post_transform {other}")),
+    })
+}
+
+/// `v` broadcast to `w` columns (one value, or exactly `w`).
+fn broadcast(v: &[f32], w: usize) -> Result<Vec<f32>, String> {
+    match v.len() {
+        1 => Ok(vec![v[0]; w]),
+        n if n == w => Ok(v.to_vec()),
+        n => Err(format!("{n} values for a row of {w}")),
+    }
+}
+
+/// `[k][n]` row-major weights (k outputs of n inputs) as `[n][k]`.
+fn transpose(w: &[f32], k: usize, n: usize) -> Vec<f32> {
+    let mut t = vec![0.0; w.len()];
+    for i in 0..k {
+        for j in 0..n {
+            t[j * k + i] = w[i * n + j];
+        }
+    }
+    t
+}
+
+impl Compiler<'_> {
+    fn push(&mut self, name: &str, kernel: Kernel, inputs: Vec<Slot>, width: usize) -> Slot {
+        let output = Slot {
+            offset: self.next as u32,
+            len: width as u32,
+        };
+        self.next += width;
+        self.steps.push(Step {
+            kernel,
+            inputs,
+            output,
+            name: name.to_owned(),
+        });
+        output
+    }
+
+    fn value(&self, name: &str) -> Result<Slot, String> {
+        self.slots
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("input `{name}` is not a value the executor computes"))
+    }
+
+    /// A constant that broadcasts against a row: shape `[]`, `[1]`, `[w]`, `[1, w]`.
+    fn row_const(&self, name: &str) -> Option<Vec<f32>> {
+        let (data, dims) = self.view.initializer_f32(name)?;
+        let lead_ones = dims.len() <= 1 || dims[..dims.len() - 1].iter().all(|&d| d == 1);
+        lead_ones.then_some(data)
+    }
+
+    fn node(&mut self, ctx: &ParsingContext, n: &pb::NodeProto) -> Result<(), String> {
+        let op = n.op_type.as_str();
+        let ml = n.domain == "ai.onnx.ml";
+        if !(n.domain.is_empty() || n.domain == "ai.onnx" || ml) {
+            return Err(format!("domain {} is not native", n.domain));
+        }
+        let name = n.name.as_str();
+        let first = n.input.first().map(String::as_str).unwrap_or("");
+        let out_name = |k: usize| n.output.get(k).cloned().unwrap_or_default();
+        // (kernel, inputs, width, which output it computes)
+        let (kernel, inputs, width, out_ix): (Kernel, Vec<Slot>, usize, usize) = match (ml, op) {
+            (true, "TreeEnsembleClassifier" | "TreeEnsembleRegressor" | "TreeEnsemble") => {
+                let x = self.value(first)?;
+                let e =
+                    crate::model::ops::compile_ensemble(ctx, n).map_err(|e| format!("{e:#}"))?;
+                if e.n_features > x.len as usize {
+                    return Err(format!(
+                        "reads feature {} of a row of {}",
+                        e.n_features - 1,
+                        x.len
+                    ));
+                }
+                let w = e.score_width();
+                let ix = usize::from(op == "TreeEnsembleClassifier");
+                (Kernel::Trees(Box::new(e)), vec![x], w, ix)
+            }
+            (true, "LinearClassifier") => {
+                let x = self.value(first)?;
+                let f = x.len as usize;
+                let coef = attr_floats(n, "coefficients");
+                let b = attr_floats(n, "intercepts").to_vec();
+                let labels = attr(n, "classlabels_ints")
+                    .map(|a| a.ints.len())
+                    .filter(|&l| l > 0)
+                    .or_else(|| attr(n, "classlabels_strings").map(|a| a.strings.len()))
+                    .unwrap_or(0);
+                let k = b.len();
+                if k == 0 || coef.len() != k * f {
+                    return Err(format!(
+                        "{} coefficients and {k} intercepts for {f} features",
+                        coef.len()
+                    ));
+                }
+                let second_class = k == 1 && labels == 2;
+                let affine = Kernel::Affine {
+                    w: transpose(coef, k, f),
+                    b,
+                };
+                let kernel = Kernel::LinearClassifier {
+                    affine: Box::new(affine),
+                    post: post_transform(n)?,
+                    second_class,
+                };
+                (kernel, vec![x], if second_class { 2 } else { k }, 1)
+            }
+            (true, "LinearRegressor") => {
+                let x = self.value(first)?;
+                let f = x.len as usize;
+                let k = usize::try_from(attr_i(n, "targets", 1)).map_err(|_| "negative targets")?;
+                let coef = attr_floats(n, "coefficients");
+                let b = match attr_floats(n, "intercepts") {
+                    [] => vec![0.0; k],
+                    v => v.to_vec(),
+                };
+                if k == 0 || coef.len() != k * f || b.len() != k {
+                    return Err(format!(
+                        "{} coefficients and {} intercepts for {k} targets of {f} features",
+                        coef.len(),
+                        b.len()
+                    ));
+                }
+                let affine = Kernel::Affine {
+                    w: transpose(coef, k, f),
+                    b,
+                };
+                let kernel = Kernel::LinearRegressor {
+                    affine: Box::new(affine),
+                    post: post_transform(n)?,
+                };
+                (kernel, vec![x], k, 0)
+            }
+            (true, "Scaler") => {
+                let x = self.value(first)?;
+                let w = x.len as usize;
+                let offset = broadcast(attr_floats(n, "offset"), w).or_else(|_| {
+                    if attr_floats(n, "offset").is_empty() {
+                        Ok(vec![0.0; w])
+                    } else {
+                        Err("offset".to_string())
+                    }
+                })?;
+                let scale = broadcast(attr_floats(n, "scale"), w).or_else(|_| {
+                    if attr_floats(n, "scale").is_empty() {
+                        Ok(vec![1.0; w])
+                    } else {
+                        Err("scale".to_string())
+                    }
+                })?;
+                (Kernel::Scaler { offset, scale }, vec![x], w, 0)
+            }
+            (true, "Normalizer") => {
+                let x = self.value(first)?;
+                let norm = match attr_s(n, "norm").unwrap_or("MAX") {
+                    "MAX" => Norm::Max,
+                    "L1" => Norm::L1,
+                    "L2" => Norm::L2,
+                    other => return Err(format!("unknown norm {other}")),
+                };
+                (Kernel::Normalizer(norm), vec![x], x.len as usize, 0)
+            }
+            (true, "Imputer") => {
+                let x = self.value(first)?;
+                let w = x.len as usize;
+                if attr(n, "imputed_value_int64s").is_some_and(|a| !a.ints.is_empty()) {
+                    return Err("integer imputation is not native".into());
+                }
+                let imputed = broadcast(attr_floats(n, "imputed_value_floats"), w)?;
+                let replaced = attr_f(n, "replaced_value_float", 0.0);
+                (Kernel::Imputer { imputed, replaced }, vec![x], w, 0)
+            }
+            (true, "Binarizer") => {
+                let x = self.value(first)?;
+                (
+                    Kernel::Binarizer(attr_f(n, "threshold", 0.0)),
+                    vec![x],
+                    x.len as usize,
+                    0,
+                )
+            }
+            (true, "ZipMap") => {
+                let x = self.value(first)?;
+                (Kernel::Copy, vec![x], x.len as usize, 0)
+            }
+            (true, "ArrayFeatureExtractor") => {
+                let x = self.value(first)?;
+                let idx = n.input.get(1).ok_or("no indices")?;
+                let ix = self
+                    .view
+                    .initializer_i64(idx)
+                    .ok_or("the indices are not a constant")?;
+                let ix = ix
+                    .iter()
+                    .map(|&i| u32::try_from(i).ok().filter(|&i| i < x.len))
+                    .collect::<Option<Vec<u32>>>()
+                    .ok_or("an index is out of range")?;
+                let w = ix.len();
+                (Kernel::Gather(ix), vec![x], w, 0)
+            }
+            (false, "Identity" | "Flatten") => {
+                if op == "Flatten" && attr_i(n, "axis", 1) != 1 {
+                    return Err("Flatten other than axis 1".into());
+                }
+                let x = self.value(first)?;
+                (Kernel::Copy, vec![x], x.len as usize, 0)
+            }
+            (false, "Cast") => {
+                // Float to float only; integer and boolean values are not native.
+                if attr_i(n, "to", 0) != 1 {
+                    return Err("a cast to a type other than float".into());
+                }
+                let x = self.value(first)?;
+                (Kernel::Copy, vec![x], x.len as usize, 0)
+            }
+            (false, "Reshape") => {
+                let x = self.value(first)?;
+                let shape = n
+                    .input
+                    .get(1)
+                    .and_then(|s| self.view.initializer_i64(s))
+                    .ok_or("the shape is not a constant")?;
+                // A row stays a row: [-1, w], [1, w], [w], [-1] or [1, -1].
+                let w = i64::from(x.len);
+                let row = matches!(shape.as_slice(), [a, b] if (*a == -1 || *a == 1 || *a == 0) && (*b == w || (*b == -1 && *a != -1)))
+                    || matches!(shape.as_slice(), [a] if *a == w || *a == -1);
+                if !row {
+                    return Err(format!("reshape to {shape:?} is not a row of {w}"));
+                }
+                (Kernel::Copy, vec![x], x.len as usize, 0)
+            }
+            (
+                false,
+                "Relu" | "Sigmoid" | "Tanh" | "Exp" | "Log" | "Abs" | "Neg" | "Sqrt" | "Reciprocal",
+            ) => {
+                let x = self.value(first)?;
+                let f = match op {
+                    "Relu" => Unary::Relu,
+                    "Sigmoid" => Unary::Sigmoid,
+                    "Tanh" => Unary::Tanh,
+                    "Exp" => Unary::Exp,
+                    "Log" => Unary::Log,
+                    "Abs" => Unary::Abs,
+                    "Neg" => Unary::Neg,
+                    "Sqrt" => Unary::Sqrt,
+                    _ => Unary::Reciprocal,
+                };
+                (Kernel::Unary(f), vec![x], x.len as usize, 0)
+            }
+            (false, "Softmax") => {
+                let axis = attr_i(
+                    n,
+                    "axis",
+                    if ctx.onnx_operator_set_version >= 13 {
+                        -1
+                    } else {
+                        1
+                    },
+                );
+                if axis != -1 && axis != 1 {
+                    return Err(format!("softmax over axis {axis}"));
+                }
+                let x = self.value(first)?;
+                (Kernel::Softmax, vec![x], x.len as usize, 0)
+            }
+            (false, "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min") => {
+                let b = match op {
+                    "Add" => Binary::Add,
+                    "Sub" => Binary::Sub,
+                    "Mul" => Binary::Mul,
+                    "Div" => Binary::Div,
+                    "Max" => Binary::Max,
+                    _ => Binary::Min,
+                };
+                let [l, r] = n.input.as_slice() else {
+                    return Err("needs two inputs".into());
+                };
+                match (self.slots.get(l).copied(), self.slots.get(r).copied()) {
+                    (Some(a), Some(c)) => {
+                        let w = a.len.max(c.len);
+                        if (a.len != w && a.len != 1) || (c.len != w && c.len != 1) {
+                            return Err(format!("widths {} and {} do not broadcast", a.len, c.len));
+                        }
+                        (Kernel::BinaryValues(b), vec![a, c], w as usize, 0)
+                    }
+                    (Some(a), None) => {
+                        let c = self
+                            .row_const(r)
+                            .ok_or("the constant does not broadcast to a row")?;
+                        let c = broadcast(&c, a.len as usize)?;
+                        (
+                            Kernel::BinaryConst {
+                                op: b,
+                                c,
+                                const_first: false,
+                            },
+                            vec![a],
+                            a.len as usize,
+                            0,
+                        )
+                    }
+                    (None, Some(a)) => {
+                        let c = self
+                            .row_const(l)
+                            .ok_or("the constant does not broadcast to a row")?;
+                        let c = broadcast(&c, a.len as usize)?;
+                        (
+                            Kernel::BinaryConst {
+                                op: b,
+                                c,
+                                const_first: true,
+                            },
+                            vec![a],
+                            a.len as usize,
+                            0,
+                        )
+                    }
+                    (None, None) => return Err("both inputs are constants".into()),
+                }
+            }
+            (false, "MatMul" | "Gemm") => {
+                let x = self.value(first)?;
+                let f = x.len as usize;
+                let wname = n.input.get(1).ok_or("no weights")?;
+                let (data, dims) = self
+                    .view
+                    .initializer_f32(wname)
+                    .ok_or("the weights are not a float constant")?;
+                let [r, c] = dims[..] else {
+                    return Err(format!("weights of rank {}", dims.len()));
+                };
+                let gemm = op == "Gemm";
+                if gemm && attr_i(n, "transA", 0) != 0 {
+                    return Err("transA".into());
+                }
+                let trans_b = gemm && attr_i(n, "transB", 0) != 0;
+                let (mut w, k_in, k_out) = if trans_b {
+                    (transpose(&data, r, c), c, r)
+                } else {
+                    (data, r, c)
+                };
+                if k_in != f {
+                    return Err(format!("weights for {k_in} inputs on a row of {f}"));
+                }
+                let (alpha, beta) = if gemm {
+                    (attr_f(n, "alpha", 1.0), attr_f(n, "beta", 1.0))
+                } else {
+                    (1.0, 1.0)
+                };
+                if alpha != 1.0 {
+                    w.iter_mut().for_each(|v| *v *= alpha);
+                }
+                let b = match n.input.get(2).filter(|s| gemm && !s.is_empty()) {
+                    None => vec![0.0; k_out],
+                    Some(bn) => {
+                        let b = self.row_const(bn).ok_or("the bias is not a row constant")?;
+                        broadcast(&b, k_out)?
+                            .into_iter()
+                            .map(|v| v * beta)
+                            .collect()
+                    }
+                };
+                (Kernel::Affine { w, b }, vec![x], k_out, 0)
+            }
+            (false, "Concat") => {
+                let axis = attr_i(n, "axis", 1);
+                if axis != 1 && axis != -1 {
+                    return Err(format!("concat on axis {axis}"));
+                }
+                let ins = n
+                    .input
+                    .iter()
+                    .map(|i| self.value(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let w = ins.iter().map(|s| s.len as usize).sum();
+                (Kernel::Concat, ins, w, 0)
+            }
+            _ => return Err("no native kernel".into()),
+        };
+        // Outputs other than the computed one must be unused (pruned).
+        let slot = self.push(name, kernel, inputs, width);
+        self.slots.insert(out_name(out_ix), slot);
+        Ok(())
+    }
+}
