@@ -102,6 +102,7 @@ venv() {
 clippy_both() {
     cargo clippy --all-targets --quiet -- -D warnings
     cargo clippy --all-targets --no-default-features --quiet -- -D warnings
+    cargo clippy --all-targets --no-default-features --features tract --quiet -- -D warnings
     cargo clippy -p edgeintent-python --all-targets --quiet -- -D warnings
 }
 
@@ -118,11 +119,31 @@ docs() {
 device_library() {
     # The on-device runtime alone: no CLI, no offline tools, no clap or indicatif.
     cargo test --lib --no-default-features --quiet
-    if cargo tree -e normal --no-default-features --prefix none | grep -E '^(clap|indicatif) '; then
-        echo "the device library depends on clap or indicatif" >&2
+    cargo test --lib --no-default-features --features tract --quiet
+    if cargo tree -e normal --no-default-features --prefix none | grep -E '^(clap|indicatif|tract-onnx) '; then
+        echo "the device library depends on clap, indicatif or tract" >&2
         return 1
     fi
     echo "the device library builds and passes without default features"
+    # Issue 19: the device cdylib (no tract; the native executor and .eim
+    # packages), its size bound, and the C example on it deciding exactly as
+    # the CLI does with the shipped model.
+    cargo build --profile device --lib --no-default-features --quiet
+    local so="$TARGET_DIR/device/libedgeintent.so" limit=$((5 * 1024 * 1024 / 2))
+    local size
+    size=$(stat -c %s "$so")
+    echo "device cdylib: $size bytes (limit $limit)"
+    if [ "$size" -gt "$limit" ]; then
+        echo "the device cdylib is over 2.5 MiB" >&2
+        return 1
+    fi
+    local dev
+    dev="$(cd "$TARGET_DIR/device" && pwd)"
+    cc examples/c/replay.c -Iinclude -L"$dev" -ledgeintent -Wl,-rpath,"$dev" -Wall -Wextra -Werror -o "$dev/replay-c"
+    (cd models && "$dev/replay-c" config.device.json ../fixtures/example_trace.jsonl) > "$dev/replay-c.jsonl" 2>/dev/null
+    "$TARGET_DIR/debug/edgeintent" replay --config models/config.json fixtures/example_trace.jsonl > "$dev/replay-cli.jsonl" 2>/dev/null
+    cmp "$dev/replay-c.jsonl" "$dev/replay-cli.jsonl"
+    echo "the device library replays the example trace on models/intent.eim exactly as the CLI on intent.onnx"
 }
 
 release_memcheck() {

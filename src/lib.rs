@@ -62,16 +62,21 @@ pub use geo::{
     Nearest, SamplingConfig,
 };
 pub use ingest::{Producer, PushError};
-pub use model::{
-    inspect, InputOptions, IntentModel, ModelError, ModelMetadata, ModelOptions, ModelPackage,
-    ModelReport, Normalization, OpInfo, OutputKind, OutputOptions, TensorInfo, META_FEATURE_NAMES,
-    META_MODEL_VERSION, META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
-};
+#[cfg(feature = "tract")]
+pub use model::RecurrentModel;
+#[cfg(feature = "tract")]
+pub use model::{inspect, ModelReport, OpInfo, TensorInfo};
+#[cfg(feature = "tract")]
 pub use model::{
     onnx_importer, GraphOutput, Importer, NativeModel, OnnxGraph, OutputValues, TensorData,
     TensorGraph, TensorValue,
 };
-pub use model::{RecurrentModel, RecurrentOptions, META_RECURRENT};
+pub use model::{
+    InputOptions, IntentModel, ModelError, ModelMetadata, ModelOptions, ModelPackage,
+    Normalization, OutputKind, OutputOptions, META_FEATURE_NAMES, META_MODEL_VERSION,
+    META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
+};
+pub use model::{RecurrentOptions, META_RECURRENT};
 pub use policy::{Buckets, PolicyConfig, PolicyError};
 pub use runtime::{
     DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, UpdateOutcome,

@@ -4,12 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "tract")]
 use super::dense::DenseChain;
 use super::eim::{self, EimPayload, EimReading};
-use super::engine::{guarded, read_model, Decoded, OutputFact, Plan};
+#[cfg(feature = "tract")]
+use super::engine::{guarded, Decoded, OutputFact, Plan};
 use super::native::NativePlan;
 use super::package::{check_spec, read_normalization, ModelMetadata, Normalization};
-use super::{InputOptions, ModelError, ModelOptions, OutputKind, OutputOptions};
+use super::read_model;
+#[cfg(feature = "tract")]
+use super::{InputOptions, OutputKind, OutputOptions};
+use super::{ModelError, ModelOptions};
 use crate::features::FeatureSpec;
 
 /// How the score is read from the selected output.
@@ -28,9 +33,11 @@ enum Runner {
     /// Every node the score needs has a native kernel; no allocation per run.
     Native(NativePlan),
     /// A pure dense chain; the normalised features are written to `input`.
+    #[cfg(feature = "tract")]
     Dense { chain: DenseChain, input: Vec<f32> },
     /// A tract plan; its inputs are the features and, when `sequence` is set,
     /// the event-type ids (input indexes in the plan).
+    #[cfg(feature = "tract")]
     Plan {
         plan: Plan,
         features: usize,
@@ -77,7 +84,15 @@ impl IntentModel {
         if eim::is_eim(bytes) {
             return load_eim(bytes, path, opts, spec);
         }
-        guarded(path, || load_checked(bytes, path, opts, spec))
+        #[cfg(feature = "tract")]
+        return guarded(path, || load_checked(bytes, path, opts, spec));
+        #[cfg(not(feature = "tract"))]
+        Err(ModelError::NotNative {
+            path: path.to_owned(),
+            why: "this build has no ONNX importer (the `tract` feature); load a `.eim` package \
+                  made with `edgeintent compile MODEL.onnx -o MODEL.eim`"
+                .into(),
+        })
     }
 
     /// The `.eim` package of this model (`edgeintent compile`): its native
@@ -88,7 +103,9 @@ impl IntentModel {
             path: self.path.clone(),
             why,
         };
-        let Runner::Native(plan) = &self.runner else {
+        #[allow(irrefutable_let_patterns)] // the only runner without tract
+        let Runner::Native(plan) = &self.runner
+        else {
             return Err(not_native(self.not_native.clone().unwrap_or_else(|| {
                 format!(
                     "the {} engine runs it, not the native executor",
@@ -125,7 +142,9 @@ impl IntentModel {
     pub fn engine(&self) -> &'static str {
         match self.runner {
             Runner::Native(_) => "native",
+            #[cfg(feature = "tract")]
             Runner::Dense { .. } => "dense",
+            #[cfg(feature = "tract")]
             Runner::Plan { .. } => "tract",
         }
     }
@@ -139,16 +158,20 @@ impl IntentModel {
     /// `sequence` (ignored unless the model has a sequence input). Returns the
     /// positive-class probability.
     pub fn score(&mut self, features: &[f32], sequence: &[f32]) -> Result<f32, ModelError> {
+        #[cfg(not(feature = "tract"))]
+        let _ = sequence;
         let norm = self.normalization.as_ref();
         let view: &[f32] = match &mut self.runner {
             Runner::Native(plan) => {
                 Normalization::apply_or_copy(norm, features, plan.input_mut())?;
                 plan.run()
             }
+            #[cfg(feature = "tract")]
             Runner::Dense { chain, input } => {
                 Normalization::apply_or_copy(norm, features, input)?;
                 chain.run(input)?
             }
+            #[cfg(feature = "tract")]
             Runner::Plan {
                 plan,
                 features: f_ix,
@@ -223,6 +246,7 @@ fn load_eim(
     })
 }
 
+#[cfg(feature = "tract")]
 fn load_checked(
     bytes: &[u8],
     path: &Path,
@@ -315,6 +339,7 @@ fn load_checked(
     })
 }
 
+#[cfg(feature = "tract")]
 fn assign_inputs(
     names: &[String],
     opts: &InputOptions,
@@ -352,6 +377,7 @@ fn assign_inputs(
     }
 }
 
+#[cfg(feature = "tract")]
 fn choose_output(
     outputs: &[OutputFact],
     opts: &OutputOptions,
@@ -401,6 +427,7 @@ fn choose_output(
 }
 
 /// How to read the score from an output of `width` values named `name`.
+#[cfg(feature = "tract")]
 fn reading_for(opts: &OutputOptions, name: &str, width: usize) -> Result<Reading, String> {
     let reading = match opts.kind {
         OutputKind::Probabilities => Reading::Column(opts.positive_index.unwrap_or(1)),
@@ -424,7 +451,7 @@ fn reading_for(opts: &OutputOptions, name: &str, width: usize) -> Result<Reading
     Ok(reading)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tract"))]
 mod tests {
     use super::*;
     use crate::model::test_spec as spec;

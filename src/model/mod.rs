@@ -2,8 +2,10 @@
 //! points (`intent`), recurrent models stepped per event (`recurrent`), the
 //! dense fast path (`dense`), any graph with all its outputs (`graph`), the
 //! `inspect` report, and the operators added to tract's importer (`ops`).
-//! Only `engine` and `ops` touch tract. Nothing here panics outward: tract runs
-//! inside `catch_unwind` at load time, and every failure is a [`ModelError`].
+//! Only `engine` and `ops` touch tract; with the `tract` feature off, the
+//! native executor (`native`) runs `.eim` packages (`eim`) alone. Nothing here
+//! panics outward: tract runs inside `catch_unwind` at load time, and every
+//! failure is a [`ModelError`].
 
 use std::path::PathBuf;
 
@@ -11,17 +13,38 @@ use serde::{Deserialize, Serialize};
 
 use crate::features::FeatureSpec;
 
+#[cfg(feature = "tract")]
 mod dense;
 pub(crate) mod eim;
+#[cfg(feature = "tract")]
 mod engine;
+#[cfg(feature = "tract")]
 mod graph;
+#[cfg(feature = "tract")]
 mod inspect;
 mod intent;
 pub(crate) mod native;
+#[cfg(feature = "tract")]
 pub(crate) mod ops;
 mod package;
+#[cfg(feature = "tract")]
 mod recurrent;
+mod recurrent_options;
 
+/// The largest model file read (256 MiB, the default model memory budget: a
+/// larger file cannot fit in it anyway).
+pub(crate) const MAX_MODEL_FILE: u64 = 256 << 20;
+
+/// Reads a model file (a regular file, at most [`MAX_MODEL_FILE`] bytes);
+/// `path` names it in the error.
+pub(crate) fn read_model(path: &std::path::Path) -> Result<Vec<u8>, ModelError> {
+    crate::limits::read_regular(path, MAX_MODEL_FILE).map_err(|e| ModelError::Io {
+        path: path.to_owned(),
+        why: e.to_string(),
+    })
+}
+
+#[cfg(feature = "tract")]
 pub use graph::{
     GraphOutput, Importer, NativeModel, OnnxGraph, OutputValues, TensorData, TensorGraph,
     TensorValue,
@@ -37,16 +60,21 @@ pub(crate) fn check_input_shapes(
 ) -> Result<(), ModelError> {
     engine::check_shapes(shapes, path, engine::MODEL_MEMORY_BUDGET)
 }
+#[cfg(feature = "tract")]
 pub use inspect::{inspect, ModelReport, OpInfo, TensorInfo};
 pub use intent::IntentModel;
+#[cfg(feature = "tract")]
 pub use ops::importer as onnx_importer;
 pub use package::{
     ModelMetadata, ModelPackage, Normalization, META_FEATURE_NAMES, META_MODEL_VERSION,
     META_NORMALIZATION, META_SPEC_HASH, META_SPEC_VERSION,
 };
-pub use recurrent::{RecurrentModel, RecurrentOptions, META_RECURRENT};
+#[cfg(feature = "tract")]
+pub use recurrent::RecurrentModel;
+pub use recurrent_options::{RecurrentOptions, META_RECURRENT};
 
-use engine::{metadata_of, read_model};
+#[cfg(feature = "tract")]
+use engine::metadata_of;
 
 /// The loaded model: scored on a feature vector at decision points, or stepped
 /// once per event with its state carried.
@@ -57,6 +85,7 @@ pub(crate) enum Scorer {
     /// Scored on the feature vector (and sequence) at decision points.
     Window(IntentModel),
     /// Stepped once per event, state carried.
+    #[cfg(feature = "tract")]
     Stepped(RecurrentModel),
 }
 
@@ -65,6 +94,7 @@ impl Scorer {
     pub(crate) fn metadata(&self) -> &ModelMetadata {
         match self {
             Scorer::Window(m) => m.metadata(),
+            #[cfg(feature = "tract")]
             Scorer::Stepped(m) => m.metadata(),
         }
     }
@@ -83,13 +113,18 @@ pub(crate) fn load_scorer_bytes(
     opts: &ModelOptions,
     spec: &FeatureSpec,
 ) -> Result<Scorer, ModelError> {
-    if eim::is_eim(bytes) {
+    if eim::is_eim(bytes) || cfg!(not(feature = "tract")) {
         return IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window);
     }
-    let meta = metadata_of(bytes, &opts.path)?;
-    match recurrent::declared(opts, &meta, &opts.path)? {
-        Some(rec) => RecurrentModel::from_bytes(bytes, opts, spec, &rec).map(Scorer::Stepped),
-        None => IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window),
+    #[cfg(not(feature = "tract"))]
+    unreachable!("without tract every model loads as a package");
+    #[cfg(feature = "tract")]
+    {
+        let meta = metadata_of(bytes, &opts.path)?;
+        match recurrent::declared(opts, &meta, &opts.path)? {
+            Some(rec) => RecurrentModel::from_bytes(bytes, opts, spec, &rec).map(Scorer::Stepped),
+            None => IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window),
+        }
     }
 }
 
@@ -115,7 +150,7 @@ pub struct ModelOptions {
     /// The model is stepped once per event with a carried state (overrides the
     /// `edgeintent.recurrent` metadata).
     #[serde(default)]
-    pub recurrent: Option<crate::model::recurrent::RecurrentOptions>,
+    pub recurrent: Option<crate::model::recurrent_options::RecurrentOptions>,
     /// The most memory (MiB) the model's declared tensors may take; a file
     /// declaring more is refused before anything is allocated (default 256).
     #[serde(default = "default_memory_mb")]
@@ -123,7 +158,7 @@ pub struct ModelOptions {
 }
 
 fn default_memory_mb() -> u64 {
-    engine::MODEL_MEMORY_BUDGET >> 20
+    MAX_MODEL_FILE >> 20
 }
 
 fn yes() -> bool {
@@ -132,6 +167,7 @@ fn yes() -> bool {
 
 impl ModelOptions {
     /// `max_memory_mb` in bytes.
+    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
     pub(crate) fn memory_budget(&self) -> u64 {
         self.max_memory_mb.saturating_mul(1 << 20)
     }

@@ -7,7 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{header_of, read_model};
+#[cfg(feature = "tract")]
+use super::engine::header_of;
+#[cfg(feature = "tract")]
+use super::read_model;
 use super::{ModelError, ModelOptions};
 use crate::features::FeatureSpec;
 
@@ -120,6 +123,7 @@ pub struct ModelPackage {
 
 impl ModelPackage {
     /// Reads a model file's package metadata; a malformed entry is an error.
+    #[cfg(feature = "tract")]
     pub fn read(path: &Path) -> Result<ModelPackage, ModelError> {
         let bytes = read_model(path)?;
         let (metadata, inputs) = header_of(&bytes, path)?;

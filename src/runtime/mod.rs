@@ -162,6 +162,7 @@ impl Runtime {
         let forced_arm = self.updates.forced_arm().map(str::to_owned);
         let without_model = self.updates.without_model();
         let (config, model, status) = if self.generation == 0 {
+            #[cfg(feature = "tract")]
             if let Some(Scorer::Stepped(m)) = self.model.as_mut() {
                 m.reset()?;
             }
@@ -243,6 +244,7 @@ impl Runtime {
             }
         }
         self.counters.processed += 1;
+        #[cfg(feature = "tract")]
         if let Some(Scorer::Stepped(m)) = self.model.as_mut() {
             // One step per event; decision points then read the carried score.
             self.counters.model_calls += 1;
@@ -542,6 +544,7 @@ impl Runtime {
     ) -> Score {
         let model = match model.as_mut() {
             None => return Score::NoModel,
+            #[cfg(feature = "tract")]
             Some(Scorer::Stepped(m)) => {
                 return m.last_score().map_or(Score::Failed, Score::Value);
             }

@@ -22,18 +22,7 @@ use super::graph::{OutputValues, TensorData, TensorValue};
 use super::package::{ModelMetadata, Normalization};
 use super::ModelError;
 
-/// The largest model file read: the default memory budget (a file larger
-/// than that cannot fit in it anyway).
-const MAX_MODEL_FILE: u64 = MODEL_MEMORY_BUDGET;
-
-/// Reads a model file (a regular file, at most [`MAX_MODEL_FILE`] bytes);
-/// `path` names it in the error.
-pub(crate) fn read_model(path: &Path) -> Result<Vec<u8>, ModelError> {
-    crate::limits::read_regular(path, MAX_MODEL_FILE).map_err(|e| ModelError::Io {
-        path: path.to_owned(),
-        why: e.to_string(),
-    })
-}
+pub(crate) use super::{read_model, MAX_MODEL_FILE};
 
 /// Runs `load`, turning a tract panic into [`ModelError::Panic`]: tract can
 /// panic on some malformed graphs, and a bad model must be an error.

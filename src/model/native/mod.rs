@@ -6,6 +6,9 @@
 //! where tract is built in (`engine::native`), and are what `.eim` packages
 //! hold: this module itself needs no tract.
 
+// Compiling (from ONNX) needs tract; without it only loading and running remain.
+#![cfg_attr(not(feature = "tract"), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 
 pub(crate) mod trees;

@@ -4,6 +4,9 @@
 //! reference behaviour (binary layouts, base values, post-transforms).
 //! Pure Rust: it knows nothing of tract or protobuf.
 
+// Compiling (from ONNX) needs tract; without it only loading and running remain.
+#![cfg_attr(not(feature = "tract"), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 
 /// How a branch node compares the feature with its threshold.
