@@ -117,14 +117,8 @@ fn attr_floats<'n>(node: &'n pb::NodeProto, name: &str) -> &'n [f32] {
 }
 
 fn post_transform(node: &pb::NodeProto) -> Result<PostTransform, String> {
-    Ok(match attr_s(node, "post_transform").unwrap_or("NONE") {
-        "NONE" => PostTransform::None,
-        "LOGISTIC" => PostTransform::Logistic,
-        "SOFTMAX" => PostTransform::Softmax,
-        "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
-        "PROBIT" => PostTransform::Probit,
-        other => return Err(format!("unknown post_transform {other}")),
-    })
+    let name = attr_s(node, "post_transform").unwrap_or("NONE");
+    PostTransform::from_name(name).ok_or_else(|| format!("unknown post_transform {name}"))
 }
 
 /// `v` broadcast to `w` columns (one value, or exactly `w`).

@@ -53,6 +53,20 @@ pub(crate) enum PostTransform {
     Probit,
 }
 
+impl PostTransform {
+    /// The transform an ONNX `post_transform` attribute names (`NONE`, ...).
+    pub(crate) fn from_name(name: &str) -> Option<PostTransform> {
+        Some(match name {
+            "NONE" => PostTransform::None,
+            "LOGISTIC" => PostTransform::Logistic,
+            "SOFTMAX" => PostTransform::Softmax,
+            "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
+            "PROBIT" => PostTransform::Probit,
+            _ => return None,
+        })
+    }
+}
+
 /// Class labels of a classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) enum Labels {

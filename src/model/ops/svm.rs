@@ -95,14 +95,8 @@ fn post_transform_attr(node: &NodeProto) -> TractResult<PostTransform> {
     let name: String = node
         .get_attr_opt("post_transform")?
         .unwrap_or_else(|| "NONE".to_string());
-    Ok(match name.as_str() {
-        "NONE" => PostTransform::None,
-        "LOGISTIC" => PostTransform::Logistic,
-        "SOFTMAX" => PostTransform::Softmax,
-        "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
-        "PROBIT" => PostTransform::Probit,
-        other => bail!("{}: unknown post_transform {other:?}", node.op_type),
-    })
+    PostTransform::from_name(&name)
+        .ok_or_else(|| format_err!("{}: unknown post_transform {name:?}", node.op_type))
 }
 
 /// How the scores are computed.

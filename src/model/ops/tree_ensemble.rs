@@ -190,17 +190,11 @@ fn parse(
         .collect();
 
     let base = floats(ctx, node, "base_values")?.unwrap_or_default();
-    let post = match node
+    let post_name = node
         .get_attr_opt::<&str>("post_transform")?
-        .unwrap_or("NONE")
-    {
-        "NONE" => PostTransform::None,
-        "LOGISTIC" => PostTransform::Logistic,
-        "SOFTMAX" => PostTransform::Softmax,
-        "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
-        "PROBIT" => PostTransform::Probit,
-        other => bail!("unknown post_transform {other}"),
-    };
+        .unwrap_or("NONE");
+    let post = PostTransform::from_name(post_name)
+        .ok_or_else(|| format_err!("unknown post_transform {post_name}"))?;
     let aggregate = match node
         .get_attr_opt::<&str>("aggregate_function")?
         .unwrap_or("SUM")
