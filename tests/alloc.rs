@@ -204,19 +204,9 @@ fn native_runs_of_trees_linear_models_and_mlps_allocate_nothing() {
     ] {
         let path = root().join(format!("fixtures/families/{family}.onnx"));
         let mut m = edgeintent::NativeModel::load(&path, None).unwrap();
-        // Seeded rows in [-2, 2): varied paths through the trees.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        // Seeded rows: varied paths through the trees.
         let rows: Vec<Vec<f32>> = (0..64)
-            .map(|_| {
-                (0..m.input_len())
-                    .map(|_| {
-                        state = state
-                            .wrapping_mul(6_364_136_223_846_793_005)
-                            .wrapping_add(1);
-                        ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-                    })
-                    .collect()
-            })
+            .map(|s| edgeintent::offline::bench::random_input(m.input_len(), s))
             .collect();
         m.run(&rows[0]).unwrap();
         let (_, allocs) = count_allocs(|| {

@@ -96,34 +96,21 @@ pub(crate) fn read(bytes: &[u8], path: &Path) -> Result<(EimPayload, ModelMetada
     if used != body.len() {
         return Err(bad("trailing bytes after the payload".into()));
     }
-    let EimPayload {
-        props,
-        producer,
-        output_name,
-        reading,
-        plan,
-    } = payload;
-    let plan = plan.ready().map_err(bad)?;
-    if let EimReading::Column(c) = reading {
-        if c as usize >= plan.output.len as usize {
+    let payload = EimPayload {
+        plan: payload.plan.ready().map_err(bad)?,
+        ..payload
+    };
+    if let EimReading::Column(c) = payload.reading {
+        if c >= payload.plan.output.len {
             return Err(bad(format!(
                 "reads column {c} of a {}-wide output",
-                plan.output.len
+                payload.plan.output.len
             )));
         }
     }
     let metadata = ModelMetadata {
-        props: props.clone(),
-        producer: producer.clone(),
+        props: payload.props.clone(),
+        producer: payload.producer.clone(),
     };
-    Ok((
-        EimPayload {
-            props,
-            producer,
-            output_name,
-            reading,
-            plan,
-        },
-        metadata,
-    ))
+    Ok((payload, metadata))
 }

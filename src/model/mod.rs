@@ -113,13 +113,14 @@ pub(crate) fn load_scorer_bytes(
     opts: &ModelOptions,
     spec: &FeatureSpec,
 ) -> Result<Scorer, ModelError> {
-    if eim::is_eim(bytes) || cfg!(not(feature = "tract")) {
-        return IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window);
-    }
+    // Without tract every model is a package (an ONNX file is refused there).
     #[cfg(not(feature = "tract"))]
-    unreachable!("without tract every model loads as a package");
+    return IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window);
     #[cfg(feature = "tract")]
     {
+        if eim::is_eim(bytes) {
+            return IntentModel::from_bytes(bytes, &opts.path, opts, spec).map(Scorer::Window);
+        }
         let meta = metadata_of(bytes, &opts.path)?;
         match recurrent::declared(opts, &meta, &opts.path)? {
             Some(rec) => RecurrentModel::from_bytes(bytes, opts, spec, &rec).map(Scorer::Stepped),

@@ -25,8 +25,9 @@ pub struct BenchArgs {
     /// Untimed runs first.
     #[arg(long, default_value_t = 1_000)]
     pub warmup: usize,
-    /// Rows to cycle through, for every engine alike: a CSV of numbers (a
-    /// header line is skipped), one model input row per line. Default: 256
+    /// Rows to cycle through, for every engine alike: a CSV read as `predict`
+    /// reads it (with a header line, `featurize`'s non-feature columns are
+    /// skipped), one model input row per line. Default: 256
     /// seeded random rows (never one repeated row, which a branch predictor
     /// would memorise).
     #[arg(long)]
@@ -152,41 +153,16 @@ pub fn run(a: BenchArgs) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Rows of numbers from a CSV; a first line that is not all numbers is a header.
+/// The rows of a CSV, read as `predict` reads them (a header line names the
+/// columns; `featurize`'s non-feature columns are skipped).
 fn read_rows(path: &std::path::Path) -> Result<edgeintent::offline::bench::BenchRows, Error> {
-    edgeintent::limits::ensure_regular_file(path).map_err(crate::common::io_err(path))?;
-    let text = std::fs::read_to_string(path).map_err(crate::common::io_err(path))?;
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_start_matches('\u{feff}');
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: Result<Vec<f32>, _> = line
-            .split(',')
-            .map(|f| {
-                let f = f.trim();
-                if f.is_empty() || f.eq_ignore_ascii_case("nan") {
-                    Ok(f32::NAN)
-                } else {
-                    f.parse::<f32>()
-                }
-            })
-            .collect();
-        match parsed {
-            Ok(r) => rows.push(r),
-            Err(_) if rows.is_empty() && i == 0 => {} // a header
-            Err(_) => {
-                return Err(Error::Input {
-                    path: path.display().to_string(),
-                    line: i + 1,
-                    why: "not a row of numbers".into(),
-                })
-            }
-        }
-    }
+    let rows = crate::predict::read_rows(path, None)?;
     Ok(edgeintent::offline::bench::BenchRows {
         source: path.display().to_string(),
-        rows,
+        rows: rows
+            .values
+            .chunks_exact(rows.width.max(1))
+            .map(<[f32]>::to_vec)
+            .collect(),
     })
 }

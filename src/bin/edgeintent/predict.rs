@@ -44,18 +44,18 @@ fn is_featurize_context(column: &str) -> bool {
 }
 
 /// Input rows for `predict`: the feature columns of a CSV, in the model's order.
-struct Rows {
-    rows: usize,
-    width: usize,
-    values: Vec<f32>,
-    skipped: Vec<String>,
+pub struct Rows {
+    pub rows: usize,
+    pub width: usize,
+    pub values: Vec<f32>,
+    pub skipped: Vec<String>,
 }
 
 /// Reads a CSV of rows. A first line with any non-numeric field is a header:
 /// then columns are picked by the model's feature names (or, without them,
 /// all but `featurize`'s non-feature columns); without a header every column
 /// is a feature. Empty and `nan` cells are missing values.
-fn read_rows(path: &Path, names: Option<&[String]>) -> Result<Rows, Error> {
+pub fn read_rows(path: &Path, names: Option<&[String]>) -> Result<Rows, Error> {
     edgeintent::limits::ensure_regular_file(path).map_err(io_err(path))?;
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     let bad = |line: usize, why: String| Error::Input {

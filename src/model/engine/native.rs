@@ -130,6 +130,15 @@ fn broadcast(v: &[f32], w: usize) -> Result<Vec<f32>, String> {
     }
 }
 
+/// As [`broadcast`], an absent (empty) attribute meaning `default` everywhere.
+fn broadcast_or(v: &[f32], w: usize, default: f32) -> Result<Vec<f32>, String> {
+    if v.is_empty() {
+        Ok(vec![default; w])
+    } else {
+        broadcast(v, w)
+    }
+}
+
 /// `[k][n]` row-major weights (k outputs of n inputs) as `[n][k]`.
 fn transpose(w: &[f32], k: usize, n: usize) -> Vec<f32> {
     let mut t = vec![0.0; w.len()];
@@ -255,20 +264,8 @@ impl Compiler<'_> {
             (true, "Scaler") => {
                 let x = self.value(first)?;
                 let w = x.len as usize;
-                let offset = broadcast(attr_floats(n, "offset"), w).or_else(|_| {
-                    if attr_floats(n, "offset").is_empty() {
-                        Ok(vec![0.0; w])
-                    } else {
-                        Err("offset".to_string())
-                    }
-                })?;
-                let scale = broadcast(attr_floats(n, "scale"), w).or_else(|_| {
-                    if attr_floats(n, "scale").is_empty() {
-                        Ok(vec![1.0; w])
-                    } else {
-                        Err("scale".to_string())
-                    }
-                })?;
+                let offset = broadcast_or(attr_floats(n, "offset"), w, 0.0)?;
+                let scale = broadcast_or(attr_floats(n, "scale"), w, 1.0)?;
                 (Kernel::Scaler { offset, scale }, vec![x], w, 0)
             }
             (true, "Normalizer") => {
