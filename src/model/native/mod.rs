@@ -261,6 +261,11 @@ impl NativePlan {
     /// Checks a plan (a deserialized one included) and allocates its buffers.
     pub(crate) fn ready(mut self) -> Result<NativePlan, String> {
         check_plan(&self)?;
+        for s in &mut self.steps {
+            if let Kernel::Trees(e) = &mut s.kernel {
+                e.prepare();
+            }
+        }
         self.arena = vec![0.0; self.arena_len];
         let widest = self
             .steps

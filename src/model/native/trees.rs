@@ -145,6 +145,9 @@ pub(crate) struct CompiledEnsemble {
     base: Vec<f32>,
     post: PostTransform,
     pub(crate) classifier: Option<ClassifierInfo>,
+    /// Derived from the rest by [`CompiledEnsemble::prepare`], never stored.
+    #[serde(skip)]
+    fast: Option<Fast>,
 }
 
 impl CompiledEnsemble {
@@ -283,7 +286,7 @@ impl CompiledEnsemble {
                 return Err("class label count differs from the class count".into());
             }
         }
-        Ok(CompiledEnsemble {
+        let mut e = CompiledEnsemble {
             any_missing_true: nodes
                 .iter()
                 .any(|n| n.feature & LEAF == 0 && n.feature & MISSING_TRUE != 0),
@@ -298,7 +301,10 @@ impl CompiledEnsemble {
             base,
             post,
             classifier,
-        })
+            fast: None,
+        };
+        e.prepare();
+        Ok(e)
     }
 
     /// Checks every index a traversal follows, so that evaluating an
@@ -356,83 +362,94 @@ impl CompiledEnsemble {
         self.n_outputs
     }
 
-    #[inline(always)]
-    fn leaf_with<const MISSING: bool>(&self, mode: Mode, mut i: usize, x: &[f32]) -> usize {
-        loop {
-            let n = self.nodes[i];
-            if n.feature & LEAF != 0 {
-                return i;
-            }
-            let v = x[(n.feature & FEATURE_MASK) as usize];
-            let go_true = if MISSING && v.is_nan() {
-                n.feature & MISSING_TRUE != 0
-            } else {
-                mode.test(v, n.threshold)
-            };
-            i = if go_true { n.on_true } else { n.on_false } as usize;
-        }
+    /// Builds the traversal layout (idempotent). Deserialized ensembles call
+    /// it once they are checked, as compiled ones do.
+    pub(crate) fn prepare(&mut self) {
+        self.fast = self.uniform.map(|_| Fast::build(self));
     }
 
-    fn leaf_mixed(&self, mut i: usize, x: &[f32]) -> usize {
-        loop {
-            let n = self.nodes[i];
-            if n.feature & LEAF != 0 {
-                return i;
-            }
-            let v = x[(n.feature & FEATURE_MASK) as usize];
-            let go_true = if v.is_nan() && n.feature & MISSING_TRUE != 0 {
-                true
-            } else {
-                self.modes[i].test(v, n.threshold)
-            };
-            i = if go_true { n.on_true } else { n.on_false } as usize;
-        }
-    }
-
-    /// Calls `f` with each tree's leaf for row `x`, in tree order. Dispatches
-    /// once per row to a loop specialised for the ensemble's comparison mode.
+    /// Calls `f(tree, leaf)` with each tree's leaf for row `x`, in tree order.
+    /// Dispatches once per row to a loop specialised for the comparison mode.
     #[inline]
-    fn for_each_leaf(&self, x: &[f32], mut f: impl FnMut(&Node)) {
-        macro_rules! walk {
-            ($mode:expr, $missing:literal) => {
-                for &r in &self.roots {
-                    let leaf = self.leaf_with::<$missing>($mode, r as usize, x);
-                    f(&self.nodes[leaf]);
-                }
+    fn for_each_leaf(&self, x: &[f32], f: impl FnMut(usize, usize)) {
+        let (Some(fast), Some(mode)) = (&self.fast, self.uniform) else {
+            return self.for_each_leaf_mixed(x, f);
+        };
+        if fast.split_missing {
+            let mut buf = [0.0; 2 * SPLIT_MAX_FEATURES];
+            let x = Fast::split_row(mode, &x[..self.n_features], &mut buf);
+            return match mode {
+                Mode::Leq => fast.walk::<false>(Mode::Leq, &self.roots, x, f),
+                Mode::Lt => fast.walk::<false>(Mode::Lt, &self.roots, x, f),
+                m => fast.walk::<false>(m, &self.roots, x, f),
             };
         }
-        match (self.uniform, self.any_missing_true) {
-            (Some(Mode::Leq), false) => walk!(Mode::Leq, false),
-            (Some(Mode::Leq), true) => walk!(Mode::Leq, true),
-            (Some(Mode::Lt), false) => walk!(Mode::Lt, false),
-            (Some(Mode::Lt), true) => walk!(Mode::Lt, true),
-            (Some(m), true) => walk!(m, true),
-            (Some(m), false) => walk!(m, false),
-            (None, _) => {
-                for &r in &self.roots {
-                    let leaf = self.leaf_mixed(r as usize, x);
-                    f(&self.nodes[leaf]);
-                }
-            }
+        match (mode, self.any_missing_true) {
+            (Mode::Leq, false) => fast.walk::<false>(Mode::Leq, &self.roots, x, f),
+            (Mode::Leq, true) => fast.walk::<true>(Mode::Leq, &self.roots, x, f),
+            (Mode::Lt, false) => fast.walk::<false>(Mode::Lt, &self.roots, x, f),
+            (Mode::Lt, true) => fast.walk::<true>(Mode::Lt, &self.roots, x, f),
+            (m, false) => fast.walk::<false>(m, &self.roots, x, f),
+            (m, true) => fast.walk::<true>(m, &self.roots, x, f),
         }
     }
 
-    /// Aggregated raw scores for one row: `scores[k]` and whether any leaf voted for `k`.
+    /// The plain walk, one tree at a time, for ensembles whose nodes mix
+    /// comparison modes (rare: no exporter here writes them).
+    fn for_each_leaf_mixed(&self, x: &[f32], mut f: impl FnMut(usize, usize)) {
+        for (t, &r) in self.roots.iter().enumerate() {
+            let mut i = r as usize;
+            loop {
+                let n = self.nodes[i];
+                if n.feature & LEAF != 0 {
+                    break;
+                }
+                let v = x[(n.feature & FEATURE_MASK) as usize];
+                let mode = self.uniform.unwrap_or_else(|| self.modes[i]);
+                let go_true = if v.is_nan() && n.feature & MISSING_TRUE != 0 {
+                    true
+                } else {
+                    mode.test(v, n.threshold)
+                };
+                i = if go_true { n.on_true } else { n.on_false } as usize;
+            }
+            f(t, i);
+        }
+    }
+
+    /// Aggregated raw scores for one row: `scores[k]` and whether any leaf
+    /// voted for `k`. Votes are applied in tree order, so sums are those of
+    /// a sequential walk, bit for bit.
     fn accumulate(&self, x: &[f32], scores: &mut [f32], voted: &mut [bool]) {
         scores.fill(0.0);
         voted.fill(false);
-        let weights = &self.weights;
-        match self.aggregate {
-            Aggregate::Sum | Aggregate::Average => self.for_each_leaf(x, |leaf| {
-                for &(k, w) in &weights[leaf.on_true as usize..leaf.on_false as usize] {
+        let (nodes, weights) = (&self.nodes, &self.weights);
+        let inline = self.fast.as_ref().map(|f| (&f.nodes, &f.inline));
+        match (self.aggregate, inline) {
+            (Aggregate::Sum | Aggregate::Average, Some((fast, Inline::One(k)))) => {
+                let mut s = 0.0;
+                self.for_each_leaf(x, |_, leaf| s += fast[leaf].threshold);
+                scores[*k as usize] = s;
+                voted[*k as usize] = true;
+            }
+            (Aggregate::Sum | Aggregate::Average, Some((fast, Inline::PerTree(out)))) => self
+                .for_each_leaf(x, |t, leaf| {
+                    let k = out[t] as usize;
+                    scores[k] += fast[leaf].threshold;
+                    voted[k] = true;
+                }),
+            (Aggregate::Sum | Aggregate::Average, _) => self.for_each_leaf(x, |_, leaf| {
+                let n = &nodes[leaf];
+                for &(k, w) in &weights[n.on_true as usize..n.on_false as usize] {
                     scores[k as usize] += w;
                     voted[k as usize] = true;
                 }
             }),
-            Aggregate::Min | Aggregate::Max => {
+            (Aggregate::Min | Aggregate::Max, _) => {
                 let min = self.aggregate == Aggregate::Min;
-                self.for_each_leaf(x, |leaf| {
-                    for &(k, w) in &weights[leaf.on_true as usize..leaf.on_false as usize] {
+                self.for_each_leaf(x, |_, leaf| {
+                    let n = &nodes[leaf];
+                    for &(k, w) in &weights[n.on_true as usize..n.on_false as usize] {
                         let k = k as usize;
                         let better = if min { w < scores[k] } else { w > scores[k] };
                         if !voted[k] || better {
@@ -578,6 +595,227 @@ impl CompiledEnsemble {
             }
         }
         label
+    }
+}
+
+/// Trees walked side by side: independent loads overlap, which hides the
+/// latency of the data-dependent child loads of any one tree.
+const LANES: usize = 8;
+
+/// A node of the traversal layout, 16 bytes. A leaf points to itself on both
+/// sides (so a walk of a fixed number of steps stays on it) and reads feature 0
+/// (its `feature` is `LEAF`, which the feature mask clears).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FastNode {
+    /// Feature index, with `MISSING_TRUE` where a missing value goes to `child[0]`.
+    feature: u32,
+    /// The threshold; for a leaf, its single vote when votes are inline.
+    threshold: f32,
+    /// `[when the test holds, when it does not]`.
+    child: [u32; 2],
+}
+
+/// Where a leaf's vote is found.
+#[derive(Debug, Clone, PartialEq)]
+enum Inline {
+    /// In the weight list (a leaf votes for several outputs, or none).
+    No,
+    /// In the leaf's `threshold`; every tree votes for this output.
+    One(u32),
+    /// In the leaf's `threshold`; tree `t` votes for output `[t]`.
+    PerTree(Vec<u32>),
+}
+
+/// The branch-free, interleaved traversal layout of an ensemble whose nodes
+/// share one comparison mode. Node indices are the ensemble's own.
+#[derive(Debug, Clone, PartialEq)]
+struct Fast {
+    nodes: Vec<FastNode>,
+    /// Steps after which every tree of block `b` (trees `b * LANES ..`) is on a leaf.
+    block_depth: Vec<u32>,
+    inline: Inline,
+    /// Missing values are resolved before the walk: nodes read a row twice
+    /// as wide, whose first half sends NaN to the true side and second half
+    /// to the false side (see [`Fast::split_row`]). Then no step tests for NaN.
+    split_missing: bool,
+}
+
+/// Widest row whose missing values [`Fast::split_row`] resolves (on the stack).
+const SPLIT_MAX_FEATURES: usize = 128;
+
+impl Fast {
+    /// Needs a checked, acyclic ensemble.
+    fn build(e: &CompiledEnsemble) -> Fast {
+        let n = e.nodes.len();
+        // Longest path to a leaf, by a post-order walk with memo (trees may
+        // share nodes in a hand-made file; each node is finished once).
+        let mut depth = vec![u32::MAX; n];
+        let mut stack = Vec::new();
+        for &r in &e.roots {
+            stack.push(r as usize);
+            while let Some(&i) = stack.last() {
+                if depth[i] != u32::MAX {
+                    stack.pop();
+                    continue;
+                }
+                let node = e.nodes[i];
+                if node.feature & LEAF != 0 {
+                    depth[i] = 0;
+                    stack.pop();
+                    continue;
+                }
+                let (a, b) = (node.on_true as usize, node.on_false as usize);
+                match (depth[a], depth[b]) {
+                    (u32::MAX, _) => stack.push(a),
+                    (_, u32::MAX) => stack.push(b),
+                    (da, db) => {
+                        depth[i] = da.max(db).saturating_add(1);
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        let block_depth = e
+            .roots
+            .chunks(LANES)
+            .map(|b| b.iter().map(|&r| depth[r as usize]).max().unwrap_or(0))
+            .collect();
+        let inline = Self::inline_outputs(e);
+        // Infinite values stand for NaN, which needs finite thresholds and
+        // an ordering test (Eq and Neq keep the test in the walk).
+        let split_missing = e.any_missing_true
+            && e.n_features <= SPLIT_MAX_FEATURES
+            && matches!(e.uniform, Some(Mode::Leq | Mode::Lt | Mode::Gte | Mode::Gt))
+            && e.nodes
+                .iter()
+                .all(|n| n.feature & LEAF != 0 || n.threshold.is_finite());
+        let nodes = e
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                if node.feature & LEAF == 0 {
+                    return FastNode {
+                        feature: match (split_missing, node.feature & MISSING_TRUE != 0) {
+                            (false, _) => node.feature,
+                            (true, true) => node.feature & FEATURE_MASK,
+                            (true, false) => (node.feature & FEATURE_MASK) + e.n_features as u32,
+                        },
+                        threshold: node.threshold,
+                        child: [node.on_true, node.on_false],
+                    };
+                }
+                let vote = &e.weights[node.on_true as usize..node.on_false as usize];
+                FastNode {
+                    feature: LEAF,
+                    threshold: match (&inline, vote) {
+                        (Inline::No, _) | (_, []) => 0.0,
+                        (_, [(_, w), ..]) => *w,
+                    },
+                    child: [i as u32; 2],
+                }
+            })
+            .collect();
+        Fast {
+            nodes,
+            block_depth,
+            inline,
+            split_missing,
+        }
+    }
+
+    /// Votes can live in the leaves when each leaf votes exactly once and all
+    /// the leaves of a tree vote for one output.
+    fn inline_outputs(e: &CompiledEnsemble) -> Inline {
+        let mut outputs = Vec::with_capacity(e.roots.len());
+        let mut seen = vec![u32::MAX; e.nodes.len()];
+        let mut stack = Vec::new();
+        for (t, &r) in e.roots.iter().enumerate() {
+            let mut output = None;
+            stack.push(r);
+            while let Some(i) = stack.pop() {
+                let i = i as usize;
+                if seen[i] == t as u32 {
+                    continue;
+                }
+                seen[i] = t as u32;
+                let node = e.nodes[i];
+                if node.feature & LEAF == 0 {
+                    stack.extend([node.on_true, node.on_false]);
+                    continue;
+                }
+                match &e.weights[node.on_true as usize..node.on_false as usize] {
+                    [(k, _)] if output.is_none_or(|o| o == *k) => output = Some(*k),
+                    _ => return Inline::No,
+                }
+            }
+            match output {
+                Some(k) => outputs.push(k),
+                None => return Inline::No,
+            }
+        }
+        match outputs.first() {
+            Some(&k) if outputs.iter().all(|&o| o == k) => Inline::One(k),
+            Some(_) => Inline::PerTree(outputs),
+            None => Inline::No,
+        }
+    }
+
+    /// Writes the doubled row a split layout reads: `[x, NaN → true side | x, NaN → false side]`.
+    fn split_row<'a>(mode: Mode, x: &[f32], buf: &'a mut [f32]) -> &'a [f32] {
+        let (to_true, to_false) = match mode {
+            Mode::Leq | Mode::Lt => (f32::NEG_INFINITY, f32::INFINITY),
+            _ => (f32::INFINITY, f32::NEG_INFINITY),
+        };
+        let n = x.len();
+        let (a, b) = buf[..2 * n].split_at_mut(n);
+        for ((a, b), &v) in a.iter_mut().zip(b.iter_mut()).zip(x) {
+            let nan = v.is_nan();
+            *a = if nan { to_true } else { v };
+            *b = if nan { to_false } else { v };
+        }
+        &buf[..2 * n]
+    }
+
+    /// Calls `f(tree, leaf)` in tree order. Each block of `LANES` trees takes
+    /// its fixed number of steps with no test for leaves and no branch on
+    /// the comparison: the child is picked by index.
+    #[inline(always)]
+    fn walk<const MISSING: bool>(
+        &self,
+        mode: Mode,
+        roots: &[u32],
+        x: &[f32],
+        mut f: impl FnMut(usize, usize),
+    ) {
+        let nodes = &self.nodes[..];
+        for (b, (block, &depth)) in roots.chunks(LANES).zip(&self.block_depth).enumerate() {
+            // Unused lanes of a short last block repeat its first root.
+            let mut at = [block[0]; LANES];
+            at[..block.len()].copy_from_slice(block);
+            for _ in 0..depth {
+                // Unbalanced (leaf-wise) trees reach leaves well before the
+                // block's depth: stop after a step in which every lane was on one.
+                let mut moving = 0;
+                for i in at.iter_mut() {
+                    let n = &nodes[*i as usize];
+                    moving |= !n.feature & LEAF;
+                    let v = x[(n.feature & FEATURE_MASK) as usize];
+                    // ONNX Runtime's rule: the test, or a missing value sent to the true side.
+                    let mut go_true = mode.test(v, n.threshold);
+                    if MISSING {
+                        go_true |= v.is_nan() & (n.feature & MISSING_TRUE != 0);
+                    }
+                    *i = n.child[usize::from(!go_true)];
+                }
+                if moving == 0 {
+                    break;
+                }
+            }
+            for (j, &leaf) in at[..block.len()].iter().enumerate() {
+                f(b * LANES + j, leaf as usize);
+            }
+        }
     }
 }
 
@@ -897,66 +1135,97 @@ mod tests {
     }
 
     /// A plain recursive oracle for random ensembles.
-    fn oracle(nodes: &[RawNode], weights: &[RawWeight], trees: usize, x: &[f32]) -> f32 {
-        let mut sum = 0.0;
+    /// Sums per output by following ids, one tree at a time.
+    fn oracle(
+        nodes: &[RawNode],
+        weights: &[RawWeight],
+        trees: usize,
+        outputs: usize,
+        x: &[f32],
+    ) -> Vec<f32> {
+        let mut sums = vec![0.0; outputs];
         for t in 0..trees {
             let mut id = 0;
             loop {
                 let n = nodes.iter().find(|n| n.tree == t && n.id == id).unwrap();
                 match n.mode {
                     None => {
-                        sum += weights
-                            .iter()
-                            .filter(|w| w.tree == t && w.node == id)
-                            .map(|w| w.weight)
-                            .sum::<f32>();
+                        for w in weights.iter().filter(|w| w.tree == t && w.node == id) {
+                            sums[w.output] += w.weight;
+                        }
                         break;
                     }
                     Some(m) => {
-                        id = if m.test(x[n.feature], n.threshold) {
-                            n.on_true
+                        let v = x[n.feature];
+                        let go_true = if v.is_nan() && n.missing_true {
+                            true
                         } else {
-                            n.on_false
-                        }
+                            m.test(v, n.threshold)
+                        };
+                        id = if go_true { n.on_true } else { n.on_false }
                     }
                 }
             }
         }
-        sum
+        sums
     }
 
-    /// Random complete trees of depth `d`, ids in breadth-first order.
-    fn random_forest(
-        seed: &[u8],
+    /// How [`random_forest`] shapes its trees.
+    struct Shape {
         trees: usize,
         depth: u32,
         features: usize,
-    ) -> (Vec<RawNode>, Vec<RawWeight>) {
+        /// One mode for every node (else Leq or Lt at random).
+        uniform: Option<Mode>,
+        outputs: usize,
+        /// Leaves vote for every output (else each tree for one output).
+        every_output: bool,
+    }
+
+    /// Random trees, each complete to a random depth up to `depth`, ids in
+    /// breadth-first order, some nodes sending missing values to the true side.
+    fn random_forest(seed: &[u8], shape: &Shape) -> (Vec<RawNode>, Vec<RawWeight>) {
         let mut k = 0usize;
         let mut next = || {
             k += 1;
             seed[k % seed.len()] as usize + k
         };
         let (mut nodes, mut weights) = (Vec::new(), Vec::new());
-        for t in 0..trees {
+        for t in 0..shape.trees {
+            let depth = 1 + next() as u32 % shape.depth;
             let inner = (1usize << depth) - 1;
             for id in 0..(2 * inner + 1) {
                 if id < inner {
-                    let mode = if next() % 2 == 0 { Mode::Leq } else { Mode::Lt };
+                    let mode =
+                        shape
+                            .uniform
+                            .unwrap_or(if next() % 2 == 0 { Mode::Leq } else { Mode::Lt });
                     nodes.push(RawNode {
                         mode: Some(mode),
-                        feature: next() % features,
+                        feature: next() % shape.features,
                         threshold: (next() % 7) as f32 - 3.0,
+                        missing_true: next() % 3 == 0,
                         ..branch(t, id, 0, 0.0, 2 * id + 1, 2 * id + 2)
                     });
                 } else {
                     nodes.push(leaf(t, id));
-                    weights.push(vote(t, id, 0, (next() % 11) as f32 - 5.0));
+                    for o in 0..shape.outputs {
+                        if shape.every_output || o == t % shape.outputs {
+                            weights.push(vote(t, id, o, (next() % 11) as f32 - 5.0));
+                        }
+                    }
                 }
             }
         }
         nodes.reverse(); // order in the attributes must not matter
         (nodes, weights)
+    }
+
+    fn row(x: &[i8]) -> Vec<f32> {
+        // -4 stands for a missing value.
+        x.iter()
+            .map(|&v| if v == -4 { f32::NAN } else { v as f32 })
+            .collect()
     }
 
     proptest! {
@@ -967,12 +1236,48 @@ mod tests {
             trees in 1usize..6,
             depth in 1u32..5,
         ) {
-            let (nodes, weights) = random_forest(&seed, trees, depth, 5);
+            let shape = Shape { trees, depth, features: 5, uniform: None, outputs: 1, every_output: true };
+            let (nodes, weights) = random_forest(&seed, &shape);
             let e = CompiledEnsemble::compile(&nodes, &weights, 1, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
-            let x: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+            let mut modes = nodes.iter().filter_map(|n| n.mode);
+            let first = modes.next();
+            let mixed = modes.any(|m| Some(m) != first);
+            prop_assert_eq!(e.fast.is_none(), mixed, "mixed modes take the plain walk");
+            let x = row(&x);
             let (mut out, mut voted) = ([0f32], [false]);
             e.eval_regressor(&x, &mut out, &mut voted);
-            prop_assert_eq!(out[0], oracle(&nodes, &weights, trees, &x));
+            prop_assert_eq!(out[0], oracle(&nodes, &weights, trees, 1, &x)[0]);
+        }
+
+        /// The interleaved walk over blocks (full and partial), uneven depths,
+        /// missing values and each vote layout gives the sequential sums.
+        #[test]
+        fn interleaved_walk_matches_a_naive_walk(
+            seed in proptest::collection::vec(any::<u8>(), 8..32),
+            x in proptest::collection::vec(-4i8..4, 6),
+            trees in 1usize..30,
+            depth in 1u32..6,
+            mode in prop_oneof![Just(Mode::Leq), Just(Mode::Lt), Just(Mode::Gte), Just(Mode::Gt), Just(Mode::Eq), Just(Mode::Neq)],
+            outputs in 1usize..4,
+            every_output in any::<bool>(),
+        ) {
+            let shape = Shape { trees, depth, features: 6, uniform: Some(mode), outputs, every_output };
+            let (nodes, weights) = random_forest(&seed, &shape);
+            let e = CompiledEnsemble::compile(&nodes, &weights, outputs, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
+            let fast = e.fast.as_ref().expect("one mode: the interleaved walk");
+            let expect_inline = !(every_output && outputs > 1);
+            prop_assert_eq!(fast.inline != Inline::No, expect_inline);
+            let x = row(&x);
+            let mut out = vec![0.0; outputs];
+            let mut voted = vec![false; outputs];
+            e.eval_regressor(&x, &mut out, &mut voted);
+            let want = oracle(&nodes, &weights, trees, outputs, &x);
+            if outputs == 1 {
+                prop_assert_eq!(out[0], want[0]);
+            } else {
+                // Several targets: no base values, no transform.
+                prop_assert_eq!(out, want);
+            }
         }
     }
 }
