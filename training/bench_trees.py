@@ -76,7 +76,9 @@ def train(kind: str, x: np.ndarray, y: np.ndarray, scale: float):
     if kind == "catboost":
         from catboost import CatBoostClassifier
 
-        m = CatBoostClassifier(iterations=trees, depth=6, verbose=False, random_seed=0, thread_count=1).fit(x, y)
+        m = CatBoostClassifier(
+            iterations=trees, depth=6, verbose=False, random_seed=0, thread_count=1, allow_writing_files=False
+        ).fit(x, y)
         return m, None
     raise SystemExit(f"unknown model `{kind}`; choose from {', '.join(MODELS)}")
 
