@@ -219,6 +219,25 @@ fn native_runs_of_trees_linear_models_and_mlps_allocate_nothing() {
 }
 
 #[test]
+fn native_gru_steps_allocate_nothing() {
+    let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    let mut opts = cfg.model().cloned().unwrap();
+    opts.path = root().join("fixtures/bench/gru_step.onnx");
+    opts.require_spec_hash = false;
+    let rec = edgeintent::RecurrentOptions::default();
+    let mut m = edgeintent::RecurrentModel::load(&opts, cfg.features(), &rec).unwrap();
+    assert_eq!(m.engine(), "native", "{:?}", m.not_native_reason());
+    m.step(3).unwrap();
+    let (_, allocs) = count_allocs(|| {
+        for i in 0..256u32 {
+            std::hint::black_box(m.step(1 + i % 13).unwrap());
+        }
+        m.reset().unwrap();
+    });
+    assert_eq!(allocs, 0);
+}
+
+#[test]
 fn location_fixes_through_the_geofences_allocate_nothing() {
     let cfg = Config::from_file(root().join("fixtures/geo/config.json")).unwrap();
     let mut rt = Runtime::builder().config(cfg).build().unwrap();

@@ -295,29 +295,34 @@ impl OnnxGraph {
     }
 }
 
-/// A model run by edgeintent's native executor alone, one row at a time,
-/// computing one output: what the runtime scores with when every node that
-/// output needs has a native kernel. No allocation per run.
+/// A model run by edgeintent's native executor alone, one row at a time:
+/// what the runtime scores with when every node its output needs has a
+/// native kernel. No allocation per run.
 pub struct NativeModel {
     plan: super::native::NativePlan,
     output: String,
+    /// Width of each graph input, in graph order (the row is their concatenation).
+    input_widths: Vec<usize>,
 }
 
 impl std::fmt::Debug for NativeModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeModel")
             .field("output", &self.output)
-            .field("inputs", &self.plan.n_in)
+            .field("inputs", &self.input_widths)
             .field("steps", &self.plan.len())
             .finish()
     }
 }
 
 impl NativeModel {
-    /// Compiles the model at `path` for one `[1, F]` f32 row (F from the
-    /// declared input) computing `output` (default: the graph's last output,
-    /// a classifier's probabilities). The error names the first node without
-    /// a native kernel.
+    /// Compiles the model at `path` computing `output` (default: the graph's
+    /// last output, a classifier's probabilities). Each input must be one
+    /// row of known width (`[1, F]`, `[F]` or `[1, 1, F]`); several inputs
+    /// (a recurrent step's event and state) are fed as one row, side by side
+    /// in graph order. With the default output, every other graph output the
+    /// executor can compute is computed too, as ONNX Runtime would. The error
+    /// names the first node without a native kernel.
     pub fn load(path: &Path, output: Option<&str>) -> Result<NativeModel, ModelError> {
         let bytes = read_model(path)?;
         let decoded = Decoded::new(&bytes, path, super::engine::MODEL_MEMORY_BUDGET)?;
@@ -329,32 +334,48 @@ impl NativeModel {
             path: path.to_owned(),
             why,
         };
-        let inputs: Vec<String> = view.inputs().map(str::to_owned).collect();
-        let [input] = inputs.as_slice() else {
-            return Err(not_native(format!(
-                "it has {} inputs; the native executor takes one",
-                inputs.len()
-            )));
-        };
-        let width = match decoded.input_dims(input).as_deref() {
-            Some([_, Some(f)]) | Some([Some(f)]) => *f,
-            other => {
-                return Err(not_native(format!(
-                    "input `{input}` is not a row of known width ({other:?})"
-                )))
-            }
-        };
+        let names: Vec<String> = view.inputs().map(str::to_owned).collect();
+        if names.is_empty() {
+            return Err(not_native("it has no inputs".into()));
+        }
+        let mut inputs = Vec::with_capacity(names.len());
+        for name in &names {
+            let dims = decoded.input_dims(name).unwrap_or_default();
+            let width = match dims.split_last() {
+                Some((Some(f), lead)) if lead.iter().all(|d| d.is_none_or(|d| d == 1)) => *f,
+                _ => {
+                    return Err(not_native(format!(
+                        "input `{name}` is not a row of known width ({dims:?})"
+                    )))
+                }
+            };
+            inputs.push((name.as_str(), width));
+        }
+        let all = decoded.output_names();
         let output = match output {
             Some(o) => o.to_owned(),
-            None => decoded
-                .output_names()
-                .pop()
+            None => all
+                .last()
+                .cloned()
                 .ok_or_else(|| not_native("it has no outputs".into()))?,
         };
-        let plan = decoded
-            .native_plan(input, &output, width)
-            .map_err(not_native)?;
-        Ok(NativeModel { plan, output })
+        // The chosen output first, so that it is the plan's own.
+        let mut wanted: Vec<&str> = vec![output.as_str()];
+        wanted.extend(all.iter().map(String::as_str).filter(|o| *o != output));
+        let plan = match decoded.native_plan_multi(&inputs, &wanted) {
+            Ok((plan, _)) if wanted.len() > 1 => plan,
+            _ => {
+                decoded
+                    .native_plan_multi(&inputs, &wanted[..1])
+                    .map_err(not_native)?
+                    .0
+            }
+        };
+        Ok(NativeModel {
+            plan,
+            output,
+            input_widths: inputs.iter().map(|(_, w)| *w).collect(),
+        })
     }
 
     /// The output it computes.
@@ -362,9 +383,14 @@ impl NativeModel {
         &self.output
     }
 
-    /// Width of the input row.
+    /// Width of the input row (all inputs side by side).
     pub fn input_len(&self) -> usize {
         self.plan.n_in
+    }
+
+    /// Width of each input, in graph order.
+    pub fn input_widths(&self) -> &[usize] {
+        &self.input_widths
     }
 
     /// Runs one row; the output borrows the model's buffer.
@@ -377,6 +403,29 @@ impl NativeModel {
             )));
         }
         self.plan.input_mut().copy_from_slice(x);
+        Ok(self.plan.run())
+    }
+
+    /// Runs one row given as one slice per input (graph order).
+    pub fn run_inputs(&mut self, inputs: &[&[f32]]) -> Result<&[f32], ModelError> {
+        if inputs.len() != self.input_widths.len()
+            || inputs
+                .iter()
+                .zip(&self.input_widths)
+                .any(|(i, w)| i.len() != *w)
+        {
+            let widths: Vec<usize> = inputs.iter().map(|i| i.len()).collect();
+            return Err(ModelError::Engine(format!(
+                "the model takes inputs of widths {:?}, got {widths:?}",
+                self.input_widths
+            )));
+        }
+        let mut at = 0;
+        let row = self.plan.input_mut();
+        for i in inputs {
+            row[at..at + i.len()].copy_from_slice(i);
+            at += i.len();
+        }
         Ok(self.plan.run())
     }
 }

@@ -285,21 +285,22 @@ pub fn run(
     let mut graph = OnnxGraph::load_inputs(path, &shapes)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     // The native executor on the score output (a classifier's probabilities).
-    let single_row = shapes.len() == 1 && shapes[0].first() == Some(&1);
+    let single_row = shapes.iter().all(|s| s.first() == Some(&1));
     let (mut native, native_unavailable) = if single_row {
+        let widths: Vec<usize> = input.iter().map(|i| i.len()).collect();
         match crate::model::NativeModel::load(path, None) {
-            Ok(m) if m.input_len() == input[0].len() => (Some(m), None),
+            Ok(m) if m.input_widths() == widths => (Some(m), None),
             Ok(m) => (
                 None,
-                Some(format!("it takes rows of {} values", m.input_len())),
+                Some(format!(
+                    "it takes inputs of widths {:?}, the bench rows {widths:?}",
+                    m.input_widths()
+                )),
             ),
             Err(e) => (None, Some(e.to_string())),
         }
     } else {
-        (
-            None,
-            Some("only single-row, single-input runs are native".into()),
-        )
+        (None, Some("only single-row runs are native".into()))
     };
 
     #[cfg(feature = "ort-compare")]
@@ -316,7 +317,7 @@ pub fn run(
         let input = nth(i);
         graph.run_discard(input)?;
         if let Some(m) = native.as_mut() {
-            std::hint::black_box(m.run(input[0])?);
+            std::hint::black_box(m.run_inputs(input)?);
         }
         #[cfg(feature = "ort-compare")]
         if let Some(o) = ort.as_mut() {
@@ -342,7 +343,7 @@ pub fn run(
         ours.push(u64::try_from(dt.as_nanos()).unwrap_or(u64::MAX));
         if let Some(m) = native.as_mut() {
             let t0 = Instant::now();
-            std::hint::black_box(m.run(input[0])?);
+            std::hint::black_box(m.run_inputs(input)?);
             natives.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
         }
         #[cfg(feature = "ort-compare")]
@@ -377,7 +378,7 @@ pub fn run(
                     counter.set_counting(true);
                     let before = counter.count();
                     for i in 0..runs {
-                        std::hint::black_box(m.run(nth(i)[0])?);
+                        std::hint::black_box(m.run_inputs(nth(i))?);
                     }
                     let n = counter.count() - before;
                     counter.set_counting(false);
@@ -394,7 +395,7 @@ pub fn run(
                 for i in 0..views.len() {
                     let t = graph.run_inputs(nth(i))?;
                     if let crate::model::OutputValues::Float(t) = &t[ix].values {
-                        for (a, b) in m.run(nth(i)[0])?.iter().zip(t) {
+                        for (a, b) in m.run_inputs(nth(i))?.iter().zip(t) {
                             let d = (f64::from(*a) - b).abs();
                             if d.is_nan() {
                                 if !(a.is_nan() && b.is_nan()) {

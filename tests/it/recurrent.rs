@@ -29,6 +29,8 @@ fn stepping_reproduces_onnx_runtime_window_scores() {
     let opts = cfg.model().unwrap();
     let mut model =
         RecurrentModel::load(opts, cfg.features(), &RecurrentOptions::default()).unwrap();
+    // Embedding, GRU step and head all have native kernels.
+    assert_eq!(model.engine(), "native", "{:?}", model.not_native_reason());
     let fx = fixture();
     let seqs = fx["sequences"].as_array().unwrap();
     for (seq, want) in seqs.iter().zip(fx["window_scores"].as_array().unwrap()) {

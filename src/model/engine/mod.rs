@@ -143,6 +143,22 @@ impl Decoded {
         native::compile(&self.onnx, &self.proto, input, output, n_in)
     }
 
+    /// As [`Decoded::native_plan`], for several inputs (name, width) laid
+    /// side by side and several outputs; also gives the outputs' slots.
+    pub(crate) fn native_plan_multi(
+        &self,
+        inputs: &[(&str, usize)],
+        outputs: &[&str],
+    ) -> Result<
+        (
+            crate::model::native::NativePlan,
+            Vec<crate::model::native::Slot>,
+        ),
+        String,
+    > {
+        native::compile_multi(&self.onnx, &self.proto, inputs, outputs)
+    }
+
     /// The graph ready for its input shapes to be fixed.
     pub(crate) fn into_graph(self) -> Result<Graph, ModelError> {
         self.to_graph()

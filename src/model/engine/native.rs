@@ -10,7 +10,7 @@ use tract_onnx::pb;
 
 use super::proto::GraphView;
 use crate::model::native::trees::PostTransform;
-use crate::model::native::{Binary, Kernel, NativePlan, Norm, Slot, Step, Unary};
+use crate::model::native::{Binary, GruCell, Kernel, NativePlan, Norm, Slot, Step, Unary};
 
 /// Compiles `model` for a `[1, n_in]` f32 row on `input`, computing `output`.
 pub(crate) fn compile(
@@ -20,16 +20,37 @@ pub(crate) fn compile(
     output: &str,
     n_in: usize,
 ) -> Result<NativePlan, String> {
+    compile_multi(onnx, model, &[(input, n_in)], &[output]).map(|(plan, _)| plan)
+}
+
+/// Compiles `model` for rows on each of `inputs` (name, width), laid side by
+/// side at the start of the arena in that order, computing `outputs`. The
+/// plan's own output is the first; the slots of all of them are returned.
+pub(crate) fn compile_multi(
+    onnx: &tract_onnx::Onnx,
+    model: &pb::ModelProto,
+    inputs: &[(&str, usize)],
+    outputs: &[&str],
+) -> Result<(NativePlan, Vec<Slot>), String> {
     let g = model.graph.as_ref().ok_or("no graph")?;
     let view = GraphView::new(g);
-    let inputs: Vec<&str> = view.inputs().collect();
-    if inputs != [input] {
+    let declared: Vec<&str> = view.inputs().collect();
+    let mut given: Vec<&str> = inputs.iter().map(|(n, _)| *n).collect();
+    let mut sorted = declared.clone();
+    sorted.sort_unstable();
+    given.sort_unstable();
+    if sorted != given {
         return Err(format!(
-            "the native executor takes one input, the graph has {}",
-            inputs.len()
+            "the graph's inputs are {}, not {}",
+            declared.join(", "),
+            inputs
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
-    // The nodes the output depends on, in file (topological) order.
+    // The nodes the outputs depend on, in file (topological) order.
     let producer: HashMap<&str, usize> = g
         .node
         .iter()
@@ -37,7 +58,7 @@ pub(crate) fn compile(
         .flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i)))
         .collect();
     let mut needed = vec![false; g.node.len()];
-    let mut stack = vec![output];
+    let mut stack = outputs.to_vec();
     while let Some(v) = stack.pop() {
         if let Some(&i) = producer.get(v) {
             if !needed[i] {
@@ -58,15 +79,22 @@ pub(crate) fn compile(
         model_dir: None,
         template: Default::default(),
     };
+    let mut slots = HashMap::new();
+    let mut n_in = 0;
+    for (name, width) in inputs {
+        slots.insert(
+            (*name).to_owned(),
+            Slot {
+                offset: n_in as u32,
+                len: *width as u32,
+            },
+        );
+        n_in += width;
+    }
     let mut c = Compiler {
         view,
-        slots: HashMap::from([(
-            input.to_owned(),
-            Slot {
-                offset: 0,
-                len: n_in as u32,
-            },
-        )]),
+        slots,
+        ids: HashMap::new(),
         steps: Vec::new(),
         next: n_in,
     };
@@ -76,22 +104,28 @@ pub(crate) fn compile(
                 .map_err(|why| format!("node `{}` ({}): {why}", node.name, node.op_type))?;
         }
     }
-    let out = *c
-        .slots
-        .get(output)
-        .ok_or_else(|| format!("`{output}` is not computed by the graph"))?;
-    let out = if out.offset == 0 {
-        // The graph returns its input: copy it so the plan has a step.
-        c.push("output", Kernel::Copy, vec![out], out.len as usize)
-    } else {
-        out
-    };
-    NativePlan::new(n_in, c.steps, out, c.next)
+    let mut out_slots = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        let out = *c
+            .slots
+            .get(*output)
+            .ok_or_else(|| format!("`{output}` is not computed by the graph"))?;
+        out_slots.push(if (out.offset as usize) < n_in {
+            // The graph returns an input: copy it so that it has a step.
+            c.push("output", Kernel::Copy, vec![out], out.len as usize)
+        } else {
+            out
+        });
+    }
+    let plan = NativePlan::new(n_in, c.steps, out_slots[0], c.next)?;
+    Ok((plan, out_slots))
 }
 
 struct Compiler<'a> {
     view: GraphView<'a>,
     slots: HashMap<String, Slot>,
+    /// Float values cast to an integer type, usable only as `Gather` indices.
+    ids: HashMap<String, Slot>,
     steps: Vec<Step>,
     next: usize,
 }
@@ -178,6 +212,79 @@ impl Compiler<'_> {
         let (data, dims) = self.view.initializer_f32(name)?;
         let lead_ones = dims.len() <= 1 || dims[..dims.len() - 1].iter().all(|&d| d == 1);
         lead_ones.then_some(data)
+    }
+
+    /// One step of a forward GRU with its initial state: both outputs (`Y`
+    /// of one step and `Y_h`) are the new state.
+    fn gru(&mut self, n: &pb::NodeProto) -> Result<(), String> {
+        let input = |k: usize| n.input.get(k).map(String::as_str).filter(|s| !s.is_empty());
+        let x = self.value(input(0).ok_or("no input")?)?;
+        let e = x.len as usize;
+        let h_slot = self.value(input(5).ok_or("no initial state (the carried one)")?)?;
+        if input(4).is_some() {
+            return Err("sequence_lens".into());
+        }
+        let hidden = usize::try_from(attr_i(n, "hidden_size", 0))
+            .ok()
+            .filter(|&h| h > 0)
+            .ok_or("no hidden_size")?;
+        if attr_s(n, "direction").is_some_and(|d| d != "forward")
+            || attr(n, "clip").is_some()
+            || attr_i(n, "layout", 0) != 0
+        {
+            return Err("only a forward GRU, without clip, in the default layout".into());
+        }
+        if let Some(a) = attr(n, "activations") {
+            let names: Vec<&[u8]> = a.strings.iter().map(Vec::as_slice).collect();
+            if names != [b"Sigmoid".as_slice(), b"Tanh".as_slice()] {
+                return Err("activations other than Sigmoid and Tanh".into());
+            }
+        }
+        if h_slot.len as usize != hidden {
+            return Err(format!("a state of {} for {hidden} units", h_slot.len));
+        }
+        let weights = |k: usize, rows: usize, cols: usize| -> Result<Vec<f32>, String> {
+            let name = input(k).ok_or("missing weights")?;
+            let (data, dims) = self
+                .view
+                .initializer_f32(name)
+                .ok_or("the weights are not a float constant")?;
+            if dims.iter().product::<usize>() != rows * cols || data.len() != rows * cols {
+                return Err(format!("weights {dims:?}, expected [1, {rows}, {cols}]"));
+            }
+            Ok(data)
+        };
+        let w = weights(1, 3 * hidden, e)?;
+        let r = weights(2, 3 * hidden, hidden)?;
+        let b = match input(3) {
+            Some(_) => weights(3, 1, 6 * hidden)?,
+            None => vec![0.0; 6 * hidden],
+        };
+        let h2 = 2 * hidden;
+        let cell = GruCell {
+            hidden: hidden as u32,
+            w: transpose(&w, 3 * hidden, e),
+            wb: b[..3 * hidden].to_vec(),
+            r_zr: transpose(&r[..h2 * hidden], h2, hidden),
+            rb_zr: b[3 * hidden..3 * hidden + h2].to_vec(),
+            r_h: transpose(&r[h2 * hidden..], hidden, hidden),
+            rb_h: b[3 * hidden + h2..].to_vec(),
+            linear_before_reset: attr_i(n, "linear_before_reset", 0) != 0,
+        };
+        if !cell.linear_before_reset {
+            // Only PyTorch's form is checked against ONNX Runtime (fixtures/bench).
+            return Err("linear_before_reset = 0 is not native".into());
+        }
+        let width = cell.slot_width();
+        let slot = self.push(&n.name, Kernel::Gru(Box::new(cell)), vec![x, h_slot], width);
+        let state = Slot {
+            offset: slot.offset,
+            len: hidden as u32,
+        };
+        for out in n.output.iter().filter(|o| !o.is_empty()) {
+            self.slots.insert(out.clone(), state);
+        }
+        Ok(())
     }
 
     fn node(&mut self, ctx: &ParsingContext, n: &pb::NodeProto) -> Result<(), String> {
@@ -324,13 +431,46 @@ impl Compiler<'_> {
                 (Kernel::Copy, vec![x], x.len as usize, 0)
             }
             (false, "Cast") => {
-                // Float to float only; integer and boolean values are not native.
-                if attr_i(n, "to", 0) != 1 {
-                    return Err("a cast to a type other than float".into());
-                }
                 let x = self.value(first)?;
-                (Kernel::Copy, vec![x], x.len as usize, 0)
+                match attr_i(n, "to", 0) {
+                    1 => (Kernel::Copy, vec![x], x.len as usize, 0),
+                    // INT32 and INT64: indices of a lookup, nothing else.
+                    6 | 7 => {
+                        self.ids.insert(out_name(0), x);
+                        return Ok(());
+                    }
+                    _ => return Err("a cast to a type other than float or an index".into()),
+                }
             }
+            (false, "Gather") => {
+                let (data, ids) = match n.input.as_slice() {
+                    [d, i] => (d, i),
+                    _ => return Err("needs data and indices".into()),
+                };
+                let x = *self
+                    .ids
+                    .get(ids)
+                    .ok_or("the indices are not one float value cast to an integer")?;
+                if x.len != 1 || attr_i(n, "axis", 0) != 0 {
+                    return Err("only one lookup on axis 0 is native".into());
+                }
+                let (table, dims) = self
+                    .view
+                    .initializer_f32(data)
+                    .ok_or("the table is not a float constant")?;
+                let [rows, width] = dims[..] else {
+                    return Err(format!("a table of rank {}", dims.len()));
+                };
+                if rows == 0 || width == 0 {
+                    return Err("an empty table".into());
+                }
+                let kernel = Kernel::Embed {
+                    table,
+                    width: width as u32,
+                };
+                (kernel, vec![x], width, 0)
+            }
+            (false, "GRU") => return self.gru(n),
             (false, "Reshape") => {
                 let x = self.value(first)?;
                 let shape = n

@@ -144,6 +144,88 @@ pub(crate) enum Kernel {
     Concat,
     /// A plain copy (Identity, ZipMap's tensor, Reshape and Flatten of a row, Cast to float).
     Copy,
+    /// An embedding lookup (`Gather` on a constant table, indexed by a value
+    /// cast to an integer): row `trunc(x)` of `table`, negative ids counting
+    /// from the end. An id outside the table gives NaN (an error downstream).
+    Embed {
+        table: Vec<f32>,
+        width: u32,
+    },
+    /// One step of an ONNX `GRU` (forward, sigmoid and tanh, batch 1) from
+    /// the input and the state (inputs `[x, h]`). The output slot holds the new state,
+    /// then scratch for the gates: `[h (H) | x gates (3H) | state gates (2H) | H | H]`.
+    Gru(Box<GruCell>),
+}
+
+/// Weights of a GRU cell, laid out for [`affine`]: `[inputs][outputs]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GruCell {
+    pub(crate) hidden: u32,
+    /// Input weights of the z, r and h gates, `[E][3H]`, with their biases.
+    pub(crate) w: Vec<f32>,
+    pub(crate) wb: Vec<f32>,
+    /// Recurrent weights of the z and r gates, `[H][2H]`, with their biases.
+    pub(crate) r_zr: Vec<f32>,
+    pub(crate) rb_zr: Vec<f32>,
+    /// Recurrent weights of the h gate, `[H][H]`, with its bias.
+    pub(crate) r_h: Vec<f32>,
+    pub(crate) rb_h: Vec<f32>,
+    /// `linear_before_reset`: the reset gate scales `R_h h + b` (PyTorch's
+    /// form), else it scales `h` before the product.
+    pub(crate) linear_before_reset: bool,
+}
+
+impl GruCell {
+    /// Width of the output slot: the new state and the gate scratch.
+    pub(crate) fn slot_width(&self) -> usize {
+        8 * self.hidden as usize
+    }
+
+    fn fits(&self, e: usize) -> bool {
+        let h = self.hidden as usize;
+        h > 0
+            && self.w.len() == e * 3 * h
+            && self.wb.len() == 3 * h
+            && self.r_zr.len() == h * 2 * h
+            && self.rb_zr.len() == 2 * h
+            && self.r_h.len() == h * h
+            && self.rb_h.len() == h
+    }
+
+    /// `out[..H]` = the state after input `x` from state `h`.
+    fn step(&self, x: &[f32], h: &[f32], out: &mut [f32]) {
+        let n = self.hidden as usize;
+        let (new_h, rest) = out.split_at_mut(n);
+        let (gx, rest) = rest.split_at_mut(3 * n);
+        let (gh, rest) = rest.split_at_mut(2 * n);
+        let (rh, hh) = rest.split_at_mut(n);
+        affine(x, &self.w, &self.wb, gx);
+        affine(h, &self.r_zr, &self.rb_zr, gh);
+        // Reset gate first: the h gate needs it.
+        for k in 0..n {
+            rh[k] = sigmoid(gx[n + k] + gh[n + k]);
+        }
+        if self.linear_before_reset {
+            affine(h, &self.r_h, &self.rb_h, hh);
+            for k in 0..n {
+                hh[k] *= rh[k];
+            }
+        } else {
+            for k in 0..n {
+                rh[k] *= h[k];
+            }
+            affine(rh, &self.r_h, &self.rb_h, hh);
+        }
+        for k in 0..n {
+            let z = sigmoid(gx[k] + gh[k]);
+            let cand = (gx[2 * n + k] + hh[k]).tanh();
+            new_h[k] = (1.0 - z) * cand + z * h[k];
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 /// One step: a kernel from input slots to an output slot.
@@ -231,6 +313,20 @@ pub(crate) fn check_plan(p: &NativePlan) -> Result<(), String> {
             Kernel::Concat => {
                 !s.inputs.is_empty() && s.inputs.iter().map(|i| i.len as usize).sum::<usize>() == w
             }
+            Kernel::Embed { table, width: cols } => {
+                one(1)
+                    && width(0) == 1
+                    && *cols as usize == w
+                    && w > 0
+                    && table.len() % w == 0
+                    && !table.is_empty()
+            }
+            Kernel::Gru(cell) => {
+                one(2)
+                    && width(1) == cell.hidden as usize
+                    && cell.fits(width(0))
+                    && w == cell.slot_width()
+            }
         };
         if !ok {
             return bad("its slots do not match its kernel's sizes");
@@ -283,6 +379,16 @@ impl NativePlan {
     /// The input row, to be written before [`NativePlan::run`].
     pub(crate) fn input_mut(&mut self) -> &mut [f32] {
         &mut self.arena[..self.n_in]
+    }
+
+    /// The values in `slot` after the last run.
+    pub(crate) fn value(&self, slot: Slot) -> &[f32] {
+        &self.arena[slot.range()]
+    }
+
+    /// Copies `from` (an output) into the input row at `at`: a carried state.
+    pub(crate) fn copy_to_input(&mut self, from: Slot, at: usize) {
+        self.arena.copy_within(from.range(), at);
     }
 
     /// Number of steps.
@@ -407,20 +513,50 @@ impl NativePlan {
                     }
                 }
                 Kernel::Copy => out.copy_from_slice(x(0)),
+                Kernel::Embed { table, width } => {
+                    let rows = table.len() / out.len();
+                    let id = x(0)[0].trunc();
+                    let id = if id < 0.0 { id + rows as f32 } else { id };
+                    if id >= 0.0 && id < rows as f32 {
+                        let at = id as usize * *width as usize;
+                        out.copy_from_slice(&table[at..at + out.len()]);
+                    } else {
+                        out.fill(f32::NAN);
+                    }
+                }
+                Kernel::Gru(cell) => cell.step(x(0), x(1), out),
             }
         }
         &self.arena[self.output.range()]
     }
 }
 
-/// `out = x · W + b`, `W` as `[n_in][n_out]`.
+/// `out = x · W + b`, `W` as `[n_in][n_out]`. Outputs are computed in
+/// blocks held in registers across the whole input (not stored and reloaded
+/// once per input); each sum still adds `b`, then the inputs in order.
 #[inline]
 fn affine(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
+    const BLOCK: usize = 16;
     let n_out = out.len();
-    out.copy_from_slice(b);
-    for (xi, row) in x.iter().zip(w.chunks_exact(n_out)) {
-        for (o, wij) in out.iter_mut().zip(row) {
-            *o += xi * wij;
+    let mut j = 0;
+    while j + BLOCK <= n_out {
+        let mut acc = [0.0f32; BLOCK];
+        acc.copy_from_slice(&b[j..j + BLOCK]);
+        for (xi, row) in x.iter().zip(w.chunks_exact(n_out)) {
+            for (a, wij) in acc.iter_mut().zip(&row[j..j + BLOCK]) {
+                *a += xi * wij;
+            }
+        }
+        out[j..j + BLOCK].copy_from_slice(&acc);
+        j += BLOCK;
+    }
+    if j < n_out {
+        let tail = &mut out[j..];
+        tail.copy_from_slice(&b[j..]);
+        for (xi, row) in x.iter().zip(w.chunks_exact(n_out)) {
+            for (o, wij) in tail.iter_mut().zip(&row[j..]) {
+                *o += xi * wij;
+            }
         }
     }
 }
