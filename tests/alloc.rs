@@ -219,22 +219,31 @@ fn native_runs_of_trees_linear_models_and_mlps_allocate_nothing() {
 }
 
 #[test]
-fn native_gru_steps_allocate_nothing() {
+fn native_gru_and_lstm_steps_allocate_nothing() {
     let cfg = Config::from_file(root().join("models/config.json")).unwrap();
-    let mut opts = cfg.model().cloned().unwrap();
-    opts.path = root().join("fixtures/bench/gru_step.onnx");
-    opts.require_spec_hash = false;
-    let rec = edgeintent::RecurrentOptions::default();
-    let mut m = edgeintent::RecurrentModel::load(&opts, cfg.features(), &rec).unwrap();
-    assert_eq!(m.engine(), "native", "{:?}", m.not_native_reason());
-    m.step(3).unwrap();
-    let (_, allocs) = count_allocs(|| {
-        for i in 0..256u32 {
-            std::hint::black_box(m.step(1 + i % 13).unwrap());
-        }
-        m.reset().unwrap();
-    });
-    assert_eq!(allocs, 0);
+    let lstm = edgeintent::RecurrentOptions {
+        cell_input: Some("c_in".into()),
+        cell_output: Some("c_out".into()),
+        ..Default::default()
+    };
+    for (path, rec) in [
+        ("fixtures/bench/gru_step.onnx", Default::default()),
+        ("fixtures/recurrent/lstm_step.onnx", lstm),
+    ] {
+        let mut opts = cfg.model().cloned().unwrap();
+        opts.path = root().join(path);
+        opts.require_spec_hash = false;
+        let mut m = edgeintent::RecurrentModel::load(&opts, cfg.features(), &rec).unwrap();
+        assert_eq!(m.engine(), "native", "{:?}", m.not_native_reason());
+        m.step(3).unwrap();
+        let (_, allocs) = count_allocs(|| {
+            for i in 0..256u32 {
+                std::hint::black_box(m.step(1 + i % 13).unwrap());
+            }
+            m.reset().unwrap();
+        });
+        assert_eq!(allocs, 0, "{path}");
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Recurrent intent models stepped once per event: the model has an event
-//! input and a state input/output pair; the runtime carries the state between
-//! calls, so a decision reads the latest score instead of re-running a window.
-//! When every node has a native kernel (embedding lookup, GRU step, dense
-//! head), the native executor steps it with no allocation; otherwise tract
+//! input and a state input/output pair (two for an LSTM: `h` and `c`); the
+//! runtime carries the state between calls, so a decision reads the latest
+//! score instead of re-running a window. When every node has a native kernel
+//! (embedding lookup, GRU or LSTM step, dense head), the native executor
+//! steps it with no allocation; otherwise tract
 //! does, copying the new state into a preallocated tensor (tract allocates
 //! its outputs).
 
@@ -23,28 +24,30 @@ pub struct RecurrentModel {
     native: Option<NativeStep>,
     /// Why the native executor does not step it, when it does not.
     not_native: Option<String>,
-    /// Plan input indexes of the event id and the state.
+    /// Plan input index of the event id.
     event_ix: usize,
-    state_ix: usize,
-    state_len: usize,
+    /// Plan input index and length of each carried state; state `k` comes
+    /// back as plan output `k + 1` (output 0 is the score).
+    states: Vec<(usize, usize)>,
     last_score: Option<f32>,
     metadata: ModelMetadata,
 }
 
-/// A native plan over the row `[event id, state]`.
+/// A native plan over the row `[event id, states...]`.
 struct NativeStep {
     plan: NativePlan,
     score: Slot,
-    state_out: Slot,
+    /// Each new state's slot and where it goes back in the input row.
+    carry: Vec<(Slot, usize)>,
 }
 
-/// Offset of the state in a native step's input row (after the event id).
+/// Offset of the first state in a native step's input row (after the event id).
 const NATIVE_STATE_AT: usize = 1;
 
 impl std::fmt::Debug for RecurrentModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecurrentModel")
-            .field("state_len", &self.state_len)
+            .field("states", &self.states)
             .field("engine", &self.engine())
             .field("last_score", &self.last_score)
             .finish_non_exhaustive()
@@ -88,7 +91,9 @@ impl RecurrentModel {
         spec: &FeatureSpec,
         rec: &RecurrentOptions,
     ) -> Result<RecurrentModel, ModelError> {
-        guarded(&opts.path, || build(bytes, &opts.path, opts, spec, rec))
+        guarded(&opts.path, || {
+            build(bytes, &opts.path, opts, spec, rec, true)
+        })
     }
 
     /// Feeds one event (its sequence id, see [`crate::EventType::sequence_id`]),
@@ -98,7 +103,9 @@ impl RecurrentModel {
             n.plan.input_mut()[0] = event_id as f32;
             n.plan.run();
             let score = n.plan.value(n.score)[0];
-            n.plan.copy_to_input(n.state_out, NATIVE_STATE_AT);
+            for &(from, at) in &n.carry {
+                n.plan.copy_to_input(from, at);
+            }
             return self.checked(score);
         }
         self.plan
@@ -110,7 +117,10 @@ impl RecurrentModel {
             .first()
             .copied()
             .ok_or_else(|| ModelError::Engine("empty score".into()))?;
-        self.plan.carry(1, self.state_ix)?;
+        for (k, &(ix, _)) in self.states.iter().enumerate() {
+            self.plan.carry(k + 1, ix)?;
+        }
+        self.plan.clear_outputs();
         self.checked(score)
     }
 
@@ -135,9 +145,9 @@ impl RecurrentModel {
             n.plan.input_mut()[NATIVE_STATE_AT..].fill(0.0);
             return Ok(());
         }
-        let zeros = vec![0.0; self.state_len];
-        self.plan.set_input(self.state_ix, &zeros, None)?;
-        self.last_score = None;
+        for &(ix, len) in &self.states {
+            self.plan.set_input(ix, &vec![0.0; len], None)?;
+        }
         Ok(())
     }
 
@@ -167,6 +177,7 @@ fn build(
     opts: &ModelOptions,
     spec: &FeatureSpec,
     rec: &RecurrentOptions,
+    try_native: bool,
 ) -> Result<RecurrentModel, ModelError> {
     let shape_err = |why: String| ModelError::Shape {
         path: PathBuf::from(path),
@@ -175,40 +186,42 @@ fn build(
     let decoded = Decoded::new(bytes, path, opts.memory_budget())?;
     let metadata = decoded.metadata();
     check_spec(&metadata, path, opts, spec)?;
-    let state_dims: Vec<usize> = decoded
-        .input_dims(&rec.state_input)
-        .ok_or_else(|| shape_err(format!("has no state input `{}`", rec.state_input)))?
-        .into_iter()
-        .map(|d| d.unwrap_or(1))
-        .collect();
-    let state_len: usize = state_dims.iter().product();
-    let native = decoded.native_plan_multi(
-        &[(&rec.event_input, 1), (&rec.state_input, state_len)],
-        &[&rec.score_output, &rec.state_output],
-    );
-    let (native, not_native) = match native {
-        Ok((plan, slots)) if slots[1].len as usize == state_len && slots[0].len >= 1 => (
-            Some(NativeStep {
-                plan,
-                score: slots[0],
-                state_out: slots[1],
-            }),
-            None,
-        ),
-        Ok((_, slots)) => (
-            None,
-            Some(format!(
-                "the state output has {} values, the state {state_len}",
-                slots[1].len
-            )),
-        ),
-        Err(why) => (None, Some(why)),
+    // (input, output) of each carried state: `h`, then an LSTM's `c`.
+    let mut pairs = vec![(rec.state_input.as_str(), rec.state_output.as_str())];
+    match (&rec.cell_input, &rec.cell_output) {
+        (Some(i), Some(o)) => pairs.push((i, o)),
+        (None, None) => {}
+        _ => {
+            return Err(shape_err(
+                "cell_input and cell_output name the second state together: give both or neither"
+                    .into(),
+            ))
+        }
+    }
+    let mut dims = Vec::with_capacity(pairs.len());
+    for (input, _) in &pairs {
+        let d: Vec<usize> = decoded
+            .input_dims(input)
+            .ok_or_else(|| shape_err(format!("has no state input `{input}`")))?
+            .into_iter()
+            .map(|d| d.unwrap_or(1))
+            .collect();
+        dims.push(d);
+    }
+    let lens: Vec<usize> = dims.iter().map(|d| d.iter().product()).collect();
+    let (native, not_native) = match try_native {
+        true => native_step(&decoded, rec, &pairs, &lens),
+        false => (None, Some("not tried".into())),
     };
     let mut graph = decoded.into_graph()?;
     let names = graph.input_names()?;
-    if names.len() != 2 {
+    if names.len() != 1 + pairs.len() {
         return Err(shape_err(format!(
-            "a recurrent model needs exactly the event and state inputs, found {}",
+            "a recurrent model needs exactly the event and state inputs ({}), found {}",
+            std::iter::once(rec.event_input.as_str())
+                .chain(pairs.iter().map(|p| p.0))
+                .collect::<Vec<_>>()
+                .join(", "),
             names.join(", ")
         )));
     }
@@ -219,9 +232,13 @@ fn build(
             .ok_or_else(|| shape_err(format!("has no input `{n}` (inputs: {})", names.join(", "))))
     };
     let event_ix = position(&rec.event_input)?;
-    let state_ix = position(&rec.state_input)?;
     graph.fix_input(event_ix, &[1, 1])?;
-    graph.fix_input(state_ix, &state_dims)?;
+    let mut states = Vec::with_capacity(pairs.len());
+    for ((input, _), d) in pairs.iter().zip(&dims) {
+        let ix = position(input)?;
+        graph.fix_input(ix, d)?;
+        states.push((ix, d.iter().product()));
+    }
     let mut typed = graph.into_typed().map_err(shape_err)?;
     let outputs = typed.outputs()?;
     let find_out = |n: &str| {
@@ -230,23 +247,98 @@ fn build(
             .position(|o| o.name == n)
             .ok_or_else(|| shape_err(format!("has no output `{n}`")))
     };
-    let score = find_out(&rec.score_output)?;
-    let state_out = find_out(&rec.state_output)?;
-    if outputs[state_out].shape.as_deref() != Some(&state_dims[..]) {
-        return Err(shape_err(format!(
-            "state output `{}` has shape {}, the state input {state_dims:?}",
-            rec.state_output, outputs[state_out].describe
-        )));
+    let mut keep = vec![find_out(&rec.score_output)?];
+    for ((input, output), d) in pairs.iter().zip(&dims) {
+        let ix = find_out(output)?;
+        if outputs[ix].shape.as_deref() != Some(&d[..]) {
+            return Err(shape_err(format!(
+                "state output `{output}` has shape {}, the state input `{input}` {d:?}",
+                outputs[ix].describe
+            )));
+        }
+        keep.push(ix);
     }
-    typed.keep_outputs(&[score, state_out])?;
+    typed.keep_outputs(&keep)?;
     Ok(RecurrentModel {
         plan: typed.into_plan()?,
         native,
         not_native,
         event_ix,
-        state_ix,
-        state_len,
+        states,
         last_score: None,
         metadata,
     })
+}
+
+/// The native step over `[event, states...]`, or why there is none.
+fn native_step(
+    decoded: &Decoded,
+    rec: &RecurrentOptions,
+    pairs: &[(&str, &str)],
+    lens: &[usize],
+) -> (Option<NativeStep>, Option<String>) {
+    let mut inputs = vec![(rec.event_input.as_str(), 1)];
+    inputs.extend(pairs.iter().zip(lens).map(|((i, _), &len)| (*i, len)));
+    let mut outputs = vec![rec.score_output.as_str()];
+    outputs.extend(pairs.iter().map(|p| p.1));
+    let (plan, slots) = match decoded.native_plan_multi(&inputs, &outputs) {
+        Ok(compiled) => compiled,
+        Err(why) => return (None, Some(why)),
+    };
+    if slots[0].len == 0 {
+        return (None, Some("the score output is empty".into()));
+    }
+    let mut carry = Vec::with_capacity(pairs.len());
+    let mut at = NATIVE_STATE_AT;
+    for ((slot, len), (_, output)) in slots[1..].iter().zip(lens).zip(pairs) {
+        if slot.len as usize != *len {
+            return (
+                None,
+                Some(format!(
+                    "state output `{output}` has {} values, its state {len}",
+                    slot.len
+                )),
+            );
+        }
+        carry.push((*slot, at));
+        at += len;
+    }
+    let step = NativeStep {
+        plan,
+        score: slots[0],
+        carry,
+    };
+    (Some(step), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tract carries both of an LSTM's states as the native step does.
+    #[test]
+    fn tract_and_native_lstm_steps_agree_over_a_sequence() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cfg = crate::Config::from_file(root.join("models/config.json")).unwrap();
+        let mut opts = ModelOptions::for_path(root.join("fixtures/recurrent/lstm_step.onnx"));
+        opts.require_spec_hash = false;
+        let rec = RecurrentOptions {
+            cell_input: Some("c_in".into()),
+            cell_output: Some("c_out".into()),
+            ..RecurrentOptions::default()
+        };
+        let bytes = read_model(&opts.path).unwrap();
+        let load = |native| build(&bytes, &opts.path, &opts, cfg.features(), &rec, native);
+        let (mut native, mut tract) = (load(true).unwrap(), load(false).unwrap());
+        assert_eq!((native.engine(), tract.engine()), ("native", "tract"));
+        for round in 0..2 {
+            for i in 0..40u32 {
+                let id = (i * 7 + round) % 14;
+                let (a, b) = (native.step(id).unwrap(), tract.step(id).unwrap());
+                assert!((a - b).abs() < 1e-5, "event {i}: native {a}, tract {b}");
+            }
+            native.reset().unwrap();
+            tract.reset().unwrap();
+        }
+    }
 }

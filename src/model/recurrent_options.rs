@@ -22,6 +22,13 @@ pub struct RecurrentOptions {
     /// Probability output (`[1, 1]`), default `"score"`.
     #[serde(default = "default_score")]
     pub score_output: String,
+    /// A second carried state's input, for an LSTM's cell state `c`
+    /// (`"c_in"` in `training/recurrent_cells.py`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_input: Option<String>,
+    /// The second state's output (`"c_out"`), given with `cell_input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cell_output: Option<String>,
 }
 
 fn default_event() -> String {
@@ -44,6 +51,8 @@ impl Default for RecurrentOptions {
             state_input: default_state_in(),
             state_output: default_state_out(),
             score_output: default_score(),
+            cell_input: None,
+            cell_output: None,
         }
     }
 }

@@ -238,3 +238,99 @@ fn the_runtime_loads_the_shipped_model_on_the_native_executor() {
     assert_eq!(m.engine(), "native");
     assert!(m.not_native_reason().is_none());
 }
+
+/// One-step GRU (both reset forms) and LSTM (with and without peepholes)
+/// cells, as `training/recurrent_cells.py` exports them: every output of the
+/// native step matches ONNX Runtime's committed values and tract's on 100
+/// random rows, state inputs included.
+#[test]
+fn native_recurrent_cells_match_onnx_runtime_and_tract() {
+    let dir = crate::common::root().join("fixtures/recurrent");
+    let mut checked = 0;
+    for kind in [
+        "gru_reset_after",
+        "gru_reset_before",
+        "lstm",
+        "lstm_peepholes",
+        "lstm_step",
+    ] {
+        let path = dir.join(format!("{kind}.onnx"));
+        let fx: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).unwrap())
+                .unwrap();
+        let widths: Vec<usize> = fx["widths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_u64().unwrap() as usize)
+            .collect();
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        };
+        let mut tract = OnnxGraph::load_tract_only(
+            &path,
+            &fx["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&widths)
+                .map(|(n, &w)| match n.as_str().unwrap() {
+                    "event" => vec![1, 1],
+                    _ => vec![1, 1, w],
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        for (name, want) in fx["outputs"].as_object().unwrap() {
+            let mut m = NativeModel::load(&path, Some(name)).unwrap();
+            assert_eq!(m.input_widths(), widths, "{kind}");
+            for (i, row) in fx["rows"].as_array().unwrap().iter().enumerate() {
+                let inputs: Vec<Vec<f32>> = row.as_array().unwrap().iter().map(floats).collect();
+                let views: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+                let got = m.run_inputs(&views).unwrap().to_vec();
+                let want = floats(&want[i]);
+                assert_eq!(got.len(), want.len(), "{kind} {name}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        close(f64::from(*g), f64::from(*w)),
+                        "{kind} {name} row {i}: native {g} vs onnxruntime {w}"
+                    );
+                }
+                checked += 1;
+            }
+            let out_ix = tract.output_names().iter().position(|o| o == name).unwrap();
+            for seed in 0..100u64 {
+                let inputs: Vec<Vec<f32>> = widths
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &w)| {
+                        let mut v =
+                            edgeintent::offline::bench::random_input(w, seed * 7 + k as u64);
+                        if widths.len() > 1 && w == 1 {
+                            // An event id: every id of the embedding table.
+                            v[0] = (seed % 14) as f32;
+                        }
+                        v
+                    })
+                    .collect();
+                let views: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+                let t = tract.run_inputs(&views).unwrap();
+                let OutputValues::Float(t) = &t[out_ix].values else {
+                    panic!("{kind}: float output");
+                };
+                let got = m.run_inputs(&views).unwrap();
+                for (g, w) in got.iter().zip(t) {
+                    assert!(
+                        close(f64::from(*g), *w),
+                        "{kind} {name} random row {seed}: native {g} vs tract {w}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 32 * (2 + 2 + 3 + 3 + 3));
+}

@@ -127,3 +127,49 @@ fn the_runtime_steps_once_per_event_and_decides_without_another_call() {
         "only the page view's own step"
     );
 }
+
+/// An LSTM step (`training/recurrent_cells.py`) carries two states, `h` and
+/// `c`: stepped natively from zeros it scores every event as ONNX Runtime
+/// does, and a second state named by half is a clear error.
+#[test]
+fn an_lstm_step_carries_h_and_c_as_onnx_runtime_does() {
+    let cfg = Config::from_file(root().join("models/config.json")).unwrap();
+    let mut opts: ModelOptions = cfg.model().cloned().unwrap();
+    opts.path = root().join("fixtures/recurrent/lstm_step.onnx");
+    opts.require_spec_hash = false;
+    let rec = RecurrentOptions {
+        cell_input: Some("c_in".into()),
+        cell_output: Some("c_out".into()),
+        ..RecurrentOptions::default()
+    };
+    let mut model = RecurrentModel::load(&opts, cfg.features(), &rec).unwrap();
+    assert_eq!(model.engine(), "native", "{:?}", model.not_native_reason());
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/recurrent/lstm_step.json")).unwrap(),
+    )
+    .unwrap();
+    let seqs = fx["sequences"].as_array().unwrap();
+    let wants = fx["sequence_scores"].as_array().unwrap();
+    for (seq, want) in seqs.iter().zip(wants) {
+        model.reset().unwrap();
+        for (id, w) in seq.as_array().unwrap().iter().zip(want.as_array().unwrap()) {
+            let got = model.step(id.as_u64().unwrap() as u32).unwrap();
+            let w = w.as_f64().unwrap() as f32;
+            assert!((got - w).abs() < 1e-5, "{got} vs onnxruntime {w}");
+        }
+    }
+
+    let half = RecurrentOptions {
+        cell_input: Some("c_in".into()),
+        ..RecurrentOptions::default()
+    };
+    let err = RecurrentModel::load(&opts, cfg.features(), &half)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cell_input and cell_output"), "{err}");
+    // Without the second state the model's third input is unaccounted for.
+    let err = RecurrentModel::load(&opts, cfg.features(), &RecurrentOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("c_in"), "{err}");
+}

@@ -167,3 +167,19 @@ def test_retrained_linear_and_mlp_families_run_like_onnx_runtime(fresh_families,
                 assert np.allclose(got, ort_values, atol=ENGINE_ATOL, rtol=ENGINE_RTOL), (name, out, np.abs(got - ort_values).max())
                 span = max(1.0, float(np.abs(old).max()))
                 assert np.abs(ort_values - old).max() <= RETRAIN_TOL * span, (name, out, np.abs(ort_values - old).max())
+
+
+def test_recurrent_cells_rebuild_byte_for_byte(tmp_path):
+    """fixtures/recurrent: the ONNX cells are seeded numbers, identical
+    everywhere; ONNX Runtime's outputs agree within the engine bound."""
+    import recurrent_cells
+
+    recurrent_cells.build(tmp_path)
+    committed = ROOT / "fixtures" / "recurrent"
+    for kind in recurrent_cells.KINDS:
+        assert (tmp_path / f"{kind}.onnx").read_bytes() == (committed / f"{kind}.onnx").read_bytes(), kind
+        fresh = json.loads((tmp_path / f"{kind}.json").read_text())
+        old = json.loads((committed / f"{kind}.json").read_text())
+        assert fresh["rows"] == old["rows"] and fresh.get("sequences") == old.get("sequences"), kind
+        for name, rows in old["outputs"].items():
+            np.testing.assert_allclose(fresh["outputs"][name], rows, atol=ENGINE_ATOL, rtol=ENGINE_RTOL)

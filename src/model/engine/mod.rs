@@ -372,6 +372,11 @@ impl Plan {
             .map_err(engine)
     }
 
+    /// Drops the latest run's outputs (once they have been read or carried).
+    pub(crate) fn clear_outputs(&mut self) {
+        self.outputs.clear();
+    }
+
     /// Copies output `from` of the latest run into input `to` (a carried state).
     pub(crate) fn carry(&mut self, from: usize, to: usize) -> Result<(), ModelError> {
         let out = self
@@ -379,7 +384,6 @@ impl Plan {
             .get(from)
             .ok_or_else(|| ModelError::Engine(format!("the plan returned no output #{from}")))?
             .clone();
-        self.outputs.clear();
         let src = out
             .try_as_plain_ram()
             .and_then(|v| v.as_slice::<f32>())

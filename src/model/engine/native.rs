@@ -10,7 +10,9 @@ use tract_onnx::pb;
 
 use super::proto::GraphView;
 use crate::model::native::trees::PostTransform;
-use crate::model::native::{Binary, GruCell, Kernel, NativePlan, Norm, Slot, Step, Unary};
+use crate::model::native::{
+    Binary, GruCell, Kernel, LstmCell, NativePlan, Norm, Slot, Step, Unary,
+};
 
 /// Compiles `model` for a `[1, n_in]` f32 row on `input`, computing `output`.
 pub(crate) fn compile(
@@ -214,15 +216,19 @@ impl Compiler<'_> {
         lead_ones.then_some(data)
     }
 
-    /// One step of a forward GRU with its initial state: both outputs (`Y`
-    /// of one step and `Y_h`) are the new state.
-    fn gru(&mut self, n: &pb::NodeProto) -> Result<(), String> {
+    /// One step of a forward GRU or LSTM from its initial state(s): the
+    /// outputs (`Y` of one step, `Y_h`, and an LSTM's `Y_c`) are the new state.
+    fn recurrent(&mut self, n: &pb::NodeProto, lstm: bool) -> Result<(), String> {
         let input = |k: usize| n.input.get(k).map(String::as_str).filter(|s| !s.is_empty());
         let x = self.value(input(0).ok_or("no input")?)?;
         let e = x.len as usize;
-        let h_slot = self.value(input(5).ok_or("no initial state (the carried one)")?)?;
+        let h_slot = self.value(input(5).ok_or("no initial h (the carried state)")?)?;
+        let c_slot = match lstm {
+            true => Some(self.value(input(6).ok_or("no initial c (the carried state)")?)?),
+            false => None,
+        };
         if input(4).is_some() {
-            return Err("sequence_lens".into());
+            return Err("sequence_lens is not native".into());
         }
         let hidden = usize::try_from(attr_i(n, "hidden_size", 0))
             .ok()
@@ -231,58 +237,82 @@ impl Compiler<'_> {
         if attr_s(n, "direction").is_some_and(|d| d != "forward")
             || attr(n, "clip").is_some()
             || attr_i(n, "layout", 0) != 0
+            || attr_i(n, "input_forget", 0) != 0
         {
-            return Err("only a forward GRU, without clip, in the default layout".into());
+            return Err(
+                "only forward cells, without clip or input_forget, in the default layout".into(),
+            );
         }
+        let defaults: &[&[u8]] = match lstm {
+            true => &[b"Sigmoid", b"Tanh", b"Tanh"],
+            false => &[b"Sigmoid", b"Tanh"],
+        };
         if let Some(a) = attr(n, "activations") {
             let names: Vec<&[u8]> = a.strings.iter().map(Vec::as_slice).collect();
-            if names != [b"Sigmoid".as_slice(), b"Tanh".as_slice()] {
-                return Err("activations other than Sigmoid and Tanh".into());
+            if names != defaults {
+                return Err("activations other than the defaults (Sigmoid, Tanh)".into());
             }
         }
-        if h_slot.len as usize != hidden {
+        if h_slot.len as usize != hidden || c_slot.is_some_and(|c| c.len as usize != hidden) {
             return Err(format!("a state of {} for {hidden} units", h_slot.len));
         }
-        let weights = |k: usize, rows: usize, cols: usize| -> Result<Vec<f32>, String> {
+        let weights = |k: usize, len: usize| -> Result<Vec<f32>, String> {
             let name = input(k).ok_or("missing weights")?;
             let (data, dims) = self
                 .view
                 .initializer_f32(name)
                 .ok_or("the weights are not a float constant")?;
-            if dims.iter().product::<usize>() != rows * cols || data.len() != rows * cols {
-                return Err(format!("weights {dims:?}, expected [1, {rows}, {cols}]"));
+            if dims.iter().product::<usize>() != len || data.len() != len {
+                return Err(format!("weights `{name}` {dims:?}, expected {len} values"));
             }
             Ok(data)
         };
-        let w = weights(1, 3 * hidden, e)?;
-        let r = weights(2, 3 * hidden, hidden)?;
+        let gates = if lstm { 4 } else { 3 };
+        let gh = gates * hidden;
+        let w = transpose(&weights(1, gh * e)?, gh, e);
+        let r = weights(2, gh * hidden)?;
         let b = match input(3) {
-            Some(_) => weights(3, 1, 6 * hidden)?,
-            None => vec![0.0; 6 * hidden],
+            Some(_) => weights(3, 2 * gh)?,
+            None => vec![0.0; 2 * gh],
         };
-        let h2 = 2 * hidden;
-        let cell = GruCell {
-            hidden: hidden as u32,
-            w: transpose(&w, 3 * hidden, e),
-            wb: b[..3 * hidden].to_vec(),
-            r_zr: transpose(&r[..h2 * hidden], h2, hidden),
-            rb_zr: b[3 * hidden..3 * hidden + h2].to_vec(),
-            r_h: transpose(&r[h2 * hidden..], hidden, hidden),
-            rb_h: b[3 * hidden + h2..].to_vec(),
-            linear_before_reset: attr_i(n, "linear_before_reset", 0) != 0,
+        let (kernel, width, outs) = if let Some(c_slot) = c_slot {
+            let cell = LstmCell {
+                hidden: hidden as u32,
+                w,
+                wb: b[..gh].to_vec(),
+                r: transpose(&r, gh, hidden),
+                rb: b[gh..].to_vec(),
+                p: match input(7) {
+                    Some(_) => weights(7, 3 * hidden)?,
+                    None => Vec::new(),
+                },
+            };
+            let width = cell.slot_width();
+            let kernel = Kernel::Lstm(Box::new(cell));
+            (kernel, width, vec![x, h_slot, c_slot])
+        } else {
+            let h2 = 2 * hidden;
+            let cell = GruCell {
+                hidden: hidden as u32,
+                w,
+                wb: b[..gh].to_vec(),
+                r_zr: transpose(&r[..h2 * hidden], h2, hidden),
+                rb_zr: b[gh..gh + h2].to_vec(),
+                r_h: transpose(&r[h2 * hidden..], hidden, hidden),
+                rb_h: b[gh + h2..].to_vec(),
+                linear_before_reset: attr_i(n, "linear_before_reset", 0) != 0,
+            };
+            let width = cell.slot_width();
+            (Kernel::Gru(Box::new(cell)), width, vec![x, h_slot])
         };
-        if !cell.linear_before_reset {
-            // Only PyTorch's form is checked against ONNX Runtime (fixtures/bench).
-            return Err("linear_before_reset = 0 is not native".into());
-        }
-        let width = cell.slot_width();
-        let slot = self.push(&n.name, Kernel::Gru(Box::new(cell)), vec![x, h_slot], width);
-        let state = Slot {
-            offset: slot.offset,
+        let slot = self.push(&n.name, kernel, outs, width);
+        let state = |k: u32| Slot {
+            offset: slot.offset + k * hidden as u32,
             len: hidden as u32,
         };
-        for out in n.output.iter().filter(|o| !o.is_empty()) {
-            self.slots.insert(out.clone(), state);
+        // Y (one step) and Y_h are the new h; an LSTM's Y_c its new c.
+        for (k, out) in n.output.iter().enumerate().filter(|(_, o)| !o.is_empty()) {
+            self.slots.insert(out.clone(), state(u32::from(k == 2)));
         }
         Ok(())
     }
@@ -470,7 +500,8 @@ impl Compiler<'_> {
                 };
                 (kernel, vec![x], width, 0)
             }
-            (false, "GRU") => return self.gru(n),
+            (false, "GRU") => return self.recurrent(n, false),
+            (false, "LSTM") => return self.recurrent(n, true),
             (false, "Reshape") => {
                 let x = self.value(first)?;
                 let shape = n

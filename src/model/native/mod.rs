@@ -11,7 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod cells;
 pub(crate) mod trees;
+
+pub(crate) use cells::{GruCell, LstmCell};
 
 use trees::{post_transform, CompiledEnsemble, PostTransform};
 
@@ -153,79 +156,12 @@ pub(crate) enum Kernel {
     },
     /// One step of an ONNX `GRU` (forward, sigmoid and tanh, batch 1) from
     /// the input and the state (inputs `[x, h]`). The output slot holds the new state,
-    /// then scratch for the gates: `[h (H) | x gates (3H) | state gates (2H) | H | H]`.
+    /// then scratch for the gates ([`GruCell::slot_width`]).
     Gru(Box<GruCell>),
-}
-
-/// Weights of a GRU cell, laid out for [`affine`]: `[inputs][outputs]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct GruCell {
-    pub(crate) hidden: u32,
-    /// Input weights of the z, r and h gates, `[E][3H]`, with their biases.
-    pub(crate) w: Vec<f32>,
-    pub(crate) wb: Vec<f32>,
-    /// Recurrent weights of the z and r gates, `[H][2H]`, with their biases.
-    pub(crate) r_zr: Vec<f32>,
-    pub(crate) rb_zr: Vec<f32>,
-    /// Recurrent weights of the h gate, `[H][H]`, with its bias.
-    pub(crate) r_h: Vec<f32>,
-    pub(crate) rb_h: Vec<f32>,
-    /// `linear_before_reset`: the reset gate scales `R_h h + b` (PyTorch's
-    /// form), else it scales `h` before the product.
-    pub(crate) linear_before_reset: bool,
-}
-
-impl GruCell {
-    /// Width of the output slot: the new state and the gate scratch.
-    pub(crate) fn slot_width(&self) -> usize {
-        8 * self.hidden as usize
-    }
-
-    fn fits(&self, e: usize) -> bool {
-        let h = self.hidden as usize;
-        h > 0
-            && self.w.len() == e * 3 * h
-            && self.wb.len() == 3 * h
-            && self.r_zr.len() == h * 2 * h
-            && self.rb_zr.len() == 2 * h
-            && self.r_h.len() == h * h
-            && self.rb_h.len() == h
-    }
-
-    /// `out[..H]` = the state after input `x` from state `h`.
-    fn step(&self, x: &[f32], h: &[f32], out: &mut [f32]) {
-        let n = self.hidden as usize;
-        let (new_h, rest) = out.split_at_mut(n);
-        let (gx, rest) = rest.split_at_mut(3 * n);
-        let (gh, rest) = rest.split_at_mut(2 * n);
-        let (rh, hh) = rest.split_at_mut(n);
-        affine(x, &self.w, &self.wb, gx);
-        affine(h, &self.r_zr, &self.rb_zr, gh);
-        // Reset gate first: the h gate needs it.
-        for k in 0..n {
-            rh[k] = sigmoid(gx[n + k] + gh[n + k]);
-        }
-        if self.linear_before_reset {
-            affine(h, &self.r_h, &self.rb_h, hh);
-            for k in 0..n {
-                hh[k] *= rh[k];
-            }
-        } else {
-            for k in 0..n {
-                rh[k] *= h[k];
-            }
-            affine(rh, &self.r_h, &self.rb_h, hh);
-        }
-        for k in 0..n {
-            let z = sigmoid(gx[k] + gh[k]);
-            let cand = (gx[2 * n + k] + hh[k]).tanh();
-            new_h[k] = (1.0 - z) * cand + z * h[k];
-        }
-    }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    /// One step of an ONNX `LSTM` (forward, default activations, batch 1)
+    /// from the input and both states (inputs `[x, h, c]`). The output slot
+    /// holds the new `h`, the new `c`, then scratch ([`LstmCell::slot_width`]).
+    Lstm(Box<LstmCell>),
 }
 
 /// One step: a kernel from input slots to an output slot.
@@ -324,6 +260,13 @@ pub(crate) fn check_plan(p: &NativePlan) -> Result<(), String> {
             Kernel::Gru(cell) => {
                 one(2)
                     && width(1) == cell.hidden as usize
+                    && cell.fits(width(0))
+                    && w == cell.slot_width()
+            }
+            Kernel::Lstm(cell) => {
+                one(3)
+                    && width(1) == cell.hidden as usize
+                    && width(2) == cell.hidden as usize
                     && cell.fits(width(0))
                     && w == cell.slot_width()
             }
@@ -525,6 +468,7 @@ impl NativePlan {
                     }
                 }
                 Kernel::Gru(cell) => cell.step(x(0), x(1), out),
+                Kernel::Lstm(cell) => cell.step(x(0), x(1), x(2), out),
             }
         }
         &self.arena[self.output.range()]
@@ -535,7 +479,7 @@ impl NativePlan {
 /// blocks held in registers across the whole input (not stored and reloaded
 /// once per input); each sum still adds `b`, then the inputs in order.
 #[inline]
-fn affine(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
+pub(super) fn affine(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
     const BLOCK: usize = 16;
     let n_out = out.len();
     let mut j = 0;
