@@ -1,6 +1,7 @@
 """Tree ensembles timed on three engines side by side, in one run: edgeintent
 (its native executor, and tract), ONNX Runtime, and the same model compiled
-to C by treelite's tl2cgen (gcc -O3), the usual anchor for single-row tree
+to C by treelite's tl2cgen (gcc -O3 -march=x86-64-v3, the instruction set
+edgeintent is built for), the usual anchor for single-row tree
 inference.
 
 Each model is trained on seeded synthetic data, exported to ONNX with the
@@ -17,7 +18,9 @@ and ``edgeintent bench`` checks its own against tract and ONNX Runtime.
     python training/bench_trees.py --ort-lib PATH/libonnxruntime.so \\
         [--models lightgbm,xgboost,random_forest,catboost] [--out FILE.jsonl]
 
-CatBoost has no treelite frontend: its C column is empty.
+CatBoost has no treelite frontend: its C model is built with treelite's
+model builder from the exported ONNX ensemble (``treelite_from_onnx``), so
+all engines run the very trees ONNX Runtime runs.
 """
 
 from __future__ import annotations
@@ -79,8 +82,60 @@ def train(kind: str, x: np.ndarray, y: np.ndarray, scale: float):
         m = CatBoostClassifier(
             iterations=trees, depth=6, verbose=False, random_seed=0, thread_count=1, allow_writing_files=False
         ).fit(x, y)
-        return m, None
+        return m, "from_onnx"
     raise SystemExit(f"unknown model `{kind}`; choose from {', '.join(MODELS)}")
+
+
+def treelite_from_onnx(onx: onnx.ModelProto, n_feature: int):
+    """A binary ``TreeEnsembleClassifier`` as a treelite model: each tree's
+    class-1 votes, the ONNX comparison and missing-value direction per node,
+    and the LOGISTIC post-transform as treelite's sigmoid."""
+    from onnx import helper
+    from treelite.model_builder import Metadata, ModelBuilder, PostProcessorFunc, TreeAnnotation
+
+    (node,) = [n for n in onx.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    a = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+    post = a.get("post_transform", b"NONE").decode()
+    if post not in ("LOGISTIC", "NONE") or len(a.get("classlabels_int64s", [])) != 2:
+        raise SystemExit(f"treelite_from_onnx: a binary classifier with LOGISTIC or NONE, not {post}")
+    ops = {b"BRANCH_GT": ">", b"BRANCH_GTE": ">=", b"BRANCH_LT": "<", b"BRANCH_LEQ": "<="}
+    trees: dict[int, dict[int, tuple]] = {}
+    for i, t in enumerate(a["nodes_treeids"]):
+        mode = a["nodes_modes"][i]
+        nid = a["nodes_nodeids"][i]
+        if mode == b"LEAF":
+            trees.setdefault(t, {})[nid] = ("leaf", 0.0)
+        elif mode in ops:
+            missing_true = bool(a.get("nodes_missing_value_tracks_true", [0] * (i + 1))[i])
+            trees.setdefault(t, {})[nid] = ("test", a["nodes_featureids"][i], a["nodes_values"][i], ops[mode],
+                                           a["nodes_truenodeids"][i], a["nodes_falsenodeids"][i], missing_true)
+        else:
+            raise SystemExit(f"treelite_from_onnx: node mode {mode!r}")
+    for t, nid, k, w in zip(a["class_treeids"], a["class_nodeids"], a["class_ids"], a["class_weights"]):
+        if k == 1:
+            trees[t][nid] = ("leaf", trees[t][nid][1] + w)
+    base = list(a.get("base_values", [0.0, 0.0]))
+    b = ModelBuilder(
+        threshold_type="float32",
+        leaf_output_type="float32",
+        metadata=Metadata(num_feature=n_feature, task_type="kBinaryClf", average_tree_output=False,
+                          num_target=1, num_class=[1], leaf_vector_shape=(1, 1)),
+        tree_annotation=TreeAnnotation(num_tree=len(trees), target_id=[0] * len(trees), class_id=[0] * len(trees)),
+        postprocessor=PostProcessorFunc(name="sigmoid" if post == "LOGISTIC" else "identity"),
+        base_scores=[base[-1]],
+    )
+    for t in sorted(trees):
+        b.start_tree()
+        for nid, n in sorted(trees[t].items()):
+            b.start_node(nid)
+            if n[0] == "leaf":
+                b.leaf(n[1])
+            else:
+                _, f, thr, op, yes, no, missing_true = n
+                b.numerical_test(f, thr, default_left=missing_true, opname=op, left_child_key=yes, right_child_key=no)
+            b.end_node()
+        b.end_tree()
+    return b.commit()
 
 
 def ort_positive(path: Path, rows: np.ndarray) -> np.ndarray:
@@ -107,7 +162,8 @@ def build_c(tl_model, work: Path, kind: str) -> Path:
     found = re.search(r"void predict\(union Entry\* data, int pred_margin, (\w+)\* result\)", (src / "header.h").read_text())
     if not found:
         raise SystemExit(f"{src / 'header.h'}: no predict() of the expected form")
-    cmd = ["gcc", "-O3", f"-DRESULT_T={found.group(1)}", "-I", str(src), str(src / "main.c"), str(ROOT / "training" / "tl2cgen_harness.c"), "-lm", "-o", str(exe)]
+    # The same instruction set as edgeintent's own build (.cargo/config.toml).
+    cmd = ["gcc", "-O3", "-march=x86-64-v3", f"-DRESULT_T={found.group(1)}", "-I", str(src), str(src / "main.c"), str(ROOT / "training" / "tl2cgen_harness.c"), "-lm", "-o", str(exe)]
     subprocess.run(cmd, check=True)
     return exe
 
@@ -159,7 +215,10 @@ def main() -> None:
         est, tl_model = train(kind, x, y, args.scale)
         onnx_path = work / f"{kind}.onnx"
         # onnxmltools' XGBoost converter and CatBoost always write a ZipMap.
-        onnx.save(convert(est, N_FEATURES, "input", zipmap=kind in ("xgboost", "catboost")), str(onnx_path))
+        onx = convert(est, N_FEATURES, "input", zipmap=kind in ("xgboost", "catboost"))
+        onnx.save(onx, str(onnx_path))
+        if tl_model == "from_onnx":
+            tl_model = treelite_from_onnx(onx, N_FEATURES)
         want = ort_positive(onnx_path, rows)
         exe = build_c(tl_model, work, kind) if tl_model is not None else None
         print(f"{kind}: trained, exported and compiled in {time.time() - t0:.1f} s", file=sys.stderr)
