@@ -64,17 +64,54 @@ fn feature_update(c: &mut Criterion) {
     });
 }
 
+/// Distinct feature rows, as the shipped spec computes them along the example
+/// trace (a model timed on one repeated row flatters branchy code: the branch
+/// predictor memorises its path).
+fn trace_rows(cfg: &Config, n: usize) -> Vec<Vec<f32>> {
+    let mut state = FeatureState::new(cfg.features());
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(n);
+    for e in events() {
+        state.update(&e, e.ts_ms);
+        let mut row = vec![0f32; state.len()];
+        state.write(e.ts_ms, &mut row);
+        if rows.last() != Some(&row) {
+            rows.push(row);
+        }
+        if rows.len() == n {
+            break;
+        }
+    }
+    rows
+}
+
 fn decision_path(c: &mut Criterion) {
     let cfg = config();
     let mut model = IntentModel::load(cfg.model().unwrap(), cfg.features()).unwrap();
-    let x = vec![0.5f32; cfg.features().len()];
+    let rows = trace_rows(&cfg, 256);
+    assert!(rows.len() >= 200, "{} distinct rows", rows.len());
     let seq = vec![0f32; cfg.features().sequence_length];
+    let mut i = 0usize;
     c.bench_function("model_score_only", |b| {
-        b.iter(|| model.score(black_box(&x), &seq).unwrap())
+        b.iter(|| {
+            i = (i + 1) % rows.len();
+            model.score(black_box(&rows[i]), &seq).unwrap()
+        })
     });
 
-    // A homepage view scores the moment every time: no cooldown, a threshold no
-    // score reaches (so the gate never refreshes and never skips the model).
+    for (name, monitor) in [
+        ("decision_path_home_view", true),
+        ("decision_path_home_view_monitor_off", false),
+    ] {
+        home_views(c, name, monitor);
+    }
+}
+
+/// A homepage view scores the moment every time: no cooldown, a threshold no
+/// score reaches (so the gate never refreshes and never skips the model).
+/// Between two timed views, untimed events of the example trace move the
+/// user's state on, so each view scores a different row. `monitor`: the
+/// shipped config's monitors on, or off.
+fn home_views(c: &mut Criterion, name: &str, monitor: bool) {
     let base = config();
     let cfg = base
         .clone()
@@ -86,38 +123,68 @@ fn decision_path(c: &mut Criterion) {
             tick_interval_s: 0.0,
             ..base.policy().clone()
         })
+        .unwrap()
+        .with_monitor(edgeintent::monitor::MonitorConfig {
+            enabled: monitor,
+            ..base.monitor().clone()
+        })
         .unwrap();
     let mut rt = Runtime::builder().config(cfg).build().unwrap();
+    let trace: Vec<Event> = events()
+        .into_iter()
+        .filter(|e| !matches!(e.kind, EventKind::AppBackground))
+        .collect();
+    let span = trace.last().unwrap().ts_ms - trace[0].ts_ms + 1;
+    let (mut at, mut lap) = (0usize, 0i64);
+    let mut next = |rt: &mut Runtime| -> i64 {
+        let e = &trace[at];
+        let ts = e.ts_ms + lap * span;
+        let _ = rt.process(Event {
+            ts_ms: ts,
+            kind: e.kind.clone(),
+        });
+        at += 1;
+        if at == trace.len() {
+            at = 0;
+            lap += 1;
+        }
+        ts
+    };
     let mut ts = 0;
-    for e in events().into_iter().take(500) {
-        ts = e.ts_ms;
-        let _ = rt.process(e);
+    for _ in 0..500 {
+        ts = next(&mut rt);
     }
     while rt.poll().is_some() {}
-    let home = EventKind::PageView {
-        page: "home".into(),
-    };
     let calls_before = rt.stats().model_calls;
     let mut ran = false;
-    c.bench_function("decision_path_home_view", |b| {
+    c.bench_function(name, |b| {
         ran = true;
-        b.iter_batched(
-            || {
-                ts += 1000;
-                Event {
-                    ts_ms: ts,
-                    kind: home.clone(),
+        b.iter_custom(|iters| {
+            let mut timed = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                for _ in 0..2 {
+                    ts = next(&mut rt);
                 }
-            },
-            |e| rt.process(e),
-            BatchSize::SmallInput,
-        )
+                while rt.poll().is_some() {}
+                let e = Event {
+                    ts_ms: ts + 1,
+                    kind: EventKind::PageView {
+                        page: "home".into(),
+                    },
+                };
+                let t0 = std::time::Instant::now();
+                let _ = black_box(rt.process(e));
+                timed += t0.elapsed();
+            }
+            timed
+        })
     });
     // (Not run when a filter on the command line leaves it out.)
     assert!(
         !ran || rt.stats().model_calls > calls_before,
         "the bench exercised the model"
     );
+    assert_eq!(rt.stats().monitor.is_some(), monitor);
 }
 
 /// What the monitors add per event: the same events (no decision points:

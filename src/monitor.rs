@@ -554,6 +554,10 @@ pub struct MonitorStats {
 struct Reference {
     edges: Vec<Box<[f32]>>,
     freq: Vec<Box<[f64]>>,
+    /// Per column and bin: `ln(max(freq, PSI_FLOOR))` for PSI.
+    ln_freq: Vec<Box<[f64]>>,
+    /// Per column and bin: `-ln(max(freq, 1e-3))`, the bin's surprise.
+    surprise_of: Vec<Box<[f64]>>,
     /// Reference share per event type index.
     events: [f64; EventType::ALL.len()],
     /// Reference share of zeros per watched field.
@@ -617,6 +621,10 @@ pub(crate) struct Monitor {
     ev_counts: [u32; EventType::ALL.len()],
     s: MonitorSaved,
     scratch: Box<[u32]>,
+    /// `ln(c)` for every count `c` a window can hold (PSI without logarithms).
+    ln_count: Box<[f64]>,
+    /// Model calls in the window, derived from `s` (latency and errors).
+    calls: CallWindow,
     fired: [Option<Alert>; 8],
     /// Per monitor: the threshold (for event types, the vanish threshold).
     thresholds: Box<[f64]>,
@@ -705,9 +713,19 @@ impl Monitor {
                 fields[i] = p.fields.get(*f).copied().unwrap_or(0.0);
             }
             let surprise = p.surprise.as_ref().map(|sp| (sp.window, sp.threshold));
+            // Logarithms of fixed shares, once: a decision point then takes none.
+            let table = |f: &dyn Fn(f64) -> f64| -> Vec<Box<[f64]>> {
+                freq.iter()
+                    .map(|col| col.iter().map(|&e| f(e)).collect())
+                    .collect()
+            };
+            let ln_freq = table(&|e| e.max(PSI_FLOOR).ln());
+            let surprise_of = table(&|e| -e.max(1e-3).ln());
             Reference {
                 edges,
                 freq,
+                ln_freq,
+                surprise_of,
                 events,
                 fields,
                 surprise,
@@ -854,6 +872,8 @@ impl Monitor {
                 runs: vec![0; f].into_boxed_slice(),
             },
             scratch: vec![0; w].into_boxed_slice(),
+            ln_count: (0..=w).map(|c| (c as f64).ln()).collect(),
+            calls: CallWindow::default(),
             fired: [None; 8],
             reference,
             cfg: cfg.clone(),
@@ -1055,6 +1075,7 @@ impl Monitor {
                     self.counts[c * MAX_BINS + b as usize] -= 1;
                 }
             }
+            self.calls.remove(self.s.model[old], self.s.latency_us[old]);
             self.s.len -= 1;
         }
         let row = self.s.head;
@@ -1062,28 +1083,24 @@ impl Monitor {
         self.s.ts[row] = now_ms;
         self.s.latency_us[row] = u32::try_from(latency_ns / 1000).unwrap_or(u32::MAX);
         self.s.model[row] = model as u8;
+        self.calls.add(model as u8, self.s.latency_us[row]);
         if let Some(r) = &self.reference {
+            // Per feature: its bin, its run above the training maximum (the
+            // last bin), and its share of the point's joint surprise (over
+            // every feature, as the profile's threshold was computed).
+            let mut surprise = 0.0f64;
             for (c, x) in features.iter().enumerate().take(cols - 1) {
-                let b = bin_of(&r.edges[c], *x);
+                let edges = &r.edges[c];
+                let b = bin_of(edges, *x);
                 self.s.bins[row * cols + c] = b as u8;
                 self.counts[c * MAX_BINS + b] += 1;
-            }
-            // Runs above the training maximum (the last bin).
-            for c in 0..cols - 1 {
-                let top = r.edges[c].len();
-                let above = top > 0 && self.s.bins[row * cols + c] as usize == top;
+                let above = !edges.is_empty() && b == edges.len();
                 self.s.runs[c] = if above {
                     self.s.runs[c].saturating_add(1)
                 } else {
                     0
                 };
-            }
-            // The joint surprise of this point, over every feature (as the
-            // profile's threshold was computed).
-            let mut surprise = 0.0f64;
-            for c in 0..cols - 1 {
-                let b = self.s.bins[row * cols + c] as usize;
-                surprise -= r.freq[c][b].max(1e-3).ln();
+                surprise += r.surprise_of[c][b];
             }
             if let Some((w, threshold)) = r.surprise {
                 self.s.surprise[self.s.sp_head] = surprise as f32;
@@ -1113,11 +1130,14 @@ impl Monitor {
             self.judge(joint_i, mean, self.thresholds[joint_i], true);
         }
         if self.reference.is_some() {
+            // Only a crossing, or a run while alerting (it may recover),
+            // reaches `judge`; stats read the runs themselves.
             let r0 = ranges_start(cols - 1);
             for c in 0..cols - 1 {
-                if self.judged[r0 + c] {
-                    let run = f64::from(self.s.runs[c]);
-                    self.judge(r0 + c, run, self.thresholds[r0 + c], true);
+                let run = f64::from(self.s.runs[c]);
+                let i = r0 + c;
+                if self.judged[i] && (run >= self.thresholds[i] || self.s.flags[i].alerting) {
+                    self.judge(i, run, self.thresholds[i], true);
                 }
             }
         }
@@ -1146,7 +1166,7 @@ impl Monitor {
                     if total < (w / 2) as u32 {
                         continue;
                     }
-                    let v = psi(counts, total, &r.freq[c]);
+                    let v = psi(counts, total, &r.freq[c], &r.ln_freq[c], &self.ln_count);
                     let i = if c == cols - 1 { score_i } else { c };
                     self.judge(i, v, self.thresholds[i], true);
                 }
@@ -1154,32 +1174,19 @@ impl Monitor {
             }
         }
         // Latency and errors over the points where the model ran.
-        let mut calls = 0usize;
-        let mut failed = 0usize;
-        for k in 1..=n {
-            let row = (self.s.head + w - k) % w;
-            match self.s.model[row] {
-                m if m == ModelCall::Ran as u8 => {
-                    self.scratch[calls] = self.s.latency_us[row];
-                    calls += 1;
-                }
-                m if m == ModelCall::Failed as u8 => {
-                    self.scratch[calls] = self.s.latency_us[row];
-                    calls += 1;
-                    failed += 1;
-                }
-                _ => {}
-            }
-        }
-        if calls >= self.cfg.min_model_calls {
+        let calls = self.calls.calls as usize;
+        if calls >= self.cfg.min_model_calls && calls > 0 {
             self.judge(
                 errors_i,
-                failed as f64 / calls as f64,
+                f64::from(self.calls.failed) / calls as f64,
                 self.thresholds[errors_i],
                 true,
             );
             let k = ((calls as f64 * 0.99).ceil() as usize).clamp(1, calls) - 1;
-            let p99 = *self.scratch[..calls].select_nth_unstable(k).1;
+            let p99 = match self.calls.nth_smallest(k) {
+                Some(v) => v,
+                None => self.nth_latency_by_scan(k),
+            };
             self.judge(
                 latency_i,
                 f64::from(p99) / 1000.0,
@@ -1187,6 +1194,23 @@ impl Monitor {
                 true,
             );
         }
+    }
+
+    /// The `k`-th smallest latency of the window's model calls, by a scan of
+    /// the window: for latencies past [`CallWindow`]'s exact range.
+    fn nth_latency_by_scan(&mut self, k: usize) -> u32 {
+        let w = self.s.ts.len();
+        let mut calls = 0;
+        for j in 1..=self.s.len {
+            let row = (self.s.head + w - j) % w;
+            if self.s.model[row] != ModelCall::Skipped as u8 {
+                self.scratch[calls] = self.s.latency_us[row];
+                calls += 1;
+            }
+        }
+        *self.scratch[..calls]
+            .select_nth_unstable(k.min(calls - 1))
+            .1
     }
 
     /// The monitors for stats.
@@ -1198,8 +1222,11 @@ impl Monitor {
                 let kind = kind_of(i, f);
                 let g0 = gaps_start(f);
                 let (_, e0, ..) = layout(f);
+                let r0 = ranges_start(f);
                 let value = if (g0..g0 + EventType::ALL.len()).contains(&i) {
                     Some((self.s.seen - self.s.last_of[i - g0]) as f64)
+                } else if (r0..r0 + f).contains(&i) {
+                    Some(f64::from(self.s.runs[i - r0]))
                 } else if (e0..e0 + EventType::ALL.len()).contains(&i) {
                     let n = self.s.events.len();
                     self.reference
@@ -1300,8 +1327,14 @@ impl Monitor {
         for k in 1..=s.ev_len {
             ev_counts[s.events[(s.ev_head + n - k) % n] as usize] += 1;
         }
+        let mut calls = CallWindow::default();
+        for k in 1..=s.len {
+            let row = (s.head + w - k) % w;
+            calls.add(s.model[row], s.latency_us[row]);
+        }
         self.counts = counts;
         self.ev_counts = ev_counts;
+        self.calls = calls;
         self.s = s;
         Ok(())
     }
@@ -1339,25 +1372,98 @@ fn kind_of(i: usize, features: usize) -> MonitorKind {
     }
 }
 
+/// The bin of `x` among ascending `edges`: how many edges lie below it
+/// (NaN: the last bin). Counted without branches: a profile has a few
+/// edges per feature, and a binary search over them mispredicts.
 fn bin_of(edges: &[f32], x: f32) -> usize {
     if x.is_nan() {
         return edges.len();
     }
-    edges.partition_point(|&e| e < x)
+    edges.iter().map(|&e| usize::from(e < x)).sum()
 }
 
-/// The population stability index of `counts` (out of `total`) against `freq`.
-fn psi(counts: &[u32], total: u32, freq: &[f64]) -> f64 {
-    let n = f64::from(total.max(1));
+/// The population stability index of `counts` (out of `total`) against
+/// `freq`, whose floored logarithms are `ln_freq`; `ln_count[c]` is `ln(c)`.
+fn psi(counts: &[u32], total: u32, freq: &[f64], ln_freq: &[f64], ln_count: &[f64]) -> f64 {
+    let inv_n = 1.0 / f64::from(total.max(1));
+    let ln_n = ln_count[total.max(1) as usize];
+    let ln_floor = PSI_FLOOR.ln();
     counts
         .iter()
-        .zip(freq)
-        .map(|(&c, &e)| {
-            let a = (f64::from(c) / n).max(PSI_FLOOR);
-            let e = e.max(PSI_FLOOR);
-            (a - e) * (a / e).ln()
+        .zip(freq.iter().zip(ln_freq))
+        .map(|(&c, (&e, &ln_e))| {
+            let a = (f64::from(c) * inv_n).max(PSI_FLOOR);
+            // ln(max(c / n, floor)) = max(ln c - ln n, ln floor): ln is monotone.
+            let ln_a = (ln_count[c as usize] - ln_n).max(ln_floor);
+            (a - e.max(PSI_FLOOR)) * (ln_a - ln_e)
         })
         .sum()
+}
+
+/// Latency exact to the microsecond below this; slower calls are counted
+/// apart and a quantile among them falls back to a scan of the window.
+const EXACT_LATENCY_US: usize = 1024;
+
+/// The window's model calls (ran or failed): how many, how many failed,
+/// and a histogram of their latencies, kept as points enter and leave, so
+/// a p99 needs no sort.
+#[derive(Debug, Clone)]
+struct CallWindow {
+    calls: u32,
+    failed: u32,
+    /// Calls per latency in µs, below [`EXACT_LATENCY_US`].
+    by_us: Box<[u32]>,
+    slower: u32,
+}
+
+impl Default for CallWindow {
+    fn default() -> Self {
+        CallWindow {
+            calls: 0,
+            failed: 0,
+            by_us: vec![0; EXACT_LATENCY_US].into_boxed_slice(),
+            slower: 0,
+        }
+    }
+}
+
+impl CallWindow {
+    fn slot(&mut self, latency_us: u32) -> &mut u32 {
+        match self.by_us.get_mut(latency_us as usize) {
+            Some(n) => n,
+            None => &mut self.slower,
+        }
+    }
+
+    fn add(&mut self, model: u8, latency_us: u32) {
+        if model == ModelCall::Skipped as u8 {
+            return;
+        }
+        self.calls += 1;
+        self.failed += u32::from(model == ModelCall::Failed as u8);
+        *self.slot(latency_us) += 1;
+    }
+
+    fn remove(&mut self, model: u8, latency_us: u32) {
+        if model == ModelCall::Skipped as u8 {
+            return;
+        }
+        self.calls -= 1;
+        self.failed -= u32::from(model == ModelCall::Failed as u8);
+        *self.slot(latency_us) -= 1;
+    }
+
+    /// The `k`-th smallest latency (from 0), when it is below the exact limit.
+    fn nth_smallest(&self, k: usize) -> Option<u32> {
+        let mut seen = 0usize;
+        for (us, &n) in self.by_us.iter().enumerate() {
+            seen += n as usize;
+            if seen > k {
+                return Some(us as u32);
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -1517,5 +1623,48 @@ mod tests {
             m.take_alerts().next().map(|a| a.kind),
             Some(MonitorKind::RefreshRate)
         );
+    }
+
+    proptest::proptest! {
+        /// The call window's p99 (histogram, scan past its range) is the
+        /// sort's, and PSI from the log tables is the direct formula's.
+        #[test]
+        fn window_quantiles_and_psi_match_their_plain_forms(
+            calls in proptest::collection::vec((0u8..3, 0u32..1500), 1..300),
+            evict in 0usize..300,
+        ) {
+            let mut m = Monitor::new(&MonitorConfig::default(), &["x"], None, 0);
+            let mut kept = Vec::new();
+            for (i, &(model, us)) in calls.iter().enumerate() {
+                m.calls.add(model, us);
+                if i < evict {
+                    m.calls.remove(model, us);
+                } else if model != ModelCall::Skipped as u8 {
+                    kept.push(us);
+                }
+            }
+            proptest::prop_assert_eq!(m.calls.calls as usize, kept.len());
+            kept.sort_unstable();
+            for (k, &want) in kept.iter().enumerate() {
+                match m.calls.nth_smallest(k) {
+                    Some(v) => proptest::prop_assert_eq!(v, want),
+                    None => proptest::prop_assert!(want as usize >= EXACT_LATENCY_US),
+                }
+            }
+
+            let counts: Vec<u32> = calls.iter().map(|&(_, us)| us % 7).take(6).collect();
+            let total: u32 = counts.iter().sum();
+            let freq = [0.5, 0.2, 0.0, 0.1, 0.15, 0.05];
+            let freq = &freq[..counts.len()];
+            let ln_freq: Vec<f64> = freq.iter().map(|e: &f64| e.max(PSI_FLOOR).ln()).collect();
+            let ln_count: Vec<f64> = (0..=total.max(1)).map(|c| (c as f64).ln()).collect();
+            let plain: f64 = counts.iter().zip(freq).map(|(&c, &e)| {
+                let a = (f64::from(c) / f64::from(total.max(1))).max(PSI_FLOOR);
+                let e = e.max(PSI_FLOOR);
+                (a - e) * (a / e).ln()
+            }).sum();
+            let fast = psi(&counts, total, freq, &ln_freq, &ln_count);
+            proptest::prop_assert!((fast - plain).abs() <= 1e-12 * plain.abs().max(1.0), "{} vs {}", fast, plain);
+        }
     }
 }

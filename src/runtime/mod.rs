@@ -525,7 +525,11 @@ impl Runtime {
                     _ => {}
                 }
             }
-            self.features.write(now_ms, &mut self.feature_buf);
+            // A window model's scoring wrote the features as of now, before
+            // any refresh bookkeeping (as training rows are cut): reuse them.
+            if !matches!(self.model, Some(Scorer::Window(_))) {
+                self.features.write(now_ms, &mut self.feature_buf);
+            }
             m.on_decision_point(now_ms, &self.feature_buf, observed, elapsed, call);
             self.emit_alerts(now_ms);
         }
