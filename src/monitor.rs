@@ -554,10 +554,14 @@ pub struct MonitorStats {
 struct Reference {
     edges: Vec<Box<[f32]>>,
     freq: Vec<Box<[f64]>>,
-    /// Per column and bin: `ln(max(freq, PSI_FLOOR))` for PSI.
-    ln_freq: Vec<Box<[f64]>>,
-    /// Per column and bin: `-ln(max(freq, 1e-3))`, the bin's surprise.
-    surprise_of: Vec<Box<[f64]>>,
+    /// Per column: its edges padded to [`MAX_BINS`] with `+inf`, so a bin is
+    /// a count of edges below the value over a fixed width (vectorised).
+    padded: Vec<[f32; MAX_BINS]>,
+    /// At `column * MAX_BINS + bin`: `max(freq, PSI_FLOOR)` and its
+    /// logarithm, for PSI, and `-ln(max(freq, 1e-3))`, the bin's surprise.
+    floored: Box<[f64]>,
+    ln_freq: Box<[f64]>,
+    surprise_of: Box<[f64]>,
     /// Reference share per event type index.
     events: [f64; EventType::ALL.len()],
     /// Reference share of zeros per watched field.
@@ -714,16 +718,31 @@ impl Monitor {
             }
             let surprise = p.surprise.as_ref().map(|sp| (sp.window, sp.threshold));
             // Logarithms of fixed shares, once: a decision point then takes none.
-            let table = |f: &dyn Fn(f64) -> f64| -> Vec<Box<[f64]>> {
-                freq.iter()
-                    .map(|col| col.iter().map(|&e| f(e)).collect())
-                    .collect()
+            let table = |f: &dyn Fn(f64) -> f64| -> Box<[f64]> {
+                let mut t = vec![0.0; freq.len() * MAX_BINS];
+                for (c, col) in freq.iter().enumerate() {
+                    for (b, &e) in col.iter().enumerate() {
+                        t[c * MAX_BINS + b] = f(e);
+                    }
+                }
+                t.into_boxed_slice()
             };
+            let floored = table(&|e| e.max(PSI_FLOOR));
             let ln_freq = table(&|e| e.max(PSI_FLOOR).ln());
+            let padded = edges
+                .iter()
+                .map(|col| {
+                    let mut p = [f32::INFINITY; MAX_BINS];
+                    p[..col.len()].copy_from_slice(col);
+                    p
+                })
+                .collect();
             let surprise_of = table(&|e| -e.max(1e-3).ln());
             Reference {
                 edges,
                 freq,
+                padded,
+                floored,
                 ln_freq,
                 surprise_of,
                 events,
@@ -1063,6 +1082,7 @@ impl Monitor {
         let cols = self.cols;
         // Evict by count, and by age with `window_s`.
         let max_age = self.cfg.window_s.map(|s| (s * 1000.0) as i64);
+        let filling = self.s.len < w;
         while self.s.len > 0
             && (self.s.len == w
                 || max_age
@@ -1091,7 +1111,7 @@ impl Monitor {
             let mut surprise = 0.0f64;
             for (c, x) in features.iter().enumerate().take(cols - 1) {
                 let edges = &r.edges[c];
-                let b = bin_of(edges, *x);
+                let b = bin_of(&r.padded[c], edges.len(), *x);
                 self.s.bins[row * cols + c] = b as u8;
                 self.counts[c * MAX_BINS + b] += 1;
                 let above = !edges.is_empty() && b == edges.len();
@@ -1100,7 +1120,7 @@ impl Monitor {
                 } else {
                     0
                 };
-                surprise += r.surprise_of[c][b];
+                surprise += r.surprise_of[c * MAX_BINS + b];
             }
             if let Some((w, threshold)) = r.surprise {
                 self.s.surprise[self.s.sp_head] = surprise as f32;
@@ -1116,7 +1136,7 @@ impl Monitor {
             let sc = cols - 1;
             match score {
                 Some(p) if self.judged[sc] => {
-                    let b = bin_of(&r.edges[sc], p);
+                    let b = bin_of(&r.padded[sc], r.edges[sc].len(), p);
                     self.s.bins[row * cols + sc] = b as u8;
                     self.counts[sc * MAX_BINS + b] += 1;
                 }
@@ -1142,8 +1162,9 @@ impl Monitor {
             }
         }
         // PSI over every column costs O(features x bins): judged every 4th point.
+        // (And at once when the window has just filled.)
         self.s.since_check += 1;
-        if self.s.since_check >= 4 || self.s.len == w {
+        if self.s.since_check >= 4 || (filling && self.s.len == w) {
             self.s.since_check = 0;
             self.check_window();
         }
@@ -1160,13 +1181,20 @@ impl Monitor {
                     if !self.judged[c] {
                         continue;
                     }
-                    let counts = &self.counts[c * MAX_BINS..c * MAX_BINS + r.freq[c].len()];
+                    let bins = c * MAX_BINS..c * MAX_BINS + r.freq[c].len();
+                    let counts = &self.counts[bins.clone()];
                     let total: u32 = counts.iter().sum();
                     // The score column counts only points where the model ran.
                     if total < (w / 2) as u32 {
                         continue;
                     }
-                    let v = psi(counts, total, &r.freq[c], &r.ln_freq[c], &self.ln_count);
+                    let v = psi(
+                        counts,
+                        total,
+                        &r.floored[bins.clone()],
+                        &r.ln_freq[bins],
+                        &self.ln_count,
+                    );
                     let i = if c == cols - 1 { score_i } else { c };
                     self.judge(i, v, self.thresholds[i], true);
                 }
@@ -1372,30 +1400,32 @@ fn kind_of(i: usize, features: usize) -> MonitorKind {
     }
 }
 
-/// The bin of `x` among ascending `edges`: how many edges lie below it
-/// (NaN: the last bin). Counted without branches: a profile has a few
-/// edges per feature, and a binary search over them mispredicts.
-fn bin_of(edges: &[f32], x: f32) -> usize {
+/// The bin of `x` among `n` ascending edges padded with `+inf`: how many
+/// edges lie below it (NaN: the last bin). Counted over the fixed width
+/// without branches: a binary search over a few edges mispredicts.
+fn bin_of(padded: &[f32; MAX_BINS], n: usize, x: f32) -> usize {
     if x.is_nan() {
-        return edges.len();
+        return n;
     }
-    edges.iter().map(|&e| usize::from(e < x)).sum()
+    padded.iter().map(|&e| u32::from(e < x)).sum::<u32>() as usize
 }
 
 /// The population stability index of `counts` (out of `total`) against
-/// `freq`, whose floored logarithms are `ln_freq`; `ln_count[c]` is `ln(c)`.
-fn psi(counts: &[u32], total: u32, freq: &[f64], ln_freq: &[f64], ln_count: &[f64]) -> f64 {
+/// reference shares floored at [`PSI_FLOOR`] (`floored`, and their
+/// logarithms `ln_freq`); `ln_count[c]` is `ln(c)`.
+fn psi(counts: &[u32], total: u32, floored: &[f64], ln_freq: &[f64], ln_count: &[f64]) -> f64 {
     let inv_n = 1.0 / f64::from(total.max(1));
     let ln_n = ln_count[total.max(1) as usize];
     let ln_floor = PSI_FLOOR.ln();
+    let at_least = |v: f64, floor: f64| if v > floor { v } else { floor };
     counts
         .iter()
-        .zip(freq.iter().zip(ln_freq))
+        .zip(floored.iter().zip(ln_freq))
         .map(|(&c, (&e, &ln_e))| {
-            let a = (f64::from(c) * inv_n).max(PSI_FLOOR);
+            let a = at_least(f64::from(c) * inv_n, PSI_FLOOR);
             // ln(max(c / n, floor)) = max(ln c - ln n, ln floor): ln is monotone.
-            let ln_a = (ln_count[c as usize] - ln_n).max(ln_floor);
-            (a - e.max(PSI_FLOOR)) * (ln_a - ln_e)
+            let ln_a = at_least(ln_count[c as usize] - ln_n, ln_floor);
+            (a - e) * (ln_a - ln_e)
         })
         .sum()
 }
@@ -1663,7 +1693,8 @@ mod tests {
                 let e = e.max(PSI_FLOOR);
                 (a - e) * (a / e).ln()
             }).sum();
-            let fast = psi(&counts, total, freq, &ln_freq, &ln_count);
+            let floored: Vec<f64> = freq.iter().map(|e: &f64| e.max(PSI_FLOOR)).collect();
+            let fast = psi(&counts, total, &floored, &ln_freq, &ln_count);
             proptest::prop_assert!((fast - plain).abs() <= 1e-12 * plain.abs().max(1.0), "{} vs {}", fast, plain);
         }
     }
