@@ -629,6 +629,13 @@ pub(crate) struct Monitor {
     ln_count: Box<[f64]>,
     /// Model calls in the window, derived from `s` (latency and errors).
     calls: CallWindow,
+    /// Per feature: the run above its training maximum that crosses its
+    /// range monitor (`u32::MAX`: not judged).
+    run_limit: Box<[u32]>,
+    /// Alerting monitors whose kind sets the model aside, and alerting range
+    /// monitors: derived from the flags, kept as they change.
+    alerting_fallback: u32,
+    alerting_ranges: u32,
     fired: [Option<Alert>; 8],
     /// Per monitor: the threshold (for event types, the vanish threshold).
     thresholds: Box<[f64]>,
@@ -855,6 +862,13 @@ impl Monitor {
                 gap_limit[t.index()] = thresholds[g0 + t.index()].max(1.0) as u64;
             }
         }
+        let r0 = ranges_start(f);
+        let run_limit = (0..f)
+            .map(|c| match judged[r0 + c] {
+                true => thresholds[r0 + c].ceil().clamp(0.0, f64::from(u32::MAX)) as u32,
+                false => u32::MAX,
+            })
+            .collect();
         Monitor {
             gap_limit,
             thresholds,
@@ -893,6 +907,9 @@ impl Monitor {
             scratch: vec![0; w].into_boxed_slice(),
             ln_count: (0..=w).map(|c| (c as f64).ln()).collect(),
             calls: CallWindow::default(),
+            run_limit,
+            alerting_fallback: 0,
+            alerting_ranges: 0,
             fired: [None; 8],
             reference,
             cfg: cfg.clone(),
@@ -922,20 +939,34 @@ impl Monitor {
 
     /// Whether an alert of a fallback kind stands: the model is set aside.
     pub(crate) fn model_set_aside(&self) -> bool {
+        self.alerting_fallback > 0
+    }
+
+    /// Sets monitor `i`'s alerting flag, keeping the derived counts.
+    fn set_alerting(&mut self, i: usize, on: bool) {
+        if self.s.flags[i].alerting != on {
+            self.s.flags[i].alerting = on;
+            self.count_alerting();
+        }
+    }
+
+    /// Recounts the alerting monitors that set the model aside, and the
+    /// alerting range monitors (after a change or a restore: both rare).
+    fn count_alerting(&mut self) {
         let f = self.cols - 1;
-        self.s
-            .flags
-            .iter()
-            .enumerate()
-            .any(|(i, fl)| fl.alerting && self.cfg.fallback.contains(&kind_of(i, f)))
+        let r0 = ranges_start(f);
+        let alerting = || self.s.flags.iter().enumerate().filter(|(_, fl)| fl.alerting);
+        self.alerting_fallback = alerting()
+            .filter(|(i, _)| self.cfg.fallback.contains(&kind_of(*i, f)))
+            .count() as u32;
+        self.alerting_ranges = alerting().filter(|(i, _)| (r0..r0 + f).contains(i)).count() as u32;
     }
 
     /// Judges monitor `i` at `value` against `threshold`; `above`: alert when
     /// the value is above (else below) the threshold.
     fn judge(&mut self, i: usize, value: f64, threshold: f64, above: bool) {
         let f = self.cols - 1;
-        let fl = &mut self.s.flags[i];
-        fl.value = Some(value);
+        let fl = &self.s.flags[i];
         let crossed = if above {
             value >= threshold
         } else {
@@ -947,9 +978,11 @@ impl Monitor {
             // Below-threshold monitors recover at the threshold divided by the margin.
             value > threshold / self.cfg.recover.max(1e-9)
         };
-        if !fl.alerting && crossed {
-            fl.alerting = true;
-            fl.alerts += 1;
+        let (alerting, value_slot) = (fl.alerting, Some(value));
+        self.s.flags[i].value = value_slot;
+        if !alerting && crossed {
+            self.s.flags[i].alerts += 1;
+            self.set_alerting(i, true);
             let alert = Alert {
                 kind: kind_of(i, f),
                 monitor: i as u32,
@@ -959,8 +992,8 @@ impl Monitor {
             if let Some(slot) = self.fired.iter_mut().find(|s| s.is_none()) {
                 *slot = Some(alert);
             }
-        } else if fl.alerting && recovered {
-            fl.alerting = false;
+        } else if alerting && recovered {
+            self.set_alerting(i, false);
         }
     }
 
@@ -1038,7 +1071,7 @@ impl Monitor {
                 let back =
                     ratio >= low / self.cfg.recover.max(1e-9) && ratio <= high * self.cfg.recover;
                 if back {
-                    self.s.flags[i].alerting = false;
+                    self.set_alerting(i, false);
                 }
             } else if ratio < low && refs[t] >= self.cfg.event_min_share {
                 self.judge(i, ratio, low, false);
@@ -1100,6 +1133,7 @@ impl Monitor {
         }
         let row = self.s.head;
         let mut joint = None;
+        let mut ranges_to_judge = false;
         self.s.ts[row] = now_ms;
         self.s.latency_us[row] = u32::try_from(latency_ns / 1000).unwrap_or(u32::MAX);
         self.s.model[row] = model as u8;
@@ -1109,6 +1143,7 @@ impl Monitor {
             // last bin), and its share of the point's joint surprise (over
             // every feature, as the profile's threshold was computed).
             let mut surprise = 0.0f64;
+            let mut crossed = false;
             for (c, x) in features.iter().enumerate().take(cols - 1) {
                 let edges = &r.edges[c];
                 let b = bin_of(&r.padded[c], edges.len(), *x);
@@ -1120,8 +1155,10 @@ impl Monitor {
                 } else {
                     0
                 };
+                crossed |= self.s.runs[c] >= self.run_limit[c];
                 surprise += r.surprise_of[c * MAX_BINS + b];
             }
+            ranges_to_judge = crossed || self.alerting_ranges > 0;
             if let Some((w, threshold)) = r.surprise {
                 self.s.surprise[self.s.sp_head] = surprise as f32;
                 self.s.sp_head = (self.s.sp_head + 1) % w;
@@ -1149,7 +1186,7 @@ impl Monitor {
             let (joint_i, _) = joint_and_fields(cols - 1);
             self.judge(joint_i, mean, self.thresholds[joint_i], true);
         }
-        if self.reference.is_some() {
+        if ranges_to_judge {
             // Only a crossing, or a run while alerting (it may recover),
             // reaches `judge`; stats read the runs themselves.
             let r0 = ranges_start(cols - 1);
@@ -1364,6 +1401,7 @@ impl Monitor {
         self.ev_counts = ev_counts;
         self.calls = calls;
         self.s = s;
+        self.count_alerting();
         Ok(())
     }
 }
