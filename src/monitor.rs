@@ -955,7 +955,13 @@ impl Monitor {
     fn count_alerting(&mut self) {
         let f = self.cols - 1;
         let r0 = ranges_start(f);
-        let alerting = || self.s.flags.iter().enumerate().filter(|(_, fl)| fl.alerting);
+        let alerting = || {
+            self.s
+                .flags
+                .iter()
+                .enumerate()
+                .filter(|(_, fl)| fl.alerting)
+        };
         self.alerting_fallback = alerting()
             .filter(|(i, _)| self.cfg.fallback.contains(&kind_of(*i, f)))
             .count() as u32;
@@ -1441,6 +1447,7 @@ fn kind_of(i: usize, features: usize) -> MonitorKind {
 /// The bin of `x` among `n` ascending edges padded with `+inf`: how many
 /// edges lie below it (NaN: the last bin). Counted over the fixed width
 /// without branches: a binary search over a few edges mispredicts.
+#[inline(always)]
 fn bin_of(padded: &[f32; MAX_BINS], n: usize, x: f32) -> usize {
     if x.is_nan() {
         return n;

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 mod cells;
+mod quick;
 pub(crate) mod trees;
 
 pub(crate) use cells::{GruCell, LstmCell};

@@ -1,13 +1,16 @@
 //! Evaluation of compiled tree ensembles (`TreeEnsembleClassifier` and
-//! `TreeEnsembleRegressor`): flat node arrays, one traversal loop specialised
-//! per comparison mode, and score finalisation that follows ONNX Runtime's
-//! reference behaviour (binary layouts, base values, post-transforms).
-//! Pure Rust: it knows nothing of tract or protobuf.
+//! `TreeEnsembleRegressor`): flat node arrays; per row, either scoring by
+//! features ([`super::quick`]) or an interleaved walk of the trees,
+//! whichever the ensemble's shape favours; and score finalisation that
+//! follows ONNX Runtime's reference behaviour (binary layouts, base values,
+//! post-transforms). Pure Rust: it knows nothing of tract or protobuf.
 
 // Compiling (from ONNX) needs tract; without it only loading and running remain.
 #![cfg_attr(not(feature = "tract"), allow(dead_code))]
 
 use serde::{Deserialize, Serialize};
+
+use super::quick::{BranchView, Quick};
 
 /// How a branch node compares the feature with its threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +151,8 @@ pub(crate) struct CompiledEnsemble {
     /// Derived from the rest by [`CompiledEnsemble::prepare`], never stored.
     #[serde(skip)]
     fast: Option<Fast>,
+    #[serde(skip)]
+    quick: Option<Quick>,
 }
 
 impl CompiledEnsemble {
@@ -302,6 +307,7 @@ impl CompiledEnsemble {
             post,
             classifier,
             fast: None,
+            quick: None,
         };
         e.prepare();
         Ok(e)
@@ -366,12 +372,41 @@ impl CompiledEnsemble {
     /// it once they are checked, as compiled ones do.
     pub(crate) fn prepare(&mut self) {
         self.fast = self.uniform.map(|_| Fast::build(self));
+        // Scoring by features costs per branch, walking per level: the first
+        // wins on sparse, deep trees (LightGBM's leaf-wise ones), the walk on
+        // full, shallow ones (XGBoost depth 6, CatBoost's oblivious trees).
+        // Break-even measured near 1.6 (bench_trees.py, model_score_only).
+        let walk_work = self
+            .fast
+            .as_ref()
+            .map_or(usize::MAX, |f| f.work(self.roots.len()));
+        self.quick = self.quick_layout().filter(|q| q.work() * 2 < walk_work * 3);
+    }
+
+    /// The layout for scoring by features, where it applies (one ordered
+    /// comparison mode, at most 64 leaves a tree).
+    fn quick_layout(&self) -> Option<Quick> {
+        let mode = self.uniform?;
+        let branch = |i: usize| {
+            let n = self.nodes[i];
+            (n.feature & LEAF == 0).then_some(BranchView {
+                feature: (n.feature & FEATURE_MASK) as usize,
+                threshold: n.threshold,
+                on_true: n.on_true as usize,
+                on_false: n.on_false as usize,
+                missing_true: n.feature & MISSING_TRUE != 0,
+            })
+        };
+        Quick::build(branch, &self.roots, self.n_features, mode)
     }
 
     /// Calls `f(tree, leaf)` with each tree's leaf for row `x`, in tree order.
     /// Dispatches once per row to a loop specialised for the comparison mode.
     #[inline]
     fn for_each_leaf(&self, x: &[f32], f: impl FnMut(usize, usize)) {
+        if let Some(q) = &self.quick {
+            return q.for_each_leaf(&x[..self.n_features], f);
+        }
         let (Some(fast), Some(mode)) = (&self.fast, self.uniform) else {
             return self.for_each_leaf_mixed(x, f);
         };
@@ -724,6 +759,15 @@ impl Fast {
             inline,
             split_missing,
         }
+    }
+
+    /// Lane steps per row, at most: every block takes its depth.
+    fn work(&self, n_trees: usize) -> usize {
+        self.block_depth
+            .iter()
+            .enumerate()
+            .map(|(b, &d)| d as usize * LANES.min(n_trees - b * LANES))
+            .sum()
     }
 
     /// Votes can live in the leaves when each leaf votes exactly once and all
@@ -1265,7 +1309,8 @@ mod tests {
         ) {
             let shape = Shape { trees, depth, features: 6, uniform: Some(mode), outputs, every_output };
             let (nodes, weights) = random_forest(&seed, &shape);
-            let e = CompiledEnsemble::compile(&nodes, &weights, outputs, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
+            let mut e = CompiledEnsemble::compile(&nodes, &weights, outputs, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
+            e.quick = None;
             let fast = e.fast.as_ref().expect("one mode: the interleaved walk");
             let expect_inline = !(every_output && outputs > 1);
             prop_assert_eq!(fast.inline != Inline::No, expect_inline);
@@ -1280,6 +1325,92 @@ mod tests {
                 // Several targets: no base values, no transform.
                 prop_assert_eq!(out, want);
             }
+        }
+
+        /// Scoring by features (whatever the cost model would choose) finds
+        /// every tree's leaf as a naive walk does: blocks, missing values,
+        /// each ordered mode and vote layout; Eq and Neq have no layout.
+        #[test]
+        fn scoring_by_features_matches_a_naive_walk(
+            seed in proptest::collection::vec(any::<u8>(), 8..32),
+            x in proptest::collection::vec(-4i8..4, 6),
+            trees in 1usize..40,
+            depth in 1u32..7,
+            mode in prop_oneof![Just(Mode::Leq), Just(Mode::Lt), Just(Mode::Gte), Just(Mode::Gt), Just(Mode::Eq), Just(Mode::Neq)],
+            outputs in 1usize..4,
+            every_output in any::<bool>(),
+        ) {
+            let shape = Shape { trees, depth, features: 6, uniform: Some(mode), outputs, every_output };
+            let (nodes, weights) = random_forest(&seed, &shape);
+            let mut e = CompiledEnsemble::compile(&nodes, &weights, outputs, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
+            e.quick = e.quick_layout();
+            // Depth 6 gives 64 leaves: the most a tree may have.
+            prop_assert_eq!(e.quick.is_some(), !matches!(mode, Mode::Eq | Mode::Neq));
+            let x = row(&x);
+            let mut out = vec![0.0; outputs];
+            let mut voted = vec![false; outputs];
+            e.eval_regressor(&x, &mut out, &mut voted);
+            let want = oracle(&nodes, &weights, trees, outputs, &x);
+            if outputs == 1 {
+                prop_assert_eq!(out[0], want[0]);
+            } else {
+                prop_assert_eq!(out, want);
+            }
+        }
+    }
+
+    #[test]
+    fn trees_of_more_than_64_leaves_take_the_walk_and_blocks_hold_256_trees() {
+        let seed = [7u8, 1, 200, 33, 90, 4, 61, 18];
+        // Depth up to 7: some trees have 128 leaves.
+        let deep = Shape {
+            trees: 20,
+            depth: 7,
+            features: 6,
+            uniform: Some(Mode::Leq),
+            outputs: 1,
+            every_output: true,
+        };
+        let (nodes, weights) = random_forest(&seed, &deep);
+        let e = CompiledEnsemble::compile(
+            &nodes,
+            &weights,
+            1,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap();
+        let leaves = |t: usize| weights.iter().filter(|w| w.tree == t).count();
+        assert_eq!(e.quick_layout().is_some(), (0..20).all(|t| leaves(t) <= 64));
+        // 600 shallow trees: three blocks, trees in order across them.
+        let many = Shape {
+            trees: 600,
+            depth: 3,
+            features: 6,
+            uniform: Some(Mode::Lt),
+            outputs: 1,
+            every_output: true,
+        };
+        let (nodes, weights) = random_forest(&seed, &many);
+        let mut e = CompiledEnsemble::compile(
+            &nodes,
+            &weights,
+            1,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap();
+        e.quick = e.quick_layout();
+        assert!(e.quick.is_some());
+        for k in 0..20 {
+            let x = row(&[k % 7 - 3, (k * 3) % 8 - 4, 1, -2, k % 5 - 2, 0]);
+            let (mut out, mut voted) = ([0f32], [false]);
+            e.eval_regressor(&x, &mut out, &mut voted);
+            assert_eq!(out[0], oracle(&nodes, &weights, 600, 1, &x)[0]);
         }
     }
 }
