@@ -636,6 +636,8 @@ pub(crate) struct Monitor {
     /// monitors: derived from the flags, kept as they change.
     alerting_fallback: u32,
     alerting_ranges: u32,
+    /// The sum of the joint-surprise ring (derived; exact once a lap).
+    sp_sum: f64,
     fired: [Option<Alert>; 8],
     /// Per monitor: the threshold (for event types, the vanish threshold).
     thresholds: Box<[f64]>,
@@ -910,6 +912,7 @@ impl Monitor {
             run_limit,
             alerting_fallback: 0,
             alerting_ranges: 0,
+            sp_sum: 0.0,
             fired: [None; 8],
             reference,
             cfg: cfg.clone(),
@@ -1122,10 +1125,16 @@ impl Monitor {
         // Evict by count, and by age with `window_s`.
         let max_age = self.cfg.window_s.map(|s| (s * 1000.0) as i64);
         let filling = self.s.len < w;
+        // A full window's oldest point is the row this one overwrites: its
+        // bins leave the counts column by column below, as the new ones enter.
+        let in_place = self.s.len == w && w > 0;
+        if in_place {
+            let old = self.s.head;
+            self.calls.remove(self.s.model[old], self.s.latency_us[old]);
+            self.s.len -= 1;
+        }
         while self.s.len > 0
-            && (self.s.len == w
-                || max_age
-                    .is_some_and(|a| now_ms - self.s.ts[(self.s.head + w - self.s.len) % w] > a))
+            && max_age.is_some_and(|a| now_ms - self.s.ts[(self.s.head + w - self.s.len) % w] > a)
         {
             let old = (self.s.head + w - self.s.len) % w;
             for c in 0..cols {
@@ -1153,7 +1162,11 @@ impl Monitor {
             for (c, x) in features.iter().enumerate().take(cols - 1) {
                 let edges = &r.edges[c];
                 let b = bin_of(&r.padded[c], edges.len(), *x);
-                self.s.bins[row * cols + c] = b as u8;
+                let cell = &mut self.s.bins[row * cols + c];
+                if in_place && *cell != NO_BIN {
+                    self.counts[c * MAX_BINS + *cell as usize] -= 1;
+                }
+                *cell = b as u8;
                 self.counts[c * MAX_BINS + b] += 1;
                 let above = !edges.is_empty() && b == edges.len();
                 self.s.runs[c] = if above {
@@ -1165,18 +1178,26 @@ impl Monitor {
                 surprise += r.surprise_of[c * MAX_BINS + b];
             }
             ranges_to_judge = crossed || self.alerting_ranges > 0;
-            if let Some((w, threshold)) = r.surprise {
-                self.s.surprise[self.s.sp_head] = surprise as f32;
-                self.s.sp_head = (self.s.sp_head + 1) % w;
+            if let Some((w, _)) = r.surprise {
+                let at = self.s.sp_head;
+                let new = f64::from(surprise as f32);
+                self.sp_sum += new - f64::from(self.s.surprise[at]);
+                self.s.surprise[at] = surprise as f32;
+                self.s.sp_head = (at + 1) % w;
                 self.s.sp_len = (self.s.sp_len + 1).min(w);
+                if self.s.sp_head == 0 {
+                    // Once a lap, the exact sum: no rounding drift builds up.
+                    self.sp_sum = self.s.surprise.iter().map(|&v| f64::from(v)).sum();
+                }
                 if self.s.sp_len == w {
-                    let mean =
-                        self.s.surprise.iter().map(|&v| f64::from(v)).sum::<f64>() / w as f64;
-                    let _ = threshold;
-                    joint = Some(mean);
+                    joint = Some(self.sp_sum / w as f64);
                 }
             }
             let sc = cols - 1;
+            let cell = self.s.bins[row * cols + sc];
+            if in_place && cell != NO_BIN {
+                self.counts[sc * MAX_BINS + cell as usize] -= 1;
+            }
             match score {
                 Some(p) if self.judged[sc] => {
                     let b = bin_of(&r.padded[sc], r.edges[sc].len(), p);
@@ -1406,6 +1427,7 @@ impl Monitor {
         self.counts = counts;
         self.ev_counts = ev_counts;
         self.calls = calls;
+        self.sp_sum = s.surprise.iter().map(|&v| f64::from(v)).sum();
         self.s = s;
         self.count_alerting();
         Ok(())
@@ -1698,6 +1720,33 @@ mod tests {
             m.take_alerts().next().map(|a| a.kind),
             Some(MonitorKind::RefreshRate)
         );
+    }
+
+    /// The counts kept as points enter and leave (a full window overwriting
+    /// its oldest row in place, or points leaving by age) are those a
+    /// recount of the window's rows gives, as a restore computes them.
+    #[test]
+    fn window_counts_match_a_recount_of_its_rows() {
+        for window_s in [None, Some(3.0)] {
+            let cfg = MonitorConfig {
+                window_points: 16,
+                window_s,
+                ..MonitorConfig::default()
+            };
+            let mut m = Monitor::new(&cfg, &["x"], Some(&profile()), 0);
+            let mut t = 0;
+            for k in 0..500u32 {
+                // Uneven gaps, so the age limit evicts several points at once.
+                t += i64::from(1 + (k * 7919) % 1300);
+                let x = (k * 37 % 100) as f32 / 100.0;
+                let score = (k % 3 != 0).then_some((k * 13 % 100) as f32 / 100.0);
+                m.on_decision_point(t, &[x], score, 1000, ModelCall::Ran);
+                let saved = m.s.clone();
+                let kept = m.counts.clone();
+                m.restore(saved).unwrap();
+                assert_eq!(m.counts, kept, "point {k}, window_s {window_s:?}");
+            }
+        }
     }
 
     proptest::proptest! {
