@@ -1,49 +1,68 @@
 #!/usr/bin/env python3
-"""Regenerates the README's performance table from `edgeintent bench --json`.
+"""Regenerates the README's performance figures from measured output.
 
-    .venv/bin/python scripts/perf_table.py [--iters 20000]
+    .venv/bin/python scripts/perf_table.py [--only engines,trees,pipeline,sizes] [--iters 20000]
 
-Builds the release CLI with the `ort-compare` feature, benchmarks each model
-with ONNX Runtime side by side in the same process (interleaved), measures the
-stripped sizes of the CLI and the cdylib, and rewrites the block between the
-`<!-- perf-table -->` markers of README.md. The raw JSON goes to
-`benchmarks/latest.json`. Nothing in the table is typed by hand.
+Four parts, each rewriting its own block of README.md (between
+`<!-- NAME:start -->` and `<!-- NAME:end -->`) and its key of
+`benchmarks/latest.json`; nothing in them is typed by hand:
 
-    .venv/bin/python scripts/perf_table.py --sizes-only
+* `engines` (block `perf-table`): `edgeintent bench` on each model, the
+  native executor, tract and ONNX Runtime interleaved in one process on the
+  same 256 seeded rows, one thread each (release build, `ort-compare`).
+* `trees` (block `trees-table`): `training/bench_trees.py`, the same
+  LightGBM, XGBoost, RandomForest and CatBoost models as ONNX on every engine
+  and as tl2cgen-compiled C, side by side in one run.
+* `pipeline` (block `pipeline-table`): criterion's medians of the per-event
+  and per-decision benches (`cargo bench --bench pipeline`).
+* `sizes` (block `sizes`): the stripped device cdylib without and with tract
+  (`--profile device`), the release CLI, and each device build's size by
+  crate from its symbols (`nm`): where the bytes go.
 
-measures only the stripped sizes (CLI; cdylib with default features and the
-device library alone, `--no-default-features`) and rewrites the
-`<!-- sizes -->` block of README.md and the `sizes` of `benchmarks/latest.json`.
+The sizes need a fat-LTO build of tract (3 to 10 minutes here).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
-SIZES_START, SIZES_END = "<!-- sizes:start -->", "<!-- sizes:end -->"
+PARTS = ("engines", "trees", "pipeline", "sizes")
 
-# (label, model, target ratio against ONNX Runtime or None)
+# (label, model, target for native / ONNX Runtime)
 MODELS = [
-    ("LightGBM 100 trees × 31 leaves, binary", "fixtures/families/lightgbm_binary_nozipmap.onnx", "≤ 1.0 (stretch 0.5)"),
-    ("LightGBM 40 × 3 classes", "fixtures/families/lightgbm_multi.onnx", "≤ 1.0 (stretch 0.5)"),
-    ("XGBoost 60 trees, depth 4, binary", "fixtures/families/xgboost_binary.onnx", "≤ 1.0 (stretch 0.5)"),
-    ("scikit-learn RandomForest 30 × depth 6", "fixtures/families/sklearn_random_forest_binary.onnx", "≤ 1.0 (stretch 0.5)"),
-    ("scikit-learn GradientBoosting 50 × depth 3", "fixtures/families/sklearn_gradient_boosting_binary.onnx", "≤ 1.0 (stretch 0.5)"),
-    ("shipped intent model (LightGBM 100 × 15)", "models/intent.onnx", "≤ 1.0 (stretch 0.5)"),
-    ("MLP 48-64-32-1 (Gemm/Relu/Sigmoid)", "fixtures/bench/mlp_48_64_32_1.onnx", "≤ 0.8 (stretch 0.5)"),
-    ("scikit-learn MLPClassifier (with label path, ZipMap)", "fixtures/families/sklearn_mlp_binary.onnx", "≤ 0.8 (stretch 0.5)"),
-    ("scikit-learn LogisticRegression", "fixtures/families/sklearn_logreg_binary_nozipmap.onnx", None),
+    ("shipped intent model (LightGBM 100 × 15 leaves)", "models/intent.onnx", "≤ 0.5"),
+    ("LightGBM 100 × 31 leaves, binary", "fixtures/families/lightgbm_binary_nozipmap.onnx", "≤ 0.5"),
+    ("LightGBM 40 × 3 classes", "fixtures/families/lightgbm_multi.onnx", "≤ 0.5"),
+    ("XGBoost 60 trees, depth 4", "fixtures/families/xgboost_binary.onnx", "≤ 0.5"),
+    ("scikit-learn RandomForest 30 × depth 6", "fixtures/families/sklearn_random_forest_binary.onnx", "≤ 0.5"),
+    ("CatBoost 60 × depth 4", "fixtures/families/catboost_binary.onnx", "≤ 0.5"),
+    ("scikit-learn MLPClassifier (label path, ZipMap)", "fixtures/families/sklearn_mlp_binary.onnx", "≤ 0.3"),
+    ("scikit-learn LogisticRegression", "fixtures/families/sklearn_logreg_binary_nozipmap.onnx", "≤ 0.3"),
+    ("MLP 48-64-32-1 (Gemm/Relu/Sigmoid)", "fixtures/bench/mlp_48_64_32_1.onnx", "≤ 0.3"),
+    ("GRU hidden 32, one step with state", "fixtures/bench/gru_step.onnx", "≤ 0.4"),
+    ("LSTM hidden 16, one step with h and c", "fixtures/recurrent/lstm_step.onnx", "≤ 0.4"),
     ("GRU hidden 32, full window of 32 events", "fixtures/bench/gru_window.onnx", None),
-    ("GRU hidden 32, one step with state in/out", "fixtures/bench/gru_step.onnx", None),
+]
+
+# criterion bench, what it times, target
+PIPELINE = [
+    ("feature_update_per_event", "one event into the features (example trace, cycled)", "≤ 100 ns"),
+    ("feature_write_vector", "the 34-feature vector written", None),
+    ("model_score_only", "the shipped model on 256 distinct rows of the example trace", None),
+    ("decision_path_home_view", "a home view: event → features → model → gate → monitors (shipped config)", "≤ 1.5 µs"),
+    ("decision_path_home_view_monitor_off", "the same with the monitors off", "≤ 1.5 µs"),
 ]
 
 
@@ -61,8 +80,138 @@ def ort_lib() -> Path:
     return libs[-1]
 
 
+def us(ns: float | None) -> str:
+    return "n/a" if ns is None else f"{ns / 1000:.2f} µs"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a and b else "n/a"
+
+
+def mib(b: int) -> str:
+    return f"{b / 2**20:.2f} MiB"
+
+
+def replace_block(text: str, name: str, body: list[str]) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        sys.exit(f"perf_table: README.md lacks the {start} / {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + "\n".join([start, *body, end]) + tail
+
+
+def release_cli() -> Path:
+    # A criterion or plain release build in between replaces the binary: build it here.
+    run(["cargo", "build", "--release", "--quiet", "--features", "ort-compare", "--bin", "edgeintent"])
+    return ROOT / "target/release/edgeintent"
+
+
+def engines(iters: int) -> tuple[dict, list[str]]:
+    binary, lib = release_cli(), ort_lib()
+    raw, lines = {}, [
+        f"Generated by `scripts/perf_table.py` on {date.today()} ({platform.machine()}, {iters} runs per engine on 256 seeded rows, "
+        f"interleaved in one process, one thread each, {lib.name}); raw JSON in `benchmarks/latest.json` (`engines`).",
+        "",
+        "| model | native p50 | tract p50 | ONNX Runtime p50 | native / ORT | target | native p99 / ORT p99 | allocations / run (native, tract) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, model, target in MODELS:
+        cmd = [str(binary), "bench", "--model", model, "--iters", str(iters), "--ort-lib", str(lib), "--json"]
+        r = json.loads(run(cmd, capture_output=True, text=True).stdout)
+        raw[model] = r
+        n = r.get("native") or {}
+        print(f"perf_table: {label}: native {n.get('p50_ns')} ns, tract {r['p50_ns']} ns, ORT {r['ort_p50_ns']} ns", file=sys.stderr)
+        allocs = f"{n['allocs_per_run']:.0f}, {r['allocs_per_run']:.0f}" if n else f"-, {r['allocs_per_run']:.0f}"
+        lines.append(
+            f"| {label} | {us(n.get('p50_ns'))} | {us(r['p50_ns'])} | {us(r['ort_p50_ns'])} | {ratio(n.get('p50_ns'), r['ort_p50_ns'])} | "
+            f"{target or '-'} | {ratio(n.get('p99_ns'), r['ort_p99_ns'])} | {allocs} |"
+        )
+    lines += [
+        "",
+        "ONNX Runtime computes every graph output (the label too), as its callers do; the native executor and tract "
+        "compute the score output the runtime reads. Command per row: `edgeintent bench --model MODEL --ort-lib $ORT --json`.",
+    ]
+    return raw, lines
+
+
+def trees(iters: int) -> tuple[list[dict], list[str]]:
+    binary, lib = release_cli(), ort_lib()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "trees.jsonl"
+        run([sys.executable, "training/bench_trees.py", "--edgeintent", str(binary), "--ort-lib", str(lib),
+             "--iters", str(iters), "--rounds", "3", "--out", str(out)])
+        recs = [json.loads(line) for line in out.read_text().splitlines()]
+    lines = [
+        f"Generated by `scripts/perf_table.py` on {date.today()} with `training/bench_trees.py` ({platform.machine()}; "
+        f"the same 256 seeded rows for every engine; each figure the median of 3 rounds' p50s of {iters} runs; "
+        "tl2cgen's C built with `gcc -O3 -march=x86-64-v3`, as edgeintent is; predictions checked against ONNX Runtime first).",
+        "",
+        "| model | trees | native | tract | ONNX Runtime | tl2cgen C | native / ORT (≤ 0.5) | native / C (≤ 1.0) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in recs:
+        lines.append(
+            f"| {r['model']} | {r['trees']} | {us(r['native_p50_ns'])} | {us(r['tract_p50_ns'])} | {us(r['ort_p50_ns'])} | "
+            f"{us(r['tl2cgen_p50_ns'])} | {ratio(r['native_p50_ns'], r['ort_p50_ns'])} | {ratio(r['native_p50_ns'], r['tl2cgen_p50_ns'])} |"
+        )
+    return recs, lines
+
+
+def pipeline() -> tuple[dict, list[str]]:
+    names = "|".join(f"^{n}$" for n, _, _ in PIPELINE)
+    run(["cargo", "bench", "--quiet", "--bench", "pipeline", "--", names])
+    raw = {}
+    for name, _, _ in PIPELINE:
+        est = json.loads((ROOT / "target/criterion" / name / "new/estimates.json").read_text())
+        raw[name] = {k: est[k]["point_estimate"] for k in ("median", "mean")}
+    lines = [
+        f"Generated by `scripts/perf_table.py` on {date.today()} (criterion medians, `cargo bench --bench pipeline`, "
+        f"{platform.machine()}, shipped spec, model and config).",
+        "",
+        "| bench | what it times | median | target |",
+        "|---|---|---|---|",
+    ]
+    for name, what, target in PIPELINE:
+        m = raw[name]["median"]
+        shown = f"{m:.0f} ns" if m < 1000 else us(m)
+        lines.append(f"| `{name}` | {what} | {shown} | {target or '-'} |")
+    return raw, lines
+
+
+def crate_of(symbol: str) -> str:
+    """The crate a demangled Rust symbol belongs to: the first segment of
+    its path; std's generic code is charged to the first other crate named
+    in its type arguments."""
+    std = {"core", "alloc", "std"}
+    crates = re.findall(r"(?:^|[<\s(,&*\[;])([A-Za-z_][A-Za-z0-9_]*)::", symbol)
+    if not crates:
+        return "[C and unnamed]"
+    return next((c for c in crates if c not in std), "std")
+
+
+def by_crate(lib: Path) -> dict[str, int]:
+    out = subprocess.run(["nm", "--print-size", "--size-sort", "--demangle", "-t", "d", str(lib)], capture_output=True, text=True).stdout
+    sizes: dict[str, int] = defaultdict(int)
+    for line in out.splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[2].lower() in "ttrdbw":
+            sizes[crate_of(parts[3])] += int(parts[1])
+    return dict(sizes)
+
+
+def device_build(features: list[str], symbols: bool) -> Path:
+    env = dict(os.environ)
+    target = ROOT / ("target/device-symbols" if symbols else "target")
+    if symbols:
+        env["CARGO_PROFILE_DEVICE_STRIP"] = "false"
+        env["CARGO_TARGET_DIR"] = str(target)
+    run(["cargo", "build", "--quiet", "--profile", "device", "--lib", "--no-default-features", *features], env=env)
+    return target / "device/libedgeintent.so"
+
+
 def stripped_size(path: Path) -> int:
-    tmp = path.with_suffix(path.suffix + ".stripped")
+    tmp = path.with_suffix(".measured")
     shutil.copy(path, tmp)
     run(["strip", str(tmp)])
     size = tmp.stat().st_size
@@ -70,102 +219,68 @@ def stripped_size(path: Path) -> int:
     return size
 
 
-def sizes() -> dict:
-    """Stripped release sizes: the CLI, the cdylib as built by default, and the
-    cdylib of the device library alone (no CLI, no offline tools)."""
+def sizes() -> tuple[dict, list[str]]:
+    raw: dict = {}
+    for name, features in (("device", []), ("device_tract", ["--features", "tract"])):
+        lib = device_build(features, symbols=False)
+        # The size a host links: the file with every symbol table stripped
+        # (cargo's `strip = true` leaves .symtab in a cdylib here).
+        raw[f"{name}_cdylib_bytes"] = stripped_size(lib)
+        crates = by_crate(lib) or by_crate(device_build(features, symbols=True))
+        raw[f"{name}_by_crate"] = dict(sorted(crates.items(), key=lambda kv: -kv[1]))
     run(["cargo", "build", "--release", "--quiet", "--bin", "edgeintent"])
-    cli = stripped_size(ROOT / "target/release/edgeintent")
-    run(["cargo", "build", "--release", "--quiet", "--lib"])
-    full = stripped_size(ROOT / "target/release/libedgeintent.so")
-    run(["cargo", "build", "--release", "--quiet", "--lib", "--no-default-features"])
-    device = stripped_size(ROOT / "target/release/libedgeintent.so")
-    return {"cli_stripped_bytes": cli, "cdylib_stripped_bytes": full, "device_cdylib_stripped_bytes": device}
+    raw["cli_stripped_bytes"] = stripped_size(ROOT / "target/release/edgeintent")
+    lines = [
+        f"Generated by `scripts/perf_table.py` on {date.today()} ({platform.machine()}; `cargo build --profile device --lib "
+        "--no-default-features [--features tract]`: fat LTO, one codegen unit, opt-level z for dependencies and 3 for edgeintent, stripped).",
+        "",
+        "| build | stripped cdylib | target |",
+        "|---|---|---|",
+        f"| device library (native executor, `.eim` packages) | **{mib(raw['device_cdylib_bytes'])}** ({raw['device_cdylib_bytes']:,} bytes) | ≤ 2.5 MiB |",
+        f"| device library with tract (ONNX files too) | **{mib(raw['device_tract_cdylib_bytes'])}** ({raw['device_tract_cdylib_bytes']:,} bytes) | ≤ 8 MiB |",
+        f"| the `edgeintent` CLI (release, every offline tool) | {mib(raw['cli_stripped_bytes'])} | - |",
+        "",
+        "Where the bytes go (code and read-only data with a symbol, by crate, from a build of each that keeps its symbols; "
+        "std's generic code is charged to the crate it was instantiated for; the rest of the file is unnamed data, "
+        "tables, relocations and headers):",
+        "",
+        "| crate | device | device with tract |",
+        "|---|---|---|",
+    ]
+    a, b = raw["device_by_crate"], raw["device_tract_by_crate"]
+    top = sorted(set(a) | set(b), key=lambda c: -max(a.get(c, 0), b.get(c, 0)))[:14]
+    for c in top:
+        lines.append(f"| {c} | {a.get(c, 0) / 1024:,.0f} KiB | {b.get(c, 0) / 1024:,.0f} KiB |")
+    rest = lambda d: sum(v for k, v in d.items() if k not in top)  # noqa: E731
+    lines.append(f"| everything else | {rest(a) / 1024:,.0f} KiB | {rest(b) / 1024:,.0f} KiB |")
+    return raw, lines
 
 
-def sizes_block(sz: dict) -> str:
-    mib = lambda b: f"{b / 2**20:.1f} MiB"  # noqa: E731
-    return "\n".join([
-        SIZES_START,
-        f"Sizes (release, stripped, {platform.machine()}, measured by `scripts/perf_table.py --sizes-only` on {date.today()}): "
-        f"CLI {mib(sz['cli_stripped_bytes'])}; library as cdylib {mib(sz['cdylib_stripped_bytes'])} with default features, "
-        f"{mib(sz['device_cdylib_stripped_bytes'])} as the device library alone (`--no-default-features`).",
-        SIZES_END,
-    ])
-
-
-def replace_block(text: str, start: str, end: str, block: str) -> str:
-    if start not in text or end not in text:
-        sys.exit(f"perf_table: README.md lacks the {start} markers")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    return head + block + tail
-
-
-def sizes_only() -> None:
-    sz = sizes()
-    latest = ROOT / "benchmarks" / "latest.json"
-    raw = json.loads(latest.read_text()) if latest.exists() else {}
-    raw["sizes"] = sz
-    raw["sizes_date"] = str(date.today())
-    latest.write_text(json.dumps(raw, indent=1) + "\n")
-    readme = ROOT / "README.md"
-    readme.write_text(replace_block(readme.read_text(), SIZES_START, SIZES_END, sizes_block(sz)))
-    print(f"perf_table: sizes {sz}; README.md and benchmarks/latest.json updated")
-
-
-def us(ns: float) -> str:
-    return f"{ns / 1000:.2f} µs"
+BLOCKS = {"engines": "perf-table", "trees": "trees-table", "pipeline": "pipeline-table", "sizes": "sizes"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {PARTS}")
     ap.add_argument("--iters", type=int, default=20000)
-    ap.add_argument("--sizes-only", action="store_true", help="measure and record only the library and CLI sizes")
     a = ap.parse_args()
-    if a.sizes_only:
-        sizes_only()
-        return
-    run(["cargo", "build", "--release", "--quiet", "--features", "ort-compare", "--bin", "edgeintent"])
-    binary = ROOT / "target/release/edgeintent"
-    lib = ort_lib()
-    rows, raw = [], {}
-    for label, model, target in MODELS:
-        cmd = [str(binary), "bench", "--model", model, "--iters", str(a.iters), "--ort-lib", str(lib), "--json"]
-        r = json.loads(run(cmd, capture_output=True, text=True).stdout)
-        raw[model] = r
-        rows.append((label, model, target, r))
-        print(f"perf_table: {label}: {r['p50_ns']} ns vs {r['ort_p50_ns']} ns ({r['ratio_p50']:.2f})")
-    sz = sizes()
-    step, window = raw["fixtures/bench/gru_step.onnx"], raw["fixtures/bench/gru_window.onnx"]
-    step_ratio = step["p50_ns"] / window["p50_ns"]
-
-    out = ROOT / "benchmarks"
-    out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"date": str(date.today()), "machine": platform.machine(), "onnxruntime_lib": lib.name, "iters": a.iters, "results": raw, "sizes": sz}, indent=1) + "\n")
-
-    lines = [
-        START,
-        f"Generated by `scripts/perf_table.py` on {date.today()} ({platform.machine()}, {a.iters} runs per engine, interleaved in one process, one thread each, {lib.name}); raw JSON in `benchmarks/latest.json`.",
-        "",
-        "| model | edgeintent p50 | ONNX Runtime p50 | ratio p50 | ratio p99 | allocations / run | target | command |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for label, model, target, r in rows:
-        cmd = f"`edgeintent bench --model {model} --ort-lib $ORT`"
-        lines.append(
-            f"| {label} | {us(r['p50_ns'])} | {us(r['ort_p50_ns'])} | {r['ratio_p50']:.2f} | {r['ratio_p99']:.2f} | {r['allocs_per_run']:.0f} | {target or '-'} | {cmd} |"
-        )
-    lines += [
-        "",
-        f"Recurrent stepping: one GRU step costs {step_ratio:.2f}× a full-window re-run ({us(step['p50_ns'])} against {us(window['p50_ns'])}; target ≤ 0.25×).",
-        "",
-        "ONNX Runtime comparison (`ort-compare`) is an optional feature and not in the default build.",
-        END,
-    ]
-    readme = replace_block((ROOT / "README.md").read_text(), START, END, "\n".join(lines))
-    readme = replace_block(readme, SIZES_START, SIZES_END, sizes_block(sz))
-    (ROOT / "README.md").write_text(readme)
-    print("perf_table: README.md updated")
+    parts = [p.strip() for p in a.only.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        sys.exit(f"perf_table: unknown parts {sorted(unknown)}; choose from {PARTS}")
+    latest = ROOT / "benchmarks" / "latest.json"
+    raw = json.loads(latest.read_text()) if latest.exists() else {}
+    readme = (ROOT / "README.md").read_text()
+    for part in parts:
+        result, lines = {"engines": lambda: engines(a.iters), "trees": lambda: trees(a.iters),
+                         "pipeline": pipeline, "sizes": sizes}[part]()
+        raw[part] = {"date": str(date.today()), "machine": platform.machine(), "result": result}
+        readme = replace_block(readme, BLOCKS[part], lines)
+        # Each part is kept as soon as it is measured.
+        latest.parent.mkdir(exist_ok=True)
+        latest.write_text(json.dumps(raw, indent=1) + "\n")
+        (ROOT / "README.md").write_text(readme)
+        print(f"perf_table: {part} measured; README.md and benchmarks/latest.json updated", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1295,43 +1295,13 @@ mod tests {
             prop_assert_eq!(out[0], oracle(&nodes, &weights, trees, 1, &x)[0]);
         }
 
-        /// The interleaved walk over blocks (full and partial), uneven depths,
-        /// missing values and each vote layout gives the sequential sums.
+        /// Both kernels, the interleaved walk and scoring by features
+        /// (whatever the cost model would choose), give the sequential sums:
+        /// blocks (full and partial), uneven depths up to 64 leaves, missing
+        /// values, every mode and vote layout; Eq and Neq have no layout for
+        /// scoring by features.
         #[test]
-        fn interleaved_walk_matches_a_naive_walk(
-            seed in proptest::collection::vec(any::<u8>(), 8..32),
-            x in proptest::collection::vec(-4i8..4, 6),
-            trees in 1usize..30,
-            depth in 1u32..6,
-            mode in prop_oneof![Just(Mode::Leq), Just(Mode::Lt), Just(Mode::Gte), Just(Mode::Gt), Just(Mode::Eq), Just(Mode::Neq)],
-            outputs in 1usize..4,
-            every_output in any::<bool>(),
-        ) {
-            let shape = Shape { trees, depth, features: 6, uniform: Some(mode), outputs, every_output };
-            let (nodes, weights) = random_forest(&seed, &shape);
-            let mut e = CompiledEnsemble::compile(&nodes, &weights, outputs, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
-            e.quick = None;
-            let fast = e.fast.as_ref().expect("one mode: the interleaved walk");
-            let expect_inline = !(every_output && outputs > 1);
-            prop_assert_eq!(fast.inline != Inline::No, expect_inline);
-            let x = row(&x);
-            let mut out = vec![0.0; outputs];
-            let mut voted = vec![false; outputs];
-            e.eval_regressor(&x, &mut out, &mut voted);
-            let want = oracle(&nodes, &weights, trees, outputs, &x);
-            if outputs == 1 {
-                prop_assert_eq!(out[0], want[0]);
-            } else {
-                // Several targets: no base values, no transform.
-                prop_assert_eq!(out, want);
-            }
-        }
-
-        /// Scoring by features (whatever the cost model would choose) finds
-        /// every tree's leaf as a naive walk does: blocks, missing values,
-        /// each ordered mode and vote layout; Eq and Neq have no layout.
-        #[test]
-        fn scoring_by_features_matches_a_naive_walk(
+        fn both_tree_kernels_match_a_naive_walk(
             seed in proptest::collection::vec(any::<u8>(), 8..32),
             x in proptest::collection::vec(-4i8..4, 6),
             trees in 1usize..40,
@@ -1343,18 +1313,20 @@ mod tests {
             let shape = Shape { trees, depth, features: 6, uniform: Some(mode), outputs, every_output };
             let (nodes, weights) = random_forest(&seed, &shape);
             let mut e = CompiledEnsemble::compile(&nodes, &weights, outputs, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
-            e.quick = e.quick_layout();
-            // Depth 6 gives 64 leaves: the most a tree may have.
-            prop_assert_eq!(e.quick.is_some(), !matches!(mode, Mode::Eq | Mode::Neq));
+            let fast = e.fast.as_ref().expect("one mode: the interleaved walk");
+            let expect_inline = !(every_output && outputs > 1);
+            prop_assert_eq!(fast.inline != Inline::No, expect_inline);
             let x = row(&x);
-            let mut out = vec![0.0; outputs];
-            let mut voted = vec![false; outputs];
-            e.eval_regressor(&x, &mut out, &mut voted);
+            // Several targets: no base values, no transform.
             let want = oracle(&nodes, &weights, trees, outputs, &x);
-            if outputs == 1 {
-                prop_assert_eq!(out[0], want[0]);
-            } else {
-                prop_assert_eq!(out, want);
+            let quick = e.quick_layout();
+            prop_assert_eq!(quick.is_some(), !matches!(mode, Mode::Eq | Mode::Neq));
+            for kernel in [None, quick] {
+                e.quick = kernel;
+                let mut out = vec![0.0; outputs];
+                let mut voted = vec![false; outputs];
+                e.eval_regressor(&x, &mut out, &mut voted);
+                prop_assert_eq!(&out, &want, "scored by features: {}", e.quick.is_some());
             }
         }
     }
