@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::dense::DenseChain;
 use super::engine::{check_shapes, guarded, read_model, Decoded, Plan, MODEL_MEMORY_BUDGET};
 use super::ModelError;
 
@@ -118,11 +117,8 @@ impl TensorGraph {
 /// An ONNX model loaded for a fixed input shape, outputs in graph order.
 pub struct OnnxGraph {
     path: PathBuf,
-    /// `None` when the dense fast path runs the model.
-    plan: Option<Plan>,
+    plan: Plan,
     outputs: Vec<String>,
-    /// Set when the model is a pure dense chain run by edgeintent's own loop.
-    dense: Option<DenseChain>,
 }
 
 impl std::fmt::Debug for OnnxGraph {
@@ -141,48 +137,17 @@ impl OnnxGraph {
         Self::load_inputs(path, &[shape.to_vec()])
     }
 
-    /// Loads a model with every input fixed to an f32 shape, in graph order.
-    /// A pure dense chain at batch 1 runs on edgeintent's dense fast path.
+    /// Loads a model with every input fixed to an f32 shape, in graph order,
+    /// on tract with edgeintent's operators (the oracle of the native executor).
     pub fn load_inputs(path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
-        Self::load_with(path, shapes, true)
-    }
-
-    /// Like [`OnnxGraph::load_inputs`], always on tract: the oracle for fast paths.
-    pub fn load_tract_only(path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
-        Self::load_with(path, shapes, false)
-    }
-
-    /// Whether the dense fast path runs this model.
-    pub fn uses_dense_fast_path(&self) -> bool {
-        self.dense.is_some()
-    }
-
-    fn load_with(path: &Path, shapes: &[Vec<usize>], fast: bool) -> Result<OnnxGraph, ModelError> {
         let bytes = read_model(path)?;
-        guarded(path, || Self::build(&bytes, path, shapes, fast))
+        guarded(path, || Self::build(&bytes, path, shapes))
     }
 
-    fn build(
-        bytes: &[u8],
-        path: &Path,
-        shapes: &[Vec<usize>],
-        fast: bool,
-    ) -> Result<OnnxGraph, ModelError> {
+    fn build(bytes: &[u8], path: &Path, shapes: &[Vec<usize>]) -> Result<OnnxGraph, ModelError> {
         check_shapes(shapes, path, MODEL_MEMORY_BUDGET)?;
         let decoded = Decoded::new(bytes, path, MODEL_MEMORY_BUDGET)?;
         let outputs = decoded.output_names();
-        if fast {
-            if let Some(chain) = decoded.view().and_then(DenseChain::compile) {
-                if shapes.len() == 1 && shapes[0] == [1, chain.n_in] {
-                    return Ok(OnnxGraph {
-                        path: path.to_owned(),
-                        plan: None,
-                        outputs,
-                        dense: Some(chain),
-                    });
-                }
-            }
-        }
         let mut graph = decoded.into_graph()?;
         let n_inputs = graph.input_names()?.len();
         if n_inputs != shapes.len() {
@@ -206,19 +171,14 @@ impl OnnxGraph {
             .into_plan()?;
         Ok(OnnxGraph {
             path: path.to_owned(),
-            plan: Some(plan),
+            plan,
             outputs,
-            dense: None,
         })
     }
 
     /// The input shapes fixed at load time.
     pub fn input_shapes(&self) -> Vec<Vec<usize>> {
-        match (&self.dense, &self.plan) {
-            (Some(d), _) => vec![vec![1, d.n_in]],
-            (None, Some(p)) => p.input_shapes(),
-            (None, None) => Vec::new(),
-        }
+        self.plan.input_shapes()
     }
 
     /// Output names, in graph order.
@@ -233,21 +193,6 @@ impl OnnxGraph {
 
     /// Runs the model on one slice per input, in graph order.
     pub fn run_inputs(&mut self, xs: &[&[f32]]) -> Result<Vec<GraphOutput>, ModelError> {
-        if let Some(d) = self.dense.as_mut() {
-            let [x] = xs else {
-                return Err(ModelError::Engine(format!(
-                    "{} inputs given, the model has 1",
-                    xs.len()
-                )));
-            };
-            let name = d.output.clone();
-            let y = d.run(x)?;
-            return Ok(vec![GraphOutput {
-                name,
-                shape: vec![1, y.len()],
-                values: OutputValues::Float(y.iter().map(|v| f64::from(*v)).collect()),
-            }]);
-        }
         let plan = self.run_plan(xs)?;
         Ok(plan
             .outputs()?
@@ -263,23 +208,12 @@ impl OnnxGraph {
 
     /// Runs the model and discards the outputs: what benchmarks time.
     pub fn run_discard(&mut self, xs: &[&[f32]]) -> Result<(), ModelError> {
-        if let Some(d) = self.dense.as_mut() {
-            let [x] = xs else {
-                return Err(ModelError::Engine(format!(
-                    "{} inputs given, the model has 1",
-                    xs.len()
-                )));
-            };
-            return d.run(x).map(|_| ());
-        }
         self.run_plan(xs).map(drop)
     }
 
     /// Runs the tract plan on `xs`; its outputs stay readable in the plan.
     fn run_plan(&mut self, xs: &[&[f32]]) -> Result<&Plan, ModelError> {
-        let Some(plan) = self.plan.as_mut() else {
-            return Err(ModelError::Engine("no tract plan".into()));
-        };
+        let plan = &mut self.plan;
         let n = plan.input_shapes().len();
         if xs.len() != n {
             return Err(ModelError::Engine(format!(

@@ -1,11 +1,9 @@
 //! The intent model: a model package checked against the feature spec, its
-//! input and score output chosen, scored at decision points with a plan built
-//! once (or on the dense fast path).
+//! input and score output chosen, scored at decision points on the native
+//! executor where every node has a kernel, else on a tract plan built once.
 
 use std::path::{Path, PathBuf};
 
-#[cfg(feature = "tract")]
-use super::dense::DenseChain;
 use super::eim::{self, EimPayload, EimReading};
 #[cfg(feature = "tract")]
 use super::engine::{guarded, Decoded, OutputFact, Plan};
@@ -25,16 +23,12 @@ enum Reading {
     Logit,
 }
 
-/// How the model runs: edgeintent's native executor, its dense loop, or a
-/// tract plan.
+/// How the model runs: edgeintent's native executor or a tract plan.
 // One per model; boxing the plan would add an indirection on every call.
 #[allow(clippy::large_enum_variant)]
 enum Runner {
     /// Every node the score needs has a native kernel; no allocation per run.
     Native(NativePlan),
-    /// A pure dense chain; the normalised features are written to `input`.
-    #[cfg(feature = "tract")]
-    Dense { chain: DenseChain, input: Vec<f32> },
     /// A tract plan; its inputs are the features and, when `sequence` is set,
     /// the event-type ids (input indexes in the plan).
     #[cfg(feature = "tract")]
@@ -138,12 +132,10 @@ impl IntentModel {
         &self.metadata
     }
 
-    /// Which engine scores: `native` (edgeintent's executor), `dense` or `tract`.
+    /// Which engine scores: `native` (edgeintent's executor) or `tract`.
     pub fn engine(&self) -> &'static str {
         match self.runner {
             Runner::Native(_) => "native",
-            #[cfg(feature = "tract")]
-            Runner::Dense { .. } => "dense",
             #[cfg(feature = "tract")]
             Runner::Plan { .. } => "tract",
         }
@@ -165,11 +157,6 @@ impl IntentModel {
             Runner::Native(plan) => {
                 Normalization::apply_or_copy(norm, features, plan.input_mut())?;
                 plan.run()
-            }
-            #[cfg(feature = "tract")]
-            Runner::Dense { chain, input } => {
-                Normalization::apply_or_copy(norm, features, input)?;
-                chain.run(input)?
             }
             #[cfg(feature = "tract")]
             Runner::Plan {
@@ -262,25 +249,6 @@ fn load_checked(
     check_spec(&metadata, path, opts, spec)?;
     let normalization = read_normalization(&metadata, path, spec.len())?;
 
-    // A pure dense chain on the feature vector runs on edgeintent's own loop.
-    if let Some(chain) = decoded.view().and_then(DenseChain::compile) {
-        if chain.n_in == spec.len() {
-            let reading =
-                reading_for(&opts.output, &chain.output, chain.n_out).map_err(shape_err)?;
-            return Ok(IntentModel {
-                path: path.to_owned(),
-                output_name: chain.output.clone(),
-                runner: Runner::Dense {
-                    input: vec![0.0; chain.n_in],
-                    chain,
-                },
-                normalization,
-                reading,
-                metadata,
-                not_native: None,
-            });
-        }
-    }
     let mut graph = decoded.to_graph()?;
     let input_names = graph.input_names()?;
     let (features_ix, sequence_ix) =

@@ -1,6 +1,6 @@
 //! Models: the package checks (`package`), the intent model scored at decision
-//! points (`intent`), recurrent models stepped per event (`recurrent`), the
-//! dense fast path (`dense`), any graph with all its outputs (`graph`), the
+//! points (`intent`), recurrent models stepped per event (`recurrent`), any
+//! graph with all its outputs (`graph`), the
 //! `inspect` report, and the operators added to tract's importer (`ops`).
 //! Only `engine` and `ops` touch tract; with the `tract` feature off, the
 //! native executor (`native`) runs `.eim` packages (`eim`) alone. Nothing here
@@ -13,8 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::features::FeatureSpec;
 
-#[cfg(feature = "tract")]
-mod dense;
 pub(crate) mod eim;
 #[cfg(feature = "tract")]
 mod engine;

@@ -2,7 +2,7 @@
 //! input and a state input/output pair (two for an LSTM: `h` and `c`); the
 //! runtime carries the state between calls, so a decision reads the latest
 //! score instead of re-running a window. When every node has a native kernel
-//! (embedding lookup, GRU or LSTM step, dense head), the native executor
+//! (embedding lookup, GRU or LSTM step, the head), the native executor
 //! steps it with no allocation; otherwise tract
 //! does, copying the new state into a preallocated tensor (tract allocates
 //! its outputs).

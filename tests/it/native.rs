@@ -271,7 +271,7 @@ fn native_recurrent_cells_match_onnx_runtime_and_tract() {
                 .map(|x| x.as_f64().unwrap() as f32)
                 .collect()
         };
-        let mut tract = OnnxGraph::load_tract_only(
+        let mut tract = OnnxGraph::load_inputs(
             &path,
             &fx["inputs"]
                 .as_array()

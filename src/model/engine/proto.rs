@@ -428,11 +428,6 @@ impl<'a> GraphView<'a> {
         self.0.output.iter().map(|o| o.name.as_str())
     }
 
-    /// Nodes in file order.
-    pub(crate) fn nodes(&self) -> impl Iterator<Item = NodeView<'a>> {
-        self.0.node.iter().map(NodeView)
-    }
-
     /// An f32 initializer's data and dims (raw or typed storage).
     pub(crate) fn initializer_f32(&self, name: &str) -> Option<(Vec<f32>, Vec<usize>)> {
         let t = self.initializer(name)?;
@@ -484,49 +479,5 @@ impl GraphView<'_> {
             t.int64_data.clone()
         };
         (data.len() == n).then_some(data)
-    }
-}
-
-/// One node of a [`GraphView`].
-#[derive(Clone, Copy)]
-pub(crate) struct NodeView<'a>(&'a pb::NodeProto);
-
-impl<'a> NodeView<'a> {
-    /// Operator type, e.g. `Gemm`.
-    pub(crate) fn op(&self) -> &'a str {
-        &self.0.op_type
-    }
-
-    /// Operator domain (empty for the default one).
-    pub(crate) fn domain(&self) -> &'a str {
-        &self.0.domain
-    }
-
-    /// Input names.
-    pub(crate) fn inputs(&self) -> &'a [String] {
-        &self.0.input
-    }
-
-    /// Output names.
-    pub(crate) fn outputs(&self) -> &'a [String] {
-        &self.0.output
-    }
-
-    /// An integer attribute, or `default`.
-    pub(crate) fn attr_i(&self, name: &str, default: i64) -> i64 {
-        self.0
-            .attribute
-            .iter()
-            .find(|a| a.name == name)
-            .map_or(default, |a| a.i)
-    }
-
-    /// A float attribute, or `default`.
-    pub(crate) fn attr_f(&self, name: &str, default: f32) -> f32 {
-        self.0
-            .attribute
-            .iter()
-            .find(|a| a.name == name)
-            .map_or(default, |a| a.f)
     }
 }
