@@ -1068,29 +1068,11 @@ mod tests {
         let weights = [vote(0, 1, 0, 1.0), vote(0, 2, 0, 2.0)];
         let mut out = [0f32];
         let mut voted = [false];
-        let e = CompiledEnsemble::compile(
-            &nodes,
-            &weights,
-            1,
-            Aggregate::Sum,
-            vec![],
-            PostTransform::None,
-            None,
-        )
-        .unwrap();
+        let e = summed(&nodes, &weights, 1);
         e.eval_regressor(&[f32::NAN], &mut out, &mut voted);
         assert_eq!(out[0], 2.0, "NaN <= t is false");
         nodes[0].missing_true = true;
-        let e = CompiledEnsemble::compile(
-            &nodes,
-            &weights,
-            1,
-            Aggregate::Sum,
-            vec![],
-            PostTransform::None,
-            None,
-        )
-        .unwrap();
+        let e = summed(&nodes, &weights, 1);
         e.eval_regressor(&[f32::NAN], &mut out, &mut voted);
         assert_eq!(out[0], 1.0);
     }
@@ -1178,6 +1160,20 @@ mod tests {
         assert!(probit(0.5).abs() < 1e-6);
         assert!((probit(0.975) - 1.959_964).abs() < 1e-4);
         assert!((probit(0.025) + 1.959_964).abs() < 1e-4);
+    }
+
+    /// `nodes` and `weights` compiled as a plain sum (no base, no transform).
+    fn summed(nodes: &[RawNode], weights: &[RawWeight], outputs: usize) -> CompiledEnsemble {
+        CompiledEnsemble::compile(
+            nodes,
+            weights,
+            outputs,
+            Aggregate::Sum,
+            vec![],
+            PostTransform::None,
+            None,
+        )
+        .unwrap()
     }
 
     /// A plain recursive oracle for random ensembles.
@@ -1284,7 +1280,7 @@ mod tests {
         ) {
             let shape = Shape { trees, depth, features: 5, uniform: None, outputs: 1, every_output: true };
             let (nodes, weights) = random_forest(&seed, &shape);
-            let e = CompiledEnsemble::compile(&nodes, &weights, 1, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
+            let e = summed(&nodes, &weights, 1);
             let mut modes = nodes.iter().filter_map(|n| n.mode);
             let first = modes.next();
             let mixed = modes.any(|m| Some(m) != first);
@@ -1312,7 +1308,7 @@ mod tests {
         ) {
             let shape = Shape { trees, depth, features: 6, uniform: Some(mode), outputs, every_output };
             let (nodes, weights) = random_forest(&seed, &shape);
-            let mut e = CompiledEnsemble::compile(&nodes, &weights, outputs, Aggregate::Sum, vec![], PostTransform::None, None).unwrap();
+            let mut e = summed(&nodes, &weights, outputs);
             let fast = e.fast.as_ref().expect("one mode: the interleaved walk");
             let expect_inline = !(every_output && outputs > 1);
             prop_assert_eq!(fast.inline != Inline::No, expect_inline);
@@ -1344,16 +1340,7 @@ mod tests {
             every_output: true,
         };
         let (nodes, weights) = random_forest(&seed, &deep);
-        let e = CompiledEnsemble::compile(
-            &nodes,
-            &weights,
-            1,
-            Aggregate::Sum,
-            vec![],
-            PostTransform::None,
-            None,
-        )
-        .unwrap();
+        let e = summed(&nodes, &weights, 1);
         let leaves = |t: usize| weights.iter().filter(|w| w.tree == t).count();
         assert_eq!(e.quick_layout().is_some(), (0..20).all(|t| leaves(t) <= 64));
         // 600 shallow trees: three blocks, trees in order across them.
@@ -1366,16 +1353,7 @@ mod tests {
             every_output: true,
         };
         let (nodes, weights) = random_forest(&seed, &many);
-        let mut e = CompiledEnsemble::compile(
-            &nodes,
-            &weights,
-            1,
-            Aggregate::Sum,
-            vec![],
-            PostTransform::None,
-            None,
-        )
-        .unwrap();
+        let mut e = summed(&nodes, &weights, 1);
         e.quick = e.quick_layout();
         assert!(e.quick.is_some());
         for k in 0..20 {
