@@ -80,29 +80,22 @@ impl Quick {
                 leaf_starts.push(u32::try_from(leaves.len()).ok()?);
                 let first = leaves.len();
                 // Depth first, true side first: leaves numbered left to right.
-                // (node, index of its branch in `open` to close when done)
-                let mut stack: Vec<(usize, bool)> = vec![(root as usize, false)];
+                // `None` closes the innermost open branch once its true
+                // subtree is numbered; `open` holds (feature, first leaf, index).
+                let mut stack: Vec<Option<usize>> = vec![Some(root as usize)];
                 let mut open: Vec<(usize, usize, usize)> = Vec::new();
-                while let Some((node, closing)) = stack.pop() {
-                    if closing {
-                        // The true subtree of `node` is numbered: record its leaves.
-                        let (f, lo, at) = open.pop()?;
+                while let Some(next) = stack.pop() {
+                    let Some(node) = next else {
+                        let (feature, lo, at) = open.pop()?;
                         let hi = leaves.len() - first;
-                        let b = branch(node)?;
-                        debug_assert_eq!(f, b.feature);
                         let span = if hi - lo == MAX_LEAVES {
                             u64::MAX
                         } else {
                             ((1u64 << (hi - lo)) - 1) << lo
                         };
-                        per_feature[b.feature][at] = Branch {
-                            threshold: b.threshold,
-                            tree: t as u16,
-                            missing_true: b.missing_true,
-                            keep: !span,
-                        };
+                        per_feature[feature][at].keep = !span;
                         continue;
-                    }
+                    };
                     match branch(node) {
                         None => {
                             if leaves.len() - first == MAX_LEAVES {
@@ -110,28 +103,26 @@ impl Quick {
                             }
                             leaves.push(node as u32);
                         }
-                        Some(BranchView {
-                            feature,
-                            threshold,
-                            on_true,
-                            on_false,
-                            ..
-                        }) => {
-                            if feature >= n_features || threshold.is_nan() {
+                        Some(b) => {
+                            if b.feature >= n_features || b.threshold.is_nan() {
                                 return None;
                             }
-                            let at = per_feature[feature].len();
-                            per_feature[feature].push(Branch {
-                                threshold: 0.0,
-                                tree: 0,
-                                missing_true: false,
-                                keep: 0,
+                            open.push((
+                                b.feature,
+                                leaves.len() - first,
+                                per_feature[b.feature].len(),
+                            ));
+                            per_feature[b.feature].push(Branch {
+                                threshold: b.threshold,
+                                tree: t as u16,
+                                missing_true: b.missing_true,
+                                // Set when the branch closes.
+                                keep: u64::MAX,
                             });
-                            open.push((feature, leaves.len() - first, at));
                             // Popped in reverse: the true subtree, its close, then the false one.
-                            stack.push((on_false, false));
-                            stack.push((node, true));
-                            stack.push((on_true, false));
+                            stack.push(Some(b.on_false));
+                            stack.push(None);
+                            stack.push(Some(b.on_true));
                         }
                     }
                 }
