@@ -19,21 +19,32 @@ pub use super::recurrent_options::{RecurrentOptions, META_RECURRENT};
 
 /// A recurrent model with its carried state.
 pub struct RecurrentModel {
-    plan: Plan,
-    /// The native step, when the graph compiles (the state lives in its arena).
-    native: Option<NativeStep>,
+    stepper: Stepper,
     /// Why the native executor does not step it, when it does not.
     not_native: Option<String>,
+    last_score: Option<f32>,
+    metadata: ModelMetadata,
+}
+
+/// What steps the model: the native executor when the graph compiles, else tract.
+// One per model; boxing the plan would add an indirection on every step.
+#[allow(clippy::large_enum_variant)]
+enum Stepper {
+    Native(NativeStep),
+    Tract(TractStep),
+}
+
+/// A tract plan and where its inputs are.
+struct TractStep {
+    plan: Plan,
     /// Plan input index of the event id.
     event_ix: usize,
     /// Plan input index and length of each carried state; state `k` comes
     /// back as plan output `k + 1` (output 0 is the score).
     states: Vec<(usize, usize)>,
-    last_score: Option<f32>,
-    metadata: ModelMetadata,
 }
 
-/// A native plan over the row `[event id, states...]`.
+/// A native plan over the row `[event id, states...]` (the states live in its arena).
 struct NativeStep {
     plan: NativePlan,
     score: Slot,
@@ -47,7 +58,6 @@ const NATIVE_STATE_AT: usize = 1;
 impl std::fmt::Debug for RecurrentModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecurrentModel")
-            .field("states", &self.states)
             .field("engine", &self.engine())
             .field("last_score", &self.last_score)
             .finish_non_exhaustive()
@@ -99,28 +109,32 @@ impl RecurrentModel {
     /// Feeds one event (its sequence id, see [`crate::EventType::sequence_id`]),
     /// carries the new state, and returns the new score.
     pub fn step(&mut self, event_id: u32) -> Result<f32, ModelError> {
-        if let Some(n) = &mut self.native {
-            n.plan.input_mut()[0] = event_id as f32;
-            n.plan.run();
-            let score = n.plan.value(n.score)[0];
-            for &(from, at) in &n.carry {
-                n.plan.copy_to_input(from, at);
+        let score = match &mut self.stepper {
+            Stepper::Native(n) => {
+                n.plan.input_mut()[0] = event_id as f32;
+                n.plan.run();
+                let score = n.plan.value(n.score)[0];
+                for &(from, at) in &n.carry {
+                    n.plan.copy_to_input(from, at);
+                }
+                score
             }
-            return self.checked(score);
-        }
-        self.plan
-            .set_input(self.event_ix, &[event_id as f32], None)?;
-        self.plan.run()?;
-        let score = self
-            .plan
-            .output_f32(0)?
-            .first()
-            .copied()
-            .ok_or_else(|| ModelError::Engine("empty score".into()))?;
-        for (k, &(ix, _)) in self.states.iter().enumerate() {
-            self.plan.carry(k + 1, ix)?;
-        }
-        self.plan.clear_outputs();
+            Stepper::Tract(t) => {
+                t.plan.set_input(t.event_ix, &[event_id as f32], None)?;
+                t.plan.run()?;
+                let score = t
+                    .plan
+                    .output_f32(0)?
+                    .first()
+                    .copied()
+                    .ok_or_else(|| ModelError::Engine("empty score".into()))?;
+                for (k, &(ix, _)) in t.states.iter().enumerate() {
+                    t.plan.carry(k + 1, ix)?;
+                }
+                t.plan.clear_outputs();
+                score
+            }
+        };
         self.checked(score)
     }
 
@@ -141,12 +155,13 @@ impl RecurrentModel {
     /// Forgets the carried state (zeros) and the last score.
     pub fn reset(&mut self) -> Result<(), ModelError> {
         self.last_score = None;
-        if let Some(n) = &mut self.native {
-            n.plan.input_mut()[NATIVE_STATE_AT..].fill(0.0);
-            return Ok(());
-        }
-        for &(ix, len) in &self.states {
-            self.plan.set_input(ix, &vec![0.0; len], None)?;
+        match &mut self.stepper {
+            Stepper::Native(n) => n.plan.input_mut()[NATIVE_STATE_AT..].fill(0.0),
+            Stepper::Tract(t) => {
+                for &(ix, len) in &t.states {
+                    t.plan.set_input(ix, &vec![0.0; len], None)?;
+                }
+            }
         }
         Ok(())
     }
@@ -158,10 +173,9 @@ impl RecurrentModel {
 
     /// Which engine steps it: `native` (edgeintent's executor) or `tract`.
     pub fn engine(&self) -> &'static str {
-        if self.native.is_some() {
-            "native"
-        } else {
-            "tract"
+        match self.stepper {
+            Stepper::Native(_) => "native",
+            Stepper::Tract(_) => "tract",
         }
     }
 
@@ -209,9 +223,9 @@ fn build(
         dims.push(d);
     }
     let lens: Vec<usize> = dims.iter().map(|d| d.iter().product()).collect();
-    let (native, not_native) = match try_native {
+    let native = match try_native {
         true => native_step(&decoded, rec, &pairs, &lens),
-        false => (None, Some("not tried".into())),
+        false => Err("not tried".into()),
     };
     let mut graph = decoded.into_graph()?;
     let names = graph.input_names()?;
@@ -259,12 +273,22 @@ fn build(
         keep.push(ix);
     }
     typed.keep_outputs(&keep)?;
+    // tract has checked the interface either way; it plans only what it runs.
+    let (stepper, not_native) = match native {
+        Ok(step) => (Stepper::Native(step), None),
+        Err(why) => {
+            let plan = typed.into_plan()?;
+            let step = TractStep {
+                plan,
+                event_ix,
+                states,
+            };
+            (Stepper::Tract(step), Some(why))
+        }
+    };
     Ok(RecurrentModel {
-        plan: typed.into_plan()?,
-        native,
+        stepper,
         not_native,
-        event_ix,
-        states,
         last_score: None,
         metadata,
     })
@@ -276,39 +300,32 @@ fn native_step(
     rec: &RecurrentOptions,
     pairs: &[(&str, &str)],
     lens: &[usize],
-) -> (Option<NativeStep>, Option<String>) {
+) -> Result<NativeStep, String> {
     let mut inputs = vec![(rec.event_input.as_str(), 1)];
     inputs.extend(pairs.iter().zip(lens).map(|((i, _), &len)| (*i, len)));
     let mut outputs = vec![rec.score_output.as_str()];
     outputs.extend(pairs.iter().map(|p| p.1));
-    let (plan, slots) = match decoded.native_plan_multi(&inputs, &outputs) {
-        Ok(compiled) => compiled,
-        Err(why) => return (None, Some(why)),
-    };
+    let (plan, slots) = decoded.native_plan_multi(&inputs, &outputs)?;
     if slots[0].len == 0 {
-        return (None, Some("the score output is empty".into()));
+        return Err("the score output is empty".into());
     }
     let mut carry = Vec::with_capacity(pairs.len());
     let mut at = NATIVE_STATE_AT;
     for ((slot, len), (_, output)) in slots[1..].iter().zip(lens).zip(pairs) {
         if slot.len as usize != *len {
-            return (
-                None,
-                Some(format!(
-                    "state output `{output}` has {} values, its state {len}",
-                    slot.len
-                )),
-            );
+            return Err(format!(
+                "state output `{output}` has {} values, its state {len}",
+                slot.len
+            ));
         }
         carry.push((*slot, at));
         at += len;
     }
-    let step = NativeStep {
+    Ok(NativeStep {
         plan,
         score: slots[0],
         carry,
-    };
-    (Some(step), None)
+    })
 }
 
 #[cfg(test)]
