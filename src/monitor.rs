@@ -611,6 +611,13 @@ pub(crate) struct MonitorSaved {
     runs: Box<[u32]>,
 }
 
+impl MonitorSaved {
+    /// The sum of the joint-surprise ring.
+    fn surprise_sum(&self) -> f64 {
+        self.surprise.iter().map(|&v| f64::from(v)).sum()
+    }
+}
+
 /// The streaming monitors of one runtime.
 #[derive(Debug, Clone)]
 pub(crate) struct Monitor {
@@ -975,7 +982,8 @@ impl Monitor {
     /// the value is above (else below) the threshold.
     fn judge(&mut self, i: usize, value: f64, threshold: f64, above: bool) {
         let f = self.cols - 1;
-        let fl = &self.s.flags[i];
+        let alerting = self.s.flags[i].alerting;
+        self.s.flags[i].value = Some(value);
         let crossed = if above {
             value >= threshold
         } else {
@@ -987,8 +995,6 @@ impl Monitor {
             // Below-threshold monitors recover at the threshold divided by the margin.
             value > threshold / self.cfg.recover.max(1e-9)
         };
-        let (alerting, value_slot) = (fl.alerting, Some(value));
-        self.s.flags[i].value = value_slot;
         if !alerting && crossed {
             self.s.flags[i].alerts += 1;
             self.set_alerting(i, true);
@@ -1187,7 +1193,7 @@ impl Monitor {
                 self.s.sp_len = (self.s.sp_len + 1).min(w);
                 if self.s.sp_head == 0 {
                     // Once a lap, the exact sum: no rounding drift builds up.
-                    self.sp_sum = self.s.surprise.iter().map(|&v| f64::from(v)).sum();
+                    self.sp_sum = self.s.surprise_sum();
                 }
                 if self.s.sp_len == w {
                     joint = Some(self.sp_sum / w as f64);
@@ -1218,9 +1224,11 @@ impl Monitor {
             // reaches `judge`; stats read the runs themselves.
             let r0 = ranges_start(cols - 1);
             for c in 0..cols - 1 {
-                let run = f64::from(self.s.runs[c]);
                 let i = r0 + c;
-                if self.judged[i] && (run >= self.thresholds[i] || self.s.flags[i].alerting) {
+                if self.judged[i]
+                    && (self.s.runs[c] >= self.run_limit[c] || self.s.flags[i].alerting)
+                {
+                    let run = f64::from(self.s.runs[c]);
                     self.judge(i, run, self.thresholds[i], true);
                 }
             }
@@ -1427,7 +1435,7 @@ impl Monitor {
         self.counts = counts;
         self.ev_counts = ev_counts;
         self.calls = calls;
-        self.sp_sum = s.surprise.iter().map(|&v| f64::from(v)).sum();
+        self.sp_sum = s.surprise_sum();
         self.s = s;
         self.count_alerting();
         Ok(())
@@ -1790,6 +1798,19 @@ mod tests {
             let floored: Vec<f64> = freq.iter().map(|e: &f64| e.max(PSI_FLOOR)).collect();
             let fast = psi(&counts, total, &floored, &ln_freq, &ln_count);
             proptest::prop_assert!((fast - plain).abs() <= 1e-12 * plain.abs().max(1.0), "{} vs {}", fast, plain);
+        }
+
+        /// The fixed-width bin count is the profile's own binary search.
+        #[test]
+        fn padded_bins_match_the_histogram(
+            edges in proptest::collection::btree_set(-1000i32..1000, 0..MAX_BINS),
+            x in proptest::prop_oneof![proptest::strategy::Strategy::prop_map(-1100i32..1100, |v| v as f32 / 10.0), proptest::strategy::Just(f32::NAN), proptest::strategy::Just(f32::INFINITY)],
+        ) {
+            let edges: Vec<f32> = edges.into_iter().map(|e| e as f32 / 10.0).collect();
+            let h = Histogram { freq: vec![0.0; edges.len() + 1], edges: edges.clone() };
+            let mut padded = [f32::INFINITY; MAX_BINS];
+            padded[..edges.len()].copy_from_slice(&edges);
+            proptest::prop_assert_eq!(bin_of(&padded, edges.len(), x), h.bin(x));
         }
     }
 }
