@@ -494,11 +494,7 @@ impl Compiler<'_> {
                 if rows == 0 || width == 0 {
                     return Err("an empty table".into());
                 }
-                let kernel = Kernel::Embed {
-                    table,
-                    width: width as u32,
-                };
-                (kernel, vec![x], width, 0)
+                (Kernel::Embed { table }, vec![x], width, 0)
             }
             (false, "GRU") => return self.recurrent(n, false),
             (false, "LSTM") => return self.recurrent(n, true),

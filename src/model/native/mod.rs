@@ -150,10 +150,10 @@ pub(crate) enum Kernel {
     Copy,
     /// An embedding lookup (`Gather` on a constant table, indexed by a value
     /// cast to an integer): row `trunc(x)` of `table`, negative ids counting
-    /// from the end. An id outside the table gives NaN (an error downstream).
+    /// from the end; rows are as wide as the output slot. An id outside the
+    /// table gives NaN (an error downstream).
     Embed {
         table: Vec<f32>,
-        width: u32,
     },
     /// One step of an ONNX `GRU` (forward, sigmoid and tanh, batch 1) from
     /// the input and the state (inputs `[x, h]`). The output slot holds the new state,
@@ -250,13 +250,8 @@ pub(crate) fn check_plan(p: &NativePlan) -> Result<(), String> {
             Kernel::Concat => {
                 !s.inputs.is_empty() && s.inputs.iter().map(|i| i.len as usize).sum::<usize>() == w
             }
-            Kernel::Embed { table, width: cols } => {
-                one(1)
-                    && width(0) == 1
-                    && *cols as usize == w
-                    && w > 0
-                    && table.len() % w == 0
-                    && !table.is_empty()
+            Kernel::Embed { table } => {
+                one(1) && width(0) == 1 && w > 0 && table.len() % w == 0 && !table.is_empty()
             }
             Kernel::Gru(cell) => {
                 one(2)
@@ -457,12 +452,12 @@ impl NativePlan {
                     }
                 }
                 Kernel::Copy => out.copy_from_slice(x(0)),
-                Kernel::Embed { table, width } => {
+                Kernel::Embed { table } => {
                     let rows = table.len() / out.len();
                     let id = x(0)[0].trunc();
                     let id = if id < 0.0 { id + rows as f32 } else { id };
                     if id >= 0.0 && id < rows as f32 {
-                        let at = id as usize * *width as usize;
+                        let at = id as usize * out.len();
                         out.copy_from_slice(&table[at..at + out.len()]);
                     } else {
                         out.fill(f32::NAN);
