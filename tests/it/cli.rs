@@ -26,7 +26,7 @@ fn replay_with_summary(args: &[&str]) -> (Output, serde_json::Value) {
     all.extend_from_slice(args);
     let out = edgeintent(&all);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let s = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let s = json_file(&summary);
     (out, s)
 }
 
@@ -68,8 +68,7 @@ fn replay_of_the_example_trace_prints_refresh_decisions_and_a_summary() {
         "the model decides some refreshes"
     );
     assert!(reasons.contains(&"trigger:pull_to_refresh"));
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let s = json_file(&summary);
     let threshold = s["runtime"]["threshold"].as_f64().unwrap();
     for d in decisions.iter().filter(|d| d["reason"] == "model") {
         let score = d["score"].as_f64().unwrap();
@@ -946,9 +945,7 @@ fn evaluate_rejects_mismatched_inputs_and_bad_configs_by_name() {
 
 #[test]
 fn replay_with_a_user_id_uses_that_users_bucket_threshold() {
-    let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/config.json")).unwrap())
-            .unwrap();
+    let cfg = json_file(root().join("models/config.json"));
     let thresholds = cfg["policy"]["buckets"]["thresholds"].as_array().unwrap();
     let mut seen = std::collections::BTreeSet::new();
     for user in ["alice", "bob", "carol", "dave", "erin", "frank"] {

@@ -31,6 +31,13 @@ pub fn runtime(config: &str) -> Runtime {
         .unwrap()
 }
 
+/// A JSON file, parsed.
+pub fn json_file(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Runs the `edgeintent` command from the repository root.
 pub fn edgeintent(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edgeintent"))

@@ -596,8 +596,7 @@ fn shipped_config_json() -> std::ffi::CString {
 /// A config under the repository root as JSON, its model and spec paths
 /// made absolute (they point into models/).
 fn config_json(config: &str) -> std::ffi::CString {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join(config)).unwrap()).unwrap();
+    let mut v = json_file(root().join(config));
     v["model"]["path"] = root()
         .join("models/intent.onnx")
         .display()

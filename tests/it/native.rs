@@ -62,8 +62,7 @@ fn native_executor_matches_onnx_runtime_and_tract_on_every_family_it_compiles() 
     let mut failures = Vec::new();
     for json in families() {
         let name = json.file_stem().unwrap().to_string_lossy().into_owned();
-        let fx: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let fx = crate::common::json_file(&json);
         if fx.get("typed_inputs").is_some() {
             continue;
         }
@@ -255,9 +254,7 @@ fn native_recurrent_cells_match_onnx_runtime_and_tract() {
         "lstm_step",
     ] {
         let path = dir.join(format!("{kind}.onnx"));
-        let fx: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).unwrap())
-                .unwrap();
+        let fx = crate::common::json_file(path.with_extension("json"));
         let widths: Vec<usize> = fx["widths"]
             .as_array()
             .unwrap()

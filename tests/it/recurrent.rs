@@ -9,8 +9,7 @@ use edgeintent::{
 };
 
 fn fixture() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(root().join("fixtures/bench/gru.json")).unwrap())
-        .unwrap()
+    json_file(root().join("fixtures/bench/gru.json"))
 }
 
 /// The shipped config with the benchmark GRU (which carries no package metadata).
@@ -144,10 +143,7 @@ fn an_lstm_step_carries_h_and_c_as_onnx_runtime_does() {
     };
     let mut model = RecurrentModel::load(&opts, cfg.features(), &rec).unwrap();
     assert_eq!(model.engine(), "native", "{:?}", model.not_native_reason());
-    let fx: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("fixtures/recurrent/lstm_step.json")).unwrap(),
-    )
-    .unwrap();
+    let fx = json_file(root().join("fixtures/recurrent/lstm_step.json"));
     let seqs = fx["sequences"].as_array().unwrap();
     let wants = fx["sequence_scores"].as_array().unwrap();
     for (seq, want) in seqs.iter().zip(wants) {

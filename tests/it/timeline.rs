@@ -92,8 +92,7 @@ fn the_timeline_shows_fence_visits_of_the_geo_trace() {
         "fixtures/geo/trace.jsonl",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&events).unwrap()).unwrap();
+    let v = json_file(&events);
     let names: Vec<&str> = v["traceEvents"]
         .as_array()
         .unwrap()
