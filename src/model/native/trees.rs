@@ -375,7 +375,8 @@ impl CompiledEnsemble {
         // Scoring by features costs per branch, walking per level: the first
         // wins on sparse, deep trees (LightGBM's leaf-wise ones), the walk on
         // full, shallow ones (XGBoost depth 6, CatBoost's oblivious trees).
-        // Break-even measured near 1.6 (bench_trees.py, model_score_only).
+        // Taken below 1.5x the walk's work; break-even measured near 1.6
+        // (bench_trees.py, model_score_only).
         let walk_work = self
             .fast
             .as_ref()
