@@ -99,11 +99,7 @@ fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,
         Err(p) => {
-            let what = p
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let what = crate::panics::message(&*p);
             log::error!(target: "edgeintent", "internal error (please report): {what}");
             set_error(format!("internal error (please report): {what}"));
             on_panic
@@ -217,7 +213,12 @@ impl Inner {
     /// its producer held while sending it.
     fn process(&mut self, e: Event) {
         drop(self.gate.lock());
-        let _ = self.rt.process(e);
+        // A panic inside one event (a bug) costs that event, not the worker
+        // or every later poll: the event is consumed and the next one runs.
+        let rt = &mut self.rt;
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| rt.process(e))) {
+            log::error!(target: "edgeintent", "internal error while processing an event (please report): {}", crate::panics::message(&*p));
+        }
     }
 
     /// Processes every event waiting in the channel (the C ABI's `pump`).

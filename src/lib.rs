@@ -39,6 +39,7 @@ mod model;
 pub mod monitor;
 #[cfg(feature = "offline")]
 pub mod offline;
+mod panics;
 mod policy;
 mod runtime;
 pub mod snapshot;

@@ -63,12 +63,28 @@ pub(crate) fn write(payload: &EimPayload) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Decodes and checks a package: version, length, checksum, and every index
-/// its plan follows.
-pub(crate) fn read(bytes: &[u8], path: &Path) -> Result<(EimPayload, ModelMetadata), ModelError> {
-    let bad = |why: String| ModelError::Parse {
+/// What a decoding failure means for the package, in words.
+fn decode_error(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as D;
+    match e {
+        D::UnexpectedEnd { .. } => {
+            "the payload ends early (truncated, or written by another format)".into()
+        }
+        D::LimitExceeded => format!("the payload claims more than {MAX_PAYLOAD} bytes"),
+        other => format!("the payload does not decode: {other}"),
+    }
+}
+
+/// Decodes and checks a package: version, length, checksum, every index its
+/// plan follows, and that its arena fits `budget` bytes (`model.max_memory_mb`).
+pub(crate) fn read(
+    bytes: &[u8],
+    path: &Path,
+    budget: u64,
+) -> Result<(EimPayload, ModelMetadata), ModelError> {
+    let bad = |why: String| ModelError::Package {
         path: path.to_owned(),
-        why: format!(".eim package: {why}"),
+        why,
     };
     if bytes.len() < HEADER || !is_eim(bytes) {
         return Err(bad("too short or no EIM header".into()));
@@ -92,9 +108,20 @@ pub(crate) fn read(bytes: &[u8], path: &Path) -> Result<(EimPayload, ModelMetada
         return Err(bad("checksum mismatch: the file is damaged".into()));
     }
     let (payload, used): (EimPayload, usize) =
-        bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(e.to_string()))?;
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(decode_error(&e)))?;
     if used != body.len() {
         return Err(bad("trailing bytes after the payload".into()));
+    }
+    let arena_bytes = (payload.plan.arena_len as u64).saturating_mul(4);
+    if arena_bytes.saturating_add(body.len() as u64) > budget {
+        return Err(ModelError::Refused {
+            path: path.to_owned(),
+            why: format!(
+                "its plan needs {} MiB (arena and weights), over the model memory budget of {} MiB (model.max_memory_mb)",
+                (arena_bytes + body.len() as u64).div_ceil(1 << 20),
+                budget >> 20
+            ),
+        });
     }
     let payload = EimPayload {
         plan: payload.plan.ready().map_err(bad)?,

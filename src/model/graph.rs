@@ -337,7 +337,7 @@ impl NativeModel {
             )));
         }
         self.plan.input_mut().copy_from_slice(x);
-        Ok(self.plan.run())
+        self.plan.run().map_err(ModelError::Native)
     }
 
     /// Runs one row given as one slice per input (graph order).
@@ -360,6 +360,6 @@ impl NativeModel {
             row[at..at + i.len()].copy_from_slice(i);
             at += i.len();
         }
-        Ok(self.plan.run())
+        self.plan.run().map_err(ModelError::Native)
     }
 }

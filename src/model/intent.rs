@@ -156,7 +156,7 @@ impl IntentModel {
         let view: &[f32] = match &mut self.runner {
             Runner::Native(plan) => {
                 Normalization::apply_or_copy(norm, features, plan.input_mut())?;
-                plan.run()
+                plan.run().map_err(ModelError::Native)?
             }
             #[cfg(feature = "tract")]
             Runner::Plan {
@@ -195,7 +195,7 @@ fn load_eim(
     opts: &ModelOptions,
     spec: &FeatureSpec,
 ) -> Result<IntentModel, ModelError> {
-    let (payload, metadata) = eim::read(bytes, path)?;
+    let (payload, metadata) = eim::read(bytes, path, opts.memory_budget())?;
     check_spec(&metadata, path, opts, spec)?;
     let normalization = read_normalization(&metadata, path, spec.len())?;
     let shape_err = |why: String| ModelError::Shape {

@@ -166,7 +166,6 @@ fn yes() -> bool {
 
 impl ModelOptions {
     /// `max_memory_mb` in bytes.
-    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
     pub(crate) fn memory_budget(&self) -> u64 {
         self.max_memory_mb.saturating_mul(1 << 20)
     }
@@ -304,6 +303,18 @@ pub enum ModelError {
     /// tract failed while building or running the plan.
     #[error("model: tract failed: {0}")]
     Engine(String),
+    /// The native executor failed while running a plan (a kernel panicked
+    /// on a plan it should have refused); the plan is not run again.
+    #[error("model: the native executor failed: {0}")]
+    Native(String),
+    /// The bytes are not a usable `.eim` package.
+    #[error("model {path}: not a valid .eim package: {why}")]
+    Package {
+        /// The model path.
+        path: PathBuf,
+        /// What is wrong with the package, and the fix.
+        why: String,
+    },
     /// The model produced a score that is not a probability.
     #[error("model produced {0}, which is not a probability in [0, 1]")]
     BadScore(f32),

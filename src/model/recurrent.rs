@@ -112,7 +112,7 @@ impl RecurrentModel {
         let score = match &mut self.stepper {
             Stepper::Native(n) => {
                 n.plan.input_mut()[0] = event_id as f32;
-                n.plan.run();
+                n.plan.run().map_err(ModelError::Native)?;
                 let score = n.plan.value(n.score)[0];
                 for &(from, at) in &n.carry {
                     n.plan.copy_to_input(from, at);

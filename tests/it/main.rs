@@ -12,6 +12,7 @@ mod conformance;
 mod families;
 mod ffi;
 mod hostile;
+mod hostile_eim;
 mod java;
 mod load;
 mod monitor;

@@ -33,17 +33,9 @@ pub(crate) fn guarded<T>(
     catch_unwind(AssertUnwindSafe(load)).unwrap_or_else(|panic| {
         Err(ModelError::Panic {
             path: path.to_owned(),
-            why: panic_message(&panic),
+            why: crate::panics::message(&*panic),
         })
     })
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn engine(e: TractError) -> ModelError {
@@ -355,7 +347,7 @@ impl Plan {
             Err(panic) => {
                 return Err(ModelError::Engine(format!(
                     "the model panicked while running: {}",
-                    panic_message(&panic)
+                    crate::panics::message(&*panic)
                 )))
             }
         };
@@ -607,7 +599,7 @@ impl TensorPlan {
             Err(panic) => {
                 return Err(ModelError::Engine(format!(
                     "the model panicked while running: {}",
-                    panic_message(&panic)
+                    crate::panics::message(&*panic)
                 )))
             }
         };

@@ -11,7 +11,7 @@ use tract_onnx::pb;
 use super::proto::GraphView;
 use crate::model::native::trees::PostTransform;
 use crate::model::native::{
-    Binary, GruCell, Kernel, LstmCell, NativePlan, Norm, Slot, Step, Unary,
+    Binary, GruCell, Kernel, LstmCell, NativePlan, Norm, Slot, Step, Unary, Weights,
 };
 
 /// Compiles `model` for a `[1, n_in]` f32 row on `input`, computing `output`.
@@ -361,12 +361,11 @@ impl Compiler<'_> {
                     ));
                 }
                 let second_class = k == 1 && labels == 2;
-                let affine = Kernel::Affine {
-                    w: transpose(coef, k, f),
-                    b,
-                };
                 let kernel = Kernel::LinearClassifier {
-                    affine: Box::new(affine),
+                    affine: Weights {
+                        w: transpose(coef, k, f),
+                        b,
+                    },
                     post: post_transform(n)?,
                     second_class,
                 };
@@ -388,12 +387,11 @@ impl Compiler<'_> {
                         b.len()
                     ));
                 }
-                let affine = Kernel::Affine {
-                    w: transpose(coef, k, f),
-                    b,
-                };
                 let kernel = Kernel::LinearRegressor {
-                    affine: Box::new(affine),
+                    affine: Weights {
+                        w: transpose(coef, k, f),
+                        b,
+                    },
                     post: post_transform(n)?,
                 };
                 (kernel, vec![x], k, 0)

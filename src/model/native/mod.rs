@@ -109,13 +109,15 @@ pub(crate) enum Kernel {
     /// `LinearClassifier`'s scores, with ONNX Runtime's post transform and
     /// its two-column layout for one model and two labels.
     LinearClassifier {
-        affine: Box<Kernel>,
+        #[serde(with = "nested_affine")]
+        affine: Weights,
         post: PostTransform,
         second_class: bool,
     },
     /// `LinearRegressor`: PROBIT alone applies to a single target.
     LinearRegressor {
-        affine: Box<Kernel>,
+        #[serde(with = "nested_affine")]
+        affine: Weights,
         post: PostTransform,
     },
     Unary(Unary),
@@ -165,6 +167,88 @@ pub(crate) enum Kernel {
     Lstm(Box<LstmCell>),
 }
 
+/// A linear model's weights: `y = x · W + b`, `W` as `[n_in][n_out]`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Weights {
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
+}
+
+/// A linear model's weights as `.eim` version 1 stores them: encoded as a
+/// nested `Kernel::Affine` (variant 1 of [`Kernel`]), so existing packages
+/// still read, but decoded as weights only. A package can therefore not nest
+/// kernels (100,000 nested classifiers once overflowed the decoder's stack).
+mod nested_affine {
+    use std::fmt;
+
+    use serde::de::{EnumAccess, Error, SeqAccess, VariantAccess, Visitor};
+    use serde::{Deserializer, Serialize, Serializer};
+
+    use super::Weights;
+
+    const VARIANTS: &[&str] = &["Trees", "Affine"];
+    const FIELDS: &[&str] = &["w", "b"];
+
+    #[derive(Serialize)]
+    enum StoredRef<'a> {
+        #[allow(dead_code)] // keeps `Affine` at variant index 1, as in `Kernel`
+        Trees,
+        Affine {
+            w: &'a [f32],
+            b: &'a [f32],
+        },
+    }
+
+    pub(super) fn serialize<S: Serializer>(a: &Weights, s: S) -> Result<S::Ok, S::Error> {
+        StoredRef::Affine { w: &a.w, b: &a.b }.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Weights, D::Error> {
+        d.deserialize_enum("Kernel", VARIANTS, AffineOnly)
+    }
+
+    struct AffineOnly;
+
+    impl<'de> Visitor<'de> for AffineOnly {
+        type Value = Weights;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an affine kernel")
+        }
+
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Weights, A::Error> {
+            let (index, variant): (u32, _) = data.variant()?;
+            if index != 1 {
+                return Err(A::Error::custom(format!(
+                    "a linear model's weights must be an affine kernel, not kernel variant {index} \
+                     (kernels do not nest)"
+                )));
+            }
+            variant.struct_variant(FIELDS, WeightsVisitor)
+        }
+    }
+
+    struct WeightsVisitor;
+
+    impl<'de> Visitor<'de> for WeightsVisitor {
+        type Value = Weights;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("weights and biases")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Weights, A::Error> {
+            let w = seq
+                .next_element()?
+                .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+            let b = seq
+                .next_element()?
+                .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+            Ok(Weights { w, b })
+        }
+    }
+}
+
 /// One step: a kernel from input slots to an output slot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Step {
@@ -186,6 +270,9 @@ pub(crate) struct NativePlan {
     arena: Vec<f32>,
     #[serde(skip)]
     voted: Vec<bool>,
+    /// Set when a run panicked: the plan is not run again.
+    #[serde(skip)]
+    failed: Option<String>,
 }
 
 /// Why a plan (or a package holding one) is unusable.
@@ -218,20 +305,23 @@ pub(crate) fn check_plan(p: &NativePlan) -> Result<(), String> {
             }
             Kernel::Affine { w: m, b } => one(1) && b.len() == w && m.len() == width(0) * w,
             Kernel::LinearClassifier {
-                affine,
+                affine: Weights { w: m, b },
                 second_class,
                 ..
-            } => match affine.as_ref() {
-                Kernel::Affine { w: m, b } => {
-                    let cols = if *second_class { 2 } else { b.len() };
-                    one(1) && cols == w && m.len() == width(0) * b.len()
-                }
-                _ => false,
-            },
-            Kernel::LinearRegressor { affine, .. } => match affine.as_ref() {
-                Kernel::Affine { w: m, b } => one(1) && b.len() == w && m.len() == width(0) * w,
-                _ => false,
-            },
+            } => {
+                // The two-column layout scores one class and derives the other.
+                let scored = if *second_class {
+                    w.checked_sub(1)
+                } else {
+                    Some(w)
+                };
+                let cols_ok = !*second_class || w == 2;
+                one(1) && cols_ok && Some(b.len()) == scored && m.len() == width(0) * b.len()
+            }
+            Kernel::LinearRegressor {
+                affine: Weights { w: m, b },
+                ..
+            } => one(1) && b.len() == w && m.len() == width(0) * w,
             Kernel::Unary(_) | Kernel::Softmax | Kernel::Normalizer(_) | Kernel::Binarizer(_) => {
                 one(1) && width(0) == w
             }
@@ -289,6 +379,7 @@ impl NativePlan {
             arena_len,
             arena: Vec::new(),
             voted: Vec::new(),
+            failed: None,
         }
         .ready()
     }
@@ -336,8 +427,25 @@ impl NativePlan {
     }
 
     /// Runs every step on the input written with [`NativePlan::input_mut`];
-    /// the output row borrows the arena. Allocates nothing.
-    pub(crate) fn run(&mut self) -> &[f32] {
+    /// the output row borrows the arena. Allocates nothing. A panic inside a
+    /// kernel (a plan `check_plan` should have refused) is caught and makes
+    /// this and every later run an error, as a failed tract run is: the
+    /// runtime's rules then decide.
+    pub(crate) fn run(&mut self) -> Result<&[f32], String> {
+        if let Some(why) = &self.failed {
+            return Err(why.clone());
+        }
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_steps()));
+        if let Err(panic) = ran {
+            let what = crate::panics::message(&*panic);
+            let why = format!("the native plan panicked ({what}); it is not run again");
+            self.failed = Some(why.clone());
+            return Err(why);
+        }
+        Ok(&self.arena[self.output.range()])
+    }
+
+    fn run_steps(&mut self) {
         for s in &self.steps {
             let (done, rest) = self.arena.split_at_mut(s.output.offset as usize);
             let out = &mut rest[..s.output.len as usize];
@@ -353,13 +461,10 @@ impl NativePlan {
                 }
                 Kernel::Affine { w, b } => affine(x(0), w, b, out),
                 Kernel::LinearClassifier {
-                    affine: a,
+                    affine: Weights { w, b },
                     post,
                     second_class,
                 } => {
-                    let Kernel::Affine { w, b } = a.as_ref() else {
-                        continue;
-                    };
                     if *second_class {
                         affine(x(0), w, b, &mut out[1..]);
                         if *post == PostTransform::Probit {
@@ -373,10 +478,10 @@ impl NativePlan {
                         single_or_row(*post, out);
                     }
                 }
-                Kernel::LinearRegressor { affine: a, post } => {
-                    let Kernel::Affine { w, b } = a.as_ref() else {
-                        continue;
-                    };
+                Kernel::LinearRegressor {
+                    affine: Weights { w, b },
+                    post,
+                } => {
                     affine(x(0), w, b, out);
                     single_or_row(*post, out);
                 }
@@ -467,7 +572,6 @@ impl NativePlan {
                 Kernel::Lstm(cell) => cell.step(x(0), x(1), x(2), out),
             }
         }
-        &self.arena[self.output.range()]
     }
 }
 
@@ -535,6 +639,7 @@ mod tests {
             arena_len,
             arena: Vec::new(),
             voted: Vec::new(),
+            failed: None,
         }
     }
 
@@ -574,7 +679,7 @@ mod tests {
             .unwrap();
         p.input_mut().copy_from_slice(&[2.0, 1.0]);
         let y = 1.0 / (1.0 + (-1.5f32).exp());
-        assert_eq!(p.run(), &[1.0 - y, y]);
+        assert_eq!(p.run().unwrap(), &[1.0 - y, y]);
 
         let bad = |steps: Vec<Step>, out: Slot, len: usize| {
             check_plan(&plan(steps, out, len)).unwrap_err()
@@ -599,5 +704,75 @@ mod tests {
         )
         .contains("sizes"));
         assert!(bad(vec![], slot(9, 1), 7).contains("output"));
+    }
+
+    fn classifier(b: Vec<f32>, second_class: bool, width: u32) -> Step {
+        step(
+            Kernel::LinearClassifier {
+                affine: Weights {
+                    w: vec![0.5; 2 * b.len()],
+                    b,
+                },
+                post: PostTransform::None,
+                second_class,
+            },
+            vec![slot(0, 2)],
+            slot(2, width),
+        )
+    }
+
+    #[test]
+    fn a_two_column_classifier_scores_one_class_and_other_widths_are_refused() {
+        let mut p = plan(vec![classifier(vec![0.25], true, 2)], slot(2, 2), 4)
+            .ready()
+            .unwrap();
+        p.input_mut().copy_from_slice(&[1.0, 1.0]);
+        assert_eq!(p.run().unwrap(), &[-0.25, 1.25]);
+        // Two biases (or none) for the one scored column once panicked at run time.
+        for b in [vec![0.0, 0.0], vec![]] {
+            let err = check_plan(&plan(vec![classifier(b, true, 2)], slot(2, 2), 4)).unwrap_err();
+            assert!(err.contains("sizes"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_kernel_is_an_error_and_the_plan_is_not_run_again() {
+        // Built without the checks, as a plan they missed would be.
+        let mut p = plan(vec![classifier(vec![0.0, 0.0], true, 2)], slot(2, 2), 4);
+        p.arena = vec![0.0; 4];
+        let err = p.run().unwrap_err();
+        assert!(err.contains("panicked"), "{err}");
+        assert_eq!(p.run().unwrap_err(), err);
+    }
+
+    #[test]
+    fn linear_weights_keep_the_nested_kernel_encoding_and_refuse_nesting() {
+        let cfg = bincode::config::standard();
+        let k = Kernel::LinearRegressor {
+            affine: Weights {
+                w: vec![1.0],
+                b: vec![2.0],
+            },
+            post: PostTransform::None,
+        };
+        let bytes = bincode::serde::encode_to_vec(&k, cfg).unwrap();
+        // LinearRegressor (3), then the weights as `Kernel::Affine` (1) was.
+        let affine = bincode::serde::encode_to_vec(
+            &Kernel::Affine {
+                w: vec![1.0],
+                b: vec![2.0],
+            },
+            cfg,
+        )
+        .unwrap();
+        assert_eq!(bytes[0], 3);
+        assert_eq!(&bytes[1..1 + affine.len()], &affine[..]);
+        let (back, _): (Kernel, usize) = bincode::serde::decode_from_slice(&bytes, cfg).unwrap();
+        assert_eq!(back, k);
+        // A classifier where the weights should be.
+        let mut nested = vec![3u8, 2];
+        nested.extend(&bytes[1..]);
+        let err = bincode::serde::decode_from_slice::<Kernel, _>(&nested, cfg).unwrap_err();
+        assert!(err.to_string().contains("do not nest"), "{err}");
     }
 }
