@@ -23,7 +23,10 @@ pub use replay::{
     load_trace, replay, replay_with_updates, LoadedTrace, ReadCounts, ReadOptions, ReplaySummary,
     TraceItem,
 };
-pub use timeline::{replay_timeline, timeline_html, trace_events_json, Timeline};
+pub use timeline::{
+    page_file_name, replay_timeline, timeline_html, timeline_index_html, trace_events_json,
+    IndexEntry, Timeline,
+};
 pub use updates::{UpdateRecord, UpdateSchedule};
 
 use crate::error::Error;

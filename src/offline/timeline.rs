@@ -237,20 +237,115 @@ fn thin(tl: &mut Timeline) {
     tl.thinned = (!notes.is_empty()).then(|| notes.join("; "));
 }
 
-/// The timeline as one self-contained HTML page.
+/// The timeline as one self-contained HTML page. Every string from the
+/// trace (its name, slots, items, pages) is escaped for where it lands: HTML
+/// text in the title and heading, JSON inside the data block.
 pub fn timeline_html(tl: &Timeline) -> String {
-    // Inside <script>, "</" would end the element.
-    let data = serde_json::to_string(tl)
-        .unwrap_or_else(|_| "{}".into())
-        .replace("</", "<\\/");
+    let data = script_json(&serde_json::to_string(tl).unwrap_or_else(|_| "{}".into()));
     let title = html_escape(&format!("edgeintent timeline: {}", tl.trace));
-    TEMPLATE
-        .replace("{{TITLE}}", &title)
-        .replace("/*{{UPLOT_CSS}}*/", UPLOT_CSS)
-        .replace("/*{{PAGE_CSS}}*/", PAGE_CSS)
-        .replace("/*{{UPLOT_JS}}*/", UPLOT_JS)
-        .replace("/*{{PAGE_JS}}*/", PAGE_JS)
-        .replace("{{DATA}}", &data)
+    fill(
+        TEMPLATE,
+        &[
+            ("{{TITLE}}", &title),
+            ("/*{{UPLOT_CSS}}*/", UPLOT_CSS),
+            ("/*{{PAGE_CSS}}*/", PAGE_CSS),
+            ("/*{{UPLOT_JS}}*/", UPLOT_JS),
+            ("/*{{PAGE_JS}}*/", PAGE_JS),
+            ("{{DATA}}", &data),
+        ],
+    )
+}
+
+/// `template` with each placeholder replaced by its value in one pass: a
+/// value is never searched for placeholders (a trace named `{{DATA}}` stays
+/// its name).
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut rest = template;
+    loop {
+        let next = values
+            .iter()
+            .filter_map(|(k, v)| rest.find(k).map(|at| (at, *k, *v)))
+            .min_by_key(|(at, _, _)| *at);
+        let Some((at, key, value)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(value);
+        rest = &rest[at + key.len()..];
+    }
+}
+
+/// JSON made safe inside a `<script>` element: `<`, `>` and `&` as `\u`
+/// escapes (no `</script>`, no `<!--` to switch the HTML tokenizer's state),
+/// and U+2028/U+2029 escaped for older JavaScript parsers. JSON has these
+/// characters only inside strings, where the escapes mean the same.
+fn script_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One page of `evaluate --timeline`'s index.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    /// The page's file name, as [`page_file_name`] made it.
+    pub file: String,
+    /// The trace it shows (any text).
+    pub trace: String,
+    /// Events read.
+    pub events: u64,
+    /// Decisions made.
+    pub decisions: u64,
+}
+
+/// A page's file name for the `i`th trace: its stem with anything but ASCII
+/// letters, digits, `.`, `_` and `-` replaced, so the name is safe in a URL,
+/// an HTML attribute and a file system.
+pub fn page_file_name(i: usize, stem: &str) -> String {
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{i:03}-{safe}.html")
+}
+
+/// The index page of a folder of timelines, every trace name escaped.
+pub fn timeline_index_html(pages: &[IndexEntry]) -> String {
+    let links: String = pages
+        .iter()
+        .map(|p| {
+            format!(
+                "<li><a href=\"{}\">{}</a>: {} events, {} decisions</li>\n",
+                html_escape(&p.file),
+                html_escape(&p.trace),
+                p.events,
+                p.decisions
+            )
+        })
+        .collect();
+    format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>edgeintent timelines</title>\
+         <body style=\"font: 14px system-ui, sans-serif; margin: 16px\">\
+         <h1 style=\"font-size: 18px\">edgeintent timelines</h1><ul>\n{links}</ul></body>\n"
+    )
 }
 
 fn html_escape(s: &str) -> String {
@@ -258,6 +353,7 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// The timeline in the Trace Event format (`{"traceEvents": [...]}`, times
@@ -326,4 +422,42 @@ pub fn trace_events_json(tl: &Timeline) -> String {
         ev.push(json!({"name": name, "cat": "event", "ph": "i", "s": "t", "ts": us(*t), "pid": 1, "tid": 2}));
     }
     json!({"traceEvents": ev, "displayTimeUnit": "ms"}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_once_and_values_are_never_searched() {
+        let out = fill(
+            "<t>{{A}}</t>{{B}}{{A}}",
+            &[("{{A}}", "{{B}}"), ("{{B}}", "x{{A}}")],
+        );
+        assert_eq!(out, "<t>{{B}}</t>x{{A}}{{B}}");
+    }
+
+    #[test]
+    fn script_json_has_no_markup_characters_and_means_the_same() {
+        let v = serde_json::json!({"s": "<!--<script></script>&\u{2028}\u{2029}>"});
+        let safe = script_json(&v.to_string());
+        assert!(
+            !safe.contains(['<', '>', '&', '\u{2028}', '\u{2029}']),
+            "{safe}"
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), v);
+    }
+
+    #[test]
+    fn page_names_and_the_index_escape_every_trace_name() {
+        let file = page_file_name(3, "q\"><img src=x>");
+        assert_eq!(file, "003-q___img_src_x_.html");
+        let index = timeline_index_html(&[IndexEntry {
+            file,
+            trace: "a<b>\"&'".into(),
+            events: 1,
+            decisions: 2,
+        }]);
+        assert!(index.contains(">a&lt;b&gt;&quot;&amp;&#39;</a>"), "{index}");
+    }
 }

@@ -59,14 +59,17 @@ fn write_timelines(
     skip_invalid: bool,
 ) -> Result<(), Error> {
     use crate::common::{io_err, open_trace};
-    use edgeintent::offline::{replay_timeline, timeline_html, ReadOptions};
+    use edgeintent::offline::{
+        page_file_name, replay_timeline, timeline_html, timeline_index_html, IndexEntry,
+        ReadOptions,
+    };
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut links = String::new();
+    let mut pages = Vec::with_capacity(traces.len());
     for (i, trace) in traces.iter().enumerate() {
         let stem = trace
             .file_stem()
             .map_or_else(|| format!("trace{i}"), |s| s.to_string_lossy().into_owned());
-        let file = format!("{i:03}-{stem}.html");
+        let file = page_file_name(i, &stem);
         let mut builder = edgeintent::Runtime::builder();
         if let Some(id) = user_id {
             builder = builder.user_id(id);
@@ -86,19 +89,15 @@ fn write_timelines(
         )?;
         let path = dir.join(&file);
         std::fs::write(&path, timeline_html(&tl)).map_err(io_err(&path))?;
-        let esc = name.replace('&', "&amp;").replace('<', "&lt;");
-        links += &format!(
-            "<li><a href=\"{file}\">{esc}</a>: {} events, {} decisions</li>\n",
-            summary.read.events, summary.runtime.decisions
-        );
+        pages.push(IndexEntry {
+            file,
+            trace: name,
+            events: summary.read.events as u64,
+            decisions: summary.runtime.decisions,
+        });
     }
     let index = dir.join("index.html");
-    let page = format!(
-        "<!doctype html><meta charset=\"utf-8\"><title>edgeintent timelines</title>\
-         <body style=\"font: 14px system-ui, sans-serif; margin: 16px\">\
-         <h1 style=\"font-size: 18px\">edgeintent timelines</h1><ul>\n{links}</ul></body>\n"
-    );
-    std::fs::write(&index, page).map_err(io_err(&index))?;
+    std::fs::write(&index, timeline_index_html(&pages)).map_err(io_err(&index))?;
     eprintln!("timelines: {} pages in {}", traces.len(), dir.display());
     Ok(())
 }
