@@ -92,7 +92,7 @@ fn write_timelines(
         pages.push(IndexEntry {
             file,
             trace: name,
-            events: summary.read.events as u64,
+            events: summary.read.events,
             decisions: summary.runtime.decisions,
         });
     }
