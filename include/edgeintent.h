@@ -129,10 +129,12 @@ int ei_set_coverage(ei_runtime *rt, double lat, double lon, double radius_m);
  * time plus the time elapsed since, so events may be stamped by any one
  * clock) and calls cb(user, decision_json) for every decision, in order, on
  * that thread only and holding no lock: the callback may call any function
- * here except ei_stop_worker and ei_runtime_free (those return EI_ERR_STATE
- * or do nothing from inside it). Decisions queued before the start go to the
- * callback first. While it runs, ei_poll_decision and ei_tick return
- * EI_ERR_STATE, and ei_snapshot_save saves what the worker has processed.
+ * here except ei_start_worker, ei_stop_worker and ei_runtime_free (those
+ * return EI_ERR_STATE or do nothing from inside it). Decisions queued before
+ * the start go to the callback first. While it runs, ei_poll_decision and
+ * ei_tick return EI_ERR_STATE, and ei_snapshot_save saves what the worker has
+ * processed. Starting and stopping happen one at a time: a start while
+ * another thread stops waits for the stop to finish, then starts.
  * 0 ok, <0 error (EI_ERR_STATE if already running). */
 int ei_start_worker(ei_runtime *rt, ei_decision_cb cb, void *user);
 
@@ -145,7 +147,12 @@ int ei_stop_worker(ei_runtime *rt);
  * clock jumps, caught panics) to cb for levels up to max_level; a NULL cb
  * turns them off. Process-wide: set it before ei_runtime_new to hear about
  * the model load. The callback runs on whichever thread the runtime works on,
- * possibly several at once. 0 ok, EI_ERR_ARG for a bad level. */
+ * possibly several at once, and never while the library holds a lock of its
+ * own: a record raised inside a call is delivered as that call returns, on
+ * its thread. So the callback may call any function here (ei_stats_json,
+ * ei_next_wakeup_ms, ei_push_json, ei_set_log_callback, ...); the worker-mode
+ * rules above still apply on the worker thread. 0 ok, EI_ERR_ARG for a bad
+ * level. */
 int ei_set_log_callback(ei_log_cb cb, void *user, int max_level);
 
 /* Frees a runtime (NULL is ignored), stopping its worker first. No other

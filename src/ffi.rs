@@ -78,6 +78,11 @@ unsafe impl Sync for UserPtr {}
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// How many of the library's locks this thread holds: log records raised
+    /// meanwhile wait in `HELD_LOGS` until the last one is released, so the
+    /// host's log callback never runs under a lock of ours and may call back.
+    static LOCKS_HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static HELD_LOGS: RefCell<Vec<(c_int, CString)>> = const { RefCell::new(Vec::new()) };
     /// Set on a worker-mode thread, whose callback must not wait for itself.
     static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -103,6 +108,30 @@ fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
             log::error!(target: "edgeintent", "internal error (please report): {what}");
             set_error(format!("internal error (please report): {what}"));
             on_panic
+        }
+    }
+}
+
+/// Held while this thread holds one of the library's locks; dropped after
+/// the lock is released, when it delivers the log records raised meanwhile.
+struct Held(());
+
+impl Held {
+    fn new() -> Held {
+        LOCKS_HELD.set(LOCKS_HELD.get() + 1);
+        Held(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let left = LOCKS_HELD.get().saturating_sub(1);
+        LOCKS_HELD.set(left);
+        if left == 0 {
+            let records = HELD_LOGS.with(|q| std::mem::take(&mut *q.borrow_mut()));
+            for (level, msg) in records {
+                C_LOGGER.deliver(level, &msg);
+            }
         }
     }
 }
@@ -135,10 +164,14 @@ impl<T> HostMutex<T> {
     }
 
     fn lock(&self) -> HostGuard<'_, T> {
+        let held = Held::new();
         // SAFETY: an initialised mutex that lives as long as `self`; a
         // default (non-recursive) mutex fails only on misuse we never do.
         unsafe { libc::pthread_mutex_lock(self.raw.get()) };
-        HostGuard { m: self }
+        HostGuard {
+            m: self,
+            _held: held,
+        }
     }
 }
 
@@ -151,6 +184,8 @@ impl<T> Drop for HostMutex<T> {
 
 struct HostGuard<'a, T> {
     m: &'a HostMutex<T>,
+    /// Dropped after `drop` has unlocked: log records go out unlocked.
+    _held: Held,
 }
 
 impl<T> std::ops::Deref for HostGuard<'_, T> {
@@ -247,8 +282,13 @@ impl EiRuntime {
         self.inner.lock()
     }
 
-    fn worker(&self) -> MutexGuard<'_, Option<FfiWorker>> {
-        self.worker.lock().unwrap_or_else(|e| e.into_inner())
+    /// The worker's slot: starting and stopping hold it from start to end,
+    /// so they happen one after the other (a start during a stop waits for
+    /// the stop, then starts). The worker thread and its callback never take
+    /// it (both calls refuse to run there).
+    fn worker(&self) -> (Held, MutexGuard<'_, Option<FfiWorker>>) {
+        let held = Held::new();
+        (held, self.worker.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Stops the worker after it has processed every event already pushed and
@@ -259,12 +299,13 @@ impl EiRuntime {
             set_error("the worker cannot be stopped (or the runtime freed) from inside its decision callback");
             return Err(EI_ERR_STATE);
         }
-        // Out of the slot first: the callback may read the slot while we join.
-        let Some(w) = self.worker().take() else {
+        let (_held, mut slot) = self.worker();
+        let Some(w) = slot.take() else {
             return Ok(false);
         };
         let _ = w.stop.send(());
         let joined = w.handle.join();
+        // Still under the slot's lock: no new worker can have started.
         self.lock().worker_mode = false;
         if joined.is_err() {
             set_error("the worker thread panicked; its last decisions may be lost");
@@ -908,9 +949,11 @@ pub unsafe extern "C" fn ei_set_coverage(
 /// as they arrive, runs ticks as time passes (the events' clock carried on by
 /// elapsed time), and calls `cb(user, decision_json)` for every decision, in
 /// order, from that thread only, never holding a lock (the callback may call
-/// any function here but `ei_stop_worker` and `ei_runtime_free`). Decisions
-/// queued before the start go to the callback first. While it runs,
-/// `ei_poll_decision` and `ei_tick` return `EI_ERR_STATE`. 0 ok, <0 error.
+/// any function here but `ei_start_worker`, `ei_stop_worker` and
+/// `ei_runtime_free`). Decisions queued before the start go to the callback
+/// first. While it runs, `ei_poll_decision` and `ei_tick` return
+/// `EI_ERR_STATE`. A start while another thread stops the worker waits for
+/// the stop to finish, then starts. 0 ok, <0 error.
 ///
 /// # Safety
 /// `rt` is NULL or a live handle; `cb` is NULL or a function safe to call
@@ -931,7 +974,11 @@ pub unsafe extern "C" fn ei_start_worker(
             set_error("cb is NULL");
             return EI_ERR_NULL;
         };
-        let mut slot = h.worker();
+        if ON_WORKER.get() {
+            set_error("the worker is already running (this is its decision callback)");
+            return EI_ERR_STATE;
+        }
+        let (_held, mut slot) = h.worker();
         if slot.is_some() {
             set_error("the worker is already running");
             return EI_ERR_STATE;
@@ -987,7 +1034,9 @@ pub unsafe extern "C" fn ei_stop_worker(rt: *const EiRuntime) -> c_int {
 /// `max_level` (`EI_LOG_ERROR` .. `EI_LOG_DEBUG`); NULL `cb` turns them off.
 /// Process-wide: set it before `ei_runtime_new` to hear about the model
 /// load. The callback runs on whichever thread the runtime is working on,
-/// possibly several at once. 0 ok; `EI_ERR_ARG` for a bad level;
+/// possibly several at once, never while the library holds a lock of its
+/// own (a record raised inside a call is delivered as the call returns), so
+/// it may call any function here. 0 ok; `EI_ERR_ARG` for a bad level;
 /// `EI_ERR_STATE` when the process already has another `log` logger (a Rust
 /// host's own).
 ///
@@ -1040,6 +1089,16 @@ static C_LOGGER: CLogger = CLogger {
 };
 
 impl CLogger {
+    /// Hands one record to the host's callback (called with none of the
+    /// library's locks held).
+    fn deliver(&self, level: c_int, msg: &CStr) {
+        let sink = *self.sink.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((cb, user)) = sink {
+            // SAFETY: the host's callback, called as the header documents.
+            unsafe { cb(user.0, level, msg.as_ptr()) };
+        }
+    }
+
     /// Makes this the process's logger once; false if another one is.
     fn install(&'static self) -> bool {
         *self.installed.get_or_init(|| log::set_logger(self).is_ok())
@@ -1055,8 +1114,14 @@ impl log::Log for CLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let sink = *self.sink.read().unwrap_or_else(|e| e.into_inner());
-        let Some((cb, user)) = sink else { return };
+        if self
+            .sink
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none()
+        {
+            return;
+        }
         let level = match record.level() {
             log::Level::Error => EI_LOG_ERROR,
             log::Level::Warn => EI_LOG_WARN,
@@ -1064,8 +1129,11 @@ impl log::Log for CLogger {
             log::Level::Debug | log::Level::Trace => EI_LOG_DEBUG,
         };
         let msg = to_cstring(record.args().to_string().replace('\0', " "));
-        // SAFETY: the host's callback, called as the header documents.
-        unsafe { cb(user.0, level, msg.as_ptr()) };
+        if LOCKS_HELD.get() > 0 {
+            HELD_LOGS.with(|q| q.borrow_mut().push((level, msg)));
+        } else {
+            self.deliver(level, &msg);
+        }
     }
 
     fn flush(&self) {}

@@ -889,3 +889,42 @@ fn every_refresh_keeps_its_context_when_the_host_polls_late() {
         ffi::ei_runtime_free(rt);
     }
 }
+
+/// Builds a C host from `tests/c/` and runs it on the shipped config with
+/// `args`; its exit status and output. The hosts set their own deadline.
+fn run_c_host(source: &str, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("host");
+    assert!(
+        build_c(source, &lib_dir(), &exe, &["-pthread"]),
+        "{source} builds"
+    );
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, shipped_config_json().as_bytes()).unwrap();
+    let out = Command::new(&exe).arg(&cfg).args(args).output().unwrap();
+    let text = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code(), text)
+}
+
+/// Issue 35: a log callback that calls back into the library (stats, a push,
+/// unsetting itself, the next wake-up; in worker mode too) returns instead
+/// of deadlocking on the runtime's lock.
+#[test]
+fn a_log_callback_may_call_back_into_the_library() {
+    for mode in ["stats", "push", "unset", "wakeup", "worker"] {
+        let (code, out) = run_c_host("tests/c/reentrant_log.c", &[mode]);
+        assert_eq!(
+            code,
+            Some(0),
+            "mode {mode} (killed by the deadline if None):\n{out}"
+        );
+    }
+}
+
+/// Issue 35: a start while another thread stops the worker waits for the
+/// stop, then the new worker gets the decisions and the host's poll is refused.
+#[test]
+fn a_worker_started_during_a_stop_gets_the_decisions() {
+    let (code, out) = run_c_host("tests/c/worker_race.c", &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
