@@ -30,6 +30,11 @@ pub struct IngestConfig {
     /// ones are rejected and counted. Within it, time is treated as not moving.
     #[serde(default = "default_skew")]
     pub max_clock_skew_ms: i64,
+    /// How far (ms) an event may be ahead of the newest accepted one before
+    /// it is held until the next event confirms the jump (a long absence) or
+    /// shows it an outlier (dropped); ticks further ahead are refused.
+    #[serde(default = "default_jump")]
+    pub max_forward_jump_ms: i64,
 }
 
 fn default_capacity() -> usize {
@@ -38,6 +43,9 @@ fn default_capacity() -> usize {
 fn default_skew() -> i64 {
     5_000
 }
+fn default_jump() -> i64 {
+    86_400_000
+}
 
 impl Default for IngestConfig {
     fn default() -> Self {
@@ -45,6 +53,7 @@ impl Default for IngestConfig {
             channel_capacity: default_capacity(),
             decision_queue: default_capacity(),
             max_clock_skew_ms: default_skew(),
+            max_forward_jump_ms: default_jump(),
         }
     }
 }
@@ -464,6 +473,12 @@ impl Config {
         }
         if self.ingest.max_clock_skew_ms < 0 {
             return Err(invalid("ingest.max_clock_skew_ms", "must be >= 0"));
+        }
+        if !(1..=crate::limits::MAX_TS_MS).contains(&self.ingest.max_forward_jump_ms) {
+            return Err(invalid(
+                "ingest.max_forward_jump_ms",
+                "must be between 1 and the latest timestamp (ms)",
+            ));
         }
         self.context
             .validate()

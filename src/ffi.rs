@@ -414,8 +414,10 @@ impl EiRuntime {
             return Err(EI_ERR_STATE);
         }
         inner.pump();
-        inner.rt.tick(now_ms);
-        Ok(())
+        inner.rt.tick(now_ms).map_err(|e| {
+            set_error(e.to_string());
+            EI_ERR_ARG
+        })
     }
 
     fn next_wakeup_ms(&self) -> Option<i64> {

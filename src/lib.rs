@@ -80,8 +80,8 @@ pub use model::{
 pub use model::{RecurrentOptions, META_RECURRENT};
 pub use policy::{Buckets, PolicyConfig, PolicyError};
 pub use runtime::{
-    DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats, UpdateOutcome,
-    UpdateStats, VersionInForce, Worker,
+    ClockStats, DecisionCallback, DecisionPoint, ModelStatus, Runtime, RuntimeBuilder, Stats,
+    UpdateOutcome, UpdateStats, VersionInForce, Worker,
 };
 pub use update::{Manifest, Rollout, RolloutArm, UpdateError, UpdateKind, UpdatesConfig};
 /// The README's Rust examples, compiled and run by `cargo test --doc`.

@@ -223,9 +223,11 @@ int main(int argc, char **argv) {
 
     long processed = stat(rt, "events_processed"), rejected = stat(rt, "events_rejected");
     long invalid = stat(rt, "events_invalid"), unknown = stat(rt, "events_unknown");
+    long held = stat(rt, "events_held");
     CHECK(pushed + refused == count, "every line pushed or refused");
-    CHECK(processed + rejected + unknown == pushed, "pushed %ld = processed %ld + rejected %ld + unknown %ld",
-          pushed, processed, rejected, unknown);
+    CHECK(processed + rejected + unknown + held == pushed,
+          "pushed %ld = processed %ld + rejected %ld + unknown %ld + held %ld", pushed, processed,
+          rejected, unknown, held);
     CHECK(invalid == refused, "refused %ld = invalid %ld", refused, invalid);
     CHECK(seen.decisions > 0, "the callback saw decisions");
     CHECK(seen.coverage_requests == 0 || seen.coverage_set == seen.coverage_requests,

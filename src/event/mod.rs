@@ -335,6 +335,21 @@ pub enum EventError {
         /// The configured tolerance.
         max_skew_ms: i64,
     },
+    /// A tick further ahead of the newest accepted event than a clock jump
+    /// may be: nothing runs (events ahead that far are held until the next
+    /// one confirms them).
+    #[error(
+        "tick at {ts_ms} is {ahead_ms} ms ahead of the newest accepted event \
+         (allowed jump {max_jump_ms} ms); tick on the events' clock, or raise ingest.max_forward_jump_ms"
+    )]
+    ClockJump {
+        /// The tick's time.
+        ts_ms: i64,
+        /// How far ahead of the newest accepted timestamp it is.
+        ahead_ms: i64,
+        /// The configured bound.
+        max_jump_ms: i64,
+    },
 }
 
 impl Event {

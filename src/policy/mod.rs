@@ -333,6 +333,16 @@ impl RefreshGate {
         };
     }
 
+    /// Forgets every time it holds (the last refresh, the budget's
+    /// refreshes, a pending stale mark), keeping settings and counters: the
+    /// clock they were stamped by was wrong.
+    pub(crate) fn forget_times(&mut self) {
+        let cap = self.state.budget.times.len();
+        self.state.last_refresh_ms = None;
+        self.state.budget = Budget::new(cap as u32);
+        self.state.pending = None;
+    }
+
     pub(crate) fn new(cfg: &PolicyConfig, threshold: f32) -> RefreshGate {
         RefreshGate {
             settings: GateSettings {

@@ -178,8 +178,10 @@ pub(super) fn assemble(
         row_sink: parts.row_sink,
         tick_ms: (config.policy().tick_interval_s * 1000.0).round() as i64,
         next_tick_ms: None,
-        newest_ms: None,
-        max_skew_ms: config.ingest().max_clock_skew_ms,
+        clock: super::clock::EventClock::new(
+            config.ingest().max_clock_skew_ms,
+            config.ingest().max_forward_jump_ms,
+        ),
         counters: Counters::default(),
         latency: LatencyHistogram::new(),
         last_model_error: None,

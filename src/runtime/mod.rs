@@ -21,7 +21,10 @@ use crate::monitor::{ModelCall, Monitor};
 use crate::policy::{RefreshGate, Score};
 use crate::triggers::{TriggerAction, Triggers};
 
+use clock::Admit;
+
 mod builder;
+mod clock;
 mod output;
 mod persist;
 mod stats;
@@ -29,7 +32,7 @@ mod update;
 mod worker;
 
 pub use builder::RuntimeBuilder;
-pub use stats::{ModelStatus, Stats};
+pub use stats::{ClockStats, ModelStatus, Stats};
 pub use update::{UpdateOutcome, UpdateStats, VersionInForce};
 pub use worker::Worker;
 pub(crate) use worker::WorkerClock;
@@ -122,8 +125,7 @@ pub struct Runtime {
     row_sink: Option<RowSink>,
     tick_ms: i64,
     next_tick_ms: Option<i64>,
-    newest_ms: Option<i64>,
-    max_skew_ms: i64,
+    clock: clock::EventClock,
     counters: Counters,
     latency: LatencyHistogram,
     last_model_error: Option<String>,
@@ -139,7 +141,7 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("model", &self.model_status)
-            .field("newest_ms", &self.newest_ms)
+            .field("newest_ms", &self.clock.newest_ms())
             .finish_non_exhaustive()
     }
 }
@@ -218,18 +220,59 @@ impl Runtime {
     ///
     /// An event with impossible values, or older than the newest accepted one by
     /// more than `ingest.max_clock_skew_ms`, is rejected with an error and
-    /// changes nothing.
+    /// changes nothing. An event more than `ingest.max_forward_jump_ms` ahead
+    /// is held (`Ok`) until the next event: one near it confirms the jump and
+    /// both are processed; one back near the clock shows it an outlier, and it
+    /// is dropped (counted as rejected). The third refused event in a row
+    /// that agrees with the two before it on an earlier time re-anchors the
+    /// clock there and is processed.
     pub fn process(&mut self, event: Event) -> Result<(), EventError> {
-        if let Err(e) = self.check(&event) {
-            self.counters.rejected += 1;
-            if self.counters.rejected.is_power_of_two() {
-                log::warn!(target: "edgeintent", "event rejected ({} so far): {e}", self.counters.rejected);
-            }
-            return Err(e);
+        if let Err(e) = event.validate() {
+            return Err(self.rejected(e));
         }
+        match self.clock.admit(event) {
+            Admit::Now(e) => self.process_admitted(e),
+            Admit::Held => {}
+            Admit::Confirmed(held, e) => {
+                self.process_admitted(held);
+                self.process_admitted(e);
+            }
+            Admit::Behind(err) => return Err(self.rejected(err)),
+            Admit::Reanchored { event, reset } => {
+                if reset {
+                    self.forget_times();
+                }
+                self.next_tick_ms = None;
+                self.process_admitted(event);
+            }
+        }
+        Ok(())
+    }
+
+    fn rejected(&mut self, e: EventError) -> EventError {
+        self.counters.rejected += 1;
+        if self.counters.rejected.is_power_of_two() {
+            log::warn!(target: "edgeintent", "event rejected ({} so far): {e}", self.counters.rejected);
+        }
+        e
+    }
+
+    /// After the clock re-anchored far back: the timers, windows and
+    /// debounces stamped under the old clock would hold their marks for as
+    /// long as it was ahead, so they start over (learned content, fences and
+    /// counters stay).
+    fn forget_times(&mut self) {
+        self.features = FeatureState::new(self.config.features());
+        self.gate.forget_times();
+        self.triggers = crate::triggers::Triggers::new(self.config.triggers());
+        self.activity = Activity::default();
+        self.monitor = monitor_for(&self.config, self.model.as_ref());
+    }
+
+    /// Processes an event the clock admitted.
+    fn process_admitted(&mut self, event: Event) {
         // Within the allowed skew, time does not go backwards.
-        let now = self.newest_ms.map_or(event.ts_ms, |n| n.max(event.ts_ms));
-        self.newest_ms = Some(now);
+        let now = self.clock.advance(event.ts_ms);
         self.run_ticks(now);
         // The event's type, computed once for every component below.
         let ty = event.kind.event_type();
@@ -296,7 +339,7 @@ impl Runtime {
             EventKind::Recommendations { slot, items } => {
                 if !self.arbiter.recommendations(now, &slot, items) {
                     log::debug!(target: "edgeintent", "recommendations for slot {slot:?} refused: the slot table is full (dedup.max_slots)");
-                    return Ok(()); // slot table full: refused and counted
+                    return; // slot table full: refused and counted
                 }
                 // The slot that received the list first, then any that lost an entity to it.
                 let own = self.arbiter.slot_id(&slot);
@@ -323,7 +366,6 @@ impl Runtime {
             }
             _ => {}
         }
-        Ok(())
     }
 
     fn location_fix(&mut self, now: i64, lat: f64, lon: f64, acc: f64, speed: Option<f64>) {
@@ -396,29 +438,23 @@ impl Runtime {
         self.arbiter.shown(slot)
     }
 
-    fn check(&self, event: &Event) -> Result<(), EventError> {
-        event.validate()?;
-        if let Some(newest) = self.newest_ms {
-            let behind = newest - event.ts_ms;
-            if behind > self.max_skew_ms {
-                return Err(EventError::ClockSkew {
-                    ts_ms: event.ts_ms,
-                    behind_ms: behind,
-                    max_skew_ms: self.max_skew_ms,
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// Advances time to `now_ms` without an event, running the periodic ticks due
-    /// by then. Hosts call it when [`Runtime::next_wakeup_ms`] comes due.
-    pub fn tick(&mut self, now_ms: i64) {
-        if self.newest_ms.is_some_and(|n| now_ms < n) {
-            return;
+    /// by then. Hosts call it when [`Runtime::next_wakeup_ms`] comes due. A
+    /// time before the newest event does nothing; one further ahead of it
+    /// than `ingest.max_forward_jump_ms` is refused and changes nothing
+    /// (unless it confirms an event held as such a jump, which is processed).
+    pub fn tick(&mut self, now_ms: i64) -> Result<(), EventError> {
+        match self.clock.tick(now_ms) {
+            Ok(Some(held)) => self.process_admitted(held),
+            Ok(None) => {}
+            Err(e) => return Err(self.rejected(e)),
         }
-        self.newest_ms = Some(now_ms);
+        if self.clock.newest_ms().is_some_and(|n| now_ms < n) {
+            return Ok(());
+        }
+        self.clock.advance(now_ms);
         self.run_ticks(now_ms);
+        Ok(())
     }
 
     /// When the runtime next wants [`Runtime::tick`] called (ms, event clock).
@@ -819,10 +855,70 @@ mod tests {
         let year = 365 * 86_400_000;
         rt.process(ev(year, EventKind::Search { query_len: None }))
             .unwrap();
+        assert_eq!(rt.stats().clock.jumps_held, 1, "held until confirmed");
+        assert_eq!(rt.stats().ticks, 0);
+        rt.process(ev(year + 1, EventKind::Search { query_len: None }))
+            .unwrap();
         let s = rt.stats();
         assert!(s.ticks <= 121, "{}", s.ticks);
         assert!(s.ticks_skipped > 1_000_000, "{}", s.ticks_skipped);
         assert_eq!(rt.next_wakeup_ms().map(|t| t > year - 30_000), Some(true));
+    }
+
+    #[test]
+    fn a_far_future_outlier_neither_silences_the_runtime_nor_survives_a_snapshot() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        rt.process(ev(0, EventKind::AppForeground)).unwrap();
+        rt.process(ev(1_000, home())).unwrap();
+        let y2199 = 7_226_582_400_000;
+        rt.process(ev(y2199, EventKind::AppBackground)).unwrap();
+        let snap = rt.snapshot().unwrap();
+        rt.process(ev(
+            2_000,
+            EventKind::PullToRefresh {
+                page: "home".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(rt.stats().clock.outliers_dropped, 1);
+        assert_eq!(rt.last_refresh_ms(), Some(2_000));
+        assert!(matches!(rt.tick(y2199), Err(EventError::ClockJump { .. })));
+        // The snapshot taken while the outlier was held never saw it.
+        let mut back = Runtime::builder().config(config()).build().unwrap();
+        back.restore(&snap).unwrap();
+        back.process(ev(
+            3_000,
+            EventKind::PullToRefresh {
+                page: "home".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(back.last_refresh_ms(), Some(3_000));
+    }
+
+    #[test]
+    fn a_clock_trusted_far_ahead_re_anchors_after_three_agreeing_events() {
+        let mut rt = Runtime::builder().config(config()).build().unwrap();
+        let y2199 = 7_226_582_400_000;
+        // The first event is trusted as it comes: nothing to compare it with.
+        rt.process(ev(y2199, EventKind::AppForeground)).unwrap();
+        for t in [10_000, 11_000] {
+            assert!(rt
+                .process(ev(t, EventKind::Search { query_len: None }))
+                .is_err());
+        }
+        rt.process(ev(
+            12_000,
+            EventKind::PullToRefresh {
+                page: "home".into(),
+            },
+        ))
+        .unwrap();
+        let s = rt.stats();
+        assert_eq!((s.clock.reanchors, s.events_rejected), (1, 2));
+        assert_eq!(rt.last_refresh_ms(), Some(12_000), "timers started over");
+        rt.process(ev(13_000, home())).unwrap();
+        assert_eq!(rt.stats().events_processed, 3);
     }
 
     #[test]

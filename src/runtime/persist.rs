@@ -93,7 +93,7 @@ impl Runtime {
                 triggers: self.triggers.save_state(),
                 arbiter: self.arbiter.save_state(),
                 geo: self.geo.as_ref().map(Geo::save_state),
-                newest_ms: self.newest_ms,
+                newest_ms: self.clock.newest_ms(),
                 next_tick_ms: self.next_tick_ms,
                 activity: self.activity,
                 monitor: self.monitor.as_ref().map(|m| m.save()),
@@ -173,7 +173,7 @@ impl Runtime {
         self.triggers = triggers;
         self.arbiter = arbiter;
         self.geo = geo;
-        self.newest_ms = s.newest_ms;
+        self.clock.restore(s.newest_ms);
         self.next_tick_ms = s.next_tick_ms;
         self.activity = s.activity;
         self.monitor = monitor;

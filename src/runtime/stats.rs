@@ -33,8 +33,14 @@ pub struct Stats {
     pub events_unknown: u64,
     /// Events folded into the state.
     pub events_processed: u64,
-    /// Events rejected (impossible values, clock skew).
+    /// Events rejected (impossible values, clock skew), and ticks refused.
     pub events_rejected: u64,
+    /// Events held now (0 or 1), waiting for the next event to confirm a
+    /// jump: every pushed event is processed, rejected, unknown or held.
+    pub events_held: u64,
+    /// How the events' clock judged event times (far jumps held, outliers
+    /// dropped, re-anchors).
+    pub clock: ClockStats,
     /// Decision points reached (foreground, home views, ticks).
     pub decision_points: u64,
     /// Of those, periodic ticks.
@@ -94,6 +100,18 @@ pub struct Stats {
     pub monitor: Option<crate::monitor::MonitorStats>,
 }
 
+/// The events' clock's judgements (see [`Runtime::process`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClockStats {
+    /// Events more than `ingest.max_forward_jump_ms` ahead, held for the next event.
+    pub jumps_held: u64,
+    /// Held events the next event showed to be outliers; dropped and counted
+    /// in `events_rejected`.
+    pub outliers_dropped: u64,
+    /// Times a third refused event in a row re-anchored the clock to its time.
+    pub reanchors: u64,
+}
+
 impl Runtime {
     /// Decision points held back by the cooldown and by the budget, without
     /// building the whole [`Stats`] (the timeline asks after every event).
@@ -123,7 +141,17 @@ impl Runtime {
             events_invalid: self.ingest.invalid(),
             events_unknown: self.ingest.unknown(),
             events_processed: c.processed,
-            events_rejected: c.rejected,
+            // Outliers the clock dropped were accepted, then refused.
+            events_rejected: c.rejected + self.clock.counters().outliers,
+            events_held: u64::from(self.clock.holds()),
+            clock: {
+                let k = self.clock.counters();
+                ClockStats {
+                    jumps_held: k.held,
+                    outliers_dropped: k.outliers,
+                    reanchors: k.reanchors,
+                }
+            },
             decision_points: c.decision_points,
             ticks: c.ticks,
             ticks_skipped: c.ticks_skipped,

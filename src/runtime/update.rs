@@ -592,7 +592,7 @@ impl Runtime {
         let Some(Scorer::Window(m)) = scorer else {
             return Ok(());
         };
-        let now = self.newest_ms.unwrap_or(0);
+        let now = self.clock.newest_ms().unwrap_or(0);
         // On a copy: the test run must not move the live state.
         let mut state = if spec.hash() == self.config.features().hash() {
             self.features.clone()
@@ -645,7 +645,10 @@ impl Runtime {
             self.last_model_error = None;
         }
         self.tick_ms = (cfg.policy().tick_interval_s * 1000.0).round() as i64;
-        self.max_skew_ms = cfg.ingest().max_clock_skew_ms;
+        self.clock.set_bounds(
+            cfg.ingest().max_clock_skew_ms,
+            cfg.ingest().max_forward_jump_ms,
+        );
         self.decision_capacity = cfg.ingest().decision_queue;
         self.decisions
             .reserve(self.decision_capacity.saturating_sub(self.decisions.len()));

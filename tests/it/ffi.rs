@@ -441,9 +441,11 @@ fn pushes_from_eight_threads_through_the_c_abi_are_all_accounted_for() {
         assert_eq!(ok + full, 8 * PER_THREAD);
         assert_eq!(s["events_pushed"].as_u64().unwrap() as usize, ok);
         assert_eq!(s["events_dropped_full"].as_u64().unwrap() as usize, full);
-        // Every accepted event was processed (some may be rejected as too old).
-        let processed =
-            s["events_processed"].as_u64().unwrap() + s["events_rejected"].as_u64().unwrap();
+        // Every accepted event was processed, rejected as too old, or is
+        // held (a jump waiting for the next event).
+        let processed = s["events_processed"].as_u64().unwrap()
+            + s["events_rejected"].as_u64().unwrap()
+            + s["events_held"].as_u64().unwrap();
         assert_eq!(processed as usize, ok);
         ffi::ei_runtime_free(rt);
     }
@@ -927,4 +929,45 @@ fn a_log_callback_may_call_back_into_the_library() {
 fn a_worker_started_during_a_stop_gets_the_decisions() {
     let (code, out) = run_c_host("tests/c/worker_race.c", &[]);
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// Issue 35: `ei_tick` far past the events' clock is refused and changes
+/// nothing; events and decisions go on.
+#[test]
+fn a_far_future_tick_is_refused_and_the_runtime_goes_on() {
+    let cfg = shipped_config_json();
+    // SAFETY: valid C strings and buffers.
+    unsafe {
+        let rt = ffi::ei_runtime_new(cfg.as_ptr());
+        assert!(!rt.is_null());
+        assert_eq!(
+            ffi::ei_push_json(
+                rt,
+                c"{\"ts_ms\":1767600000000,\"type\":\"app_foreground\"}".as_ptr()
+            ),
+            0
+        );
+        assert_eq!(ffi::ei_tick(rt, 7_226_582_400_000), ffi::EI_ERR_ARG);
+        let err = CStr::from_ptr(ffi::ei_last_error())
+            .to_string_lossy()
+            .into_owned();
+        assert!(err.contains("ahead of the newest accepted event"), "{err}");
+        assert_eq!(
+            ffi::ei_push_json(
+                rt,
+                c"{\"ts_ms\":1767600010000,\"type\":\"pull_to_refresh\",\"page\":\"home\"}"
+                    .as_ptr()
+            ),
+            0
+        );
+        let mut buf = vec![0 as c_char; 4096];
+        let mut reasons = Vec::new();
+        while ffi::ei_poll_decision(rt, buf.as_mut_ptr(), buf.len()) == 1 {
+            let v: serde_json::Value =
+                serde_json::from_str(CStr::from_ptr(buf.as_ptr()).to_str().unwrap()).unwrap();
+            reasons.push(v["reason"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(reasons, ["staleness", "trigger:pull_to_refresh"]);
+        ffi::ei_runtime_free(rt);
+    }
 }

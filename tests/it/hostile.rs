@@ -371,3 +371,34 @@ fn snapshot_payloads_hold_their_timestamps_as_varints_the_fuzzer_can_rewrite() {
     let err = fresh.restore(&sealed).unwrap_err().to_string();
     assert!(err.contains("time") || err.contains("range"), "{err}");
 }
+
+/// Issue 35: one `app_background` stamped in 2199 among the example trace's
+/// events: it is held, shown an outlier by the next event and dropped, so
+/// the decisions are exactly those of the clean trace; a snapshot taken right
+/// after it restores a runtime that accepts the rest of the trace.
+#[test]
+fn one_far_future_event_changes_no_decision_and_no_snapshot() {
+    let evs = crate::common::events("fixtures/example_trace.jsonl");
+    let clean =
+        crate::common::decision_lines(&mut crate::common::runtime("models/config.json"), &evs);
+    let at = evs.len() / 3;
+    let outlier = Event {
+        ts_ms: 7_226_582_400_000,
+        kind: EventKind::AppBackground,
+    };
+    let mut rt = crate::common::runtime("models/config.json");
+    let mut got = crate::common::decision_lines(&mut rt, &evs[..at]);
+    rt.process(outlier).unwrap();
+    let snap = rt.snapshot().unwrap();
+    got.extend(crate::common::decision_lines(&mut rt, &evs[at..]));
+    assert_eq!(got, clean);
+    let s = rt.stats();
+    assert_eq!((s.clock.jumps_held, s.clock.outliers_dropped), (1, 1));
+    assert_eq!(s.events_rejected, 1, "the outlier, dropped");
+
+    let mut back = crate::common::runtime("models/config.json");
+    back.restore(&snap).unwrap();
+    let rest = crate::common::decision_lines(&mut back, &evs[at..at + 300]);
+    assert_eq!(back.stats().events_rejected, 0);
+    assert!(rest.iter().any(|d| d["action"] == "refresh"));
+}

@@ -109,10 +109,13 @@ public final class Check {
         }
         long pushed = field(stats, "events_pushed"), processed = field(stats, "events_processed");
         long rejected = field(stats, "events_rejected"), dropped = field(stats, "events_dropped_full");
+        long held = field(stats, "events_held");
         long total = (long) threads * rounds * lines.size();
         if (ok.get() + full.get() != total) throw new AssertionError("lost pushes");
         if (pushed != ok.get() || dropped != full.get()) throw new AssertionError("stats disagree: " + stats);
-        if (processed + rejected != pushed) throw new AssertionError("processed + rejected != pushed: " + stats);
+        if (processed + rejected + held != pushed) {
+            throw new AssertionError("processed + rejected + held != pushed: " + stats);
+        }
         Files.deleteIfExists(snap);
         System.out.println("java: " + threads + " threads pushed " + total + " events: " + ok.get()
                 + " accepted, " + full.get() + " dropped full, " + processed + " processed, "

@@ -477,9 +477,11 @@ impl Runtime {
         .map_err(PyErr::from)
     }
 
-    /// Moves time on to `now_ms` without an event (periodic ticks).
-    fn tick(&self, now_ms: i64) {
-        lock(&self.rt).tick(now_ms);
+    /// Moves time on to `now_ms` without an event (periodic ticks); an
+    /// EventError when it is further ahead of the newest event than a
+    /// clock jump may be.
+    fn tick(&self, now_ms: i64) -> PyResult<()> {
+        lock(&self.rt).tick(now_ms).map_err(|e| to_py(e.into()))
     }
 
     /// When the runtime next needs a tick, if ever.
