@@ -30,8 +30,10 @@ pub struct DedupConfig {
     /// How conflicts are resolved (the baselines exist for evaluation).
     #[serde(default)]
     pub strategy: Strategy,
-    /// At most this many slots are tracked (the configured ones count first);
-    /// recommendations for a slot beyond them are refused and counted.
+    /// At most this many slots are tracked (the configured ones count first).
+    /// A slot not configured whose list has been off screen for `window_s`
+    /// gives its place to a new one; recommendations for a slot beyond them
+    /// while every place is in use are refused and counted.
     #[serde(default = "default_max_slots")]
     pub max_slots: usize,
     /// Candidates kept per slot from one `recommendations` event (in the order
@@ -200,6 +202,9 @@ pub struct SlotArbiter {
     /// Candidates dropped past `max_candidates`.
     #[serde(default)]
     dropped: u64,
+    /// Places given by slots off screen for the window to new slots.
+    #[serde(default)]
+    recycled: u64,
 }
 
 fn key_of(item: &RecItem) -> u64 {
@@ -215,7 +220,13 @@ impl SlotArbiter {
             slots: Vec::new(),
             refused: 0,
             dropped: 0,
+            recycled: 0,
         }
+    }
+
+    /// Slot places that expired slots gave to new ones so far.
+    pub fn recycled(&self) -> u64 {
+        self.recycled
     }
 
     /// Recommendations refused (slot table full) and candidates dropped
@@ -224,7 +235,7 @@ impl SlotArbiter {
         (self.refused, self.dropped)
     }
 
-    fn slot_index(&mut self, name: &str) -> Option<usize> {
+    fn slot_index(&mut self, now_ms: i64, name: &str) -> Option<usize> {
         if let Some(i) = self.slots.iter().position(|s| s.name == name) {
             return Some(i);
         }
@@ -235,11 +246,36 @@ impl SlotArbiter {
             .keys()
             .filter(|k| *k != name && !self.slots.iter().any(|s| &s.name == *k))
             .count();
+        let (weight, size) = self.config.slot(name);
         if self.slots.len() + reserved >= self.config.max_slots {
-            return None;
+            // Full: the unconfigured slot off screen longest gives its place
+            // (its id goes to the new slot; its buffers are reused).
+            let window = self.window_ms;
+            let i = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    !self.config.slots.contains_key(&s.name)
+                        && now_ms.saturating_sub(s.filled_ms) >= window
+                })
+                .min_by_key(|(_, s)| s.filled_ms)
+                .map(|(i, _)| i)?;
+            let s = &mut self.slots[i];
+            s.name.clear();
+            s.name.push_str(name);
+            (s.weight, s.size) = (weight, size);
+            s.candidates.clear();
+            s.keys.clear();
+            s.values.clear();
+            s.exposed.clear();
+            s.shown.clear();
+            s.filled_ms = i64::MIN;
+            s.changed = false;
+            self.recycled += 1;
+            return Some(i);
         }
         // First sight of a slot: the only allocation per slot, not per event.
-        let (weight, size) = self.config.slot(name);
         self.slots.push(Slot {
             name: name.to_owned(),
             weight,
@@ -262,7 +298,7 @@ impl SlotArbiter {
         for other in &mut self.slots {
             other.changed = false;
         }
-        let Some(s) = self.slot_index(slot) else {
+        let Some(s) = self.slot_index(now_ms, slot) else {
             self.refused += 1;
             return false;
         };
@@ -652,5 +688,26 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bad.validate().unwrap_err().field, "slots.feed");
+    }
+
+    #[test]
+    fn a_slot_off_screen_for_the_window_gives_its_place_to_a_new_one() {
+        let mut a = arbiter(Strategy::ValueAware, 2);
+        // 63 places for unconfigured slots ("search" keeps the 64th).
+        for k in 0..63 {
+            assert!(a.recommendations(k * 1_000, &format!("s{k}"), items(&[("x", "x", 1.0)])));
+        }
+        assert!(!a.recommendations(100_000, "late", items(&[("y", "y", 1.0)])));
+        assert_eq!(a.limited().0, 1, "every slot still on screen: refused");
+        // An hour on, the oldest expired slot's place goes to the new slot.
+        let later = 3_600_000;
+        assert!(a.recommendations(later, "late", items(&[("y", "y", 1.0)])));
+        assert_eq!(shown(&a, "late"), ["y"]);
+        assert_eq!(a.slot_id("late"), Some(0));
+        assert!(shown(&a, "s0").is_empty());
+        assert_eq!(a.recycled(), 1);
+        // The configured slot's place was kept for it.
+        assert!(a.recommendations(later, "search", items(&[("z", "z", 1.0)])));
+        assert_eq!(a.slots.len(), 64);
     }
 }

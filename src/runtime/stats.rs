@@ -61,6 +61,8 @@ pub struct Stats {
     pub dedup_slots_refused: u64,
     /// Candidates dropped past `dedup.max_candidates` in one event.
     pub dedup_candidates_dropped: u64,
+    /// Slot places that slots off screen for `dedup.window_s` gave to new slots.
+    pub dedup_slots_recycled: u64,
     /// The score threshold in use.
     pub threshold: f32,
     /// The A/B bucket of the user, when buckets are configured and a user id given.
@@ -162,6 +164,7 @@ impl Runtime {
             stale_marks_absorbed: self.gate.counters().marks_absorbed,
             dedup_slots_refused: self.arbiter.limited().0,
             dedup_candidates_dropped: self.arbiter.limited().1,
+            dedup_slots_recycled: self.arbiter.recycled(),
             threshold: self.gate.threshold(),
             bucket: self.bucket,
             model_calls: c.model_calls,

@@ -402,3 +402,32 @@ fn one_far_future_event_changes_no_decision_and_no_snapshot() {
     assert_eq!(back.stats().events_rejected, 0);
     assert!(rest.iter().any(|d| d["action"] == "refresh"));
 }
+
+/// Issue 35: after 64 distinct slot names, a new slot hours later is
+/// arbitrated (an expired slot gave its place) instead of refused forever.
+#[test]
+fn new_slot_names_are_arbitrated_once_old_ones_expire() {
+    let mut rt = crate::common::runtime("models/config.json");
+    let rec = |ts_ms: i64, slot: &str| Event {
+        ts_ms,
+        kind: EventKind::Recommendations {
+            slot: slot.into(),
+            items: vec![edgeintent::RecItem {
+                id: format!("{slot}-item"),
+                entity: None,
+                score: None,
+            }],
+        },
+    };
+    let t0 = 1_767_600_000_000;
+    for k in 0..64 {
+        rt.process(rec(t0 + k * 1_000, &format!("slot{k}")))
+            .unwrap();
+    }
+    rt.process(rec(t0 + 65_000, "fresh")).unwrap();
+    assert_eq!(rt.stats().dedup_slots_refused, 1);
+    rt.process(rec(t0 + 3 * 3_600_000, "fresh")).unwrap();
+    assert_eq!(rt.shown("fresh").collect::<Vec<_>>(), ["fresh-item"]);
+    let s = rt.stats();
+    assert_eq!((s.dedup_slots_refused, s.dedup_slots_recycled), (1, 1));
+}
