@@ -494,6 +494,10 @@ pub fn read_manifest_unverified(bytes: &[u8]) -> Result<Manifest, UpdateError> {
     serde_json::from_slice(text).map_err(|e| UpdateError::Manifest(e.to_string()))
 }
 
+/// The largest update sequence accepted: a package numbered near `u64::MAX`
+/// would leave no number for any later update or rollback of its kind.
+pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
+
 fn check_manifest(m: &Manifest) -> Result<(), String> {
     if m.format != PACKAGE_FORMAT {
         return Err(format!(
@@ -504,6 +508,13 @@ fn check_manifest(m: &Manifest) -> Result<(), String> {
     check_label(&m.version).map_err(|why| format!("version: {why}"))?;
     if m.sequence == 0 {
         return Err("sequence must be at least 1 (0 is the version the app shipped with)".into());
+    }
+    if m.sequence > MAX_SEQUENCE {
+        return Err(format!(
+            "sequence {} is above {MAX_SEQUENCE} (2^53 - 1, the largest integer every JSON \
+             reader keeps exactly); number updates 1, 2, 3, ... so later ones stay possible",
+            m.sequence
+        ));
     }
     if m.rollback {
         if m.payload_bytes != 0 || !m.payload_sha256.is_empty() {

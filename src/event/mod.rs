@@ -352,6 +352,11 @@ pub enum EventError {
     },
 }
 
+/// The least certain fix a location event may report (100 km).
+pub const MAX_ACCURACY_M: f64 = 100_000.0;
+/// The fastest a location event may report (1000 m/s).
+pub const MAX_SPEED_MPS: f64 = 1_000.0;
+
 impl Event {
     /// Checks values that JSON can carry but that cannot happen (NaN, a latitude
     /// beyond ±90°, a negative accuracy, ...). Events built in Rust are checked
@@ -385,13 +390,21 @@ impl Event {
                         "must be within [-180, 180] degrees",
                     ));
                 }
-                if *accuracy_m < 0.0 {
-                    return Err(impossible("accuracy_m", *accuracy_m, "must be >= 0 metres"));
+                if !(0.0..=MAX_ACCURACY_M).contains(accuracy_m) {
+                    return Err(impossible(
+                        "accuracy_m",
+                        *accuracy_m,
+                        "must be 0 to 100000 metres (a fix less certain than 100 km places nothing)",
+                    ));
                 }
                 if let Some(v) = speed_mps {
                     finite("speed_mps", *v)?;
-                    if *v < 0.0 {
-                        return Err(impossible("speed_mps", *v, "must be >= 0 m/s"));
+                    if !(0.0..=MAX_SPEED_MPS).contains(v) {
+                        return Err(impossible(
+                            "speed_mps",
+                            *v,
+                            "must be 0 to 1000 m/s (faster than any airliner)",
+                        ));
                     }
                 }
                 Ok(())

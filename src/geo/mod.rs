@@ -382,10 +382,11 @@ impl Geo {
             },
         );
         self.state.interval_s = self.within_budget(now_ms, interval);
-        let changed = self
-            .state
-            .emitted_interval_s
-            .is_none_or(|e| (self.state.interval_s - e).abs() > 0.1 * e);
+        let changed = self.state.emitted_interval_s.is_none_or(|e| {
+            // Material changes only: a host re-arms its location request for each.
+            let d = (self.state.interval_s - e).abs();
+            d > 0.1 * e && d >= 1.0
+        });
         if changed {
             self.state.emitted_interval_s = Some(self.state.interval_s);
             emit(GeoEvent::Interval(self.state.interval_s as f32));

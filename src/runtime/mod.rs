@@ -98,6 +98,7 @@ struct Counters {
     model_errors: u64,
     decisions_dropped: u64,
     ticks_skipped: u64,
+    restored_under_other_model: u64,
     by_reason: [u64; REASON_COUNT],
     by_action: [u64; Action::ALL.len()],
 }

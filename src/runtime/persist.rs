@@ -146,7 +146,16 @@ impl Runtime {
             component: "context",
             what,
         })?;
+        // The monitors judge the model's scores against its own reference:
+        // under another model they start over, and the runtime says so.
+        let other_model = s.versions.model != running.model;
+        if other_model {
+            log::warn!(target: "edgeintent", "snapshot made under model {} (sequence {}) restored under model {} (sequence {}): features, timers and lists restored, the monitors start over", s.versions.model.0, s.versions.model.1, running.model.0, running.model.1);
+        }
         let monitor = match (self.monitor.as_ref(), s.monitor) {
+            (Some(_), Some(_)) if other_model => {
+                super::monitor_for(&self.config, self.model.as_ref())
+            }
             (Some(m), Some(saved)) => {
                 let mut m = m.clone();
                 m.restore(saved).map_err(|what| StateError::Impossible {
@@ -177,6 +186,7 @@ impl Runtime {
         self.next_tick_ms = s.next_tick_ms;
         self.activity = s.activity;
         self.monitor = monitor;
+        self.counters.restored_under_other_model += u64::from(other_model);
         Ok(())
     }
 

@@ -96,6 +96,9 @@ pub struct Stats {
     pub model: ModelStatus,
     /// Geofence counters, when geofencing is configured.
     pub geofence: Option<GeoStats>,
+    /// Snapshots restored under another model than the one they were made
+    /// under (their monitors started over).
+    pub snapshots_under_other_model: u64,
     /// The config and model versions in force, roll-out arms, update counters.
     pub updates: super::UpdateStats,
     /// The monitors, their values and the live histograms (with `monitor.enabled`).
@@ -184,6 +187,7 @@ impl Runtime {
                 .sum(),
             model: self.model_status.clone(),
             geofence: self.geo.as_ref().map(|g| g.stats()),
+            snapshots_under_other_model: c.restored_under_other_model,
             updates: self.versions(),
             monitor: self.monitor.as_ref().map(|m| m.stats()),
         }

@@ -431,3 +431,22 @@ fn new_slot_names_are_arbitrated_once_old_ones_expire() {
     let s = rt.stats();
     assert_eq!((s.dedup_slots_refused, s.dedup_slots_recycled), (1, 1));
 }
+
+/// Issue 35: a fix claiming 1e9 m/s or 1e9 m of accuracy is an impossible
+/// value, refused with the bound, like a latitude past 90.
+#[test]
+fn absurd_speeds_and_accuracies_are_refused() {
+    for (field, line) in [
+        (
+            "speed_mps",
+            r#"{"ts_ms":1,"type":"location","lat":1,"lon":1,"accuracy_m":10,"speed_mps":1e9}"#,
+        ),
+        (
+            "accuracy_m",
+            r#"{"ts_ms":1,"type":"location","lat":1,"lon":1,"accuracy_m":1e9}"#,
+        ),
+    ] {
+        let err = edgeintent::parse_line(line).unwrap_err();
+        assert!(err.to_string().contains(field), "{err}");
+    }
+}

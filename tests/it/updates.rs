@@ -558,3 +558,75 @@ fn a_restart_forgets_the_user_and_an_update_and_decides_as_a_fresh_build() {
     assert_eq!(again, want);
     assert!(again.iter().all(|d| d["version"]["config"] == "shipped"));
 }
+
+/// A valid package with its manifest's `sequence` changed and signed again
+/// (as a server could): `pack` itself refuses such a sequence.
+fn resigned_with_sequence(pkg: &[u8], sequence: u64) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    let magic = edgeintent::update::PACKAGE_MAGIC.len();
+    let len = u32::from_le_bytes(pkg[magic..magic + 4].try_into().unwrap()) as usize;
+    let text = &pkg[magic + 4..magic + 4 + len];
+    let mut m: serde_json::Value = serde_json::from_slice(text).unwrap();
+    m["sequence"] = sequence.into();
+    let text = serde_json::to_vec(&m).unwrap();
+    let mut out = pkg[..magic].to_vec();
+    out.extend((text.len() as u32).to_le_bytes());
+    out.extend(&text);
+    let sig = key().sign(&out);
+    out.extend(sig.to_bytes());
+    out.extend(&pkg[magic + 4 + len + 64..]);
+    out
+}
+
+/// Issue 35: a sequence number near `u64::MAX` is refused (it would leave no
+/// number for a later update or rollback of its kind), by `pack` and by the
+/// runtime; the largest allowed one is accepted.
+#[test]
+fn a_sequence_that_leaves_no_room_is_refused() {
+    let err = pack(
+        manifest(UpdateKind::Config, "max", u64::MAX),
+        &policy_b(),
+        &key(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("2^53 - 1"), "{err}");
+    let good = package(manifest(UpdateKind::Config, "max", 3), &policy_b());
+    let mut rt = runtime(None);
+    let err = rt
+        .update_config(&resigned_with_sequence(&good, u64::MAX))
+        .unwrap_err();
+    assert!(err.to_string().contains("2^53 - 1"), "{err}");
+    let ok = rt.update_config(&resigned_with_sequence(
+        &good,
+        edgeintent::update::MAX_SEQUENCE,
+    ));
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+/// Issue 35: a snapshot made under model update m1, restored under another
+/// model, restores features and timers, starts the monitors over, and says so.
+#[test]
+fn a_snapshot_restored_under_another_model_says_so() {
+    let evs = events("fixtures/example_trace.jsonl");
+    let mut rt = runtime(None);
+    feed(&mut rt, &evs[..500]);
+    rt.update_model(&package(
+        manifest(UpdateKind::Model, "m1", 1),
+        &intent_model(),
+    ))
+    .unwrap();
+    feed(&mut rt, &evs[500..800]);
+    let snap = rt.snapshot().unwrap();
+    let mut other = runtime(None);
+    other.restore(&snap).unwrap();
+    assert_eq!(other.stats().snapshots_under_other_model, 1);
+    assert_eq!(other.stats().updates.model.version, "shipped");
+    let mut same = runtime(None);
+    same.update_model(&package(
+        manifest(UpdateKind::Model, "m1", 1),
+        &intent_model(),
+    ))
+    .unwrap();
+    same.restore(&snap).unwrap();
+    assert_eq!(same.stats().snapshots_under_other_model, 0);
+}
