@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 secs="${1:-30}"
 export RUSTC_BOOTSTRAP=1
 
-targets=(event_parser snapshot_decoder model_loader config_values snapshot_timestamps model_attributes update_package)
+targets=(event_parser snapshot_decoder model_loader config_values snapshot_timestamps model_attributes update_package eim_body timeline_writer)
 for t in "${targets[@]}"; do mkdir -p "corpus/$t"; done
 # One trace line per seed file.
 head -n 200 ../fixtures/example_trace.jsonl | split -l 1 - corpus/event_parser/example_
@@ -31,6 +31,10 @@ done
 printf '\x00\x00\x01' | cat - ../fixtures/updates/policy_b.json > corpus/update_package/config
 printf '\x01\x00\x01' | cat - ../models/intent.onnx > corpus/update_package/model
 cp -f ../fixtures/updates/*.eiu corpus/update_package/
+# .eim bodies (after the 48-byte header): the shipped plan.
+tail -c +49 ../models/intent.eim > corpus/eim_body/intent
+# Hostile strings for the timeline, separated by \x01.
+printf 'p{{DATA}}.jsonl\x01<!--<script>\x01"><img src=x onerror=alert(5)>\x01</script>\x01\xe2\x80\xa8&amp;' > corpus/timeline_writer/hostile
 
 status=0
 for target in "${targets[@]}"; do
