@@ -100,35 +100,46 @@ venv() {
 }
 
 clippy_both() {
-    cargo clippy --all-targets --quiet -- -D warnings
-    cargo clippy --all-targets --no-default-features --quiet -- -D warnings
-    cargo clippy --all-targets --no-default-features --features tract --quiet -- -D warnings
-    cargo clippy -p edgeintent-python --all-targets --quiet -- -D warnings
+    # Every crate with its default features, then the device library and the
+    # C library the way phones build them (no tract), and with tract.
+    cargo clippy --workspace --all-targets --quiet -- -D warnings
+    cargo clippy -p edgeintent --all-targets --no-default-features --quiet -- -D warnings
+    cargo clippy -p edgeintent --all-targets --features tract --quiet -- -D warnings
+    cargo clippy -p edgeintent-ffi --all-targets --no-default-features --quiet -- -D warnings
 }
 
 rust_tests() {
-    cargo test --all-targets --quiet
-    cargo test --doc --quiet
+    cargo test --workspace --exclude edgeintent-python --all-targets --quiet
+    cargo test --workspace --exclude edgeintent-python --doc --quiet
 }
 
 docs() {
     # Public docs build without warnings (broken or private links).
-    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+    # The C library's crate is named `edgeintent` too (hosts link
+    # libedgeintent): its docs are checked in a run of their own.
+    RUSTDOCFLAGS="-D warnings" cargo doc -p edgeintent -p edgeintent-offline --no-deps --quiet
+    RUSTDOCFLAGS="-D warnings" cargo doc -p edgeintent-ffi --no-deps --quiet
 }
 
 device_library() {
-    # The on-device runtime alone: no CLI, no offline tools, no clap or indicatif.
-    cargo test --lib --no-default-features --quiet
-    cargo test --lib --no-default-features --features tract --quiet
-    if cargo tree -e normal --no-default-features --prefix none | grep -E '^(clap|indicatif|tract-onnx) '; then
-        echo "the device library depends on clap, indicatif or tract" >&2
+    # The device crate alone, as `cargo add edgeintent` gives it (no default
+    # features: no tract), then with tract; its dependency tree holds none
+    # of the offline tools' crates.
+    cargo test -p edgeintent --lib --quiet
+    cargo test -p edgeintent --lib --features tract --quiet
+    if cargo tree -p edgeintent -e normal --prefix none | grep -E '^(clap|indicatif|zip|ort|jni|pyo3|tract-onnx) '; then
+        echo "the device crate depends on one of clap, indicatif, zip, ort, jni, pyo3, tract-onnx" >&2
         return 1
     fi
-    echo "the device library builds and passes without default features"
+    echo "the device crate builds and passes alone; its tree has no offline, CLI, JNI or Python crate"
+    # The crates meant for crates.io package cleanly (their manifests, files
+    # and versions; the full build is the test steps').
+    cargo publish --dry-run --no-verify --quiet --allow-dirty -p edgeintent -p edgeintent-ffi -p edgeintent-offline
+    echo "cargo publish --dry-run: edgeintent, edgeintent-ffi, edgeintent-offline package"
     # Issue 19: the device cdylib (no tract; the native executor and .eim
     # packages), its size bound, and the C example on it deciding exactly as
     # the CLI does with the shipped model.
-    cargo build --profile device --lib --no-default-features --quiet
+    cargo build --profile device -p edgeintent-ffi --no-default-features --quiet
     local so="$TARGET_DIR/device/libedgeintent.so" limit=$((5 * 1024 * 1024 / 2))
     local size
     # What a host links: every symbol table stripped (cargo's strip leaves .symtab in a cdylib).
@@ -153,9 +164,9 @@ release_memcheck() {
     # Built together with the Python package (as maturin will build it), so
     # their shared dependencies resolve to the same features and tract is
     # compiled in release once, not once per package.
-    cargo build --release --lib -p edgeintent -p edgeintent-python --features pyo3/extension-module --quiet
+    cargo build --release -p edgeintent-ffi -p edgeintent-python --features pyo3/extension-module --quiet
     EDGEINTENT_RELEASE_LIB="$(cd "$TARGET_DIR" && pwd)/release" \
-        cargo test --test it --quiet -- --exact ffi::the_c_example_is_memcheck_clean_with_the_release_library --nocapture
+        cargo test -p edgeintent-ffi --lib --quiet -- --exact tests::hosts::the_c_example_is_memcheck_clean_with_the_release_library --nocapture
 }
 
 python_package() {
@@ -189,7 +200,7 @@ step "cargo clippy -D warnings (all targets; device library without default feat
 step "cargo build (the CLI, and the cdylib and staticlib the C example links against)" cargo build --quiet
 step "cargo test (unit, integration, doc)" rust_tests
 step "cargo doc, warnings denied" docs
-step "device library alone (--no-default-features)" device_library
+step "device crate alone, packaging, the device cdylib" device_library
 step "release cdylib under valgrind memcheck" release_memcheck
 step "Python package: maturin wheel installed into .venv" python_package
 step "timeline page in Chromium (playwright-core)" timeline/check.sh

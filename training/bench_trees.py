@@ -14,7 +14,7 @@ the median of its per-round p50s. Predictions are checked first: tl2cgen's
 against ONNX Runtime's (it computes in double, so agreement is to ~1e-6),
 and ``edgeintent bench`` checks its own against tract and ONNX Runtime.
 
-    cargo build --release --features ort-compare --bin edgeintent
+    cargo build --release -p edgeintent-offline --features ort-compare --bin edgeintent
     python training/bench_trees.py --ort-lib PATH/libonnxruntime.so \\
         [--models lightgbm,xgboost,random_forest,catboost] [--out FILE.jsonl]
 
@@ -199,7 +199,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="append one JSON line per model")
     args = ap.parse_args()
     if not args.edgeintent.exists():
-        raise SystemExit(f"{args.edgeintent} does not exist: build it with `cargo build --release --features ort-compare --bin edgeintent`")
+        raise SystemExit(f"{args.edgeintent} does not exist: build it with `cargo build --release -p edgeintent-offline --features ort-compare --bin edgeintent`")
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_trees_"))
     work.mkdir(parents=True, exist_ok=True)

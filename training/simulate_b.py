@@ -30,7 +30,7 @@ It exists so that a policy is never judged only on the story it was tuned on
   fits. The trace is then written in the order the policy saw it (a
   notification announced for later waits until its time).
 
-The trace follows the contract of DESIGN.md. Ground truth uses the same
+The trace follows the trace contract (docs/contracts.md). Ground truth uses the same
 records as A (``session``, ``interest_shift``, ``want_fresh`` with ``cause``:
 here ``payment``, ``coupon``, ``search``, ``long_absence`` or ``drift``, and
 ``ended``: ``pull_to_refresh``, ``superseded`` or ``expired``), so

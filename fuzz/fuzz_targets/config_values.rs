@@ -166,12 +166,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = rt.process(ev(ts, EventKind::PullToRefresh { page: "home".into() }));
         let _ = rt.process(ev(ts, EventKind::Exposure { slot: "feed".into(), items: vec!["a".into(), "b".into()] }));
         if let Some(t) = rt.next_wakeup_ms() {
-            rt.tick(t);
+            let _ = rt.tick(t);
         }
         while let Some(d) = rt.poll() {
             let _ = rt.decision_json(&d);
         }
     }
-    rt.tick(i64::MAX);
+    let _ = rt.tick(i64::MAX);
     let _ = rt.snapshot();
 });

@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
     for ts in TIMES {
         feed(&mut rt, ts);
     }
-    rt.tick(TIMES[4] + 30_000);
+    let _ = rt.tick(TIMES[4] + 30_000);
     let Ok(base) = rt.snapshot() else { return };
     let Ok(mut payload) = snapshot::open(&base, u64_at(&base, 12)).map(<[u8]>::to_vec) else {
         return;
@@ -98,10 +98,10 @@ fuzz_target!(|data: &[u8]| {
         for ts in [TIMES[4] + 60_000, i64::MAX / 2, i64::MAX] {
             feed(&mut fresh, ts);
             if let Some(t) = fresh.next_wakeup_ms() {
-                fresh.tick(t);
+                let _ = fresh.tick(t);
             }
         }
-        fresh.tick(i64::MAX);
+        let _ = fresh.tick(i64::MAX);
         let _ = fresh.snapshot();
     }
 });

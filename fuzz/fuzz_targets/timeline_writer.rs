@@ -5,7 +5,7 @@
 //! and the title and heading hold the name HTML-escaped.
 #![no_main]
 
-use edgeintent::offline::{replay_timeline, timeline_html, ReadOptions};
+use edgeintent_offline::{replay_timeline, timeline_html, ReadOptions};
 use edgeintent::{Config, FeatureSpec, Runtime, TraceReader};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
