@@ -38,7 +38,7 @@ from generate import write_jsonl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # First seed and days of the held-out users of evaluate.py and cross_population.py.
-HELD_OUT = {"a": (9000, 10), "b": (9500, 7)}
+HELD_OUT = {"a": (9000, 10), "b": (9500, 7), "c": (9700, 7)}
 FIXED_INTERVALS_S = (5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 
 
@@ -168,7 +168,7 @@ def closed_loop_table(binary: Path, lib: ctypes.CDLL, configs: dict[str, Path], 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--simulator", choices=["a", "b"], default="b")
+    ap.add_argument("--simulator", choices=["a", "b", "c"], default="b")
     ap.add_argument("--config", type=Path, action="append", help="configs to evaluate (repeatable; default: the shipped one)")
     ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "edgeintent")
     ap.add_argument("--lib", type=Path, default=ROOT / "target" / "release" / "libedgeintent.so")

@@ -34,11 +34,15 @@ SWEEP = "0.25,0.4,0.5,0.6,0.7"
 
 
 def simulated(simulator: str, seed: int, days: int, policy: object | None = None) -> tuple[list[dict], list[dict]]:
-    """(events, truth) of one user of simulator `a` (generate.py) or `b`
-    (simulate_b.py); with `policy` in the loop (closed_loop.py), the user
-    reacts to its refreshes."""
+    """(events, truth) of one user of simulator `a` (generate.py), `b`
+    (simulate_b.py) or `c` (simulate_c.py); with `policy` in the loop
+    (closed_loop.py), the user reacts to its refreshes."""
     if simulator == "b":
         return simulate(seed, PopulationB(days=days), policy=policy)
+    if simulator == "c":
+        from simulate_c import simulate as simulate_c
+
+        return simulate_c(seed, days, policy=policy)
     return generate(seed, Params(days=days), policy=policy)
 
 
@@ -47,7 +51,7 @@ def make_traces(seeds: range, days: int, folder: Path, simulator: str = "a") -> 
     traces, truths = [], []
     for s in seeds:
         events, truth = simulated(simulator, s, days)
-        stem = "heldout" if simulator == "a" else "heldout_b"
+        stem = "heldout" if simulator == "a" else f"heldout_{simulator}"
         t, g = folder / f"{stem}_{s}.jsonl", folder / f"{stem}_{s}.truth.jsonl"
         write_jsonl(t, events)
         write_jsonl(g, truth)
@@ -135,7 +139,7 @@ def main() -> int:
     ap.add_argument("--sweep", default=SWEEP, help="extra thresholds for our policy, comma-separated ('' for none)")
     ap.add_argument("--traces", type=Path, default=ROOT / "target" / "heldout", help="where to write the generated traces")
     ap.add_argument("--out", type=Path, default=ROOT / "evaluation", help="where the report and plot go")
-    ap.add_argument("--simulator", choices=["a", "b"], default="a", help="a: generate.py (the one the shipped config was tuned on); b: simulate_b.py")
+    ap.add_argument("--simulator", choices=["a", "b", "c"], default="a", help="a: generate.py (the one the shipped config was tuned on); b: simulate_b.py; c: simulate_c.py")
     a = ap.parse_args()
     if a.seed0 < HELD_OUT_SEED0:
         ap.error(f"--seed0 {a.seed0}: seeds below {HELD_OUT_SEED0} are used by training, validation or the example")
@@ -143,7 +147,7 @@ def main() -> int:
         ap.error(f"{a.bin} is missing: run `cargo build --release` first")
     seeds = range(a.seed0, a.seed0 + a.users)
     traces, truths = make_traces(seeds, a.days, a.traces, a.simulator)
-    name = "heldout" if a.simulator == "a" else "heldout_b"
+    name = "heldout" if a.simulator == "a" else f"heldout_{a.simulator}"
     args = evaluate_args(a.config, traces, truths, a.sweep)
     folder = a.traces.resolve()
     binary = str(a.bin.resolve())

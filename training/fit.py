@@ -48,6 +48,7 @@ import onnx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evaluate import evaluate_json, requests_saved  # noqa: E402
+from model_worth import bootstrap_adds  # noqa: E402
 from export import to_onnx  # noqa: E402
 from observed_labels import REASONS, label_trace, read_trace  # noqa: E402
 from pipeline import candidates as pipeline_candidates  # noqa: E402
@@ -61,6 +62,12 @@ THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 HYSTERESES = (None, 0.1, 0.2)
 COOLDOWNS_S = (5, 15, 30, 60)
 MIN_RECALL = 0.65
+MIN_PAGE_SHARE = 0.02
+MAX_VOCABULARY = 12
+# Do no harm: the model is kept only when it adds at least this much (points
+# of requests saved at equal recall) on the validation users, and the lower
+# end of its 90% bootstrap interval over users is above zero.
+MARGIN = 0.01
 
 
 class FitError(Exception):
@@ -86,6 +93,38 @@ def candidates() -> dict:
     """The shipped model's candidate families, without the MLP (slow, and never
     chosen on these rows)."""
     return {k: v for k, v in pipeline_candidates().items() if k in ("logreg", "lightgbm")}
+
+
+def page_vocabulary(traces: list[Path]) -> list[str]:
+    """The pages that make up at least ``MIN_PAGE_SHARE`` of the page views
+    in ``traces``, most viewed first (at most ``MAX_VOCABULARY``), ``home``
+    always among them."""
+    counts: dict[str, int] = {}
+    for t in traces:
+        for e in read_trace(t):
+            if e.get("type") == "page_view" and isinstance(e.get("page"), str):
+                counts[e["page"]] = counts.get(e["page"], 0) + 1
+    total = sum(counts.values()) or 1
+    common = sorted((p for p, n in counts.items() if n / total >= MIN_PAGE_SHARE and p != "home"),
+                    key=lambda p: (-counts[p], p))
+    return ["home"] + common[: MAX_VOCABULARY - 1]
+
+
+def with_vocabulary(base: dict, base_config: Path, pages: list[str], work: Path) -> Path:
+    """A copy of the base config whose spec adds the interval features with
+    the app's page vocabulary (``shift_model.spec_v2``)."""
+    from shift_model import spec_v2
+
+    folder = base_config.parent
+    spec_path = folder / base["features"] if isinstance(base.get("features"), str) else None
+    spec = json.loads(spec_path.read_text()) if spec_path else base["features"]
+    (work / "fit_spec.json").write_text(json.dumps(spec_v2(spec, pages, spec.get("version", "fit") + "+pages")))
+    # Featurized under the rules (the base model was trained on another spec).
+    config = {k: v for k, v in base.items() if k != "model"}
+    config["features"] = str(work / "fit_spec.json")
+    path = work / "fit_base.json"
+    path.write_text(json.dumps(config))
+    return path
 
 
 def split(users: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -223,6 +262,19 @@ def foreground_ms(events: list[dict]) -> int:
     return total
 
 
+def _pick(results: list[dict], budget: int | None, min_recall: float) -> dict | None:
+    """The grid's choice among ``results`` (see :func:`calibrate`)."""
+    if not results:
+        return None
+    if budget is not None:
+        within = [r for r in results if r["requests_per_hour"] <= budget]
+        return max(within, key=lambda r: (r["recall"], -r["requests_per_hour"])) if within else None
+    reaching = [r for r in results if r["recall"] >= min_recall and r["saved"] is not None]
+    if not reaching:
+        return max(results, key=lambda r: (r["recall"], -r["requests_per_hour"]))
+    return max(reaching, key=lambda r: (r["saved"], -r["requests_per_hour"]))
+
+
 def calibrate(base: dict, out: Path, valid: list[dict], rules: list[dict], budget: int | None,
               min_recall: float, work: Path) -> tuple[dict, list[dict]]:
     """Replays the validation users through every setting of the grid (threshold,
@@ -259,6 +311,45 @@ def calibrate(base: dict, out: Path, valid: list[dict], rules: list[dict], budge
     return max(reaching, key=lambda r: (r["saved"], -r["requests_per_hour"])), results
 
 
+def worth_on_validation(base: dict, out: Path, valid: list[dict], rules: list[dict], best: dict,
+                        budget: int | None, work: Path) -> dict:
+    """What the model adds at equal recall on the validation users, under
+    the best setting with a model: its threshold curve against the same
+    setting without it, on each end of the observed truth (averaged), with a
+    bootstrap interval over users."""
+    truths = [write_observed_truth(u, work) for u in valid]
+    path = work / "worth.json"
+    path.write_text(json.dumps(serving_config(
+        base, out, policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget), rules)))
+    ends = []
+    for i in (0, 1):
+        per_user = [evaluate_json(path, [u["trace"]], [t[i]])["policies"] for u, t in zip(valid, truths)]
+        ends.append(bootstrap_adds(per_user))
+    if any(e["adds"] is None for e in ends):
+        return {"adds": None, "ci90": [None, None], "ends": ends}
+    lo = [e["ci90"][0] for e in ends]
+    hi = [e["ci90"][1] for e in ends]
+    return {"adds": sum(e["adds"] for e in ends) / 2,
+            "ci90": [None if None in lo else sum(lo) / 2, None if None in hi else sum(hi) / 2], "ends": ends}
+
+
+def do_no_harm(worth: dict) -> tuple[bool, str]:
+    """Whether to keep the model, and why, in words."""
+    adds, (lo, hi) = worth["adds"], worth["ci90"]
+    if adds is None:
+        return False, "its threshold curve does not reach the recall of the rules alone on the validation users"
+    text = f"{adds * 100:+.1f} points (90% interval over users {_pts(lo)} to {_pts(hi)})"
+    if adds < MARGIN:
+        return False, f"it adds {text}, under the margin of {MARGIN * 100:.0f} point"
+    if lo is None or lo <= 0.0:
+        return False, f"it adds {text}, but the interval reaches zero"
+    return True, f"it adds {text}"
+
+
+def _pts(v: float | None) -> str:
+    return "n/a" if v is None else f"{v * 100:+.1f}"
+
+
 def model_card(path: Path, summary: dict) -> None:
     s = summary
     lines = [
@@ -293,8 +384,8 @@ def model_card(path: Path, summary: dict) -> None:
             for d in s["dropped_base_rules"]) + "."]
     lines += [
         "",
-        ("The rules alone did better on the validation users than the model at any threshold, "
-         "so `config.json` runs without it (`intent.onnx` is kept for reference). " if p["threshold"] is None else "")
+        ("`config.json` runs on the rules alone (`intent.onnx` is kept for reference; see *do no harm* below). "
+         if p["threshold"] is None else "")
         + f"Calibrated on the validation users: threshold {p['threshold']}, hysteresis {p['hysteresis']}, cooldown {p['cooldown_s']} s, "
         f"learned `mark_stale` rules: {rules}"
         + (f", within a budget of {s['budget_per_hour']} requests per hour" if s["budget_per_hour"] is not None else f", for recall >= {s['min_recall']}") + ".",
@@ -302,6 +393,11 @@ def model_card(path: Path, summary: dict) -> None:
         f"per foreground hour at recall {p['recall']}, "
         + ("which no fixed interval reaches" if p["saved"] is None else f"{p['saved'] * 100:.1f}% fewer than the fixed-interval curve at equal recall") + ".",
         "These are estimates on labels inferred from behaviour; the judged figures need a truth no app has (see the README's cross-population table).",
+        "",
+        f"Do no harm: the model is kept only if it adds at least {s['margin'] * 100:.0f} point of requests saved at equal recall on the "
+        "validation users (its threshold curve against the same setting without it, both ends of the observed truth) and the "
+        f"90% bootstrap interval over users stays above zero. Verdict: {'kept' if s['model_worth']['kept'] else 'left out'}, "
+        f"because {s['model_worth']['why']}.",
         "",
     ]
     path.write_text("\n".join(lines))
@@ -345,6 +441,11 @@ def fit(traces: Path, out: Path, base_config: Path, budget: int | None, n_passes
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgeintent-fit-") as tmp:
         work = Path(tmp)
+        # The app's own page names, learned on the training users, go into
+        # the spec (pages outside them share one bucket when serving).
+        pages = page_vocabulary([f for i, f in enumerate(files) if i % 4 != 3])
+        base_config = with_vocabulary(base, base_config, pages, work)
+        say(f"page vocabulary from the training users: {', '.join(pages)}")
         users = featurize_users(base_config, files, spark=spark)
         base_rate, stats = rule_stats(split(users)[0])
         rules = learned_rules(stats)
@@ -371,6 +472,17 @@ def fit(traces: Path, out: Path, base_config: Path, budget: int | None, n_passes
             chosen, results = train_and_export(users, out)
             best, grid = calibrate(base, out, split(users)[1], rules, budget, min_recall, work)
             passes.append({"pass": p, "chosen": chosen, "candidates": results, "policy": best})
+        # Do no harm: the model must add at least the margin on the
+        # validation users, or the config runs on the rules alone.
+        with_model = [r for r in grid if r["threshold"] is not None]
+        rules_alone = [r for r in grid if r["threshold"] is None]
+        pick = _pick(with_model, budget, min_recall)
+        worth = worth_on_validation(base, out, split(users)[1], rules, pick, budget, work) if pick else \
+            {"adds": None, "ci90": [None, None]}
+        keep, why = do_no_harm(worth)
+        worth["kept"], worth["why"] = keep, why
+        best = pick if keep else _pick(rules_alone, budget, min_recall) or best
+        say(("keeping the model: " if keep else "the rules alone: the model is left out because ") + why)
     policy = policy_config(base, best["threshold"], best["hysteresis"], best["cooldown_s"], budget)
     config = serving_config(base, out, policy, rules, relative=True, model=best["threshold"] is not None)
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -384,12 +496,12 @@ def fit(traces: Path, out: Path, base_config: Path, budget: int | None, n_passes
         "reasons": reasons, "candidates": passes[-1]["candidates"], "chosen": passes[-1]["chosen"], "passes": passes,
         "home_view_stale_share": round(base_rate, 4), "event_kinds": [{k: v for k, v in s.items() if k != "views"} for s in stats], "rules": rules,
         "dropped_base_rules": dropped, "policy": best, "budget_per_hour": budget, "min_recall": min_recall, "grid": grid,
+        "model_worth": worth, "margin": MARGIN,
     }
     (out / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
     model_card(out / "MODEL_CARD.md", summary)
     if best["threshold"] is None:
-        say("the rules alone beat every threshold on the validation users: config.json runs without the model "
-            f"({out / 'intent.onnx'} is kept for reference)")
+        say(f"config.json runs on the rules alone ({out / 'intent.onnx'} is kept for reference)")
     say(f"wrote {out / 'config.json'} (threshold {best['threshold']}, hysteresis {best['hysteresis']}, cooldown {best['cooldown_s']} s, "
         f"{len(rules)} learned rules), {out / 'intent.onnx'} ({passes[-1]['chosen']}), {out / 'MODEL_CARD.md'}")
     return summary

@@ -34,18 +34,31 @@ def test_fit_on_traces_alone_writes_a_config_the_runtime_runs(edgeintent_bin, tm
     assert "calibrating on 2 validation users" in r.stdout
     out = tmp_path / "out"
     config = json.loads((out / "config.json").read_text())
-    assert config["model"]["path"] == "intent.onnx" and config["features"] == "feature_spec.json"
+    assert config["features"] == "feature_spec.json"
     assert config["policy"]["budget_per_hour"] == 80
     report = json.loads((out / "fit.json").read_text())
     assert report["policy"]["requests_per_hour"] <= 80
-    assert (out / "MODEL_CARD.md").read_text().startswith("# Fitted refresh policy")
+    card = (out / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Fitted refresh policy")
+    # Do no harm: the model stays only when it adds the margin on the
+    # validation users, and the card says which way it went and why.
+    worth = report["model_worth"]
+    assert isinstance(worth["kept"], bool) and worth["why"]
+    assert ("model" in config) == worth["kept"]
+    if worth["kept"]:
+        assert config["model"]["path"] == "intent.onnx"
+    assert "Do no harm" in card and worth["why"] in card
+    # The app's own page names are in the spec, the rest share a bucket.
+    spec = json.loads((out / "feature_spec.json").read_text())
+    assert spec["pages"][0] == "home" and {"detail", "search"} <= set(spec["pages"])
+    assert any(f.get("page") == "(other)" for f in spec["features"])
     # The runtime takes the fitted config as it is, from anywhere.
     replay = subprocess.run(
         [str(edgeintent_bin), "replay", "--config", str(out / "config.json"), str(traces / "user3500.jsonl")],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert replay.returncode == 0, replay.stderr
-    assert "model: loaded" in replay.stderr
+    assert ("model: loaded" in replay.stderr) == worth["kept"]
 
 
 def test_fit_says_what_is_wrong_with_its_input(edgeintent_bin, tmp_path):

@@ -53,6 +53,11 @@ pub struct Candidate {
     pub rollout: Option<(Arc<UpdateSchedule>, String)>,
 }
 
+/// The thresholds swept when a config with a model is evaluated without an
+/// explicit sweep: the model's curve, against which the policy without it
+/// is compared at equal recall ([`crate::refresh_eval::Comparison::model_adds_at_equal_recall`]).
+pub const MODEL_SWEEP: [f32; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
 pub(super) fn ptr_only() -> Vec<TriggerRule> {
     vec![TriggerRule {
         event: EventType::PullToRefresh,
@@ -77,18 +82,33 @@ pub fn candidates(ours: &Config, sweep: &[f32]) -> Result<Vec<Candidate>, Error>
         use_model: true,
         rollout: None,
     }];
-    for &t in sweep {
+    // Without an explicit sweep, the model's own curve: thresholds the
+    // policy cannot take (below its hysteresis) are left out, not errors.
+    let auto = sweep.is_empty() && ours.model().is_some();
+    let sweep: Vec<f32> = if auto {
+        MODEL_SWEEP
+            .into_iter()
+            .filter(|&t| (t - ours.policy().threshold).abs() > 1e-6)
+            .collect()
+    } else {
+        sweep.to_vec()
+    };
+    for t in sweep {
         let policy = PolicyConfig {
             threshold: t,
             buckets: None,
             ..ours.policy().clone()
         };
-        policy
-            .validate()
-            .map_err(|source| OfflineError::SweepThreshold {
+        if let Err(source) = policy.validate() {
+            if auto {
+                continue;
+            }
+            return Err(OfflineError::SweepThreshold {
                 threshold: t,
                 source,
-            })?;
+            }
+            .into());
+        }
         let c = ours.clone().with_policy(policy)?;
         out.push(Candidate {
             name: format!("ours@{t}"),

@@ -29,7 +29,8 @@ mod truth;
 mod tests;
 
 pub use candidates::{
-    candidates, evaluation_candidates, rollout_candidates, Candidate, PolicyKind, FIXED_INTERVALS_S,
+    candidates, evaluation_candidates, rollout_candidates, Candidate, PolicyKind,
+    FIXED_INTERVALS_S, MODEL_SWEEP,
 };
 pub(crate) use report::ratio;
 pub use report::{

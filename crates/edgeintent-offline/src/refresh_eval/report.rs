@@ -52,6 +52,13 @@ pub struct Comparison {
     pub nearest_fixed: String,
     /// `1 - ours / per-notification` for asynchronous requests per notification.
     pub async_reduction: Option<f64>,
+    /// What the model adds, at equal recall: the requests per hour of the
+    /// policy without its model, less those of the policy with it (its
+    /// threshold curve, ours and the sweep, interpolated at the no-model
+    /// policy's recall), as a share of the fixed curve's requests there. In
+    /// points of "requests saved"; negative when the model costs. `None`
+    /// without a model, or when the curve does not reach that recall.
+    pub model_adds_at_equal_recall: Option<f64>,
 }
 
 /// Everything `evaluate` reports.
@@ -139,7 +146,32 @@ pub(super) fn compare(policies: &[PolicyMetrics]) -> Comparison {
         async_reduction: per_note
             .filter(|p| p.async_per_notification > 0.0)
             .map(|p| 1.0 - ours.async_per_notification / p.async_per_notification),
+        model_adds_at_equal_recall: model_adds(policies, &by_recall),
     }
+}
+
+/// [`Comparison::model_adds_at_equal_recall`] from the policies and the
+/// fixed curve (recall → requests per hour).
+pub(super) fn model_adds(
+    policies: &[PolicyMetrics],
+    fixed_by_recall: &[(f64, f64)],
+) -> Option<f64> {
+    let without = policies
+        .iter()
+        .find(|p| p.kind == Some(PolicyKind::OursNoModel))?;
+    let mut curve: Vec<(f64, f64)> = policies
+        .iter()
+        .filter(|p| matches!(p.kind, Some(PolicyKind::Ours | PolicyKind::OursSweep)))
+        .map(|p| (p.recall, p.requests_per_hour))
+        .collect();
+    curve.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    // Where thresholds tie on recall, the cheapest one stands for it.
+    curve.dedup_by(|later, earlier| later.0 == earlier.0);
+    let with = interpolate(&curve, without.recall)?;
+    let fixed = interpolate(fixed_by_recall, without.recall)
+        .or_else(|| fixed_by_recall.last().map(|p| p.1))
+        .filter(|&f| f > 0.0)?;
+    Some((without.requests_per_hour - with) / fixed)
 }
 
 /// [`evaluate_with`] in the open loop: the truth as recorded.
@@ -340,6 +372,13 @@ pub fn render_table(r: &Report) -> String {
             .map_or("n/a".into(), |v| format!("{v:.3}"))
     );
     let _ = writeln!(s, "  nearest fixed interval by recall: {}", c.nearest_fixed);
+    if let Some(v) = c.model_adds_at_equal_recall {
+        let _ = writeln!(
+            s,
+            "  the model adds {:+.1} points at equal recall (against the same policy without it)",
+            v * 100.0
+        );
+    }
     let _ = writeln!(
         s,
         "  async requests vs one per notification: {}",

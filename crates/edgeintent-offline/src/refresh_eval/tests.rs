@@ -163,3 +163,57 @@ fn interpolation_stays_inside_the_curve() {
     assert_eq!(interpolate(&pts, 0.7), None);
     assert_eq!(interpolate(&pts, 0.1), None);
 }
+
+fn policy(kind: PolicyKind, recall: f64, requests_per_hour: f64) -> PolicyMetrics {
+    PolicyMetrics {
+        kind: Some(kind),
+        recall,
+        requests_per_hour,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_model_is_judged_on_its_curve_at_the_recall_of_the_rules_alone() {
+    let fixed = [(0.5, 10.0), (0.9, 50.0)];
+    // The curve passes recall 0.7 at 20 req/h; the rules alone need 25 there,
+    // and the fixed curve 30: the model adds 5 / 30 of a timer's requests.
+    let mut ps = vec![
+        policy(PolicyKind::Ours, 0.6, 15.0),
+        policy(PolicyKind::OursSweep, 0.8, 25.0),
+        policy(PolicyKind::OursNoModel, 0.7, 25.0),
+    ];
+    let adds = report::model_adds(&ps, &fixed).unwrap();
+    assert!((adds - 5.0 / 30.0).abs() < 1e-9, "{adds}");
+    // A model that costs shows as negative points.
+    ps[2].requests_per_hour = 15.0;
+    assert!(report::model_adds(&ps, &fixed).unwrap() < 0.0);
+    // Outside the curve, or without the no-model run, there is no figure.
+    ps[2].recall = 0.95;
+    assert_eq!(report::model_adds(&ps, &fixed), None);
+    ps.pop();
+    assert_eq!(report::model_adds(&ps, &fixed), None);
+}
+
+#[test]
+fn a_config_with_a_model_gets_its_threshold_curve_by_default() {
+    let with_model = Config::from_file(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/config.json"),
+    )
+    .unwrap();
+    let all = candidates(&with_model, &[]).unwrap();
+    let sweep = all
+        .iter()
+        .filter(|c| c.kind == PolicyKind::OursSweep)
+        .count();
+    // 0.1 and 0.2 would fall below the hysteresis of 0.2; 0.6 is the threshold.
+    assert_eq!(sweep, MODEL_SWEEP.len() - 3);
+    let explicit = candidates(&with_model, &[0.5]).unwrap();
+    assert_eq!(
+        explicit
+            .iter()
+            .filter(|c| c.kind == PolicyKind::OursSweep)
+            .count(),
+        1
+    );
+}

@@ -37,9 +37,20 @@ pub struct FeatureSpec {
     /// Length of the last-N event-type sequence input (0: no sequence input).
     #[serde(default)]
     pub sequence_length: usize,
+    /// The app's page vocabulary (learned from its logs by `fit`): a feature
+    /// whose `page` is [`OTHER_PAGE`] matches every page not listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<String>,
     /// The features, in model input order.
     pub features: Vec<FeatureDef>,
 }
+
+/// The `page` a feature names to match every page outside the spec's
+/// [`FeatureSpec::pages`] vocabulary (pages an app added after training).
+pub const OTHER_PAGE: &str = "(other)";
+
+/// Most pages a vocabulary may list.
+pub const MAX_PAGES: usize = 256;
 
 fn default_format() -> u32 {
     SPEC_FORMAT
@@ -143,6 +154,42 @@ pub enum FeatureKind {
         /// Which coordinate.
         part: CyclicPart,
     },
+    /// `ln(1 + n)` where n counts matching events since the previous home
+    /// view: while the homepage is shown, the interval that ended with the
+    /// view now shown plus what happened on it since; elsewhere, since the
+    /// last home view. What the user did between two looks at the feed.
+    IntervalCount {
+        /// Event type.
+        event: EventType,
+        /// Only events on this page ([`OTHER_PAGE`]: pages outside the vocabulary).
+        #[serde(default)]
+        page: Option<String>,
+    },
+    /// `ln(1 + seconds)` since the previous home view (the one before the
+    /// view now shown, while the homepage is shown); `ln(1 + cap_s)` if none.
+    SinceHomeView {
+        /// Cap in seconds.
+        #[serde(default = "default_cap")]
+        cap_s: f64,
+    },
+    /// `ln(1 + seconds)` of the mean gap between the last `events` events of
+    /// this session (the user's pace); `ln(1 + cap_s)` before two events.
+    MeanGap {
+        /// How many recent gaps to average.
+        #[serde(default = "default_gaps")]
+        events: u32,
+        /// Cap in seconds.
+        #[serde(default = "default_gap_cap")]
+        cap_s: f64,
+    },
+}
+
+fn default_gaps() -> u32 {
+    8
+}
+
+fn default_gap_cap() -> f64 {
+    3_600.0
 }
 
 fn default_buckets() -> u32 {
@@ -228,6 +275,19 @@ impl FeatureSpec {
         if self.utc_offset_min.abs() > 14 * 60 {
             return Err(spec_err("`utc_offset_min` must be within ±840".into()));
         }
+        if self.pages.len() > MAX_PAGES {
+            return Err(spec_err(format!(
+                "`pages` lists {} pages; at most {MAX_PAGES}",
+                self.pages.len()
+            )));
+        }
+        for (i, p) in self.pages.iter().enumerate() {
+            if p.is_empty() || p == OTHER_PAGE || self.pages[..i].contains(p) {
+                return Err(spec_err(format!(
+                    "`pages`: `{p}` is empty, reserved or listed twice"
+                )));
+            }
+        }
         for (i, f) in self.features.iter().enumerate() {
             let bad = |why: String| SpecError::Invalid {
                 feature: f.name.clone(),
@@ -289,7 +349,15 @@ impl FeatureSpec {
                 FeatureKind::SessionAge { cap_s }
                 | FeatureKind::Absence { cap_s }
                 | FeatureKind::SinceRefresh { cap_s } => positive("cap_s", *cap_s)?,
-                FeatureKind::HomeViewsSession
+                FeatureKind::SinceHomeView { cap_s } => positive("cap_s", *cap_s)?,
+                FeatureKind::MeanGap { events, cap_s } => {
+                    positive("cap_s", *cap_s)?;
+                    if !(1..=64).contains(events) {
+                        return Err(bad(format!("`events` must be in 1..=64, got {events}")));
+                    }
+                }
+                FeatureKind::IntervalCount { .. }
+                | FeatureKind::HomeViewsSession
                 | FeatureKind::ExposureNovelty
                 | FeatureKind::HomeVisible
                 | FeatureKind::TimeOfDay { .. }

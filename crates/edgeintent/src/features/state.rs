@@ -3,32 +3,46 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::spec::{CyclicPart, FeatureKind, FeatureSpec, Weight};
+use super::spec::{CyclicPart, FeatureKind, FeatureSpec, Weight, OTHER_PAGE};
 use crate::event::{Event, EventKind, EventType};
 use crate::hash::fnv1a64;
 use crate::snapshot::{Persist, StateError};
 
 /// Matches events by type and, optionally, page.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 struct Selector {
     ty: EventType,
-    page: Option<String>,
+    page: PageMatch,
+}
+
+/// Which pages a selector accepts.
+#[derive(Debug, Clone)]
+enum PageMatch {
+    Any,
+    Is(String),
+    /// Pages outside the spec's vocabulary.
+    Outside(Box<[String]>),
 }
 
 impl Selector {
-    fn new(ty: EventType, page: &Option<String>) -> Selector {
-        Selector {
-            ty,
-            page: page.clone(),
-        }
+    fn new(ty: EventType, page: &Option<String>, vocabulary: &[String]) -> Selector {
+        let page = match page.as_deref() {
+            None => PageMatch::Any,
+            Some(OTHER_PAGE) => PageMatch::Outside(vocabulary.into()),
+            Some(p) => PageMatch::Is(p.to_owned()),
+        };
+        Selector { ty, page }
     }
 
     /// Whether the event (of type `ty`, computed once per event) matches.
     fn matches(&self, ty: EventType, e: &EventKind) -> bool {
         ty == self.ty
             && match &self.page {
-                None => true,
-                Some(p) => e.page() == Some(p.as_str()),
+                PageMatch::Any => true,
+                PageMatch::Is(p) => e.page() == Some(p.as_str()),
+                PageMatch::Outside(known) => {
+                    e.page().is_some_and(|p| !known.iter().any(|k| k == p))
+                }
             }
     }
 }
@@ -108,6 +122,14 @@ enum SlotDef {
     HomeVisible,
     TimeOfDay(CyclicPart),
     DayOfWeek(CyclicPart),
+    Interval {
+        sel: Selector,
+    },
+    SinceHomeView(f64),
+    MeanGap {
+        gaps: usize,
+        cap_s: f64,
+    },
 }
 
 impl SlotDef {
@@ -121,6 +143,16 @@ impl SlotDef {
                 at_ms: 0,
             },
             SlotDef::CountSince { .. } => SlotMemory::CountSince(0),
+            SlotDef::Interval { .. } => SlotMemory::Interval { open: 0, closed: 0 },
+            SlotDef::SinceHomeView(_) => SlotMemory::HomeViews {
+                last: None,
+                previous: None,
+            },
+            SlotDef::MeanGap { gaps, .. } => SlotMemory::Times {
+                ring: vec![0; gaps + 1].into_boxed_slice(),
+                len: 0,
+                next: 0,
+            },
             _ => SlotMemory::Stateless,
         }
     }
@@ -135,11 +167,19 @@ impl SlotDef {
             (SlotDef::SinceLast { .. }, SlotMemory::SinceLast(_)) => true,
             (SlotDef::Decayed { .. }, SlotMemory::Decayed { value, .. }) => value.is_finite(),
             (SlotDef::CountSince { .. }, SlotMemory::CountSince(_)) => true,
+            (SlotDef::Interval { .. }, SlotMemory::Interval { .. }) => true,
+            (SlotDef::SinceHomeView(_), SlotMemory::HomeViews { .. }) => true,
+            (SlotDef::MeanGap { gaps, .. }, SlotMemory::Times { ring, len, next }) => {
+                ring.len() == gaps + 1 && *len <= ring.len() && *next < ring.len()
+            }
             (
                 SlotDef::Window { .. }
                 | SlotDef::SinceLast { .. }
                 | SlotDef::Decayed { .. }
-                | SlotDef::CountSince { .. },
+                | SlotDef::CountSince { .. }
+                | SlotDef::Interval { .. }
+                | SlotDef::SinceHomeView(_)
+                | SlotDef::MeanGap { .. },
                 _,
             ) => false,
             (_, m) => *m == SlotMemory::Stateless,
@@ -159,6 +199,23 @@ enum SlotMemory {
     CountSince(u32),
     /// The feature reads only session-wide facts.
     Stateless,
+    /// Matching events since the last home view (`open`) and in the interval
+    /// that ended with it (`closed`).
+    Interval {
+        open: u32,
+        closed: u32,
+    },
+    /// The last two home views.
+    HomeViews {
+        last: Option<i64>,
+        previous: Option<i64>,
+    },
+    /// The times of this session's latest events, a ring.
+    Times {
+        ring: Box<[i64]>,
+        len: usize,
+        next: usize,
+    },
 }
 
 const SEEN_SLOTS: usize = 4096;
@@ -204,6 +261,9 @@ pub struct FeatureState {
 impl FeatureState {
     /// Compiles a validated spec into fresh state.
     pub fn new(spec: &FeatureSpec) -> FeatureState {
+        let vocabulary = spec.pages.as_slice();
+        let sel =
+            |event: &EventType, page: &Option<String>| Selector::new(*event, page, vocabulary);
         let slots: Box<[SlotDef]> = spec
             .features
             .iter()
@@ -214,12 +274,12 @@ impl FeatureState {
                     window_s,
                     buckets,
                 } => SlotDef::Window {
-                    sel: Selector::new(*event, page),
+                    sel: sel(event, page),
                     width_ms: ((window_s * 1000.0) / f64::from(*buckets)).ceil().max(1.0) as i64,
                     buckets: *buckets as usize,
                 },
                 FeatureKind::SinceLast { event, page, cap_s } => SlotDef::SinceLast {
-                    sel: Selector::new(*event, page),
+                    sel: sel(event, page),
                     cap_s: *cap_s,
                 },
                 FeatureKind::DecayedRate {
@@ -228,7 +288,7 @@ impl FeatureState {
                     half_life_s,
                     weight,
                 } => SlotDef::Decayed {
-                    sel: Selector::new(*event, page),
+                    sel: sel(event, page),
                     weight: *weight,
                     lambda: std::f64::consts::LN_2 / (half_life_s * 1000.0),
                 },
@@ -237,7 +297,7 @@ impl FeatureState {
                     page,
                     reset_on,
                 } => SlotDef::CountSince {
-                    sel: Selector::new(*event, page),
+                    sel: sel(event, page),
                     reset: *reset_on,
                 },
                 FeatureKind::SessionAge { cap_s } => SlotDef::SessionAge(*cap_s),
@@ -248,6 +308,14 @@ impl FeatureState {
                 FeatureKind::HomeVisible => SlotDef::HomeVisible,
                 FeatureKind::TimeOfDay { part } => SlotDef::TimeOfDay(*part),
                 FeatureKind::DayOfWeek { part } => SlotDef::DayOfWeek(*part),
+                FeatureKind::IntervalCount { event, page } => SlotDef::Interval {
+                    sel: sel(event, page),
+                },
+                FeatureKind::SinceHomeView { cap_s } => SlotDef::SinceHomeView(*cap_s),
+                FeatureKind::MeanGap { events, cap_s } => SlotDef::MeanGap {
+                    gaps: *events as usize,
+                    cap_s: *cap_s,
+                },
             })
             .collect();
         let settings = FeatureSettings {
@@ -298,6 +366,8 @@ impl FeatureState {
             _ => (0.0, 0.0),
         };
         let st = &mut self.state;
+        let home_view = matches!(kind, EventKind::PageView { page } if page == "home");
+        let foreground = matches!(kind, EventKind::AppForeground);
         match kind {
             EventKind::AppForeground => {
                 if let Some(bg) = st.background_since_ms.take() {
@@ -372,6 +442,32 @@ impl FeatureState {
                         *n = n.saturating_add(1);
                     }
                 }
+                (SlotDef::Interval { sel }, SlotMemory::Interval { open, closed }) => {
+                    if sel.matches(ty, kind) {
+                        *open = open.saturating_add(1);
+                    }
+                    if home_view {
+                        *closed = *open;
+                        *open = 0;
+                    }
+                }
+                (SlotDef::SinceHomeView(_), SlotMemory::HomeViews { last, previous })
+                    if home_view =>
+                {
+                    *previous = *last;
+                    *last = Some(now_ms);
+                }
+                (SlotDef::MeanGap { .. }, SlotMemory::Times { ring, len, next }) => {
+                    // Pace within a session: a new session starts it over.
+                    if foreground {
+                        *len = 0;
+                        *next = 0;
+                    } else if !matches!(kind, EventKind::AppBackground) {
+                        ring[*next] = now_ms;
+                        *next = (*next + 1) % ring.len();
+                        *len = (*len + 1).min(ring.len());
+                    }
+                }
                 _ => {}
             }
         }
@@ -417,6 +513,29 @@ impl FeatureState {
                     let local = now_ms + offset;
                     let week = 7 * 86_400_000;
                     cyclic(local.rem_euclid(week) as f64 / week as f64, *part)
+                }
+                (SlotDef::Interval { .. }, SlotMemory::Interval { open, closed }) => {
+                    let n = if st.home_visible {
+                        open.saturating_add(*closed)
+                    } else {
+                        *open
+                    };
+                    f64::from(n).ln_1p() as f32
+                }
+                (SlotDef::SinceHomeView(cap), SlotMemory::HomeViews { last, previous }) => {
+                    let since = if st.home_visible { *previous } else { *last };
+                    log_age(since, now_ms, *cap)
+                }
+                (SlotDef::MeanGap { cap_s, .. }, SlotMemory::Times { ring, len, next }) => {
+                    if *len < 2 {
+                        cap_s.ln_1p() as f32
+                    } else {
+                        let n = ring.len();
+                        let newest = ring[(*next + n - 1) % n];
+                        let oldest = ring[(*next + n - *len) % n];
+                        let gap = ms_to_s(newest - oldest) / (*len - 1) as f64;
+                        gap.min(*cap_s).ln_1p() as f32
+                    }
                 }
                 // Memory always matches its definition (built and restored so).
                 _ => 0.0,
@@ -546,225 +665,5 @@ fn cyclic(phase: f64, part: CyclicPart) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn spec(features: &str) -> FeatureSpec {
-        FeatureSpec::from_json(&format!(
-            r#"{{"version":"t","sequence_length":4,"features":{features}}}"#
-        ))
-        .unwrap()
-    }
-
-    fn at(ts_ms: i64, kind: EventKind) -> Event {
-        Event { ts_ms, kind }
-    }
-
-    fn home() -> EventKind {
-        EventKind::PageView {
-            page: "home".into(),
-        }
-    }
-
-    #[test]
-    fn hash_ignores_formatting_and_changes_with_meaning() {
-        let a = spec(r#"[{"name":"a","kind":"since_last","event":"click"}]"#);
-        let b = FeatureSpec::from_json(
-            "{ \"features\": [ {\"event\": \"click\", \"kind\": \"since_last\", \"name\": \"a\", \"cap_s\": 86400} ],\n \"sequence_length\": 4, \"version\": \"t\" }",
-        )
-        .unwrap();
-        assert_eq!(a.hash(), b.hash());
-        let c = spec(r#"[{"name":"a","kind":"since_last","event":"click","cap_s":60}]"#);
-        assert_ne!(a.hash(), c.hash());
-        let d = spec(r#"[{"name":"b","kind":"since_last","event":"click"}]"#);
-        assert_ne!(a.hash(), d.hash());
-    }
-
-    #[test]
-    fn bad_specs_name_the_feature_and_the_fix() {
-        let cases = [
-            (
-                r#"[{"name":"x","kind":"since_last","event":"clik"}]"#,
-                "feature `x`: `event`: unknown event type `clik` (did you mean `click`?)",
-            ),
-            (
-                r#"[{"name":"y","kind":"count_since","event":"click","reset_on":"teleport"}]"#,
-                "feature `y`: `reset_on`: unknown event type `teleport`;",
-            ),
-            (
-                r#"[{"name":"x","kind":"window_count","event":"click","window_s":-1}]"#,
-                "window_s",
-            ),
-            (
-                r#"[{"name":"x","kind":"home_visible"},{"name":"x","kind":"home_visible"}]"#,
-                "twice",
-            ),
-            (
-                r#"[{"name":"x","kind":"decayed_rate","event":"click","half_life_s":5,"weight":"abs_dy_kpx"}]"#,
-                "does not apply",
-            ),
-            ("[]", "empty"),
-        ];
-        for (features, needle) in cases {
-            let err =
-                FeatureSpec::from_json(&format!(r#"{{"version":"t","features":{features}}}"#))
-                    .unwrap_err()
-                    .to_string();
-            assert!(err.contains(needle), "{features}: {err}");
-        }
-        let err =
-            FeatureSpec::from_json(r#"{"version":"t","features":[{"name":"x","kind":"nope"}]}"#)
-                .unwrap_err();
-        assert!(err.to_string().contains("nope"), "{err}");
-    }
-
-    #[test]
-    fn session_features_follow_foreground_background_and_home_views() {
-        let s = spec(
-            r#"[{"name":"age","kind":"session_age"},{"name":"away","kind":"absence"},
-                {"name":"views","kind":"home_views_session"},{"name":"vis","kind":"home_visible"},
-                {"name":"fresh","kind":"since_refresh","cap_s":100}]"#,
-        );
-        let mut st = FeatureState::new(&s);
-        let mut out = [0f32; 5];
-        st.update(&at(0, EventKind::AppForeground), 0);
-        st.update(&at(1_000, home()), 1_000);
-        st.update(&at(2_000, home()), 2_000);
-        st.update(&at(10_000, EventKind::AppBackground), 10_000);
-        st.update(&at(70_000, EventKind::AppForeground), 70_000);
-        st.update(&at(71_000, home()), 71_000);
-        st.write(80_000, &mut out);
-        assert!((out[0] - 10f32.ln_1p()).abs() < 1e-6);
-        assert!((out[1] - 60f32.ln_1p()).abs() < 1e-6);
-        assert!((out[2] - 1f32.ln_1p()).abs() < 1e-6);
-        assert_eq!(out[3], 1.0);
-        assert!(
-            (out[4] - 100f32.ln_1p()).abs() < 1e-6,
-            "never refreshed: cap"
-        );
-        st.note_refresh(75_000);
-        st.write(80_000, &mut out);
-        assert!((out[4] - 5f32.ln_1p()).abs() < 1e-6);
-    }
-
-    #[test]
-    fn novelty_is_the_share_of_items_seen_before() {
-        let s = spec(r#"[{"name":"nov","kind":"exposure_novelty"}]"#);
-        let mut st = FeatureState::new(&s);
-        let mut out = [0f32];
-        let expo = |items: &[&str]| EventKind::Exposure {
-            slot: "feed".into(),
-            items: items.iter().map(|s| s.to_string()).collect(),
-        };
-        st.update(&at(0, expo(&["a", "b"])), 0);
-        st.write(0, &mut out);
-        assert_eq!(out[0], 0.0);
-        st.update(&at(1, expo(&["a", "b", "c", "d"])), 1);
-        st.write(1, &mut out);
-        assert_eq!(out[0], 0.5);
-    }
-
-    #[test]
-    fn decayed_rate_halves_every_half_life_and_count_since_resets() {
-        let s = spec(
-            r#"[{"name":"r","kind":"decayed_rate","event":"search","half_life_s":10},
-                {"name":"n","kind":"count_since","event":"exposure","reset_on":"click"},
-                {"name":"px","kind":"decayed_rate","event":"scroll","half_life_s":10,"weight":"abs_dy_kpx"}]"#,
-        );
-        let mut st = FeatureState::new(&s);
-        let mut out = [0f32; 3];
-        st.update(&at(0, EventKind::Search { query_len: None }), 0);
-        st.update(&at(0, EventKind::Search { query_len: None }), 0);
-        st.update(
-            &at(
-                0,
-                EventKind::Scroll {
-                    page: "home".into(),
-                    dy_px: -2000.0,
-                },
-            ),
-            0,
-        );
-        st.write(10_000, &mut out);
-        assert!((out[0] - 1.0).abs() < 1e-6);
-        assert!((out[2] - 1.0).abs() < 1e-6);
-        let expo = EventKind::Exposure {
-            slot: "feed".into(),
-            items: vec![],
-        };
-        st.update(&at(10_000, expo.clone()), 10_000);
-        st.update(&at(10_000, expo.clone()), 10_000);
-        st.write(10_000, &mut out);
-        assert!((out[1] - 2f32.ln_1p()).abs() < 1e-6);
-        st.update(
-            &at(
-                10_000,
-                EventKind::Click {
-                    slot: "feed".into(),
-                    item: "a".into(),
-                },
-            ),
-            10_000,
-        );
-        st.write(10_000, &mut out);
-        assert_eq!(out[1], 0.0);
-    }
-
-    #[test]
-    fn sequence_holds_the_last_n_types_oldest_first() {
-        let s = spec(r#"[{"name":"v","kind":"home_visible"}]"#);
-        let mut st = FeatureState::new(&s);
-        let mut seq = [9f32; 4];
-        st.update(&at(0, EventKind::AppForeground), 0);
-        st.write_sequence(&mut seq);
-        assert_eq!(seq, [0.0, 0.0, 0.0, 1.0]);
-        for t in 1..=4 {
-            st.update(&at(t, home()), t);
-        }
-        st.update(&at(5, EventKind::Search { query_len: None }), 5);
-        st.write_sequence(&mut seq);
-        let pv = EventType::PageView.sequence_id() as f32;
-        let se = EventType::Search.sequence_id() as f32;
-        assert_eq!(seq, [pv, pv, pv, se]);
-    }
-
-    #[test]
-    fn time_of_day_uses_the_utc_offset() {
-        let s = FeatureSpec::from_json(
-            r#"{"version":"t","utc_offset_min":360,"features":[{"name":"s","kind":"time_of_day","part":"sin"},{"name":"c","kind":"day_of_week","part":"cos"}]}"#,
-        )
-        .unwrap();
-        let mut st = FeatureState::new(&s);
-        let mut out = [0f32; 2];
-        // 00:00 UTC + 6 h = 06:00 local: a quarter of a day.
-        st.write(0, &mut out);
-        assert!((out[0] - 1.0).abs() < 1e-6);
-    }
-
-    proptest! {
-        /// The bucketed ring agrees with a naive recount over all events.
-        #[test]
-        fn window_count_matches_a_naive_recount(
-            gaps in proptest::collection::vec(0i64..3_000, 1..200),
-            query_gap in 0i64..20_000,
-        ) {
-            let s = spec(r#"[{"name":"w","kind":"window_count","event":"click","window_s":10,"buckets":7}]"#);
-            let mut st = FeatureState::new(&s);
-            let mut times = Vec::new();
-            let mut t = 1_000_000;
-            for g in gaps {
-                t += g;
-                times.push(t);
-                st.update(&at(t, EventKind::Click { slot: "f".into(), item: "i".into() }), t);
-            }
-            let now = t + query_gap;
-            let mut out = [0f32];
-            st.write(now, &mut out);
-            let width = (10_000f64 / 7.0).ceil() as i64;
-            let b_now = now.div_euclid(width);
-            let naive = times.iter().filter(|&&x| x.div_euclid(width) > b_now - 7).count();
-            prop_assert_eq!(out[0] as usize, naive);
-        }
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;

@@ -19,7 +19,8 @@ pub struct EvaluateArgs {
     /// Ground-truth file for each trace, in the same order (see training/generate.py).
     #[arg(long, required = true)]
     pub truth: Vec<PathBuf>,
-    /// Also evaluate our policy at these thresholds, e.g. 0.3,0.5,0.7.
+    /// Also evaluate our policy at these thresholds, e.g. 0.3,0.5,0.7
+    /// (default with a model: 0.1 to 0.9, the curve the model's worth is read from).
     #[arg(long, value_delimiter = ',')]
     pub sweep_threshold: Vec<f32>,
     /// The user id whose A/B bucket threshold to use (with policy.buckets).
