@@ -6,8 +6,9 @@ decided by a coin at each view, as an exploration policy or an A/B arm
 would), and its log records each refresh as a ``recommendations`` event for
 the ``feed`` slot, next to everything the user did. The simulated user
 reacts (closed loop: a refresh after a need began ends it), so the logs hold
-what users did after a refresh and at comparable moments without one: the
-uplift ``fit`` learns from (``observed_labels.uplift_rows``).
+what users did after a refresh and at comparable moments without one.
+``fit_worth.py`` fits on them; ``fit`` does not yet learn the uplift they
+carry (docs/policy.md).
 
     python training/app_logs.py --simulator b --seed0 6100 --users 16 --days 5 --out logs/
 

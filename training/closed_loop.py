@@ -129,16 +129,27 @@ def run_policy(binary: Path, lib: ctypes.CDLL, name: str, config: dict, simulato
             "shifts_seen": ours["shifts_seen"], "requests": ours["requests"], "by_reason": ours["by_reason"]}
 
 
+def interpolate(points: list[tuple[float, float]], x: float) -> float | None:
+    """``y`` at ``x`` on the piecewise-linear curve through ``points`` (any
+    order); ``None`` outside it."""
+    pts = sorted(points)
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    if len(pts) == 1 and pts[0][0] == x:
+        return pts[0][1]
+    return None
+
+
 def saved_at_equal_recall(ours: dict, fixed: list[dict]) -> float | None:
     """``1 - ours / fixed`` requests, the fixed curve interpolated at our recall,
     as ``edgeintent evaluate`` computes it; above the whole curve, against the
     fixed interval with the highest recall (a lower bound, as
     ``request_reduction_above_the_curve``); ``None`` below it."""
     pts = sorted((p["recall"], p["requests_per_hour"]) for p in fixed)
-    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
-        if r0 <= ours["recall"] <= r1:
-            q = q0 if r1 == r0 else q0 + (q1 - q0) * (ours["recall"] - r0) / (r1 - r0)
-            return None if q <= 0 else 1.0 - ours["requests_per_hour"] / q
+    q = interpolate(pts, ours["recall"])
+    if q is not None:
+        return None if q <= 0 else 1.0 - ours["requests_per_hour"] / q
     if pts and ours["recall"] > pts[-1][0] and pts[-1][1] > 0:
         return 1.0 - ours["requests_per_hour"] / pts[-1][1]
     return None

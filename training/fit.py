@@ -298,17 +298,12 @@ def calibrate(base: dict, out: Path, valid: list[dict], rules: list[dict], budge
         results.append(row)
         if n % 50 == 0 or n == len(grid):
             say(f"calibrating on {len(valid)} validation users: {n}/{len(grid)} settings")
-    if budget is not None:
-        within = [r for r in results if r["requests_per_hour"] <= budget]
-        if not within:
-            raise FitError(f"no setting stays within {budget} requests per hour on the validation users (lowest: {min(r['requests_per_hour'] for r in results)})")
-        return max(within, key=lambda r: (r["recall"], -r["requests_per_hour"])), results
-    reaching = [r for r in results if r["recall"] >= min_recall and r["saved"] is not None]
-    if not reaching:
-        best = max(results, key=lambda r: (r["recall"], -r["requests_per_hour"]))
+    best = _pick(results, budget, min_recall)
+    if best is None:
+        raise FitError(f"no setting stays within {budget} requests per hour on the validation users (lowest: {min(r['requests_per_hour'] for r in results)})")
+    if budget is None and not any(r["recall"] >= min_recall and r["saved"] is not None for r in results):
         say(f"no setting reaches recall {min_recall} on the validation users' observed truth; taking the best, {best['recall']}")
-        return best, results
-    return max(reaching, key=lambda r: (r["saved"], -r["requests_per_hour"])), results
+    return best, results
 
 
 def worth_on_validation(base: dict, out: Path, valid: list[dict], rules: list[dict], best: dict,

@@ -29,21 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from closed_loop import HELD_OUT, absolute, closed_loop_table, load_library, saved_at_equal_recall  # noqa: E402
+from closed_loop import HELD_OUT, absolute, closed_loop_table, interpolate, load_library, saved_at_equal_recall  # noqa: E402
 from evaluate import evaluate_json, make_traces  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = (0.2, 0.3, 0.4, 0.5, 0.7, 0.8)
-
-
-def interpolate(points: list[tuple[float, float]], x: float) -> float | None:
-    pts = sorted(points)
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-        if x0 <= x <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    if len(pts) == 1 and pts[0][0] == x:
-        return pts[0][1]
-    return None
 
 
 def model_adds(curve: list[dict], without: dict, fixed: list[dict]) -> float | None:

@@ -197,7 +197,8 @@ def main() -> int:
             alone = lightgbm().fit((xt[other] - mu) / sc, yt[other])
             report[f"{sim}, trained on the other"] = metrics(alone.predict_proba((xv[m] - mu) / sc)[:, 1], yv[m])
         for k, v in report.items():
-            print(f"shift_model: validation {k}: AUC {v['auc']:.3f}, positives {yv[sv == k].mean() if k in sims else yv.mean():.1%}")
+            rows = yv if k == "all" else yv[sv == k[0]]
+            print(f"shift_model: validation {k}: AUC {v['auc']:.3f}, positives {rows.mean():.1%}")
         if a.check:
             xc, yc, _, _ = dataset(["c"], range(VALID_SEED0, VALID_SEED0 + a.valid_users), a.days, d / "config.json", d)
             pc = clf.predict_proba((xc - mean) / scale)[:, 1]
