@@ -53,7 +53,7 @@ pub use event::{
     TraceReader, MAX_LINE_BYTES,
 };
 pub use features::{
-    CyclicPart, FeatureDef, FeatureKind, FeatureSpec, FeatureState, SpecError, Weight,
+    CyclicPart, FeatureDef, FeatureKind, FeatureSpec, FeatureState, SpecError, Weight, OTHER_PAGE,
 };
 pub use geo::{
     distance_m, Coverage, FenceDef, FenceIndex, FenceZone, GeoError, GeoStats, GeofenceConfig,

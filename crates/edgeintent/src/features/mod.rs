@@ -7,5 +7,5 @@
 mod spec;
 mod state;
 
-pub use spec::{CyclicPart, FeatureDef, FeatureKind, FeatureSpec, SpecError, Weight};
+pub use spec::{CyclicPart, FeatureDef, FeatureKind, FeatureSpec, SpecError, Weight, OTHER_PAGE};
 pub use state::FeatureState;
