@@ -1,8 +1,11 @@
 """Fleet view of the on-device monitors: many devices' live histograms
 (``stats.monitor.histograms``, as ``edgeintent replay --summary`` or
 ``edgeintent monitor --json`` writes them, or as a server collects them)
-summed per feature, and the fleet's PSI against the model package's
-reference profile, per feature and for the score.
+summed per feature (with each device's own history where the stats carry
+it), and the fleet's PSI against the model package's reference profile, per
+feature and for the score. This is where a population that differs from the
+training data shows: the devices' own alerts judge each device against its
+own history too, so they stay quiet about it.
 
     .venv/bin/python training/monitor.py --model models/intent.onnx STATS.json... [--plot OUT.png] [--json OUT]
 
@@ -58,6 +61,10 @@ def fleet_psi(profile: dict, devices: list[list[dict]]) -> dict[str, float]:
         for h in hists:
             if h["name"] in sums and len(h["counts"]) == len(sums[h["name"]]):
                 sums[h["name"]] += np.asarray(h["counts"], dtype=float)
+                # The device's own history (decayed counts of points that
+                # left its window): a longer sample of the same device.
+                if len(h.get("history", ())) == len(sums[h["name"]]):
+                    sums[h["name"]] += np.asarray(h["history"], dtype=float)
     return {n: round(psi(sums[n], refs[n]), 4) for n in refs if sums[n].sum() > 0}
 
 

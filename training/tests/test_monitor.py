@@ -63,3 +63,25 @@ def test_injections_break_only_what_they_say_from_the_break_on():
     assert not any(e["type"] == "exposure" and e["ts_ms"] >= t for e in stop)
     shift, t = inject(ev, "shift", 7500)
     assert [e["ts_ms"] for e in shift] == sorted(e["ts_ms"] for e in shift)
+
+
+def test_users_of_a_population_the_monitors_never_saw_raise_no_alert_but_a_break_does(edgeintent_bin, tmp_path):
+    # Simulator C's held-out users differ from the profile; judged against
+    # their own history too, none alerts. Judged by the profile alone, some do.
+    from monitor_eval import HELD_OUT, config_with, events_of, replay
+
+    own = config_with(tmp_path, None, {})
+    alone = tmp_path / "alone.json"
+    alone.write_text(json.dumps({**json.loads(own.read_text()), "monitor": {**json.loads(own.read_text())["monitor"], "own_history": False}}))
+    quiet = loud = 0
+    for seed in HELD_OUT["C"]:
+        ev = events_of("C", seed)
+        quiet += sum(d["action"] == "alert" for d in replay(edgeintent_bin, own, ev, tmp_path))
+        loud += sum(d["action"] == "alert" for d in replay(edgeintent_bin, alone, ev, tmp_path))
+    assert quiet == 0
+    assert loud > 0
+    # A broken producer on one of them is still seen.
+    seed = HELD_OUT["C"].start
+    ev, t = inject(events_of("C", seed), "zeros", seed)
+    hits = [d for d in replay(edgeintent_bin, own, ev, tmp_path) if d["action"] == "alert" and d["ts_ms"] >= t]
+    assert any(d["reason"] == "monitor:drift:scroll.dy_px" for d in hits)

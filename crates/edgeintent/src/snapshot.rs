@@ -26,8 +26,8 @@ pub const MAGIC: &[u8; 8] = b"EISNAP\r\n";
 /// geofence state carries the motion estimate and the fix budget's ring
 /// (bincode is not self-describing, so a new field is a new version).
 /// 4: the payload starts with the config and model versions in force.
-/// 5: the monitors' windows.
-pub const FORMAT_VERSION: u32 = 5;
+/// 5: the monitors' windows. 6: the monitors' own history of the device.
+pub const FORMAT_VERSION: u32 = 6;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8;
 /// Payloads larger than this are refused (and never allocated when decoding).
 pub const MAX_PAYLOAD: usize = 64 << 20;

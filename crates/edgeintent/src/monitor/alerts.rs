@@ -3,7 +3,7 @@
 //! the monitors' report.
 
 use super::profile::MAX_BINS;
-use super::report::{Alert, LiveHistogram, MonitorState, MonitorStats};
+use super::report::{Alert, LiveHistogram, MonitorState, MonitorStats, ProfileDistance};
 use super::state::*;
 use crate::event::EventType;
 
@@ -127,6 +127,8 @@ impl Monitor {
                     threshold: self.threshold(i),
                     alerting: self.s.flags[i].alerting,
                     alerts: self.s.flags[i].alerts,
+                    held: self.s.flags[i].held,
+                    own_value: self.s.flags[i].own,
                 }
             })
             .collect();
@@ -136,6 +138,7 @@ impl Monitor {
                 .map(|c| LiveHistogram {
                     name: self.names[c].clone(),
                     counts: self.counts[c * MAX_BINS..c * MAX_BINS + r.freq[c].len()].to_vec(),
+                    history: self.s.own.bins[c * MAX_BINS..c * MAX_BINS + r.freq[c].len()].to_vec(),
                 })
                 .collect(),
         };
@@ -149,6 +152,11 @@ impl Monitor {
                 .iter()
                 .filter(|t| self.ev_counts[t.index()] > 0)
                 .map(|t| (t.name().to_owned(), self.ev_counts[t.index()]))
+                .collect(),
+            profile_distance: self
+                .profile_distance()
+                .into_iter()
+                .map(|(name, points, psi)| ProfileDistance { name, points, psi })
                 .collect(),
         }
     }

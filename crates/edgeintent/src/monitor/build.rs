@@ -1,6 +1,7 @@
 //! Building the monitors from the config and the reference profile.
 
 use super::config::MonitorConfig;
+use super::history::OwnSaved;
 use super::profile::{ReferenceProfile, FIELDS, MAX_BINS, PSI_FLOOR};
 use super::state::*;
 use super::window::CallWindow;
@@ -71,7 +72,18 @@ impl Monitor {
                 })
                 .collect();
             let surprise_of = table(&|e| -e.max(1e-3).ln());
+            // Over the features only, as a point's surprise is summed.
+            let expected_surprise = (0..freq.len().saturating_sub(1))
+                .map(|c| {
+                    freq[c]
+                        .iter()
+                        .enumerate()
+                        .map(|(b, &e)| e * surprise_of[c * MAX_BINS + b])
+                        .sum::<f64>()
+                })
+                .sum();
             Reference {
+                expected_surprise,
                 edges,
                 freq,
                 padded,
@@ -229,6 +241,7 @@ impl Monitor {
                 seen: 0,
                 last_of: [0; EventType::ALL.len()],
                 runs: vec![0; f].into_boxed_slice(),
+                own: OwnSaved::new(cols),
             },
             scratch: vec![0; w].into_boxed_slice(),
             ln_count: (0..=w).map(|c| (c as f64).ln()).collect(),

@@ -147,6 +147,22 @@ pub struct MonitorConfig {
     /// and the rules decide (`fallback:monitor`). Default: `model_errors`.
     #[serde(default = "d_fallback")]
     pub fallback: Vec<MonitorKind>,
+    /// Judge each device also against its own history (true): a drift,
+    /// event-mix, gap, range or zero-share alert then needs the stream to
+    /// stray from the reference profile *and* from what this device did
+    /// before, so an alert means "this device's stream changed", not "this
+    /// app's users differ from the training data" (which the stats'
+    /// `profile_distance` and the fleet tools report). Until a device has
+    /// enough history (a window's worth of decision points or events that
+    /// left the window; for runs, a quarter of a window seen), such
+    /// crossings are held, not raised; zero-share and gap alerts then use
+    /// the profile alone.
+    #[serde(default = "d_true")]
+    pub own_history: bool,
+    /// How many windows' worth each own history holds before it halves (8):
+    /// longer remembers more of a device's habits and adapts more slowly.
+    #[serde(default = "d_history_windows")]
+    pub history_windows: f64,
 }
 
 fn d_window_points() -> usize {
@@ -200,6 +216,12 @@ fn d_zero_share() -> f64 {
 fn d_one() -> f64 {
     1.0
 }
+fn d_true() -> bool {
+    true
+}
+fn d_history_windows() -> f64 {
+    8.0
+}
 fn d_fallback() -> Vec<MonitorKind> {
     vec![MonitorKind::ModelErrors]
 }
@@ -229,6 +251,8 @@ impl Default for MonitorConfig {
             min_range_run: d_min_run(),
             surprise_factor: d_one(),
             fallback: d_fallback(),
+            own_history: d_true(),
+            history_windows: d_history_windows(),
         }
     }
 }
@@ -275,6 +299,12 @@ impl MonitorConfig {
             if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
                 return Err((field, format!("must be in [0, 1], got {v}")));
             }
+        }
+        if !(self.history_windows.is_finite() && (2.0..=1000.0).contains(&self.history_windows)) {
+            return Err((
+                "monitor.history_windows",
+                format!("must be in [2, 1000], got {}", self.history_windows),
+            ));
         }
         if self.min_model_calls == 0 || self.min_model_calls > self.window_points {
             return Err((

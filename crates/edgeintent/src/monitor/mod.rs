@@ -11,6 +11,8 @@
 mod alerts;
 mod build;
 mod config;
+mod history;
+mod own;
 mod persist;
 mod profile;
 mod report;
@@ -26,6 +28,6 @@ pub use profile::{
     FeatureHistogram, Histogram, Natural, ReferenceProfile, Surprise, FIELDS, MAX_BINS,
     META_REFERENCE_PROFILE, PROFILE_VERSION,
 };
-pub use report::{Alert, LiveHistogram, MonitorState, MonitorStats};
+pub use report::{Alert, LiveHistogram, MonitorState, MonitorStats, ProfileDistance};
 pub(crate) use state::{Monitor, MonitorSaved};
 pub(crate) use window::ModelCall;

@@ -32,6 +32,7 @@ impl Monitor {
             || s.field_n.iter().any(|&n| n > 32)
             || s.last_of.iter().any(|&l| l > s.seen)
             || s.runs.len() != self.s.runs.len()
+            || !s.own.fits(self.cols)
         {
             return Err("monitor ring positions");
         }

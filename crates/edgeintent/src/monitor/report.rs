@@ -30,6 +30,11 @@ pub struct MonitorState {
     pub alerting: bool,
     /// Alerts raised so far.
     pub alerts: u64,
+    /// Times it crossed against the reference profile while the device's
+    /// own history explained it (or before the device had one): no alert.
+    pub held: u64,
+    /// Its latest value against the device's own history, where judged so.
+    pub own_value: Option<f64>,
 }
 
 /// A histogram of the live window, for a server to aggregate across devices.
@@ -39,6 +44,22 @@ pub struct LiveHistogram {
     pub name: String,
     /// Counts per reference bin in the window.
     pub counts: Vec<u32>,
+    /// The device's own history per reference bin (decayed counts of the
+    /// points that left the window): a longer sample of this device.
+    pub history: Vec<f32>,
+}
+
+/// How far one device stands from the reference profile: its own history
+/// and live window together, per feature. A population that differs from
+/// the training data shows here (and summed over a fleet), not as alerts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileDistance {
+    /// The feature (or `score`).
+    pub name: String,
+    /// Decision points behind the figure (decayed history plus window).
+    pub points: f64,
+    /// Population stability index against the reference.
+    pub psi: f64,
 }
 
 /// The monitors in stats.
@@ -57,4 +78,6 @@ pub struct MonitorStats {
     pub histograms: Vec<LiveHistogram>,
     /// Events per type in the event window.
     pub events: std::collections::BTreeMap<String, u32>,
+    /// This device's distance from the reference profile, per judged feature.
+    pub profile_distance: Vec<ProfileDistance>,
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{MonitorConfig, MonitorKind};
+use super::history::OwnSaved;
 use super::profile::{FIELDS, MAX_BINS};
 use super::report::Alert;
 use super::window::CallWindow;
@@ -29,6 +30,8 @@ pub(super) struct Reference {
     pub(super) fields: [f64; FIELDS.len()],
     /// Window and threshold of the joint surprise.
     pub(super) surprise: Option<(usize, f64)>,
+    /// The joint surprise a reference row has on average.
+    pub(super) expected_surprise: f64,
 }
 
 pub(super) const NO_BIN: u8 = u8::MAX;
@@ -39,6 +42,12 @@ pub(super) struct Flag {
     pub(super) alerting: bool,
     pub(super) value: Option<f64>,
     pub(super) alerts: u64,
+    /// Crossed against the profile, not against the device's own history.
+    pub(super) holding: bool,
+    /// Such episodes so far.
+    pub(super) held: u64,
+    /// The value against the device's own history, when last judged so.
+    pub(super) own: Option<f64>,
 }
 
 /// The state that changes over time (saved in snapshots).
@@ -70,6 +79,8 @@ pub(crate) struct MonitorSaved {
     pub(super) last_of: [u64; 13],
     /// Consecutive decision points each feature was above its training maximum.
     pub(super) runs: Box<[u32]>,
+    /// What this device did before.
+    pub(super) own: OwnSaved,
 }
 
 impl MonitorSaved {

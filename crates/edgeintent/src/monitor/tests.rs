@@ -243,3 +243,147 @@ proptest::proptest! {
         proptest::prop_assert_eq!(bin_of(&padded, edges.len(), x), h.bin(x));
     }
 }
+
+/// Feeds `n` decision points from `x_of(t)`, returning the alerts' kinds.
+fn feed_points(
+    m: &mut Monitor,
+    ts: std::ops::Range<i64>,
+    x_of: impl Fn(i64) -> f32,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in ts {
+        m.on_decision_point(t, &[x_of(t)], None, 1000, ModelCall::Skipped);
+        let fired: Vec<Alert> = m.take_alerts().collect();
+        out.extend(fired.iter().map(|a| m.name(a.monitor).to_owned()));
+    }
+    out
+}
+
+#[test]
+fn a_device_unlike_the_profile_from_the_start_is_not_a_broken_one() {
+    let cfg = MonitorConfig {
+        enabled: true,
+        window_points: 40,
+        ..MonitorConfig::default()
+    };
+    let p = profile();
+    // This device's values live in the lowest two of the profile's four
+    // bins: far from the training population, always.
+    let unlike = |t: i64| if t % 2 == 0 { 0.1 } else { 0.3 };
+    let mut m = Monitor::new(&cfg, &["x"], Some(&p), 0);
+    assert!(feed_points(&mut m, 0..400, unlike).is_empty());
+    let x = &m.stats().monitors[0];
+    assert!(!x.alerting && x.held >= 1, "{x:?}");
+    assert!(x.value.unwrap() >= x.threshold, "{x:?}");
+    // Its distance from the profile is reported instead.
+    let d = &m.stats().profile_distance[0];
+    assert_eq!(d.name, "x");
+    assert!(d.psi > 0.25 && d.points >= 200.0, "{d:?}");
+    // Its stream then breaks (every value 0.9): against both, an alert.
+    let alerts = feed_points(&mut m, 400..460, |_| 0.9);
+    assert_eq!(alerts, ["x"]);
+    // Judged against the profile alone, the same device alerts at once.
+    let alone = MonitorConfig {
+        own_history: false,
+        ..cfg
+    };
+    let mut m = Monitor::new(&alone, &["x"], Some(&p), 0);
+    assert_eq!(feed_points(&mut m, 0..400, unlike), ["x"]);
+}
+
+#[test]
+fn before_a_device_has_history_crossings_are_held_and_a_break_is_not_learnt() {
+    let cfg = MonitorConfig {
+        enabled: true,
+        window_points: 40,
+        ..MonitorConfig::default()
+    };
+    let mut m = Monitor::new(&cfg, &["x"], Some(&profile()), 0);
+    // A window and a half: too little history to judge against.
+    assert!(feed_points(&mut m, 0..60, |_| 0.9).is_empty());
+    assert!(m.stats().monitors[0].held >= 1);
+    // A long normal stretch, then a break that lasts: one alert, which
+    // stands (the history is frozen while it does, so the break never
+    // becomes this device's normal).
+    let normal = |t: i64| (t % 4) as f32 * 0.25 + 0.1;
+    feed_points(&mut m, 60..2000, normal);
+    assert_eq!(feed_points(&mut m, 2000..4000, |_| 0.9), ["x"]);
+    assert!(m.stats().monitors[0].alerting);
+}
+
+#[test]
+fn a_rare_type_is_judged_by_the_device_own_share_and_vanishes_when_it_stops() {
+    let cfg = MonitorConfig {
+        enabled: true,
+        event_window: 100,
+        ..MonitorConfig::default()
+    };
+    let fg = crate::event::EventKind::AppForeground;
+    // Half of the profile's events are clicks; this device sends one in 25.
+    let rare = |t: i64| match t % 25 {
+        0 => EventType::Click,
+        _ => EventType::Scroll,
+    };
+    let run = |cfg: &MonitorConfig, stop_at: i64| {
+        let mut m = Monitor::new(cfg, &["x"], Some(&profile()), 0);
+        let mut fired = Vec::new();
+        for t in 0..1500 {
+            let ty = if t < stop_at {
+                rare(t)
+            } else {
+                EventType::Scroll
+            };
+            m.on_event(t, ty, &fg);
+            let a: Vec<Alert> = m.take_alerts().collect();
+            fired.extend(a.iter().map(|a| (t, m.name(a.monitor).to_owned())));
+        }
+        (m, fired)
+    };
+    let (m, fired) = run(&cfg, i64::MAX);
+    assert!(fired.is_empty(), "{fired:?}");
+    let click = m
+        .stats()
+        .monitors
+        .into_iter()
+        .find(|s| s.reason == "monitor:event_rate:click")
+        .unwrap();
+    assert!(click.held >= 1, "{click:?}");
+    // The clicks stop: within two windows, an alert.
+    let (_, fired) = run(&cfg, 1000);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert!(fired[0].0 < 1200 && fired[0].1 == "click", "{fired:?}");
+    // Against the profile alone, the rare clicks "vanished" from the start.
+    let alone = MonitorConfig {
+        own_history: false,
+        ..cfg.clone()
+    };
+    let (_, fired) = run(&alone, i64::MAX);
+    assert!(
+        fired.first().is_some_and(|(t, n)| *t < 200 && n == "click"),
+        "{fired:?}"
+    );
+}
+
+#[test]
+fn the_own_history_survives_a_snapshot() {
+    let cfg = MonitorConfig {
+        enabled: true,
+        window_points: 40,
+        ..MonitorConfig::default()
+    };
+    let p = profile();
+    let mut m = Monitor::new(&cfg, &["x"], Some(&p), 0);
+    feed_points(&mut m, 0..400, |t| if t % 2 == 0 { 0.1 } else { 0.3 });
+    let mut back = Monitor::new(&cfg, &["x"], Some(&p), 0);
+    back.restore(m.save()).unwrap();
+    assert_eq!(back.stats(), m.stats());
+    // A history that does not fit is refused.
+    let mut bad = m.save();
+    bad.own.points[0] = f32::NAN;
+    assert!(back.restore(bad).is_err());
+    // Both go on alike: the restored one has the history to judge by.
+    assert_eq!(
+        feed_points(&mut m, 400..460, |_| 0.9),
+        feed_points(&mut back, 400..460, |_| 0.9)
+    );
+}

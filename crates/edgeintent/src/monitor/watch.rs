@@ -19,12 +19,19 @@ impl Monitor {
             _ => None,
         };
         if let Some((k, is_zero)) = zero {
+            if self.s.field_n[k] == 32 {
+                // The oldest of the last 32 values leaves for the history.
+                self.own_field(k, self.s.field_bits[k] >> 31 == 1);
+            }
             self.s.field_bits[k] = self.s.field_bits[k] << 1 | u32::from(is_zero);
             self.s.field_n[k] = self.s.field_n[k].saturating_add(1).min(32);
             let (_, fields_i) = joint_and_fields(self.cols - 1);
             if self.s.field_n[k] == 32 && self.judged[fields_i + k] {
                 let share = f64::from(self.s.field_bits[k].count_ones()) / 32.0;
-                self.judge(fields_i + k, share, self.thresholds[fields_i + k], true);
+                let threshold = self.thresholds[fields_i + k];
+                self.decide(fields_i + k, share, threshold, true, |m| {
+                    m.own_zero_share(k, share)
+                });
             }
         }
         if let Some(last) = self.s.last_ts {
@@ -37,15 +44,32 @@ impl Monitor {
         // Gaps: events since each common type last came. Only a crossing (or
         // the type's return, which recovers it) reaches `judge`.
         self.s.seen += 1;
+        // The gap this event ends (from the stream's start for a first
+        // event): this device's own evidence of how long it goes without.
+        let ended = self.s.seen - self.s.last_of[ty.index()];
+        self.own_gap(ty.index(), ended);
         self.s.last_of[ty.index()] = self.s.seen;
         let g0 = gaps_start(self.cols - 1);
+        self.hold(g0 + ty.index(), false);
         if self.s.flags[g0 + ty.index()].alerting {
             self.judge(g0 + ty.index(), 0.0, self.thresholds[g0 + ty.index()], true);
         }
         for t in 0..EventType::ALL.len() {
             let gap = self.s.seen - self.s.last_of[t];
-            if gap == self.gap_limit[t] && gap != 0 {
-                self.judge(g0 + t, gap as f64, self.thresholds[g0 + t], true);
+            let profile = self.gap_limit[t];
+            if profile == 0 || gap < profile {
+                continue;
+            }
+            match self.gap_alert_at(t) {
+                Some(at) if gap == at => {
+                    self.judge(g0 + t, gap as f64, self.thresholds[g0 + t], true);
+                }
+                // Past the profile's limit, within the device's own.
+                at if gap == profile && at.is_none_or(|at| at > gap) => {
+                    self.s.flags[g0 + t].value = Some(gap as f64);
+                    self.hold(g0 + t, true);
+                }
+                _ => {}
             }
         }
         let n = self.s.events.len();
@@ -54,6 +78,7 @@ impl Monitor {
             let old = self.s.events[self.s.ev_head];
             self.ev_counts[old as usize] -= 1;
             evicted = Some(old as usize);
+            self.own_event(old as usize);
         } else {
             self.s.ev_len += 1;
         }
@@ -78,16 +103,23 @@ impl Monitor {
             let (low, high) = (self.thresholds[i], self.explode[t]);
             // Vanished (below `low`) or exploded (above `high`); stats read
             // the ratio from the counts, so nothing else is written.
+            let back =
+                |r: f64| r >= low / self.cfg.recover.max(1e-9) && r <= high * self.cfg.recover;
             if self.s.flags[i].alerting {
-                let back =
-                    ratio >= low / self.cfg.recover.max(1e-9) && ratio <= high * self.cfg.recover;
-                if back {
+                // Back against the profile, or against the device's own mix.
+                let own_back = || match self.own_event_ratio(t) {
+                    super::own::Own::Value(o) => back(o),
+                    _ => false,
+                };
+                if back(ratio) || (self.cfg.own_history && own_back()) {
                     self.set_alerting(i, false);
                 }
             } else if ratio < low && refs[t] >= self.cfg.event_min_share {
-                self.judge(i, ratio, low, false);
+                self.decide(i, ratio, low, false, |m| m.own_event_ratio(t));
             } else if ratio > high {
-                self.judge(i, ratio, high, true);
+                self.decide(i, ratio, high, true, |m| m.own_event_ratio(t));
+            } else {
+                self.hold(i, false);
             }
         }
     }
@@ -134,6 +166,9 @@ impl Monitor {
             let old = self.s.head;
             self.calls.remove(self.s.model[old], self.s.latency_us[old]);
             self.s.len -= 1;
+            for c in 0..cols {
+                self.own_point(c, self.s.bins[old * cols + c]);
+            }
         }
         while self.s.len > 0
             && max_age.is_some_and(|a| now_ms - self.s.ts[(self.s.head + w - self.s.len) % w] > a)
@@ -144,13 +179,16 @@ impl Monitor {
                 if b != NO_BIN {
                     self.counts[c * MAX_BINS + b as usize] -= 1;
                 }
+                self.own_point(c, b);
             }
             self.calls.remove(self.s.model[old], self.s.latency_us[old]);
             self.s.len -= 1;
         }
         let row = self.s.head;
         let mut joint = None;
+        let mut leaving_surprise = None;
         let mut ranges_to_judge = false;
+        let r0 = ranges_start(cols - 1);
         self.s.ts[row] = now_ms;
         self.s.latency_us[row] = u32::try_from(latency_ns / 1000).unwrap_or(u32::MAX);
         self.s.model[row] = model as u8;
@@ -171,17 +209,21 @@ impl Monitor {
                 *cell = b as u8;
                 self.counts[c * MAX_BINS + b] += 1;
                 let above = !edges.is_empty() && b == edges.len();
-                self.s.runs[c] = if above {
-                    self.s.runs[c].saturating_add(1)
-                } else {
-                    0
-                };
+                let run = self.s.runs[c];
+                if !above && run > 0 && !self.s.flags[r0 + c].alerting {
+                    // A run ended outside an alert: the device's own evidence.
+                    self.s.own.runs[c] = self.s.own.runs[c].max(run);
+                }
+                self.s.runs[c] = if above { run.saturating_add(1) } else { 0 };
                 crossed |= self.s.runs[c] >= self.run_limit[c];
                 surprise += r.surprise_of[c * MAX_BINS + b];
             }
             ranges_to_judge = crossed || self.alerting_ranges > 0;
             if let Some((w, _)) = r.surprise {
                 let at = self.s.sp_head;
+                if self.s.sp_len == w {
+                    leaving_surprise = Some(self.s.surprise[at]);
+                }
                 let new = f64::from(surprise as f32);
                 self.sp_sum += new - f64::from(self.s.surprise[at]);
                 self.s.surprise[at] = surprise as f32;
@@ -211,21 +253,27 @@ impl Monitor {
         }
         self.s.head = (row + 1) % w;
         self.s.len += 1;
+        if let Some(v) = leaving_surprise {
+            self.own_surprise(v);
+        }
         if let Some(mean) = joint {
             let (joint_i, _) = joint_and_fields(cols - 1);
-            self.judge(joint_i, mean, self.thresholds[joint_i], true);
+            let threshold = self.thresholds[joint_i];
+            self.decide(joint_i, mean, threshold, true, |m| m.own_joint(mean));
         }
         if ranges_to_judge {
             // Only a crossing, or a run while alerting (it may recover),
             // reaches `judge`; stats read the runs themselves.
-            let r0 = ranges_start(cols - 1);
             for c in 0..cols - 1 {
                 let i = r0 + c;
                 if self.judged[i]
                     && (self.s.runs[c] >= self.run_limit[c] || self.s.flags[i].alerting)
                 {
-                    let run = f64::from(self.s.runs[c]);
-                    self.judge(i, run, self.thresholds[i], true);
+                    let run = self.s.runs[c];
+                    let threshold = self.thresholds[i];
+                    self.decide(i, f64::from(run), threshold, true, |m| m.own_range(c, run));
+                } else if self.s.flags[i].holding {
+                    self.hold(i, false);
                 }
             }
         }
@@ -264,7 +312,8 @@ impl Monitor {
                         &self.ln_count,
                     );
                     let i = if c == cols - 1 { score_i } else { c };
-                    self.judge(i, v, self.thresholds[i], true);
+                    let bins = r.freq[c].len();
+                    self.decide(i, v, self.thresholds[i], true, |m| m.own_psi(c, bins));
                 }
                 self.reference = Some(r);
             }

@@ -10,7 +10,10 @@ use edgeintent_offline::{self, ReadOptions};
 use crate::common::{load_config, open_trace, print_report, Error};
 
 /// Replay traces and print the monitors at the end of each: every monitor's
-/// value, threshold and alerts, and the alert decisions (a table; --json).
+/// value, threshold, alerts and held crossings (the profile crossed, the
+/// device's own history did not), the alert decisions, and once for all
+/// traces how far these devices stand from the reference profile (a table;
+/// --json).
 #[derive(Args)]
 pub struct MonitorArgs {
     /// Runtime config (its `monitor` section). Default: the shipped config.
@@ -62,7 +65,48 @@ pub fn run(a: MonitorArgs) -> Result<ExitCode, Error> {
             "monitor": summary.runtime.monitor,
         }));
     }
-    print_report(&out, a.json, |out| render(out))
+    print_report(&out, a.json, |out| render(out) + &population(out))
+}
+
+/// Per feature, the median over the devices of their distance from the
+/// reference profile: a population's difference from the training data,
+/// reported once rather than as per-device alerts.
+fn population(out: &[serde_json::Value]) -> String {
+    let mut by_feature: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for t in out {
+        for d in t["monitor"]["profile_distance"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(name), Some(psi)) = (d["name"].as_str(), d["psi"].as_f64()) {
+                by_feature.entry(name.to_owned()).or_default().push(psi);
+            }
+        }
+    }
+    if by_feature.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<(String, f64, usize)> = by_feature
+        .into_iter()
+        .map(|(name, mut v)| {
+            v.sort_by(f64::total_cmp);
+            let above = v.iter().filter(|&&p| p >= 0.25).count();
+            (name, v[v.len() / 2], above)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut text = format!(
+        "these {} devices against the reference profile (PSI of each device's history and window; 0.25 and above: unlike the training data)\n  {:<40} {:>10} {:>14}\n",
+        out.len(),
+        "feature",
+        "median PSI",
+        "devices >= 0.25"
+    );
+    for (name, median, above) in rows {
+        text += &format!("  {name:<40} {median:>10.3} {above:>14}\n");
+    }
+    text
 }
 
 fn render(out: &[serde_json::Value]) -> String {
@@ -85,20 +129,21 @@ fn render(out: &[serde_json::Value]) -> String {
             );
         }
         text += &format!(
-            "  {:<48} {:>10} {:>10} {:>8} {:>6}\n",
-            "monitor", "value", "threshold", "alerting", "alerts"
+            "  {:<48} {:>10} {:>10} {:>8} {:>6} {:>5}\n",
+            "monitor", "value", "threshold", "alerting", "alerts", "held"
         );
         for m in t["monitor"]["monitors"].as_array().into_iter().flatten() {
             let v = m["value"]
                 .as_f64()
                 .map_or("-".to_owned(), |v| format!("{v:.3}"));
             text += &format!(
-                "  {:<48} {:>10} {:>10.3} {:>8} {:>6}\n",
+                "  {:<48} {:>10} {:>10.3} {:>8} {:>6} {:>5}\n",
                 m["reason"].as_str().unwrap_or("?"),
                 v,
                 m["threshold"].as_f64().unwrap_or(0.0),
                 m["alerting"].as_bool().unwrap_or(false),
-                m["alerts"]
+                m["alerts"],
+                m["held"]
             );
         }
     }
