@@ -1,8 +1,9 @@
 """Geofences on real phone and GNSS recordings, not only simulators.
 
 The source archive of the PyPI package ``tracklib`` (0.8.4.2) holds real
-recordings: ``data/sep/raw/*.gpx`` (one walk recorded at once by several
-devices, a phone among them), ``data/gpx/*.gpx`` and ``data/230923.gpx``.
+recordings: ``data/sep/raw/*.gpx`` and ``*.pos`` (walks recorded at once by
+several devices, a phone among them), ``data/*.pos`` (RTKLIB solutions with
+per-fix deviations), ``data/gpx/*.gpx`` and ``data/230923.gpx``.
 It is downloaded at run time into a cache (``pip download``) and never
 committed; without a network the command says so and exits 2 (the tests
 skip). ``data/mopsi`` is kept for acceptance and never read here.
@@ -19,8 +20,9 @@ fixes, at least 20 minutes):
   least ``STOP_S``), one on the path every ``PATH_EVERY_M`` (a pass
   through), and one beside the path, ``BESIDE_M`` from it and never within
   its radius of the truth (any entry is a false card);
-* **fixes**: the raw recorded positions, spikes included, with no speed and
-  ``accuracy_m`` ``ACCURACY_M`` (the files record neither).
+* **fixes**: the raw recorded positions, spikes included, with no speed;
+  ``accuracy_m`` from a ``.pos`` file's deviations (1.51 σ), else
+  ``ACCURACY_M`` (GPX records none).
 
 Then ``edgeintent geo-eval`` runs adaptive sampling and fixed 10 s and 60 s
 intervals over them, with the city set's sampling settings.
@@ -43,7 +45,7 @@ import subprocess
 import sys
 import tarfile
 import xml.etree.ElementTree as ET
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -109,21 +111,80 @@ def parse_gpx(data: bytes) -> np.ndarray:
     return a[keep]
 
 
+def ecef_to_llh(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 latitude and longitude (degrees) of ECEF metres (Bowring)."""
+    a, f = 6_378_137.0, 1 / 298.257223563
+    b = a * (1 - f)
+    e2, ep2 = f * (2 - f), (a * a - b * b) / (b * b)
+    p = np.hypot(x, y)
+    th = np.arctan2(z * a, p * b)
+    lat = np.arctan2(z + ep2 * b * np.sin(th) ** 3, p - e2 * a * np.cos(th) ** 3)
+    return np.degrees(lat), np.degrees(np.arctan2(y, x))
+
+
+def parse_pos(text: str) -> np.ndarray:
+    """Rows of (t_s, lat, lon, accuracy_m) of an RTKLIB solution file in
+    latitude/longitude or ECEF (relative baselines carry no position: none).
+    The accuracy is the 68% horizontal radius, 1.51 σ, with σ from the
+    north and east deviations (for ECEF, from all three: an approximation)."""
+    header = next((l for l in text.splitlines() if l.startswith("%") and "GPST" in l and "(m)" in l), "")
+    llh, ecef = "latitude(deg)" in header, "x-ecef(m)" in header
+    if not (llh or ecef):
+        return np.zeros((0, 4))
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("%") or not line.strip():
+            continue
+        parts = line.split()
+        try:
+            t = datetime.strptime(f"{parts[0]} {parts[1]}", "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+            a, b, c = float(parts[2]), float(parts[3]), float(parts[4])
+            sd = [float(v) for v in parts[7:10]]
+        except (ValueError, IndexError):
+            continue
+        sigma = math.sqrt((sd[0] ** 2 + sd[1] ** 2) / 2) if llh else math.sqrt(sum(v * v for v in sd) / 3)
+        rows.append((t, a, b, c, 1.51 * sigma))
+    if not rows:
+        return np.zeros((0, 4))
+    r = np.array(sorted(rows))
+    r = r[np.concatenate([[True], np.diff(r[:, 0]) > 0])]
+    if llh:
+        return r[:, [0, 1, 2, 4]]
+    lat, lon = ecef_to_llh(r[:, 1], r[:, 2], r[:, 3])
+    return np.column_stack([r[:, 0], lat, lon, r[:, 4]])
+
+
+def in_set(name: str) -> bool:
+    """Whether an archive member is one of the set's recordings."""
+    if name.startswith("data/mopsi"):
+        return False  # kept for acceptance
+    if name.endswith(".pos"):
+        return name.count("/") == 1 or name.startswith("data/sep/raw/")
+    if not name.endswith(".gpx"):
+        return False
+    if name.startswith("data/gpx/") and name.count("/") > 2:
+        return False  # data/gpx/geo/: other people's old uploads, not in the set
+    return any(name.startswith(p) if p.endswith("/") else name == p for p in MEMBERS)
+
+
 def routes(archive: Path) -> dict[str, np.ndarray]:
-    """Every recording of the set, by its name in the archive."""
+    """Every recording of the set, by its name in the archive: rows of
+    (t_s, lat, lon, accuracy_m), the accuracy NaN where none was recorded."""
     out = {}
     with tarfile.open(archive) as tar:
         for m in tar.getmembers():
             name = m.name.split("/", 1)[-1]
-            if not (m.isfile() and name.endswith(".gpx")):
+            if not (m.isfile() and in_set(name)):
                 continue
-            if not any(name.startswith(p) if p.endswith("/") else name == p for p in MEMBERS):
-                continue
-            if name.startswith("data/gpx/") and name.count("/") > 2:
-                continue  # data/gpx/geo/: other people's old uploads, not in the set
             f = tar.extractfile(m)
-            if f is not None:
-                out[name] = parse_gpx(f.read())
+            if f is None:
+                continue
+            data = f.read()
+            if name.endswith(".pos"):
+                out[name] = parse_pos(data.decode("utf-8", "replace"))
+            else:
+                g = parse_gpx(data)
+                out[name] = np.column_stack([g, np.full(len(g), np.nan)])
     return out
 
 
@@ -135,21 +196,27 @@ def dist_m(lat1, lon1, lat2, lon2):
     return 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
-def usable(track: np.ndarray) -> bool:
-    """Dense and long enough for a sampler to pick fixes from."""
+def unusable(track: np.ndarray) -> str | None:
+    """Why a recording cannot be sampled from (too sparse, short or not in
+    degrees), or None."""
     if len(track) < 100:
-        return False
+        return f"{len(track)} timed fixes"
     if np.abs(track[:, 1]).max() > 90 or np.abs(track[:, 2]).max() > 180:
-        return False  # projected coordinates (vincennes.gpx), not degrees
-    return float(np.median(np.diff(track[:, 0]))) <= MAX_MEDIAN_GAP_S and track[-1, 0] - track[0, 0] >= MIN_ROUTE_S
+        return "projected coordinates, not degrees"
+    gap = float(np.median(np.diff(track[:, 0])))
+    if gap > MAX_MEDIAN_GAP_S:
+        return f"a median of {gap:g} s between fixes"
+    if track[-1, 0] - track[0, 0] < MIN_ROUTE_S:
+        return f"{(track[-1, 0] - track[0, 0]) / 60:.0f} minutes long"
+    return None
 
 
 def despike(track: np.ndarray) -> np.ndarray:
     """Drops fixes that would need more than ``SPIKE_MPS`` from the last kept one."""
     keep = [0]
     for i in range(1, len(track)):
-        t0, la0, lo0 = track[keep[-1]]
-        t, la, lo = track[i]
+        t0, la0, lo0 = track[keep[-1], :3]
+        t, la, lo = track[i, :3]
         if dist_m(la0, lo0, la, lo) <= SPIKE_MPS * max(t - t0, 1e-3):
             keep.append(i)
     return track[keep]
@@ -160,7 +227,7 @@ def truth_track(track: np.ndarray) -> np.ndarray:
     t = despike(track)
     if len(t) < 7:
         return t
-    pad = np.pad(t[:, 1:], ((3, 3), (0, 0)), mode="edge")
+    pad = np.pad(t[:, 1:3], ((3, 3), (0, 0)), mode="edge")
     win = np.lib.stride_tricks.sliding_window_view(pad, 7, axis=0)
     return np.column_stack([t[:, 0], np.median(win, axis=-1)])
 
@@ -189,7 +256,7 @@ def place_fences(truths: dict[str, np.ndarray]) -> list[dict]:
     for all routes (several devices recorded the same walks), none within
     two radii of another, none "beside" that any route comes near."""
     out: list[dict] = []
-    every = np.concatenate([t[:, 1:] for t in truths.values()])
+    every = np.concatenate([t[:, 1:3] for t in truths.values()])
 
     def add(tag: str, kind: str, lat: float, lon: float) -> None:
         if kind == "beside" and dist_m(every[:, 0], every[:, 1], lat, lon).min() <= FENCE_M + 50.0:
@@ -256,18 +323,27 @@ def build(archive: Path, folder: Path) -> tuple[list[str], list[str], Path, dict
     fence, into ``folder``; returns (traces, truths, config, summary)."""
     folder.mkdir(parents=True, exist_ok=True)
     traces, truths, summary = [], [], {"routes": {}, "skipped": {}}
-    tracks, truth_of = {}, {}
+    tracks, truth_of, seen = {}, {}, {}
     for name, track in sorted(routes(archive).items()):
-        if not usable(track):
-            gap = float(np.median(np.diff(track[:, 0]))) if len(track) > 1 else None
-            summary["skipped"][name] = f"{len(track)} fixes, median gap {gap} s" if gap is not None else "no timed fixes"
+        key = hash(np.round(track[:, :3], 7).tobytes())
+        if len(track) and key in seen:
+            summary["skipped"][name] = f"the same fixes as {seen[key]}"
+            continue
+        seen[key] = name
+        why = unusable(track)
+        if why is not None:
+            summary["skipped"][name] = why
             continue
         tracks[name], truth_of[name] = track, truth_track(track)
     fences = place_fences(truth_of)
     for name, track in tracks.items():
         vs = visits(truth_of[name], fences)
         stem = name.replace("/", "_").removesuffix(".gpx")
-        events = [{"ts_ms": int(t * 1000), "type": "location", "lat": round(la, 7), "lon": round(lo, 7), "accuracy_m": ACCURACY_M} for t, la, lo in track]
+        events = [
+            {"ts_ms": int(t * 1000), "type": "location", "lat": round(la, 7), "lon": round(lo, 7),
+             "accuracy_m": ACCURACY_M if math.isnan(acc) else round(max(acc, 1.0), 1)}
+            for t, la, lo, acc in track
+        ]
         (folder / f"{stem}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
         records = [{"kind": "trace", "start_ms": events[0]["ts_ms"], "end_ms": events[-1]["ts_ms"]}, *vs]
         (folder / f"{stem}.truth.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -320,7 +396,9 @@ def main() -> int:
     table, report = evaluate(a.bin, archive, a.traces)
     s = report["set"]
     hours = sum(r["hours"] for r in s["routes"].values())
-    print(f"== real recordings ({PACKAGE}): {len(s['routes'])} routes, {hours:.1f} h; skipped {len(s['skipped'])} (too sparse or short)")
+    print(f"== real recordings ({PACKAGE}): {len(s['routes'])} routes, {hours:.1f} h; skipped {len(s['skipped'])}")
+    for name, why in s["skipped"].items():
+        print(f"   skipped {name}: {why}")
     for name, r in s["routes"].items():
         print(f"   {name}: {r['fixes']} fixes, {r['hours']} h, {r['spikes_dropped']} spikes dropped, {r['visits']} visits ({r['long_visits']} of 60 s or more)")
     print(f"   fences: {s['fences']}")

@@ -53,3 +53,27 @@ def test_the_real_set_runs_through_geo_eval(edgeintent_bin, tmp_path):
     assert adaptive["visits_60s"] > 100
     # No card for a fence nobody went near.
     assert adaptive["false_enters"] == 0
+
+
+def test_rtklib_solutions_in_degrees_and_ecef_give_the_same_place_and_an_accuracy():
+    llh = (
+        "% obs start : 2021/07/16 09:46:29.0 GPST (week2166 467189.0s)\n"
+        "%  GPST                  latitude(deg) longitude(deg)  height(m)   Q  ns   sdn(m)   sde(m)   sdu(m)  sdne(m)  sdeu(m)  sdun(m) age(s)  ratio\n"
+        "2021/07/16 09:46:29.005   48.837117156    2.421571189   129.6410   5   5   3.0000   4.0000  14.7965  -0.6519   7.2186  -2.5397   0.00    0.0\n"
+    )
+    rows = geo_real.parse_pos(llh)
+    assert rows.shape == (1, 4)
+    assert abs(rows[0, 3] - 1.51 * ((9 + 16) / 2) ** 0.5) < 1e-9
+    # The same point in ECEF (WGS84), and a relative baseline, which has no place.
+    lat, lon, h = np.radians(48.837117156), np.radians(2.421571189), 129.641
+    a, e2 = 6_378_137.0, 6.69437999014e-3
+    n = a / np.sqrt(1 - e2 * np.sin(lat) ** 2)
+    x, y, z = (n + h) * np.cos(lat) * np.cos(lon), (n + h) * np.cos(lat) * np.sin(lon), (n * (1 - e2) + h) * np.sin(lat)
+    ecef = (
+        "%  GPST                      x-ecef(m)      y-ecef(m)      z-ecef(m)   Q  ns   sdx(m)   sdy(m)   sdz(m)  sdxy(m)  sdyz(m)  sdzx(m) age(s)  ratio\n"
+        f"2021/07/16 09:46:29.005   {x:.4f}   {y:.4f}   {z:.4f}   5   5   3.0   3.0   3.0   0 0 0 0.00 0.0\n"
+    )
+    e = geo_real.parse_pos(ecef)
+    assert geo_real.dist_m(e[0, 1], e[0, 2], rows[0, 1], rows[0, 2]) < 0.5
+    assert e[0, 0] == rows[0, 0]
+    assert geo_real.parse_pos("%  GPST   e-baseline(m)  n-baseline(m)  u-baseline(m)\n2021/03/12 12:19:51.000 1 2 3 5 2 1 1 1\n").shape == (0, 4)
