@@ -318,6 +318,36 @@ def visits(truth: np.ndarray, fences: list[dict]) -> list[dict]:
     return sorted(merged, key=lambda v: v["enter_ms"])
 
 
+DWELL_ENTER_S = 5.0  # the city config's geofence.dwell_enter_s
+MATCH_S = 60.0  # geo-eval takes an ENTER from a minute before entry to a minute after exit
+
+
+def undetectable(track: np.ndarray, vs: list[dict], fences: list[dict]) -> list[dict]:
+    """The long visits that no sampler can turn into an ENTER: even every
+    recorded fix never shows the device inside under the engine's contract
+    (distance + accuracy within the radius) for the entry dwell. They skim
+    the edge; a miss of one says nothing about sampling."""
+    by_id = {f["id"]: f for f in fences}
+    acc = np.where(np.isnan(track[:, 3]), ACCURACY_M, np.maximum(track[:, 3], 1.0))
+    out = []
+    for v in vs:
+        if v["exit_ms"] - v["enter_ms"] < 60_000:
+            continue
+        f = by_id[v["fence"]]
+        t = track[:, 0] * 1000
+        k = (t >= v["enter_ms"] - MATCH_S * 1000) & (t <= v["exit_ms"] + MATCH_S * 1000)
+        inside = dist_m(track[k, 1], track[k, 2], f["lat"], f["lon"]) + acc[k] <= f["radius_m"]
+        times, since, seen = t[k] / 1000, None, False
+        for ts, ok in zip(times, inside):
+            since = (since if since is not None else ts) if ok else None
+            if since is not None and ts - since >= DWELL_ENTER_S:
+                seen = True
+                break
+        if not seen:
+            out.append(v)
+    return out
+
+
 def build(archive: Path, folder: Path) -> tuple[list[str], list[str], Path, dict]:
     """Writes each usable route's fixes and truth, and one config with every
     fence, into ``folder``; returns (traces, truths, config, summary)."""
@@ -336,8 +366,10 @@ def build(archive: Path, folder: Path) -> tuple[list[str], list[str], Path, dict
             continue
         tracks[name], truth_of[name] = track, truth_track(track)
     fences = place_fences(truth_of)
+    summary["undetectable"] = []
     for name, track in tracks.items():
         vs = visits(truth_of[name], fences)
+        summary["undetectable"] += [f"{name}: {v['fence']} at {v['enter_ms']}" for v in undetectable(track, vs, fences)]
         stem = name.replace("/", "_").removesuffix(".gpx")
         events = [
             {"ts_ms": int(t * 1000), "type": "location", "lat": round(la, 7), "lon": round(lo, 7),
@@ -402,6 +434,8 @@ def main() -> int:
     for name, r in s["routes"].items():
         print(f"   {name}: {r['fixes']} fixes, {r['hours']} h, {r['spikes_dropped']} spikes dropped, {r['visits']} visits ({r['long_visits']} of 60 s or more)")
     print(f"   fences: {s['fences']}")
+    long_visits = sum(r["long_visits"] for r in s["routes"].values())
+    print(f"   long visits the fixes themselves never show inside (no sampler can see them): {len(s['undetectable'])} of {long_visits}")
     print(table)
     if a.json:
         report["command"] = "python training/geo_real.py --json " + str(a.json)

@@ -27,7 +27,8 @@ pub const MAGIC: &[u8; 8] = b"EISNAP\r\n";
 /// (bincode is not self-describing, so a new field is a new version).
 /// 4: the payload starts with the config and model versions in force.
 /// 5: the monitors' windows. 6: the monitors' own history of the device.
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: the geofence motion estimate keeps its recent fixes.
+pub const FORMAT_VERSION: u32 = 7;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8;
 /// Payloads larger than this are refused (and never allocated when decoding).
 pub const MAX_PAYLOAD: usize = 64 << 20;

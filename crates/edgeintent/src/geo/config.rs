@@ -100,9 +100,19 @@ pub struct SamplingConfig {
     /// Below this speed the device counts as stationary.
     #[serde(default = "default_stationary_speed")]
     pub stationary_speed_mps: f64,
-    /// Speed assumed while stationary (it may start moving).
+    /// Speed assumed while stationary, unless the device came on foot (then
+    /// `walking_speed_mps`): a stop in traffic may pull away at once.
     #[serde(default = "default_stationary_assumed")]
     pub stationary_assumed_speed_mps: f64,
+    /// How late an ENTER may come for the sake of the battery: the next fix
+    /// is due this long after the device could first be surely inside a
+    /// fence (motion-aware sampling only; 0 plans for the earliest moment).
+    #[serde(default = "default_entry_latency")]
+    pub entry_latency_s: f64,
+    /// Shortest interval inside a fence while still: the card stays shown,
+    /// and a late EXIT only reclaims it later.
+    #[serde(default = "default_inside_still_interval")]
+    pub inside_still_interval_s: f64,
     /// Schedule by the motion state estimated from the fixes (still,
     /// walking, cycling, vehicle) instead of assuming `max_speed_mps`
     /// whenever the device moves.
@@ -137,6 +147,12 @@ pub struct SamplingConfig {
     pub max_fixes_per_hour: Option<u32>,
 }
 
+fn default_entry_latency() -> f64 {
+    20.0
+}
+fn default_inside_still_interval() -> f64 {
+    180.0
+}
 fn default_true() -> bool {
     true
 }
@@ -199,6 +215,8 @@ impl Default for SamplingConfig {
             max_speed_mps: default_max_speed(),
             stationary_speed_mps: default_stationary_speed(),
             stationary_assumed_speed_mps: default_stationary_assumed(),
+            entry_latency_s: default_entry_latency(),
+            inside_still_interval_s: default_inside_still_interval(),
             motion_aware: true,
             cycling_speed_mps: default_cycling_speed(),
             vehicle_speed_mps: default_vehicle_speed(),
@@ -305,6 +323,7 @@ impl GeofenceConfig {
             ("stationary_max_interval_s", s.stationary_max_interval_s),
             ("buffer_interval_s", s.buffer_interval_s),
             ("inside_interval_s", s.inside_interval_s),
+            ("inside_still_interval_s", s.inside_still_interval_s),
             ("max_speed_mps", s.max_speed_mps),
             (
                 "stationary_assumed_speed_mps",
@@ -320,6 +339,9 @@ impl GeofenceConfig {
             {
                 return geo_err(format!("sampling.{name}"), why);
             }
+        }
+        if let Some(why) = crate::limits::bad_duration(s.entry_latency_s) {
+            return geo_err("sampling.entry_latency_s", why);
         }
         for (name, v) in [
             ("dwell_enter_s", self.dwell_enter_s),
@@ -380,6 +402,7 @@ impl GeofenceConfig {
             ("stationary_max_interval_s", s.stationary_max_interval_s),
             ("buffer_interval_s", s.buffer_interval_s),
             ("inside_interval_s", s.inside_interval_s),
+            ("inside_still_interval_s", s.inside_still_interval_s),
         ] {
             if v < s.min_interval_s {
                 return geo_err(

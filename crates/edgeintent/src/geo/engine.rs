@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{Coverage, GeoError, GeofenceConfig};
 use super::geometry::distance_m;
 use super::index::FenceIndex;
-use super::motion::{self, MotionState};
+use super::motion::{self, Fix, MotionState, Verdict};
 use super::sampling::{next_interval, within_budget, Edges, FenceMap};
 use crate::snapshot::{Persist, StateError};
 
@@ -52,7 +52,6 @@ pub(crate) struct GeoState {
     pub(super) active: Vec<u32>,
     pub(super) coverage: Option<Coverage>,
     pub(super) coverage_requested: bool,
-    pub(super) last_fix: Option<(i64, f64, f64, f64)>,
     pub(super) interval_s: f64,
     pub(super) emitted_interval_s: Option<f64>,
     pub(super) stats: GeoStats,
@@ -88,6 +87,10 @@ pub struct GeoStats {
     pub exits: u64,
     /// Coverage requests.
     pub coverage_requests: u64,
+    /// Fixes held back as jumps no plausible speed explains (a second fix
+    /// that agrees with one moves the track there).
+    #[serde(default)]
+    pub outliers: u64,
 }
 
 /// The geofence engine: fences, their states, the coverage circle and the
@@ -129,7 +132,6 @@ impl Geo {
                 active: Vec::with_capacity(n.min(4096)),
                 coverage: cfg.coverage,
                 coverage_requested: false,
-                last_fix: None,
                 interval_s: cfg.sampling.max_interval_s,
                 emitted_interval_s: None,
                 stats: GeoStats::default(),
@@ -201,6 +203,27 @@ impl Geo {
         mut emit: impl FnMut(GeoEvent),
     ) {
         self.state.stats.fixes += 1;
+        let fix = Fix {
+            t_ms: now_ms,
+            lat,
+            lon,
+            acc: accuracy_m,
+        };
+        if motion::observe(&self.cfg.sampling, &mut self.state.motion, fix, speed_mps)
+            == Verdict::Outlier
+        {
+            // Fences never see it; the next fix comes soon to confirm or
+            // contradict it, as planned from the last good fix.
+            self.state.stats.outliers += 1;
+            let s = &self.cfg.sampling;
+            let confirm = self
+                .state
+                .interval_s
+                .min(s.buffer_interval_s)
+                .max(s.min_interval_s);
+            self.set_interval(now_ms, confirm, &mut emit);
+            return;
+        }
         self.generation = self.generation.wrapping_add(1).max(1);
         let generation = self.generation;
         let (olat, olon) = self.index.origin();
@@ -331,17 +354,6 @@ impl Geo {
                 coverage_left_m = c.radius_m - d;
             }
         }
-        let speed = motion::speed(
-            &self.cfg.sampling,
-            self.state.last_fix,
-            now_ms,
-            lat,
-            lon,
-            accuracy_m,
-            speed_mps,
-        );
-        motion::update_motion(&self.cfg.sampling, &mut self.state.motion, speed);
-        self.state.last_fix = Some((now_ms, lat, lon, accuracy_m));
         let fences = FenceMap {
             cfg: &self.cfg,
             index: &self.index,
@@ -365,6 +377,12 @@ impl Geo {
                 },
             },
         );
+        self.set_interval(now_ms, interval, &mut emit);
+    }
+
+    /// Sets the next interval within the fix budget; emits it when it
+    /// changed materially.
+    fn set_interval(&mut self, now_ms: i64, interval: f64, emit: &mut impl FnMut(GeoEvent)) {
         self.state.interval_s = within_budget(
             &self.cfg.sampling,
             &mut self.state.recent_fixes,
@@ -404,6 +422,9 @@ impl Persist for Geo {
             component: "geofence",
             what,
         };
+        if !s.motion.is_valid() {
+            return Err(impossible("the motion track"));
+        }
         if s.active.iter().any(|&i| i as usize >= n) {
             return Err(impossible("an active fence index"));
         }

@@ -52,6 +52,12 @@ fn plausible_speed(s: &SamplingConfig, m: MotionState) -> (f64, bool) {
     };
     match m.motion {
         Motion::Unknown => (s.max_speed_mps, false),
+        // Who came on foot sets off on foot; a stop in traffic, or a
+        // device whose way here is not known, may pull away at once.
+        Motion::Still if m.on_foot => (
+            s.walking_speed_mps.min(s.stationary_assumed_speed_mps),
+            true,
+        ),
         Motion::Still => (s.stationary_assumed_speed_mps, true),
         Motion::Walking => (over(s.walking_speed_mps), false),
         Motion::Cycling => (over(s.cycling_speed_mps), false),
@@ -104,20 +110,31 @@ pub(super) fn next_interval(
     // What must not be crossed unseen: a fence's edge (its card) and the
     // coverage edge. The buffer ring is where that edge comes near, not
     // a boundary of its own; the fixed bound keeps the zones' edges.
-    let moving = matches!(
-        motion.motion,
-        Motion::Walking | Motion::Cycling | Motion::Vehicle
-    );
-    let entry = if s.motion_aware && moving {
+    // A device that came on foot sets off on foot: its speed is bounded
+    // like a walker's, so the fence edges are what it must not cross.
+    let bounded = match motion.motion {
+        Motion::Walking | Motion::Cycling | Motion::Vehicle => true,
+        Motion::Still => motion.on_foot,
+        Motion::Unknown => false,
+    };
+    let entry = if s.motion_aware && bounded {
         nearest_fence_edge(fences, (lat, lon), p, next_zone)
     } else {
-        // Still or unknown: how it will move once it starts is not known,
-        // so the buffer ring stays a margin.
+        // Unknown, or stopped in traffic: how it will move once it starts
+        // is not known, so the buffer ring stays a margin.
         next_zone.min(zone_edge_m)
     }
     .min(coverage_left_m)
     .min(buffer_edge_m);
-    let entry_s = (entry - slack) / v;
+    // An ENTER may come up to `entry_latency_s` late (what Android's
+    // geofencing calls notification responsiveness): lingering near an
+    // edge then costs a fix every few tens of seconds, not every few.
+    let latency = if s.motion_aware {
+        s.entry_latency_s
+    } else {
+        0.0
+    };
+    let entry_s = (entry - slack).max(0.0) / v + latency;
     // Leaving is timed at the top speed whatever the motion: a visitor
     // walks to a car and drives off, and an EXIT missed for a short trip
     // away would also miss the ENTER on coming back. At walking pace or
@@ -125,6 +142,9 @@ pub(super) fn next_interval(
     let mut exit_s = (inside_exit_m - slack) / s.max_speed_mps.max(v);
     if slow {
         exit_s = exit_s.max(s.inside_interval_s);
+    }
+    if stationary && s.motion_aware {
+        exit_s = exit_s.max(s.inside_still_interval_s);
     }
     entry_s
         .min(exit_s)

@@ -40,7 +40,11 @@ fn cfg(fences: Vec<FenceDef>) -> GeofenceConfig {
         dwell_enter_s: 10.0,
         dwell_exit_s: 30.0,
         exit_margin_m: 25.0,
-        sampling: SamplingConfig::default(),
+        // Planned for the earliest moment, so the bounds below are exact.
+        sampling: SamplingConfig {
+            entry_latency_s: 0.0,
+            ..SamplingConfig::default()
+        },
     }
 }
 
@@ -142,17 +146,17 @@ fn leaving_the_coverage_asks_once_per_circle() {
     let mut g = Geo::new(&c);
     assert_eq!(run(&mut g, 0, north(0.0, 0.0, 500.0), 10.0), []);
     assert_eq!(
-        run(&mut g, 10_000, north(0.0, 0.0, 1_100.0), 10.0),
+        run(&mut g, 30_000, north(0.0, 0.0, 1_100.0), 10.0),
         [GeoEvent::CoverageExit]
     );
-    assert_eq!(run(&mut g, 20_000, north(0.0, 0.0, 1_200.0), 10.0), []);
+    assert_eq!(run(&mut g, 40_000, north(0.0, 0.0, 1_200.0), 10.0), []);
     g.set_coverage(Coverage {
         lat: 0.011,
         lon: 0.0,
         radius_m: 1_000.0,
     })
     .unwrap();
-    assert_eq!(run(&mut g, 30_000, north(0.0, 0.0, 1_200.0), 10.0), []);
+    assert_eq!(run(&mut g, 50_000, north(0.0, 0.0, 1_200.0), 10.0), []);
     assert!(g
         .set_coverage(Coverage {
             lat: 91.0,
@@ -240,9 +244,14 @@ fn the_motion_state_speeds_up_at_once_and_slows_down_after_agreeing_fixes() {
         "one slower fix is not enough"
     );
     assert_eq!(at(&mut g, 50, 1.3), Motion::Walking);
-    // A jump no one can make says nothing: unknown.
+    // A jump no one can make is held back: the state stays.
     g.on_fix(60_000, 10.5, 10.0, 5.0, None, |_| {});
+    assert_eq!(g.state.motion.motion, Motion::Walking);
+    assert_eq!(g.stats().outliers, 1);
+    // A second fix that agrees with it moves the track there: unknown.
+    g.on_fix(70_000, 10.5, 10.0, 5.0, None, |_| {});
     assert_eq!(g.state.motion.motion, Motion::Unknown);
+    assert_eq!(g.stats().outliers, 1);
 }
 
 #[test]
@@ -420,4 +429,125 @@ proptest! {
         let true_d = distance_m(c.0, c.1, d.0, d.1);
         prop_assert!(near >= true_d * 0.999 - 1e-6, "{} vs {}", near, true_d);
     }
+}
+
+/// Fixes every 5 s around one spot with uniform noise of ±`jitter` m north
+/// and east, reported as 15 m: the share classified still.
+fn still_share(jitter: f64) -> f64 {
+    let mut g = Geo::new(&cfg(vec![]));
+    let mut rng = 777u64;
+    let mut u = || {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((rng >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    };
+    let mut still = 0;
+    for k in 0..400 {
+        let (lat, _) = north(52.0, 13.0, jitter * u());
+        let lon = 13.0 + (jitter * u() / (EARTH_RADIUS_M * 52f64.to_radians().cos())).to_degrees();
+        g.on_fix(k * 5_000, lat, lon, 15.0, None, |_| {});
+        still += usize::from(k >= 8 && g.state.motion.motion == Motion::Still);
+    }
+    still as f64 / 392.0
+}
+
+#[test]
+fn jitter_beyond_the_accuracy_reads_as_still() {
+    // The last two fixes alone would read ±30 m in 5 s as walking.
+    let (within, beyond) = (still_share(10.0), still_share(30.0));
+    assert!(within > 0.99, "{within}");
+    assert!(beyond > 0.9, "{beyond}");
+}
+
+#[test]
+fn a_walker_is_seen_moving_from_the_spread_of_its_fixes() {
+    // 1.5 m/s north, a fix every 5 s, accuracy 15 m: each step (7.5 m) is
+    // within the accuracies, the window's halves are not.
+    let mut g = Geo::new(&cfg(vec![]));
+    for k in 0..20 {
+        let (lat, lon) = north(40.0, -3.0, 7.5 * k as f64);
+        g.on_fix(k * 5_000, lat, lon, 15.0, None, |_| {});
+    }
+    assert_eq!(g.state.motion.motion, Motion::Walking);
+    assert!(g.state.motion.on_foot);
+}
+
+#[test]
+fn a_still_device_plans_by_how_it_came_and_backs_off_inside_a_fence() {
+    let c = cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]);
+    // Came on foot, now still 300 m from the edge: the edge at walking pace.
+    let mut g = Geo::new(&c);
+    for k in 0..20 {
+        g.on_fix(
+            k * 5_000,
+            north(0.0, 0.0, 550.0 - 7.5 * k as f64).0,
+            0.0,
+            10.0,
+            None,
+            |_| {},
+        );
+    }
+    for k in 20..50 {
+        g.on_fix(k * 5_000, north(0.0, 0.0, 400.0).0, 0.0, 10.0, None, |_| {});
+    }
+    assert_eq!(g.state.motion.motion, Motion::Still);
+    let walking = (300.0 - 35.0) / c.sampling.walking_speed_mps;
+    assert!(
+        (g.interval_s() - walking).abs() < 0.01,
+        "{}",
+        g.interval_s()
+    );
+    // Still from the first fix: taken to be carried on foot.
+    let mut g = Geo::new(&c);
+    for k in 0..10 {
+        g.on_fix(k * 5_000, north(0.0, 0.0, 400.0).0, 0.0, 10.0, None, |_| {});
+    }
+    assert_eq!(g.state.motion.motion, Motion::Still);
+    assert!(
+        (g.interval_s() - walking).abs() < 0.01,
+        "{}",
+        g.interval_s()
+    );
+    // Came by car and stopped: the buffer ring's outer edge at the speed
+    // of a stop in traffic.
+    let mut g = Geo::new(&c);
+    for k in 0..4 {
+        let at = north(0.0, 0.0, 1_200.0 - 150.0 * k as f64);
+        g.on_fix(k * 10_000, at.0, 0.0, 10.0, Some(15.0), |_| {});
+    }
+    assert_eq!(g.state.motion.motion, Motion::Vehicle);
+    for k in 4..30 {
+        g.on_fix(
+            k * 10_000,
+            north(0.0, 0.0, 600.0).0,
+            0.0,
+            10.0,
+            Some(0.0),
+            |_| {},
+        );
+    }
+    assert_eq!(g.state.motion.motion, Motion::Still);
+    let traffic = (100.0 - 35.0) / c.sampling.stationary_assumed_speed_mps;
+    assert!(
+        (g.interval_s() - traffic).abs() < 0.01,
+        "{}",
+        g.interval_s()
+    );
+    // Still inside the fence, its card shown: the exit every few minutes.
+    let mut g = Geo::new(&c);
+    for k in 0..10 {
+        g.on_fix(k * 5_000, 0.0, 0.0, 10.0, None, |_| {});
+    }
+    assert_eq!(g.zone(0), Some(FenceZone::Inside));
+    assert_eq!(g.interval_s(), c.sampling.inside_still_interval_s);
+}
+
+#[test]
+fn an_enter_may_come_late_by_the_configured_latency() {
+    let mut c = cfg(vec![fence("a", 0.0, 0.0, 100.0, 400.0)]);
+    let on_time = interval_at(&mut Geo::new(&c), 0, 600.0, Some(1.4));
+    c.sampling.entry_latency_s = 20.0;
+    let late = interval_at(&mut Geo::new(&c), 0, 600.0, Some(1.4));
+    assert!((late - on_time - 20.0).abs() < 1e-9, "{on_time} {late}");
 }
