@@ -318,6 +318,12 @@ def visits(truth: np.ndarray, fences: list[dict]) -> list[dict]:
     return sorted(merged, key=lambda v: v["enter_ms"])
 
 
+def accuracy_m(acc: float) -> float:
+    """The ``accuracy_m`` a fix is given: from a ``.pos`` file's deviations,
+    else ``ACCURACY_M`` (GPX records none)."""
+    return ACCURACY_M if math.isnan(acc) else round(max(float(acc), 1.0), 1)
+
+
 DWELL_ENTER_S = 5.0  # the city config's geofence.dwell_enter_s
 MATCH_S = 60.0  # geo-eval takes an ENTER from a minute before entry to a minute after exit
 
@@ -328,7 +334,7 @@ def undetectable(track: np.ndarray, vs: list[dict], fences: list[dict]) -> list[
     (distance + accuracy within the radius) for the entry dwell. They skim
     the edge; a miss of one says nothing about sampling."""
     by_id = {f["id"]: f for f in fences}
-    acc = np.where(np.isnan(track[:, 3]), ACCURACY_M, np.maximum(track[:, 3], 1.0))
+    acc = np.array([accuracy_m(a) for a in track[:, 3]])
     out = []
     for v in vs:
         if v["exit_ms"] - v["enter_ms"] < 60_000:
@@ -373,7 +379,7 @@ def build(archive: Path, folder: Path) -> tuple[list[str], list[str], Path, dict
         stem = name.replace("/", "_").removesuffix(".gpx")
         events = [
             {"ts_ms": int(t * 1000), "type": "location", "lat": round(la, 7), "lon": round(lo, 7),
-             "accuracy_m": ACCURACY_M if math.isnan(acc) else round(max(acc, 1.0), 1)}
+             "accuracy_m": accuracy_m(acc)}
             for t, la, lo, acc in track
         ]
         (folder / f"{stem}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))

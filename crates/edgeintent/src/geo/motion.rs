@@ -119,16 +119,6 @@ fn beyond_speed(a: Fix, b: Fix) -> Option<f64> {
     (dt > 0.0).then(|| (distance_m(a.lat, a.lon, b.lat, b.lon) - a.acc - b.acc).max(0.0) / dt)
 }
 
-/// Metres east and north of `o` (a local plane: the recent fixes lie within
-/// a few kilometres of each other).
-fn local(o: Fix, f: Fix) -> (f64, f64) {
-    let dlon = (f.lon - o.lon + 540.0).rem_euclid(360.0) - 180.0;
-    (
-        dlon.to_radians() * EARTH_RADIUS_M * o.lat.to_radians().cos(),
-        (f.lat - o.lat).to_radians() * EARTH_RADIUS_M,
-    )
-}
-
 /// The median of the first `n` values (sorted in place).
 fn median(v: &mut [f64; WINDOW], n: usize) -> f64 {
     let s = &mut v[..n];
@@ -140,21 +130,45 @@ fn median(v: &mut [f64; WINDOW], n: usize) -> f64 {
     }
 }
 
-/// The middle (median east, north, time, accuracy) of `fixes[lo..hi]`.
-fn middle(o: Fix, fixes: &[Fix; WINDOW], lo: usize, hi: usize) -> (f64, f64, f64, f64) {
-    let (mut x, mut y, mut t, mut a) = ([0.0; WINDOW], [0.0; WINDOW], [0.0; WINDOW], [0.0; WINDOW]);
-    for (k, f) in fixes[lo..hi].iter().enumerate() {
-        (x[k], y[k]) = local(o, *f);
-        t[k] = (f.t_ms - o.t_ms) as f64 / 1000.0;
-        a[k] = f.acc;
+/// The recent fixes on a local plane around the newest (the recent fixes
+/// lie within a few kilometres of each other): metres east and north,
+/// seconds, accuracy; converted once, read by `middle` and the scatter.
+struct Plane {
+    x: [f64; WINDOW],
+    y: [f64; WINDOW],
+    t: [f64; WINDOW],
+    a: [f64; WINDOW],
+}
+
+impl Plane {
+    fn new(o: Fix, fixes: &[Fix]) -> Plane {
+        let mut p = Plane {
+            x: [0.0; WINDOW],
+            y: [0.0; WINDOW],
+            t: [0.0; WINDOW],
+            a: [0.0; WINDOW],
+        };
+        let cos_lat = o.lat.to_radians().cos();
+        for (k, f) in fixes.iter().enumerate() {
+            let dlon = (f.lon - o.lon + 540.0).rem_euclid(360.0) - 180.0;
+            p.x[k] = dlon.to_radians() * EARTH_RADIUS_M * cos_lat;
+            p.y[k] = (f.lat - o.lat).to_radians() * EARTH_RADIUS_M;
+            p.t[k] = (f.t_ms - o.t_ms) as f64 / 1000.0;
+            p.a[k] = f.acc;
+        }
+        p
     }
-    let n = hi - lo;
-    (
-        median(&mut x, n),
-        median(&mut y, n),
-        median(&mut t, n),
-        median(&mut a, n),
-    )
+
+    /// The middle (median east, north, time, accuracy) of fixes `lo..hi`.
+    fn middle(&self, lo: usize, hi: usize) -> (f64, f64, f64, f64) {
+        let n = hi - lo;
+        let take = |v: &[f64; WINDOW]| {
+            let mut c = [0.0; WINDOW];
+            c[..n].copy_from_slice(&v[lo..hi]);
+            median(&mut c, n)
+        };
+        (take(&self.x), take(&self.y), take(&self.t), take(&self.a))
+    }
 }
 
 /// Speed evidence from the recent accepted fixes (the newest included):
@@ -176,13 +190,13 @@ fn spread_speed(m: &MotionState, now: Fix, previous: Option<Fix>) -> (Option<f64
         return (found.filter(|&here| here).map(|_| 0.0), 0.0);
     }
     let half = n / 2;
-    let a = middle(now, &w, 0, half);
-    let b = middle(now, &w, half, n);
+    let plane = Plane::new(now, &w[..n]);
+    let a = plane.middle(0, half);
+    let b = plane.middle(half, n);
     let mut sq = 0.0;
-    for (k, f) in w[..n].iter().enumerate() {
-        let (x, y) = local(now, *f);
+    for k in 0..n {
         let (mx, my) = if k < half { (a.0, a.1) } else { (b.0, b.1) };
-        sq += (x - mx).powi(2) + (y - my).powi(2);
+        sq += (plane.x[k] - mx).powi(2) + (plane.y[k] - my).powi(2);
     }
     let scatter = (sq / n as f64).sqrt();
     let dt = b.2 - a.2;

@@ -479,17 +479,15 @@ fn a_still_device_plans_by_how_it_came_and_backs_off_inside_a_fence() {
     // Came on foot, now still 300 m from the edge: the edge at walking pace.
     let mut g = Geo::new(&c);
     for k in 0..20 {
-        g.on_fix(
+        run(
+            &mut g,
             k * 5_000,
-            north(0.0, 0.0, 550.0 - 7.5 * k as f64).0,
-            0.0,
+            north(0.0, 0.0, 550.0 - 7.5 * k as f64),
             10.0,
-            None,
-            |_| {},
         );
     }
     for k in 20..50 {
-        g.on_fix(k * 5_000, north(0.0, 0.0, 400.0).0, 0.0, 10.0, None, |_| {});
+        run(&mut g, k * 5_000, north(0.0, 0.0, 400.0), 10.0);
     }
     assert_eq!(g.state.motion.motion, Motion::Still);
     let walking = (300.0 - 35.0) / c.sampling.walking_speed_mps;
@@ -501,7 +499,7 @@ fn a_still_device_plans_by_how_it_came_and_backs_off_inside_a_fence() {
     // Still from the first fix: taken to be carried on foot.
     let mut g = Geo::new(&c);
     for k in 0..10 {
-        g.on_fix(k * 5_000, north(0.0, 0.0, 400.0).0, 0.0, 10.0, None, |_| {});
+        run(&mut g, k * 5_000, north(0.0, 0.0, 400.0), 10.0);
     }
     assert_eq!(g.state.motion.motion, Motion::Still);
     assert!(
@@ -537,7 +535,7 @@ fn a_still_device_plans_by_how_it_came_and_backs_off_inside_a_fence() {
     // Still inside the fence, its card shown: the exit every few minutes.
     let mut g = Geo::new(&c);
     for k in 0..10 {
-        g.on_fix(k * 5_000, 0.0, 0.0, 10.0, None, |_| {});
+        run(&mut g, k * 5_000, (0.0, 0.0), 10.0);
     }
     assert_eq!(g.zone(0), Some(FenceZone::Inside));
     assert_eq!(g.interval_s(), c.sampling.inside_still_interval_s);
